@@ -1,0 +1,187 @@
+"""Space groups with few operations, and the sites on which their orbits can be placed.
+
+This is the symmetry half of the random cell generator (:mod:`gapexplore.generate`).
+For every space group whose conventional cell has at most :data:`MAX_OPERATIONS`
+operations (116 types in their standard setting, plus the five rhombohedral groups
+in their primitive setting), it lists the operations from spglib's database and finds
+the kinds of sites an orbit can sit on: the general position (multiplicity = number of
+operations) and the fixed-point sets of each operation (mirror planes, rotation axes,
+inversion centres), each with the multiplicity a generic point on it has.
+
+Nothing here is random: :mod:`gapexplore.generate` draws from these tables.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import spglib
+
+#: Largest number of operations of a group used for random cells (the paper's 1–8).
+MAX_OPERATIONS = 8
+
+#: Space-group numbers of the rhombohedral groups; used in their primitive (R) setting.
+RHOMBOHEDRAL = frozenset({146, 148, 155, 160, 161, 166, 167})
+
+_TOL = 1e-8
+
+
+@dataclass(frozen=True, eq=False)
+class SiteKind:
+    """A family of equivalent positions of a space group (a Wyckoff-like site).
+
+    Points are ``origin + directions.T @ a`` in fractional coordinates, for free
+    parameters ``a``; a generic such point has an orbit of ``multiplicity`` atoms.
+    """
+
+    multiplicity: int
+    origin: np.ndarray       # (3,) fractional
+    directions: np.ndarray   # (d, 3), d = 0..3 free directions
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """A random point of this site [fractional coordinates]."""
+        a = rng.uniform(0.0, 2.0, size=len(self.directions))
+        return (self.origin + a @ self.directions) % 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class SpaceGroup:
+    """The operations and site kinds of one space group in one setting."""
+
+    number: int
+    hall_number: int
+    symbol: str
+    lattice: str             # crystal family of the cell shape: triclinic ... rhombohedral
+    rotations: np.ndarray    # (k, 3, 3) int, acting on fractional coordinates
+    translations: np.ndarray  # (k, 3)
+    sites: tuple[SiteKind, ...]  # general position first
+
+    @property
+    def n_operations(self) -> int:
+        """Number of operations k, including centring translations."""
+        return len(self.rotations)
+
+    def orbit(self, point: np.ndarray) -> np.ndarray:
+        """Distinct images of ``point`` under the group, wrapped into [0, 1)."""
+        images = (np.einsum("kij,j->ki", self.rotations, point) + self.translations) % 1.0
+        return unique_fractional(images)
+
+    @functools.cached_property
+    def multiplicities(self) -> tuple[int, ...]:
+        """Sorted distinct multiplicities of the site kinds."""
+        return tuple(sorted({s.multiplicity for s in self.sites}))
+
+    def can_hold(self, n_atoms: int) -> bool:
+        """Whether some sum of site multiplicities equals ``n_atoms``."""
+        return _representable(n_atoms, self.multiplicities)
+
+
+def unique_fractional(points: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+    """Rows of ``points`` that differ modulo lattice translations (first kept)."""
+    diff = points[:, None, :] - points[None, :, :]
+    diff -= np.round(diff)
+    same = np.all(np.abs(diff) < tol, axis=-1)
+    keep = ~np.any(np.tril(same, k=-1), axis=1)
+    return points[keep]
+
+
+@functools.lru_cache(maxsize=None)
+def _representable(n: int, sizes: tuple[int, ...]) -> bool:
+    reach = np.zeros(n + 1, dtype=bool)
+    reach[0] = True
+    for total in range(1, n + 1):
+        reach[total] = any(s <= total and reach[total - s] for s in sizes)
+    return bool(reach[n])
+
+
+def _lattice_kind(number: int, choice: str) -> str:
+    if number <= 2:
+        return "triclinic"
+    if number <= 15:
+        return "monoclinic"
+    if number <= 74:
+        return "orthorhombic"
+    if number <= 142:
+        return "tetragonal"
+    if number <= 194:
+        return "rhombohedral" if choice == "R" else "hexagonal"
+    return "cubic"
+
+
+def _fixed_sets(rotation: np.ndarray, translation: np.ndarray):
+    """Affine sets of fractional points x with R x + t = x modulo a lattice vector."""
+    a = rotation - np.eye(3)
+    _, s, vt = np.linalg.svd(a)
+    rank = int(np.sum(s > 1e-6))
+    directions = vt[rank:]
+    for shift in itertools.product((-1, 0, 1), repeat=3):
+        rhs = np.asarray(shift, dtype=float) - translation
+        x, *_ = np.linalg.lstsq(a, rhs, rcond=None)
+        if np.allclose(a @ x, rhs, atol=_TOL):
+            yield x % 1.0, directions
+
+
+def _site_kinds(group_ops) -> tuple[SiteKind, ...]:
+    rotations, translations = group_ops
+    probe = SpaceGroup(0, 0, "", "", rotations, translations, ())
+    general = SiteKind(len(rotations), np.zeros(3), np.eye(3))
+    kinds = [general]
+    seen = set()
+    rng = np.random.default_rng(12345)  # fixed: these tables must not depend on the caller
+    for rot, trans in zip(rotations, translations):
+        if np.array_equal(rot, np.eye(3, dtype=rot.dtype)):
+            continue  # identity or a pure centring translation: no fixed points
+        for origin, directions in _fixed_sets(rot, trans):
+            kind = SiteKind(0, origin, directions)
+            multiplicity = len(probe.orbit(kind.sample(rng)))
+            key = (multiplicity, len(directions), tuple(np.round(origin, 6)),
+                   tuple(np.round(np.abs(directions), 6).ravel()))
+            if multiplicity < len(rotations) and key not in seen:
+                seen.add(key)
+                kinds.append(SiteKind(multiplicity, origin, directions))
+    return tuple(kinds)
+
+
+@functools.lru_cache(maxsize=1)
+def space_groups() -> tuple[SpaceGroup, ...]:
+    """All space groups usable for random cells, one setting each.
+
+    The standard setting of each space-group type with at most :data:`MAX_OPERATIONS`
+    operations in its conventional cell, and the primitive (rhombohedral-axes)
+    setting of the rhombohedral groups with at most that many operations.
+    """
+    groups = []
+    seen = set()
+    for hall in range(1, 531):
+        info = spglib.get_spacegroup_type(hall)
+        rhombo = info.number in RHOMBOHEDRAL
+        if rhombo and info.choice != "R":
+            continue
+        if info.number in seen:
+            continue
+        seen.add(info.number)
+        ops = spglib.get_symmetry_from_database(hall)
+        rotations = np.asarray(ops["rotations"], dtype=int)
+        translations = np.asarray(ops["translations"], dtype=float)
+        if len(rotations) > MAX_OPERATIONS:
+            continue
+        groups.append(SpaceGroup(
+            number=info.number, hall_number=hall, symbol=info.international_short,
+            lattice=_lattice_kind(info.number, info.choice), rotations=rotations,
+            translations=translations, sites=_site_kinds((rotations, translations)),
+        ))
+    return tuple(groups)
+
+
+@functools.lru_cache(maxsize=None)
+def groups_for(n_atoms: int, n_ops_low: int, n_ops_high: int) -> dict[int, tuple[SpaceGroup, ...]]:
+    """Groups with ``n_ops_low <= k <= n_ops_high`` operations able to hold ``n_atoms``,
+    keyed by their number of operations k."""
+    by_k: dict[int, list[SpaceGroup]] = {}
+    for group in space_groups():
+        if n_ops_low <= group.n_operations <= n_ops_high and group.can_hold(n_atoms):
+            by_k.setdefault(group.n_operations, []).append(group)
+    return {k: tuple(v) for k, v in sorted(by_k.items())}

@@ -1,0 +1,130 @@
+"""The two things a user tells gapexplore: an element with its characteristic radius,
+and whether its bonding is covalent or metallic.
+
+Everything else in the protocol is a heuristic of these (paper, Methods): the volume of
+the random cells, their minimum separation, and the cutoffs of the GAP descriptors.
+
+Covalent radii come from ASE's table (Cordero et al., Dalton Trans. 2008, 2832), which
+holds the paper's 0.84 (B), 0.76 (C) and 1.11 Å (Si). Metallic radii are the
+12-coordinate values tabulated by Greenwood & Earnshaw, *Chemistry of the Elements*,
+which hold the paper's 1.47 Å for Ti.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ase.data import atomic_numbers, covalent_radii
+
+from ._checks import check_choice, check_real, fail
+
+__all__ = ["Chemistry", "METALLIC_RADII", "BONDING_KINDS", "VOLUME_FACTORS"]
+
+#: The bonding kinds the protocol knows, with the paper's volume per atom V0 = f r³.
+VOLUME_FACTORS = {"covalent": 14.5, "metallic": 5.5}
+BONDING_KINDS = tuple(VOLUME_FACTORS)
+
+#: 12-coordinate metallic radii [Å] (Greenwood & Earnshaw). An element listed here is
+#: metallic by default; any other element is covalent by default.
+METALLIC_RADII = {
+    "Li": 1.52, "Be": 1.12, "Na": 1.86, "Mg": 1.60, "Al": 1.43, "K": 2.27, "Ca": 1.97,
+    "Sc": 1.62, "Ti": 1.47, "V": 1.34, "Cr": 1.28, "Mn": 1.27, "Fe": 1.26, "Co": 1.25,
+    "Ni": 1.24, "Cu": 1.28, "Zn": 1.34, "Y": 1.80, "Zr": 1.60, "Nb": 1.46, "Mo": 1.39,
+    "Ru": 1.34, "Rh": 1.34, "Pd": 1.37, "Ag": 1.44, "Hf": 1.59, "Ta": 1.46, "W": 1.39,
+    "Re": 1.37, "Os": 1.35, "Ir": 1.36, "Pt": 1.39, "Au": 1.44,
+}
+
+#: Radii outside this range [Å] are not a characteristic radius of any element.
+RADIUS_BOUNDS = (0.3, 3.0)
+
+#: The paper's minimum separation of random cells, in units of r.
+MIN_SEPARATION_FACTOR = 1.8
+
+
+@dataclass(frozen=True)
+class Chemistry:
+    """An element, its characteristic radius and its bonding kind.
+
+    Build it with :meth:`Chemistry.of`, which fills in the tabulated radius and the usual
+    bonding kind and checks the input.
+
+    Parameters
+    ----------
+    element : str
+        Chemical symbol, e.g. ``"Si"``.
+    radius : float
+        Characteristic radius r [Å]: the covalent radius for covalent materials, the
+        metallic radius for metals (paper: B 0.84, C 0.76, Si 1.11, Ti 1.47 Å).
+    bonding : {"covalent", "metallic"}
+        Sets the volume per atom of the random cells and the GAP cutoffs.
+    """
+
+    element: str
+    radius: float
+    bonding: str
+
+    def __post_init__(self):
+        where = "Chemistry"
+        if self.element not in atomic_numbers or self.element == "X":
+            raise fail("element", where, "a chemical symbol such as 'Si'", self.element)
+        check_real(self.radius, "radius", where, low=RADIUS_BOUNDS[0], high=RADIUS_BOUNDS[1])
+        check_choice(self.bonding, "bonding", where, BONDING_KINDS)
+
+    @classmethod
+    def of(cls, element: str, bonding: str | None = None,
+           radius: float | None = None) -> "Chemistry":
+        """The chemistry of ``element`` with tabulated defaults.
+
+        Parameters
+        ----------
+        element : str
+            Chemical symbol.
+        bonding : {"covalent", "metallic"}, optional
+            Default: ``"metallic"`` for the elements in :data:`METALLIC_RADII`,
+            ``"covalent"`` otherwise.
+        radius : float, optional
+            Characteristic radius [Å]. Default: the tabulated radius for the bonding kind.
+
+        Raises
+        ------
+        InvalidParameterError
+            For an unknown element, an unknown bonding kind, a radius outside
+            0.3–3.0 Å, or a metallic element with no tabulated metallic radius and no
+            ``radius`` given.
+
+        Examples
+        --------
+        >>> Chemistry.of("Si")
+        Chemistry(element='Si', radius=1.11, bonding='covalent')
+        >>> Chemistry.of("Ti").bonding
+        'metallic'
+        """
+        where = "Chemistry.of"
+        if element not in atomic_numbers or element == "X":
+            raise fail("element", where, "a chemical symbol such as 'Si'", element)
+        if bonding is None:
+            bonding = "metallic" if element in METALLIC_RADII else "covalent"
+        check_choice(bonding, "bonding", where, BONDING_KINDS)
+        if radius is None:
+            if bonding == "covalent":
+                radius = float(covalent_radii[atomic_numbers[element]])
+            elif element in METALLIC_RADII:
+                radius = METALLIC_RADII[element]
+            else:
+                raise fail("radius", where,
+                           f"given explicitly: no metallic radius of {element} is tabulated",
+                           radius)
+        radius = check_real(radius, "radius", where, low=RADIUS_BOUNDS[0], high=RADIUS_BOUNDS[1])
+        return cls(element=element, radius=round(radius, 6), bonding=bonding)
+
+    @property
+    def volume_per_atom(self) -> float:
+        """V0 [Å³/atom]: 14.5 r³ (covalent) or 5.5 r³ (metallic), the paper's centre of
+        the random cells' volumes.
+        """
+        return VOLUME_FACTORS[self.bonding] * self.radius**3
+
+    @property
+    def min_separation(self) -> float:
+        """Minimum interatomic distance of random cells [Å]: 1.8 r."""
+        return MIN_SEPARATION_FACTOR * self.radius

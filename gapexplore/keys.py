@@ -1,0 +1,38 @@
+"""Names of the values gapexplore stores on ``ase.Atoms`` — defined here, and only here.
+
+Per-structure values live in ``atoms.info[KEY]``; per-atom values in ``atoms.arrays[KEY]``.
+All of them survive a round trip through extxyz (``ase.io.write(..., format="extxyz")``).
+"""
+
+#: What kind of structure this is; one of the ``CONFIG_*`` values below. ``gap_fit``
+#: reads it as ``config_type``.
+CONFIG_TYPE = "config_type"
+CONFIG_ISOLATED_ATOM = "isolated_atom"
+CONFIG_DIMER = "dimer"
+CONFIG_RANDOM = "random_cell"
+
+#: Position of the structure in the list it was generated in (int).
+GEN_INDEX = "gen_index"
+#: Volume range a random cell was drawn from: ``"narrow"`` or ``"wide"``.
+VOLUME_RANGE = "volume_range"
+#: Number of symmetry operations the random cell was built with (int).
+SYMMOPS = "symmops"
+#: Space-group number of the group the random cell was built with (int).
+SPACEGROUP_BUILT = "spacegroup_built"
+#: Bond length of a dimer [Å].
+DIMER_DISTANCE = "dimer_distance"
+
+#: Enthalpy per atom [eV/atom] that the flat-histogram selection reads.
+ENTHALPY_PER_ATOM = "enthalpy_per_atom"
+
+#: Scores written on selected structures by :func:`gapexplore.select.select_structures`.
+#: Flat-histogram selection probability of the structure in its pool (float, sums to 1).
+SELECT_HISTOGRAM_PROBABILITY = "select_histogram_probability"
+#: Leverage score (residual, normalised) at the step CUR picked the structure (float).
+SELECT_LEVERAGE = "select_leverage"
+#: Order in which the selection picked the structure, from 0 (int).
+SELECT_RANK = "select_rank"
+#: Index of the structure in the candidate list given to the selection (int).
+SELECT_SOURCE_INDEX = "select_source_index"
+#: Selection method that chose the structure (str).
+SELECT_METHOD = "select_method"

@@ -1,0 +1,124 @@
+import numpy as np
+import pytest
+import spglib
+from ase.io import read, write
+from conftest import same_structures
+
+from gapexplore import (
+    Chemistry,
+    InvalidParameterError,
+    dimers,
+    initial_cells,
+    isolated_atom,
+    keys,
+    random_cells,
+)
+from gapexplore.generate import NARROW_SPREAD, WIDE_SPREAD, min_distance
+
+
+def _n_symmetry_ops(atoms, symprec):
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    return len(spglib.get_symmetry(cell, symprec=symprec)["rotations"])
+
+
+def test_cells_honour_every_constraint(si):
+    cells = random_cells(si, 200, rng=np.random.default_rng(1))
+    v0 = si.volume_per_atom
+    for atoms in cells:
+        assert 6 <= len(atoms) <= 24
+        assert atoms.pbc.all()
+        assert min_distance(atoms) >= si.min_separation - 1e-9
+        vpa = atoms.get_volume() / len(atoms)
+        assert v0 * (1 - NARROW_SPREAD) - 1e-9 <= vpa <= v0 * (1 + NARROW_SPREAD) + 1e-9
+        assert 1 <= atoms.info[keys.SYMMOPS] <= 8
+        # spglib finds at least the operations the cell was built with, at a loose tolerance
+        assert _n_symmetry_ops(atoms, 0.01) >= atoms.info[keys.SYMMOPS]
+        assert atoms.info[keys.CONFIG_TYPE] == keys.CONFIG_RANDOM
+
+
+def test_symmetry_and_parity_distributions(si):
+    cells = random_cells(si, 400, rng=np.random.default_rng(7))
+    ops = {a.info[keys.SYMMOPS] for a in cells}
+    assert ops == {1, 2, 3, 4, 6, 8}
+    even = np.mean([len(a) % 2 == 0 for a in cells])
+    assert 0.72 <= even <= 0.88  # paper: 80 % even (binomial sd 0.02)
+
+
+def test_wide_range_is_even_and_wide(si):
+    cells = random_cells(si, 150, rng=np.random.default_rng(3), volume_range="wide")
+    assert all(len(a) % 2 == 0 for a in cells)
+    vpa = np.array([a.get_volume() / len(a) for a in cells]) / si.volume_per_atom
+    assert vpa.min() >= 1 - WIDE_SPREAD - 1e-9 and vpa.max() <= 1 + WIDE_SPREAD + 1e-9
+    assert vpa.min() < 0.85 and vpa.max() > 1.15  # really wider than the narrow range
+
+
+def test_initial_cells_are_half_wide_half_narrow(si):
+    cells = initial_cells(si, 11, rng=np.random.default_rng(0))
+    ranges = [a.info[keys.VOLUME_RANGE] for a in cells]
+    assert ranges == ["wide"] * 5 + ["narrow"] * 6
+    assert [a.info[keys.GEN_INDEX] for a in cells] == list(range(11))
+
+
+def test_metallic_cells_are_dense_and_separated():
+    ti = Chemistry.of("Ti")
+    cells = random_cells(ti, 10, rng=np.random.default_rng(5), n_atoms=(6, 12))
+    for atoms in cells:
+        assert min_distance(atoms) >= ti.min_separation - 1e-9
+        assert atoms.get_volume() / len(atoms) <= ti.volume_per_atom * (1 + NARROW_SPREAD) + 1e-9
+
+
+def test_same_seed_same_cells_and_split_independence(si):
+    a = random_cells(si, 6, rng=np.random.default_rng(42))
+    b = random_cells(si, 6, rng=np.random.default_rng(42))
+    c = random_cells(si, 3, rng=np.random.default_rng(42))
+    d = random_cells(si, 6, rng=np.random.default_rng(43))
+    assert same_structures(a, b)
+    assert same_structures(a[:3], c)  # one child generator per cell
+    assert not same_structures(a, d)
+
+
+def test_fixed_counts_and_symmetry():
+    chem = Chemistry.of("C")
+    cells = random_cells(chem, 20, rng=np.random.default_rng(0), n_atoms=8, symmops=4)
+    assert all(len(a) == 8 and a.info[keys.SYMMOPS] == 4 for a in cells)
+
+
+def test_extxyz_round_trip(tmp_path, si):
+    cells = random_cells(si, 3, rng=np.random.default_rng(0))
+    write(tmp_path / "cells.xyz", cells, format="extxyz")
+    back = read(tmp_path / "cells.xyz", index=":")
+    assert [a.info[keys.SYMMOPS] for a in back] == [a.info[keys.SYMMOPS] for a in cells]
+    assert np.allclose(back[2].positions, cells[2].positions)
+
+
+def test_dimers_and_isolated_atom(si):
+    ds = dimers(si)
+    lengths = [d.get_distance(0, 1) for d in ds]
+    assert len(ds) == 21
+    assert lengths[0] == pytest.approx(1.11) and lengths[-1] == pytest.approx(4.995)
+    assert all(not d.pbc.any() and d.info[keys.CONFIG_TYPE] == keys.CONFIG_DIMER for d in ds)
+    atom = isolated_atom(si, box=15.0)
+    assert len(atom) == 1 and atom.cell.lengths() == pytest.approx([15.0] * 3)
+    assert atom.info[keys.CONFIG_TYPE] == keys.CONFIG_ISOLATED_ATOM
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(count=-1), "'count' parameter"),
+    (dict(count=2.5), "'count' parameter"),
+    (dict(n_atoms=(0, 5)), "'n_atoms' parameter"),
+    (dict(n_atoms=(10, 6)), "'n_atoms' parameter"),
+    (dict(symmops=(1, 12)), "'symmops' parameter"),
+    (dict(symmops=5), "'n_atoms' parameter"),  # no space group has 5 operations
+    (dict(volume_range="huge"), "'volume_range' parameter"),
+    (dict(even_fraction=1.5), "'even_fraction' parameter"),
+    (dict(rng=42), "numpy.random.Generator"),
+])
+def test_bad_input_is_explained_before_work(si, kwargs, words):
+    args = dict(count=2, rng=np.random.default_rng(0)) | kwargs
+    with pytest.raises(InvalidParameterError, match=words):
+        random_cells(si, **args)
+
+
+def test_dimer_distances_checked(si):
+    with pytest.raises(InvalidParameterError, match="'distances' parameter"):
+        dimers(si, [1.0, -2.0])

@@ -1,0 +1,153 @@
+import numpy as np
+import pytest
+
+from gapexplore import InvalidParameterError, keys, select_structures
+from gapexplore.select import (
+    cur_indices,
+    flat_histogram_indices,
+    flat_histogram_probabilities,
+    kernel_features,
+    kt_for_iteration,
+    random_indices,
+)
+
+
+def test_flat_histogram_matches_the_formula():
+    values = np.array([0.0, 0.05, 0.1, 0.1, 0.1, 0.95, 1.0, 1.0, 0.5, 0.52])
+    kT = 0.2
+    # numpy.histogram default: 10 equal bins over [0, 1]; counts per bin by hand
+    bin_of = np.array([0, 0, 1, 1, 1, 9, 9, 9, 5, 5])
+    counts = {0: 2, 1: 3, 5: 2, 9: 3}
+    expected = np.exp(-values / kT) / np.array([counts[b] for b in bin_of])
+    expected /= expected.sum()
+    assert np.allclose(flat_histogram_probabilities(values, kT), expected, rtol=1e-12)
+
+
+def test_flat_histogram_draws_without_replacement_and_favours_low_enthalpy():
+    rng = np.random.default_rng(0)
+    values = rng.uniform(-5.0, -3.0, 2000)
+    picks = flat_histogram_indices(values, 300, 0.1, rng=rng)
+    assert len(set(picks.tolist())) == 300
+    assert np.median(values[picks]) < np.median(values) - 0.3
+    assert np.array_equal(flat_histogram_indices(values, 5000, 0.1, rng=rng), np.arange(2000))
+
+
+def test_flat_histogram_repeats_for_a_seed():
+    values = np.linspace(0, 1, 50)
+    a = flat_histogram_indices(values, 10, 0.3, rng=np.random.default_rng(5))
+    b = flat_histogram_indices(values, 10, 0.3, rng=np.random.default_rng(5))
+    assert np.array_equal(a, b)
+
+
+def test_kt_schedule():
+    assert [kt_for_iteration(i) for i in (1, 2, 3, 10)] == [0.3, 0.2, 0.1, 0.1]
+    with pytest.raises(InvalidParameterError, match="'iteration' parameter"):
+        kt_for_iteration(0)
+
+
+def _clusters(sizes, dim=30, spread=0.01, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = np.abs(rng.normal(size=(len(sizes), dim))) ** 4  # nearly orthogonal directions
+    points = np.vstack([c + spread * rng.random((s, dim)) for c, s in zip(centres, sizes)])
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    return points, np.repeat(np.arange(len(sizes)), sizes)
+
+
+@pytest.mark.parametrize("stochastic", [False, True])
+def test_kernel_cur_visits_every_cluster_before_any_twice(stochastic):
+    points, label = _clusters([3, 12, 40, 90, 150])
+    rng = np.random.default_rng(1)
+    features = kernel_features(points, zeta=4, rng=rng)
+    picks, scores = cur_indices(features, 12, stochastic=stochastic, rng=rng)
+    assert sorted(label[picks[:5]].tolist()) == [0, 1, 2, 3, 4]
+    assert len(set(picks.tolist())) == 12
+    assert np.all(scores > 0) and np.all(scores <= 1)
+
+
+def test_cur_rank_sums_leverage_over_more_directions():
+    points, label = _clusters([5, 20, 60])
+    features = kernel_features(points, rng=np.random.default_rng(0))
+    picks, _ = cur_indices(features, 2, rank=2)
+    assert sorted(label[picks].tolist()) == [0, 1]  # the two best-explained clusters
+    # with rank 1 the first pick comes from the direction of largest variance instead
+    assert label[cur_indices(features, 1, rank=1)[0][0]] == 2
+
+
+def test_cur_excludes_the_database_and_its_neighbours():
+    points, label = _clusters([10, 10, 10])
+    database = np.flatnonzero(label == 1)[:1]
+    picks, _ = cur_indices(kernel_features(points, rng=np.random.default_rng(0)), 2,
+                           exclude=database)
+    assert not set(picks.tolist()) & set(database.tolist())
+    assert sorted(label[picks].tolist()) == [0, 2]  # cluster 1 is already represented
+
+
+def test_cur_can_take_everything_and_never_repeats():
+    points = np.ones((6, 4)) / 2.0  # identical structures: nothing to tell apart
+    picks, _ = cur_indices(points, 6)
+    assert sorted(picks.tolist()) == list(range(6))
+    with pytest.raises(InvalidParameterError, match="'n' parameter of cur_indices"):
+        cur_indices(points, 7)
+
+
+def test_nystroem_factor_is_exact_for_small_pools_and_close_for_large():
+    rng = np.random.default_rng(0)
+    p = rng.random((300, 20))
+    p /= np.linalg.norm(p, axis=1, keepdims=True)
+    exact = (p @ p.T) ** 4
+    f = kernel_features(p, zeta=4, rng=rng)
+    assert np.abs(f @ f.T - exact).max() < 1e-8
+    # a kernel of rank 35 (degree-4 polynomials of 4 variables) is caught by 100 landmarks
+    q = rng.random((300, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    f_small = kernel_features(q, zeta=4, n_landmarks=100, rng=rng)
+    assert f_small.shape == (300, 100)
+    assert np.abs(f_small @ f_small.T - (q @ q.T) ** 4).max() < 1e-6
+
+
+def test_random_baseline():
+    picks = random_indices(10, 5, exclude=[0, 1], rng=np.random.default_rng(0))
+    assert len(set(picks.tolist())) == 5 and not {0, 1} & set(picks.tolist())
+
+
+def test_select_structures_two_step(si_cells, small_soap):
+    cells = [a.copy() for a in si_cells]
+    for i, atoms in enumerate(cells):
+        atoms.info[keys.ENTHALPY_PER_ATOM] = -4.0 + 0.05 * i
+    def run(seed):
+        return select_structures(cells, 5, kT=0.1, n_histogram=20, soap=small_soap,
+                                 rng=np.random.default_rng(seed))
+    first, again = run(3), run(3)
+    assert np.array_equal(first.indices, again.indices)
+    assert len(first.pool) == 20 and set(first.indices.tolist()) <= set(first.pool.tolist())
+    assert len(set(first.indices.tolist())) == 5
+    assert first.histogram_probabilities.sum() == pytest.approx(1.0)
+    for order, atoms in enumerate(first.structures):
+        source = cells[atoms.info[keys.SELECT_SOURCE_INDEX]]
+        assert np.array_equal(atoms.positions, source.positions)
+        assert atoms.info[keys.SELECT_RANK] == order
+        assert atoms.info[keys.SELECT_HISTOGRAM_PROBABILITY] > 0
+        assert 0 < atoms.info[keys.SELECT_LEVERAGE] <= 1
+    assert keys.SELECT_RANK not in cells[first.indices[0]].info  # inputs untouched
+
+
+@pytest.mark.parametrize("method", ["kernel_cur", "vector_cur", "random"])
+def test_select_structures_methods_and_database(si_cells, small_soap, method):
+    database = si_cells[:10]
+    pool = si_cells[10:]
+    sel = select_structures(pool, 6, method=method, database=database, soap=small_soap,
+                            rng=np.random.default_rng(0))
+    assert len(sel.structures) == 6 and len(set(sel.indices.tolist())) == 6
+    assert all(a.info[keys.SELECT_METHOD] == method for a in sel.structures)
+
+
+def test_select_structures_explains_missing_enthalpies(si_cells, small_soap):
+    with pytest.raises(InvalidParameterError, match="enthalpy_per_atom"):
+        select_structures(si_cells, 3, kT=0.1, soap=small_soap, rng=np.random.default_rng(0))
+    with pytest.raises(InvalidParameterError, match="'method' parameter"):
+        select_structures(si_cells, 3, method="best", rng=np.random.default_rng(0))
+    with pytest.raises(InvalidParameterError, match="'kT' parameter"):
+        cells = [a.copy() for a in si_cells]
+        for a in cells:
+            a.info[keys.ENTHALPY_PER_ATOM] = -4.0
+        select_structures(cells, 3, kT=-1, soap=small_soap, rng=np.random.default_rng(0))
