@@ -64,7 +64,7 @@ _SHIFTS = np.array(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1], indexing="ij"
 
 def random_cells(chemistry: Chemistry, count: int, *, rng: np.random.Generator,
                  volume_range: str = "narrow", n_atoms=(6, 24), symmops=(1, 8),
-                 even_fraction: float = 0.8) -> list[Atoms]:
+                 even_fraction: float = 0.8, n_jobs: int = 1) -> list[Atoms]:
     """Random periodic cells of one element, as AIRSS ``buildcell`` makes them.
 
     Parameters
@@ -84,6 +84,8 @@ def random_cells(chemistry: Chemistry, count: int, *, rng: np.random.Generator,
         Inclusive range of the number of symmetry operations (paper: 1–8; at most 8).
     even_fraction : float
         Share of cells with an even atom count in the narrow range (paper: 0.8).
+    n_jobs : int
+        Worker processes; the cells are the same for any value.
 
     Returns
     -------
@@ -129,18 +131,45 @@ def random_cells(chemistry: Chemistry, count: int, *, rng: np.random.Generator,
     if not counts:
         raise fail("n_atoms", where, f"a range with an atom count that {k_lo}–{k_hi} symmetry "
                    "operations can hold", n_atoms)
-    spread = VOLUME_SPREADS[volume_range]
-    cells = []
-    for index, child in enumerate(rng.spawn(count)):
-        pick_even = bool(even) and (not odd or child.random() < even_fraction)
-        n = int(child.choice(even if pick_even else odd))
-        volume_per_atom = chemistry.volume_per_atom * child.uniform(1 - spread, 1 + spread)
-        atoms = _random_cell(chemistry, n, volume_per_atom,
-                             chemistry.volume_per_atom * (1 + spread), (k_lo, k_hi), child)
-        atoms.info[keys.VOLUME_RANGE] = volume_range
+    n_jobs = check_int(n_jobs, "n_jobs", where, low=1)
+    recipe = _Recipe(chemistry, volume_range, tuple(even), tuple(odd), even_fraction,
+                     (k_lo, k_hi))
+    children = rng.spawn(count)
+    if n_jobs == 1 or count < 2 * n_jobs:
+        cells = recipe(children)
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        chunks = np.array_split(np.arange(count), 4 * n_jobs)
+        with ProcessPoolExecutor(n_jobs) as pool:
+            parts = pool.map(recipe, [[children[i] for i in chunk] for chunk in chunks])
+            cells = [atoms for part in parts for atoms in part]
+    for index, atoms in enumerate(cells):
         atoms.info[keys.GEN_INDEX] = index
-        cells.append(atoms)
     return cells
+
+
+class _Recipe:
+    """Builds one random cell per child generator (picklable, for worker processes)."""
+
+    def __init__(self, chemistry, volume_range, even, odd, even_fraction, symmops):
+        self.chemistry, self.volume_range = chemistry, volume_range
+        self.even, self.odd, self.even_fraction = even, odd, even_fraction
+        self.symmops = symmops
+
+    def __call__(self, children) -> list[Atoms]:
+        spread = VOLUME_SPREADS[self.volume_range]
+        v0 = self.chemistry.volume_per_atom
+        cells = []
+        for child in children:
+            pick_even = bool(self.even) and (not self.odd or child.random() < self.even_fraction)
+            n = int(child.choice(self.even if pick_even else self.odd))
+            volume_per_atom = v0 * child.uniform(1 - spread, 1 + spread)
+            atoms = _random_cell(self.chemistry, n, volume_per_atom, v0 * (1 + spread),
+                                 self.symmops, child)
+            atoms.info[keys.VOLUME_RANGE] = self.volume_range
+            cells.append(atoms)
+        return cells
 
 
 def initial_cells(chemistry: Chemistry, count: int, *, rng: np.random.Generator,
@@ -156,7 +185,7 @@ def initial_cells(chemistry: Chemistry, count: int, *, rng: np.random.Generator,
     rng : numpy.random.Generator
         Source of randomness.
     **kwargs
-        ``n_atoms``, ``symmops`` and ``even_fraction`` of :func:`random_cells`.
+        ``n_atoms``, ``symmops``, ``even_fraction`` and ``n_jobs`` of :func:`random_cells`.
 
     Returns
     -------

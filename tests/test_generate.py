@@ -122,3 +122,10 @@ def test_bad_input_is_explained_before_work(si, kwargs, words):
 def test_dimer_distances_checked(si):
     with pytest.raises(InvalidParameterError, match="'distances' parameter"):
         dimers(si, [1.0, -2.0])
+
+
+def test_parallel_generation_gives_the_same_cells(si):
+    serial = random_cells(si, 12, rng=np.random.default_rng(11))
+    parallel = random_cells(si, 12, rng=np.random.default_rng(11), n_jobs=2)
+    assert same_structures(serial, parallel)
+    assert [a.info for a in serial] == [a.info for a in parallel]

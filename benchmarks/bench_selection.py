@@ -1,0 +1,171 @@
+"""Selection benchmark: 10,000 random Si cells -> averaged SOAP -> flat histogram + CUR.
+
+Prints seconds and peak memory per stage, for the paper's SOAP settings and the fast
+preset, in the two shapes the selection takes in a run:
+
+* iteration 0: no enthalpies yet, so CUR chooses among all cells and every cell needs
+  its averaged SOAP;
+* later iterations: the flat histogram first keeps ``--pool`` cells (default 10 x the
+  number selected) and only those need SOAP.
+
+Then it checks that the cheaper settings do not choose worse structures: on one pool,
+each selection's *residual* under the paper's kernel — the share of the kernel's trace
+that the chosen structures leave unexplained, trace(K - C W⁺ Cᵀ) / trace(K) — is compared
+with the same figure for random choices (5 seeds). Lower is better.
+
+The flat histogram needs enthalpies. A random cell has none until a GAP relaxes it, so
+this script gives each cell a stand-in: a Lennard-Jones energy per atom (σ = 2.1 Å,
+ε = 1 eV, cutoff 6 Å) plus p·V at a pressure drawn from the paper's distribution (Eq. 5).
+It only has to spread the cells over a realistic range; the time it takes is not counted.
+
+Usage::
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_selection.py            # paper-sized
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_selection.py --cells 500 --select 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+import tracemalloc
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from gapexplore import Chemistry, SoapSettings, averaged_soap, initial_cells, keys  # noqa: E402
+from gapexplore.select import cur_indices, flat_histogram_indices, kernel_features, random_indices  # noqa: E402
+
+GPA_TO_EV_PER_A3 = 1.0 / 160.21766
+
+
+class Stage:
+    """Wall time and peak traced memory of a block; child-process RSS read at the end."""
+
+    rows: list = []
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        tracemalloc.reset_peak()
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        seconds = time.perf_counter() - self.t0
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        Stage.rows.append((self.name, seconds, peak))
+        print(f"  {self.name:<48s} {seconds:8.2f} s  {peak:8.1f} MiB traced", flush=True)
+
+
+def stand_in_enthalpy(cells, rng):
+    """Lennard-Jones energy per atom + p V / N [eV/atom], p from P(p/p0) ∝ exp(-p/(β p0))."""
+    sigma, cutoff = 2.1, 6.0
+    pressures = rng.exponential(0.2, size=len(cells)) * GPA_TO_EV_PER_A3
+    out = np.empty(len(cells))
+    for k, atoms in enumerate(cells):
+        cell = atoms.cell[:]
+        widths = atoms.get_volume() / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]),
+                                                     axis=1)
+        reach = np.ceil(cutoff / widths).astype(int)
+        shifts = np.stack(np.meshgrid(*[np.arange(-n, n + 1) for n in reach],
+                                      indexing="ij"), -1).reshape(-1, 3) @ cell
+        vec = atoms.positions[:, None, None, :] - atoms.positions[None, :, None, :] + shifts
+        d = np.linalg.norm(vec, axis=-1)
+        d = d[(d > 1e-8) & (d < cutoff)]
+        energy = 0.5 * np.sum(4.0 * ((sigma / d) ** 12 - (sigma / d) ** 6))
+        out[k] = (energy + pressures[k] * atoms.get_volume()) / len(atoms)
+    return out
+
+
+def residual(kernel, chosen):
+    """Share of trace(K) not explained by the columns ``chosen`` (Nyström residual)."""
+    c = kernel[:, chosen]
+    w = kernel[np.ix_(chosen, chosen)]
+    approx = np.einsum("ij,jk,ik->i", c, np.linalg.pinv(w, rcond=1e-10, hermitian=True), c)
+    return float(np.sum(np.diag(kernel) - approx) / np.trace(kernel))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=10_000)
+    parser.add_argument("--select", type=int, default=100)
+    parser.add_argument("--pool", type=int, default=None, help="default: 10 x --select")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--kT", type=float, default=0.1)
+    parser.add_argument("--landmarks", type=int, default=2000)
+    parser.add_argument("--settings", choices=("both", "paper", "fast"), default="both")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    pool_size = args.pool or 10 * args.select
+    presets = {"paper": SoapSettings.paper(), "fast": SoapSettings.fast()}
+    if args.settings != "both":
+        presets = {args.settings: presets[args.settings]}
+    rng = np.random.default_rng(args.seed)
+    tracemalloc.start()
+    print(f"{args.cells} random Si cells, select {args.select}, pool {pool_size}, "
+          f"{args.jobs} processes, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
+
+    with Stage(f"generate {args.cells} cells"):
+        cells = initial_cells(Chemistry.of("Si"), args.cells, rng=rng, n_jobs=args.jobs)
+    t0 = time.perf_counter()
+    enthalpy = stand_in_enthalpy(cells, rng)
+    print(f"  (stand-in enthalpies: {time.perf_counter() - t0:.1f} s, not counted)")
+    for atoms, h in zip(cells, enthalpy):
+        atoms.info[keys.ENTHALPY_PER_ATOM] = float(h)
+
+    chosen = {}
+    for name, soap in presets.items():
+        print(f"\n[{name}] n_max = l_max = {soap.n_max}, sigma = {soap.sigma} Å, "
+              f"r_cut = {soap.r_cut} Å, zeta = {soap.zeta}")
+        # iteration 0: every cell
+        t_start = time.perf_counter()
+        with Stage(f"iteration 0: averaged SOAP of {len(cells)} cells"):
+            vectors = averaged_soap(cells, soap, n_jobs=args.jobs)
+        with Stage(f"iteration 0: Nystroem kernel factor ({args.landmarks} columns)"):
+            rows = kernel_features(vectors, zeta=soap.zeta, n_landmarks=args.landmarks,
+                                   rng=np.random.default_rng(1))
+        with Stage(f"iteration 0: CUR of {args.select}"):
+            cur_indices(rows, args.select)
+        print(f"  {'iteration 0 total':<48s} {time.perf_counter() - t_start:8.2f} s")
+        del vectors, rows
+        # later iterations: flat histogram first
+        t_start = time.perf_counter()
+        with Stage(f"iteration k: flat histogram {len(cells)} -> {pool_size}"):
+            pool = np.sort(flat_histogram_indices(enthalpy, pool_size, args.kT,
+                                                  rng=np.random.default_rng(2)))
+        with Stage(f"iteration k: averaged SOAP of {pool_size} cells"):
+            vectors = averaged_soap([cells[i] for i in pool], soap, n_jobs=args.jobs)
+        with Stage("iteration k: kernel factor + CUR"):
+            rows = kernel_features(vectors, zeta=soap.zeta, n_landmarks=args.landmarks,
+                                   rng=np.random.default_rng(1))
+            chosen[name] = cur_indices(rows, args.select)[0]
+        print(f"  {'iteration k total (two-step selection)':<48s} "
+              f"{time.perf_counter() - t_start:8.2f} s")
+
+    rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**10
+    print(f"\npeak resident memory: this process {rss_self:.0f} MiB, "
+          f"largest worker {rss_children:.0f} MiB")
+
+    if "paper" in presets:
+        print(f"\nselection quality on the {pool_size}-cell pool under the paper's kernel "
+              "(residual share of trace K; lower is better)")
+        vectors = averaged_soap([cells[i] for i in pool], SoapSettings.paper(), n_jobs=args.jobs)
+        kernel = (vectors @ vectors.T) ** SoapSettings.paper().zeta
+        randoms = [residual(kernel, random_indices(len(pool), args.select,
+                                                   rng=np.random.default_rng(s)))
+                   for s in range(5)]
+        base = float(np.mean(randoms))
+        print(f"  random (5 seeds)        {base:.3e} ± {np.std(randoms):.1e}   ratio 1.00")
+        for name, picked in chosen.items():
+            value = residual(kernel, picked)
+            print(f"  kernel CUR, {name:<11s} {value:.3e}             ratio {value / base:.2f}")
+
+
+if __name__ == "__main__":
+    main()
