@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
+import threading
 import time
-import tracemalloc
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+import psutil  # noqa: E402
 
 from gapexplore import Chemistry, SoapSettings, averaged_soap, initial_cells, keys  # noqa: E402
 from gapexplore.select import cur_indices, flat_histogram_indices, kernel_features, random_indices  # noqa: E402
@@ -43,23 +43,36 @@ GPA_TO_EV_PER_A3 = 1.0 / 160.21766
 
 
 class Stage:
-    """Wall time and peak traced memory of a block; child-process RSS read at the end."""
-
-    rows: list = []
+    """Wall time of a block and the peak resident memory of this process plus its
+    children during it (sampled every 20 ms with psutil)."""
 
     def __init__(self, name):
         self.name = name
 
+    def _sample(self):
+        me = psutil.Process()
+        while not self.done.is_set():
+            try:
+                rss = me.memory_info().rss + sum(c.memory_info().rss
+                                                 for c in me.children(recursive=True))
+            except psutil.Error:
+                continue
+            self.peak = max(self.peak, rss)
+            self.done.wait(0.02)
+
     def __enter__(self):
-        tracemalloc.reset_peak()
+        self.peak, self.done = 0, threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
         self.t0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc):
         seconds = time.perf_counter() - self.t0
-        peak = tracemalloc.get_traced_memory()[1] / 2**20
-        Stage.rows.append((self.name, seconds, peak))
-        print(f"  {self.name:<48s} {seconds:8.2f} s  {peak:8.1f} MiB traced", flush=True)
+        self.done.set()
+        self.thread.join()
+        print(f"  {self.name:<48s} {seconds:8.2f} s  {self.peak / 2**30:6.2f} GiB peak RSS",
+              flush=True)
 
 
 def stand_in_enthalpy(cells, rng):
@@ -106,7 +119,6 @@ def main():
     if args.settings != "both":
         presets = {args.settings: presets[args.settings]}
     rng = np.random.default_rng(args.seed)
-    tracemalloc.start()
     print(f"{args.cells} random Si cells, select {args.select}, pool {pool_size}, "
           f"{args.jobs} processes, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
 
@@ -147,10 +159,6 @@ def main():
         print(f"  {'iteration k total (two-step selection)':<48s} "
               f"{time.perf_counter() - t_start:8.2f} s")
 
-    rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
-    rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**10
-    print(f"\npeak resident memory: this process {rss_self:.0f} MiB, "
-          f"largest worker {rss_children:.0f} MiB")
 
     if "paper" in presets:
         print(f"\nselection quality on the {pool_size}-cell pool under the paper's kernel "

@@ -36,3 +36,27 @@ SELECT_RANK = "select_rank"
 SELECT_SOURCE_INDEX = "select_source_index"
 #: Selection method that chose the structure (str).
 SELECT_METHOD = "select_method"
+
+# --- reference labels (gap_fit reads these names: energy_parameter_name=REF_energy, ...) ---
+#: Reference total energy [eV] (info).
+REF_ENERGY = "REF_energy"
+#: Reference forces [eV/Å] (arrays, shape (n_atoms, 3)).
+REF_FORCES = "REF_forces"
+#: Reference virial [eV] (info, 3×3, = −stress × volume); periodic cells only.
+REF_VIRIAL = "REF_virial"
+#: Name of the reference that labelled the structure (str).
+REF_NAME = "REF_name"
+#: Why labelling failed (str); a structure carrying it has no REF_* values and is not fitted.
+LABEL_ERROR = "label_error"
+
+#: Further config types of the loop.
+CONFIG_RSS_MINIMUM = "rss_minimum"
+CONFIG_RSS_TRAJECTORY = "rss_trajectory"
+
+# --- per-configuration fitting noise (gap_fit: *_sigma_parameter_name) --------------------
+#: σ_E [eV/atom], σ_F [eV/Å], σ_V [eV/atom] of the structure, from its height above the hull.
+ENERGY_SIGMA = "energy_sigma"
+FORCE_SIGMA = "force_sigma"
+VIRIAL_SIGMA = "virial_sigma"
+#: Per-atom reference energy above the lower (V, E) convex hull [eV/atom].
+HULL_DISTANCE = "hull_distance"
