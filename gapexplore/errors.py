@@ -11,6 +11,8 @@ __all__ = [
     "GapExploreError",
     "InvalidParameterError",
     "GenerationError",
+    "GapFitError",
+    "ReferenceFailed",
 ]
 
 
@@ -30,4 +32,19 @@ class GenerationError(GapExploreError, RuntimeError):
     """Random structure generation could not satisfy its constraints.
 
     For example, a minimum separation too large for the requested volume per atom.
+    """
+
+
+class GapFitError(GapExploreError, RuntimeError):
+    """``gap_fit`` could not be run, failed, or would not fit in memory.
+
+    The message says which, and shows the tail of gap_fit's log where there is one.
+    """
+
+
+class ReferenceFailed(GapExploreError, RuntimeError):
+    """A reference calculation failed for one structure.
+
+    Labelling records this on the structure (``info[keys.LABEL_ERROR]``) and goes on; the
+    exception is raised only where a single calculation is asked for directly.
     """

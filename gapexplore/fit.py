@@ -1,0 +1,453 @@
+"""Fitting the GAP: 2-body + 3-body + SOAP, with the paper's automatic heuristics.
+
+Paper, Methods ("Interatomic potential fitting") and Table 1:
+
+* descriptors and hyperparameters in terms of the characteristic radius r
+  (:class:`GapSettings`, built by :meth:`GapSettings.for_chemistry`);
+* δ set automatically (:func:`fit_gap`): δ_2b from the spread of the per-atom energies,
+  δ_3b from the per-atom energy error of a 2b-only fit, δ_SOAP from the error of a
+  2b + 3b fit — three ``gap_fit`` runs per potential;
+* per-configuration noise σ_E, σ_F, σ_V from the height above the (V, E) convex hull
+  (:mod:`gapexplore.noise`).
+
+Choices the paper leaves open (all settings):
+
+* δ_2b is the standard deviation of the per-atom energies (the square root of their
+  variance, so that δ carries energy units);
+* δ_3b and δ_SOAP are the per-atom energy RMSE over everything fitted, dimers included;
+* the isolated atom is not fitted but gives e0;
+* SOAP sparse points by CUR (``sparse_method=cur_points``), 2b and 3b uniform.
+
+The ``gap_fit`` argument list is built in one place, :func:`gap_fit_command`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.io import write
+
+from . import keys
+from ._checks import check_int, check_real, fail
+from .chemistry import Chemistry
+from .errors import GapFitError
+from .noise import NoiseSettings, with_noise
+
+__all__ = [
+    "TABLE1_CUTOFFS",
+    "GapSettings",
+    "gap_fit_command",
+    "FitResult",
+    "fit_gap",
+    "load_potential",
+    "predict",
+]
+
+log = logging.getLogger(__name__)
+
+#: Table 1 cutoffs in units of r: (2b, 3b, SOAP) per bonding kind.
+TABLE1_CUTOFFS = {"covalent": (9.0, 2.925, 4.5), "metallic": (8.2, 2.665, 4.1)}
+
+#: Memory of a fit per atomic environment [bytes] at SOAP n_max = l_max = 8 (FIELD-NOTES).
+_BYTES_PER_ENVIRONMENT = 0.85e6
+_LOG_TAIL = 30
+_MIN_DELTA = 1e-3  # eV: a δ below this is a fit with nothing left to learn
+
+
+@dataclass(frozen=True)
+class GapSettings:
+    """Hyperparameters of the 2b + 3b + SOAP GAP (paper Table 1). Lengths in Å.
+
+    Build it with :meth:`for_chemistry` (the paper's model) or :meth:`light` (a cheap
+    model for tests and demos); override single values with :func:`dataclasses.replace`.
+
+    Parameters
+    ----------
+    cutoff_2b, cutoff_3b, cutoff_soap : float
+        Cutoffs [Å] (paper: 9.0 r, 2.925 r, 4.5 r covalent; 8.2 r, 2.665 r, 4.1 r metallic).
+    theta_2b, theta_3b : float
+        Length scales σ_at of the squared-exponential 2b and 3b kernels [Å] (0.5, 1.0).
+    n_sparse_2b, n_sparse_3b, n_sparse_soap : int
+        Sparse points (30, 100, 2000). More than there are environments is allowed.
+    atom_sigma : float
+        SOAP atomic Gaussian width [Å] (0.75).
+    n_max, l_max, zeta : int
+        SOAP basis and kernel exponent (8, 8, 4).
+    soap_transition_width : float
+        Width of SOAP's smooth cutoff [Å].
+    sparse_jitter : float
+        Regulariser added to the sparse covariance diagonal.
+    noise : NoiseSettings
+        Per-configuration noise.
+    seed : int
+        gap_fit's random seed (sparse-point choice).
+    """
+
+    cutoff_2b: float
+    cutoff_3b: float
+    cutoff_soap: float
+    theta_2b: float = 0.5
+    theta_3b: float = 1.0
+    n_sparse_2b: int = 30
+    n_sparse_3b: int = 100
+    n_sparse_soap: int = 2000
+    atom_sigma: float = 0.75
+    n_max: int = 8
+    l_max: int = 8
+    zeta: int = 4
+    soap_transition_width: float = 1.0
+    sparse_jitter: float = 1e-8
+    noise: NoiseSettings = field(default_factory=NoiseSettings)
+    seed: int = 1
+
+    def __post_init__(self):
+        where = "GapSettings"
+        for name in ("cutoff_2b", "cutoff_3b", "cutoff_soap", "theta_2b", "theta_3b",
+                     "atom_sigma", "soap_transition_width", "sparse_jitter"):
+            check_real(getattr(self, name), name, where, low=0.0, low_open=True)
+        for name in ("n_sparse_2b", "n_sparse_3b", "n_sparse_soap", "n_max", "zeta"):
+            check_int(getattr(self, name), name, where, low=1)
+        check_int(self.l_max, "l_max", where, low=0)
+        if self.soap_transition_width >= self.cutoff_soap:
+            raise fail("soap_transition_width", where,
+                       f"smaller than cutoff_soap ({self.cutoff_soap} Å)",
+                       self.soap_transition_width)
+
+    @classmethod
+    def for_chemistry(cls, chemistry: Chemistry, **overrides) -> "GapSettings":
+        """The paper's model (Table 1) for ``chemistry``'s radius and bonding kind."""
+        f2, f3, fs = TABLE1_CUTOFFS[chemistry.bonding]
+        r = chemistry.radius
+        values = dict(cutoff_2b=round(f2 * r, 4), cutoff_3b=round(f3 * r, 4),
+                      cutoff_soap=round(fs * r, 4))
+        return cls(**(values | overrides))
+
+    @classmethod
+    def light(cls, chemistry: Chemistry, **overrides) -> "GapSettings":
+        """A cheap model for tests and demos: 2b cutoff 6 Å, SOAP n = l = 4 with 300 sparse
+        points; 3b and the other values as in the paper (about 8 s to fit 50 cells).
+        """
+        light = dict(n_max=4, l_max=4, n_sparse_soap=300)
+        paper = cls.for_chemistry(chemistry)
+        return replace(paper, cutoff_2b=min(6.0, paper.cutoff_2b), **(light | overrides))
+
+
+# --- the gap_fit command -----------------------------------------------------------------
+
+#: The descriptor terms of a fit, in the order the paper adds them.
+TERMS = ("2b", "3b", "soap")
+
+
+def _descriptor(term: str, settings: GapSettings, delta: float) -> str:
+    if term == "2b":
+        return (f"distance_2b cutoff={settings.cutoff_2b:g} covariance_type=ard_se "
+                f"delta={delta:.6g} theta_uniform={settings.theta_2b:g} sparse_method=uniform "
+                f"n_sparse={settings.n_sparse_2b} add_species=T")
+    if term == "3b":
+        return (f"angle_3b cutoff={settings.cutoff_3b:g} covariance_type=ard_se "
+                f"delta={delta:.6g} theta_uniform={settings.theta_3b:g} sparse_method=uniform "
+                f"n_sparse={settings.n_sparse_3b} add_species=T")
+    return (f"soap n_max={settings.n_max} l_max={settings.l_max} "
+            f"atom_sigma={settings.atom_sigma:g} cutoff={settings.cutoff_soap:g} "
+            f"cutoff_transition_width={settings.soap_transition_width:g} "
+            f"covariance_type=dot_product zeta={settings.zeta} delta={delta:.6g} "
+            f"sparse_method=cur_points n_sparse={settings.n_sparse_soap} add_species=T")
+
+
+def gap_fit_command(train_file: str, gp_file: str, settings: GapSettings,
+                    deltas: dict[str, float], e0: dict[str, float],
+                    executable: str = "gap_fit") -> list[str]:
+    """The ``gap_fit`` argument list — the one place where it is formatted.
+
+    Parameters
+    ----------
+    train_file : str
+        extxyz file of labelled structures (``REF_*`` keys, per-configuration σ).
+    gp_file : str
+        Potential file to write (XML; gap_fit writes sparse-point files beside it).
+    settings : GapSettings
+        Hyperparameters.
+    deltas : dict
+        δ [eV] per term (``"2b"``, ``"3b"``, ``"soap"``); only the terms given are fitted.
+    e0 : dict
+        Isolated-atom energy [eV] per chemical symbol.
+    executable : str
+        Path of the gap_fit binary.
+
+    Returns
+    -------
+    list of str
+        For :func:`subprocess.run`, no shell involved.
+    """
+    terms = [t for t in TERMS if t in deltas]
+    if not terms:
+        raise fail("deltas", "gap_fit_command", f"a dict with some of the keys {TERMS}", deltas)
+    gap = " : ".join(_descriptor(t, settings, deltas[t]) for t in terms)
+    e0_text = ":".join(f"{symbol}:{energy:.10g}" for symbol, energy in sorted(e0.items()))
+    return [
+        executable,
+        f"at_file={train_file}",
+        f"gap={{{gap}}}",
+        f"e0={{{e0_text}}}",
+        "default_sigma={0.001 0.0316 0.0632 0.0}",
+        f"energy_parameter_name={keys.REF_ENERGY}",
+        f"force_parameter_name={keys.REF_FORCES}",
+        f"virial_parameter_name={keys.REF_VIRIAL}",
+        f"config_type_parameter_name={keys.CONFIG_TYPE}",
+        f"sparse_jitter={settings.sparse_jitter:g}",
+        f"rnd_seed={settings.seed}",
+        "do_copy_at_file=F",
+        "sparse_separate_file=T",
+        f"gp_file={gp_file}",
+    ]
+
+
+def find_gap_fit() -> str:
+    """Path of the gap_fit binary: beside the running Python (a venv), else on PATH."""
+    beside = Path(sys.executable).parent / "gap_fit"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("gap_fit")
+    if found is None:
+        raise GapFitError("gap_fit was not found beside the Python interpreter or on PATH. "
+                          "Install it with `pip install quippy-ase`.")
+    return found
+
+
+def _memory_available() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def estimate_memory(n_environments: int, settings: GapSettings) -> float:
+    """Rough peak memory of one fit [bytes]: 0.85 MB per atomic environment at
+    n_max = l_max = 8 (measured, FIELD-NOTES), scaled by the SOAP vector length.
+    """
+    soap_length = (settings.n_max * (settings.n_max + 1) // 2) * (settings.l_max + 1)
+    return n_environments * _BYTES_PER_ENVIRONMENT * max(soap_length / 324.0, 0.25)
+
+
+def run_gap_fit(command: list[str], workdir: Path, log_file: Path) -> None:
+    """Run gap_fit in ``workdir`` with its output in ``log_file``; raise GapFitError on failure.
+
+    One thread (the wheel is single-threaded; BLAS threads beside it only slow it down),
+    unbuffered Fortran output so the log shows progress.
+    """
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               GFORTRAN_UNBUFFERED_ALL="y")
+    with open(log_file, "w") as log_handle:
+        result = subprocess.run(command, cwd=workdir, stdout=log_handle,
+                                stderr=subprocess.STDOUT, env=env, check=False)
+    gp_file = next(a.split("=", 1)[1] for a in command if a.startswith("gp_file="))
+    if result.returncode != 0 or not (workdir / gp_file).exists():
+        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-_LOG_TAIL:])
+        raise GapFitError(f"gap_fit failed (exit code {result.returncode}); the end of its "
+                          f"log {log_file}:\n{tail}")
+
+
+# --- fitting -----------------------------------------------------------------------------
+
+@dataclass
+class FitResult:
+    """A fitted GAP and how it was made.
+
+    Attributes
+    ----------
+    potential : pathlib.Path
+        The potential's XML file (its ``*.sparseX.*`` files lie beside it).
+    deltas : dict
+        δ [eV] of each term, as set automatically (or given).
+    e0 : dict
+        Isolated-atom energy [eV] per element.
+    rmse_energy : float
+        Training RMSE of the energy per atom [eV/atom] over the periodic cells.
+    rmse_forces : float
+        Training RMSE of the force components [eV/Å] over the periodic cells.
+    rmse_energy_dimers : float
+        Training RMSE of the energy per atom [eV/atom] of the dimers (NaN without dimers).
+    stage_rmse : dict
+        Training energy RMSE [eV/atom] over all fitted structures of the intermediate 2b
+        and 2b+3b fits: the values that set δ_3b and δ_SOAP.
+    n_structures, n_environments : int
+        Structures and atoms in the training file.
+    logs : list of pathlib.Path
+        gap_fit's log of each stage.
+    """
+
+    potential: Path
+    deltas: dict
+    e0: dict
+    rmse_energy: float
+    rmse_forces: float
+    rmse_energy_dimers: float
+    stage_rmse: dict
+    n_structures: int
+    n_environments: int
+    logs: list
+
+    def summary(self) -> dict:
+        """The figures of the fit as plain numbers (for JSON, tables and notebooks)."""
+        out = asdict(self)
+        out["potential"] = str(self.potential)
+        out["logs"] = [str(p) for p in self.logs]
+        return out
+
+
+def fit_gap(structures: list[Atoms], chemistry: Chemistry, workdir, *,
+            settings: GapSettings | None = None, deltas: dict | None = None,
+            check_memory: bool = True) -> FitResult:
+    """Fit the paper's 2b + 3b + SOAP GAP to labelled structures, δ set automatically.
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        Labelled structures (``keys.REF_ENERGY`` etc.), including the isolated atom
+        (``config_type`` ``"isolated_atom"``), whose energy becomes e0. Structures whose
+        labelling failed (``keys.LABEL_ERROR``) are left out with a log message.
+    chemistry : Chemistry
+        Sets the default :class:`GapSettings`.
+    workdir : str or pathlib.Path
+        Folder for the training file, the potentials of each stage and gap_fit's logs.
+    settings : GapSettings, optional
+        Default: ``GapSettings.for_chemistry(chemistry)`` (the paper's model).
+    deltas : dict, optional
+        δ [eV] for ``"2b"``, ``"3b"`` and ``"soap"``; given, they are used as they are and
+        gap_fit runs once. Default: set automatically (three gap_fit runs).
+    check_memory : bool
+        Estimate the fit's memory first and refuse, with a message, when it exceeds what
+        the machine has available.
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    InvalidParameterError
+        No isolated atom, no periodic structure, or bad ``deltas`` (before any fit).
+    GapFitError
+        gap_fit failed, or the fit would not fit in memory.
+    """
+    where = "fit_gap"
+    settings = GapSettings.for_chemistry(chemistry) if settings is None else settings
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    good = [a for a in structures if keys.LABEL_ERROR not in a.info and keys.REF_ENERGY in a.info]
+    if len(good) < len(structures):
+        log.info("fit_gap: leaving out %d structures without reference labels",
+                 len(structures) - len(good))
+    isolated = [a for a in good if a.info.get(keys.CONFIG_TYPE) == keys.CONFIG_ISOLATED_ATOM]
+    if not isolated:
+        raise fail("structures", where, "a list including the labelled isolated atom "
+                   "(gapexplore.generate.isolated_atom), whose energy is e0", "none")
+    e0 = {isolated[0].get_chemical_symbols()[0]: float(isolated[0].info[keys.REF_ENERGY])}
+    training = with_noise([a for a in good
+                           if a.info.get(keys.CONFIG_TYPE) != keys.CONFIG_ISOLATED_ATOM],
+                          settings.noise)
+    if not any(a.pbc.all() for a in training):
+        raise fail("structures", where, "a list with at least one labelled periodic cell", "none")
+    if deltas is not None and set(deltas) != set(TERMS):
+        raise fail("deltas", where, f"a dict with exactly the keys {TERMS}", deltas)
+    n_env = sum(len(a) for a in training)
+    if check_memory:
+        need, have = estimate_memory(n_env, settings), _memory_available()
+        if have is not None and need > 0.9 * have:
+            raise GapFitError(
+                f"This fit of {n_env} atomic environments needs about {need / 2**30:.1f} GiB "
+                f"and {have / 2**30:.1f} GiB is available. Fit fewer structures, use fewer "
+                "SOAP sparse points or a smaller SOAP basis, or pass check_memory=False.")
+    train_file = workdir / "train.xyz"
+    write(train_file, training, format="extxyz")
+    executable = find_gap_fit()
+
+    def stage(name: str, stage_deltas: dict) -> tuple[Path, Path]:
+        gp = f"{name}.xml"
+        logfile = workdir / f"{name}.log"
+        command = gap_fit_command(train_file.name, gp, settings, stage_deltas, e0, executable)
+        log.info("gap_fit %s: %s", name, " ".join(command[1:3]))
+        run_gap_fit(command, workdir, logfile)
+        return workdir / gp, logfile
+
+    stage_rmse, logs = {}, []
+    if deltas is None:
+        deltas = {"2b": delta_from_spread(training)}
+        path, logfile = stage("gap_2b", deltas)
+        logs.append(logfile)
+        stage_rmse["2b"] = _errors(training, path)["all"]
+        deltas["3b"] = max(stage_rmse["2b"], _MIN_DELTA)
+        path, logfile = stage("gap_2b3b", deltas)
+        logs.append(logfile)
+        stage_rmse["2b+3b"] = _errors(training, path)["all"]
+        deltas["soap"] = max(stage_rmse["2b+3b"], _MIN_DELTA)
+    path, logfile = stage("gap", deltas)
+    logs.append(logfile)
+    errors = _errors(training, path)
+    return FitResult(potential=path, deltas=dict(deltas), e0=e0,
+                     rmse_energy=errors["periodic"], rmse_forces=errors["forces"],
+                     rmse_energy_dimers=errors["dimers"], stage_rmse=stage_rmse,
+                     n_structures=len(training), n_environments=n_env, logs=logs)
+
+
+def delta_from_spread(structures: list[Atoms]) -> float:
+    """δ_2b [eV]: the standard deviation of the reference energies per atom (paper: "set
+    from the variance of energies in the fitting database"); at least 1 meV.
+    """
+    per_atom = np.array([a.info[keys.REF_ENERGY] / len(a) for a in structures])
+    return max(float(np.std(per_atom)), _MIN_DELTA)
+
+
+def load_potential(path):
+    """The GAP in ``path`` (XML) as an ASE calculator (``quippy.potential.Potential``)."""
+    from quippy.potential import Potential
+
+    path = Path(path)
+    if not path.exists():
+        raise fail("path", "load_potential", "an existing GAP XML file", str(path))
+    return Potential(param_filename=str(path))
+
+
+def predict(structures: list[Atoms], potential) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Energies [eV] and forces [eV/Å] of ``structures`` with a GAP (path or calculator).
+
+    The structures are not modified (each is evaluated as a copy).
+    """
+    calc = load_potential(potential) if isinstance(potential, (str, Path)) else potential
+    energies, forces = [], []
+    for atoms in structures:
+        copy = atoms.copy()
+        copy.calc = calc
+        energies.append(copy.get_potential_energy())
+        forces.append(copy.get_forces().copy())
+    return np.array(energies), forces
+
+
+def _errors(training: list[Atoms], path: Path) -> dict[str, float]:
+    """Training RMSE of the energy per atom [eV/atom] over all structures, the periodic
+    ones and the dimers, and of the periodic cells' force components [eV/Å].
+    """
+    energies, forces = predict(training, path)
+    n = np.array([len(a) for a in training])
+    ref = np.array([a.info[keys.REF_ENERGY] for a in training])
+    error = (energies - ref) / n
+    periodic = np.array([a.pbc.all() for a in training])
+
+    def rms(values):
+        return float(np.sqrt(np.mean(np.square(values)))) if len(values) else float("nan")
+
+    force_error = [(f - a.arrays[keys.REF_FORCES]).ravel()
+                   for f, a, p in zip(forces, training, periodic) if p]
+    return {"all": rms(error), "periodic": rms(error[periodic]),
+            "dimers": rms(error[~periodic]), "forces": rms(np.concatenate(force_error))}

@@ -1,0 +1,102 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from gapexplore import Chemistry, InvalidParameterError, keys
+from gapexplore.errors import GapFitError
+from gapexplore.fit import (
+    GapSettings,
+    delta_from_spread,
+    find_gap_fit,
+    fit_gap,
+    gap_fit_command,
+    run_gap_fit,
+)
+
+
+def test_table1_settings_in_units_of_r():
+    si = GapSettings.for_chemistry(Chemistry.of("Si"))
+    assert (si.cutoff_2b, si.cutoff_3b, si.cutoff_soap) == pytest.approx((9.99, 3.24675, 4.995),
+                                                                         abs=1e-4)
+    assert (si.n_sparse_2b, si.n_sparse_3b, si.n_sparse_soap) == (30, 100, 2000)
+    assert (si.theta_2b, si.theta_3b, si.atom_sigma, si.n_max, si.l_max, si.zeta) == \
+        (0.5, 1.0, 0.75, 8, 8, 4)
+    ti = GapSettings.for_chemistry(Chemistry.of("Ti"))
+    assert (ti.cutoff_2b, ti.cutoff_3b, ti.cutoff_soap) == pytest.approx(
+        (8.2 * 1.47, 2.665 * 1.47, 4.1 * 1.47), abs=1e-4)
+    light = GapSettings.light(Chemistry.of("Si"))
+    assert light.cutoff_2b == 6.0 and light.n_max == 4 and light.n_sparse_soap == 300
+
+
+def test_gap_fit_command_golden():
+    settings = GapSettings.for_chemistry(Chemistry.of("Si"))
+    command = gap_fit_command("train.xyz", "gap.xml", settings,
+                              {"2b": 1.5, "3b": 0.25, "soap": 0.05}, {"Si": -0.5}, "gap_fit")
+    assert command == [
+        "gap_fit",
+        "at_file=train.xyz",
+        "gap={distance_2b cutoff=9.99 covariance_type=ard_se delta=1.5 theta_uniform=0.5 "
+        "sparse_method=uniform n_sparse=30 add_species=T : angle_3b cutoff=3.2468 "
+        "covariance_type=ard_se delta=0.25 theta_uniform=1 sparse_method=uniform n_sparse=100 "
+        "add_species=T : soap n_max=8 l_max=8 atom_sigma=0.75 cutoff=4.995 "
+        "cutoff_transition_width=1 covariance_type=dot_product zeta=4 delta=0.05 "
+        "sparse_method=cur_points n_sparse=2000 add_species=T}",
+        "e0={Si:-0.5}",
+        "default_sigma={0.001 0.0316 0.0632 0.0}",
+        "energy_parameter_name=REF_energy",
+        "force_parameter_name=REF_forces",
+        "virial_parameter_name=REF_virial",
+        "config_type_parameter_name=config_type",
+        "sparse_jitter=1e-08",
+        "rnd_seed=1",
+        "do_copy_at_file=F",
+        "sparse_separate_file=T",
+        "gp_file=gap.xml",
+    ]
+    two_body = gap_fit_command("t.xyz", "g.xml", settings, {"2b": 1.0}, {"Si": 0.0})
+    assert "angle_3b" not in two_body[2] and "soap" not in two_body[2]
+
+
+def _structures(scale=1.0):
+    rng = np.random.default_rng(0)
+    out = []
+    for k in range(6):
+        atoms = Atoms("Si4", cell=np.eye(3) * 5.0, pbc=True, scaled_positions=rng.random((4, 3)))
+        atoms.info[keys.REF_ENERGY] = scale * (-16.0 + k)
+        out.append(atoms)
+    return out
+
+
+def test_delta_2b_follows_the_spread_of_energies():
+    base = delta_from_spread(_structures())
+    assert base == pytest.approx(np.std([-4.0 + k / 4 for k in range(6)]))
+    assert delta_from_spread(_structures(scale=3.0)) == pytest.approx(3 * base)
+
+
+def test_fit_needs_the_isolated_atom_before_any_work(tmp_path):
+    with pytest.raises(InvalidParameterError, match="isolated atom"):
+        fit_gap(_structures(), Chemistry.of("Si"), tmp_path)
+    assert not (tmp_path / "train.xyz").exists()
+
+
+def test_fit_refuses_what_memory_cannot_hold(tmp_path, monkeypatch):
+    import gapexplore.fit as fit
+
+    atom = Atoms("Si", cell=[20] * 3)
+    atom.info[keys.REF_ENERGY] = 0.0
+    atom.info[keys.CONFIG_TYPE] = keys.CONFIG_ISOLATED_ATOM
+    monkeypatch.setattr(fit, "_memory_available", lambda: 1e6)  # a machine with 1 MB free
+    with pytest.raises(GapFitError, match="GiB is available"):
+        fit_gap(_structures() + [atom], Chemistry.of("Si"), tmp_path)
+
+
+def test_gap_fit_failure_shows_its_log(tmp_path):
+    command = [find_gap_fit(), "at_file=missing.xyz", "gap={distance_2b cutoff=4 "
+               "covariance_type=ard_se delta=1 theta_uniform=0.5 n_sparse=5}",
+               "default_sigma={0.001 0.03 0.06 0.0}", "gp_file=never.xml"]
+    with pytest.raises(GapFitError, match="gap_fit failed") as error:
+        run_gap_fit(command, tmp_path, tmp_path / "fail.log")
+    assert "fail.log" in str(error.value)
+    assert Path(tmp_path / "fail.log").read_text().strip()
