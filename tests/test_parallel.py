@@ -1,0 +1,73 @@
+"""The executor interface: order, progress, thread pinning, errors."""
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from gapexplore.errors import InvalidParameterError
+from gapexplore.parallel import default_executor, map_ordered
+
+
+def slow_identity(x):
+    """Later items finish first, so results arrive out of order."""
+    time.sleep(0.02 * (5 - x))
+    return x
+
+
+def worker_threads(_):
+    from threadpoolctl import threadpool_info
+
+    blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    return os.environ.get("OPENBLAS_NUM_THREADS"), os.environ.get("OMP_NUM_THREADS"), blas
+
+
+def fails_on_three(x):
+    if x == 3:
+        raise ValueError("three")
+    return x
+
+
+def test_serial_is_a_plain_ordered_map():
+    assert map_ordered(abs, [-2, 1, -3]) == [2, 1, 3]
+    assert map_ordered(abs, []) == []
+    assert map_ordered(abs, iter([-1]), progress=True, desc="abs") == [1]
+
+
+def test_results_keep_input_order_on_any_executor():
+    items = list(range(6))
+    with default_executor(2) as pool:
+        assert map_ordered(slow_identity, items, executor=pool, progress=True) == items
+    with ThreadPoolExecutor(3) as pool:
+        assert map_ordered(slow_identity, items, executor=pool) == items
+    assert map_ordered(slow_identity, items, n_jobs=2) == items
+
+
+def test_workers_use_one_blas_thread_and_parent_is_untouched():
+    before = dict(os.environ)
+    with default_executor(2) as pool:
+        results = map_ordered(worker_threads, range(4), executor=pool)
+    assert dict(os.environ) == before
+    for openblas, omp, blas in results:
+        assert openblas == "1" and omp == "1"
+        assert all(n == 1 for n in blas)
+
+
+def test_an_exception_from_fn_propagates():
+    with pytest.raises(ValueError, match="three"):
+        map_ordered(fails_on_three, range(5))
+    with default_executor(2) as pool, pytest.raises(ValueError, match="three"):
+        map_ordered(fails_on_three, range(5), executor=pool)
+
+
+def test_bad_parameters():
+    with ThreadPoolExecutor(1) as pool, pytest.raises(InvalidParameterError, match="'n_jobs'"):
+        map_ordered(abs, [1], executor=pool, n_jobs=2)
+    with pytest.raises(InvalidParameterError, match="'executor' parameter"):
+        map_ordered(abs, [1], executor="dask")
+    with pytest.raises(InvalidParameterError, match="'n_jobs' parameter of default_executor"):
+        default_executor(0)
+    with pytest.raises(InvalidParameterError, match="'fn' parameter"):
+        map_ordered(None, [1])
+    default_executor().shutdown()
