@@ -409,14 +409,21 @@ def delta_from_spread(structures: list[Atoms]) -> float:
     return max(float(np.std(per_atom)), _MIN_DELTA)
 
 
-def load_potential(path):
-    """The GAP in ``path`` (XML) as an ASE calculator (``quippy.potential.Potential``)."""
+def load_potential(path, *, stress: bool = True):
+    """The GAP in ``path`` (XML) as an ASE calculator (``quippy.potential.Potential``).
+
+    With ``stress`` (default), energy, forces and stress come from one GAP evaluation;
+    otherwise quippy computes the stress in a second evaluation when it is asked for.
+    """
     from quippy.potential import Potential
 
     path = Path(path)
     if not path.exists():
         raise fail("path", "load_potential", "an existing GAP XML file", str(path))
-    return Potential(param_filename=str(path))
+    potential = Potential(param_filename=str(path))
+    if stress:
+        potential.set_default_properties(["energy", "forces", "stress"])
+    return potential
 
 
 def predict(structures: list[Atoms], potential) -> tuple[np.ndarray, list[np.ndarray]]:
