@@ -60,3 +60,15 @@ FORCE_SIGMA = "force_sigma"
 VIRIAL_SIGMA = "virial_sigma"
 #: Per-atom reference energy above the lower (V, E) convex hull [eV/atom].
 HULL_DISTANCE = "hull_distance"
+
+# --- relaxations (gapexplore.relax) --------------------------------------------------------
+#: Energy of the frame from the driving GAP [eV].
+GAP_ENERGY = "gap_energy"
+#: External pressure of the relaxation [GPa].
+PRESSURE = "pressure"
+#: Optimiser step of the frame, from 0 (int).
+RELAX_STEP = "relax_step"
+#: Index of the relaxed structure in the list given to relax_structures (int).
+RELAX_ID = "relax_id"
+#: How the relaxation ended: "converged", "max_steps", "exploded: ..." or "error: ..." (str).
+RELAX_STATUS = "relax_status"

@@ -1,0 +1,282 @@
+"""Random structure searching: enthalpy minimisation of candidates with the current GAP.
+
+Paper, Methods: candidates are relaxed with a preconditioned LBFGS optimiser (ASE's
+``PreconLBFGS``) to minimise the enthalpy H = E + pV, cell included, until the residual
+forces fall below 0.01 eV/Å. Each structure gets its own external pressure p drawn from
+P(p/p0) = (1/β) exp(−(p/p0)/β) with p0 = 1 GPa and β = 0.2 (Eq. 5), i.e. exponentially
+distributed with mean β p0 = 0.2 GPa. Every frame of every trajectory is kept: the
+selection draws from all of them.
+
+The relaxation is composed from ASE objects: ``FrechetCellFilter(atoms,
+scalar_pressure=p)`` handed to ``PreconLBFGS(precon=Exp(A=3), use_armijo=True)``.
+
+Early GAPs are bad, so a relaxation is stopped — and marked, not raised — when it
+explodes: a non-finite energy, two atoms closer than ``min_distance_factor`` × r, or a
+volume per atom outside ``volume_bounds`` × the starting volume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+from ase.units import GPa
+
+from . import keys
+from ._checks import check_int, check_real, check_rng, fail
+from .chemistry import Chemistry
+
+__all__ = ["RelaxSettings", "random_pressures", "relax", "relax_structures"]
+
+log = logging.getLogger(__name__)
+
+STATUS_CONVERGED = "converged"
+STATUS_MAX_STEPS = "max_steps"
+
+
+@dataclass(frozen=True)
+class RelaxSettings:
+    """How each candidate is relaxed.
+
+    Parameters
+    ----------
+    fmax : float
+        Convergence: largest residual force, cell included [eV/Å] (paper: 0.01).
+    max_steps : int
+        Step cap; a relaxation that reaches it ends with status ``"max_steps"``.
+    p0 : float
+        Pressure scale p0 [GPa] of Eq. 5 (paper: 1).
+    beta : float
+        β of Eq. 5 (paper: 0.2); the mean pressure is β p0.
+    precon : bool
+        Use PreconLBFGS's Exp preconditioner (A = 3); without it, plain LBFGS steps.
+    min_distance_factor : float
+        Stop when two atoms come closer than this times the characteristic radius r.
+    volume_bounds : (float, float)
+        Stop when the volume per atom leaves this range, relative to the starting one.
+    """
+
+    fmax: float = 0.01
+    max_steps: int = 300
+    p0: float = 1.0
+    beta: float = 0.2
+    precon: bool = True
+    min_distance_factor: float = 0.5
+    volume_bounds: tuple[float, float] = (0.25, 4.0)
+
+    def __post_init__(self):
+        where = "RelaxSettings"
+        check_real(self.fmax, "fmax", where, low=0.0, low_open=True)
+        check_int(self.max_steps, "max_steps", where, low=0)
+        check_real(self.p0, "p0", where, low=0.0)
+        check_real(self.beta, "beta", where, low=0.0, low_open=True)
+        check_real(self.min_distance_factor, "min_distance_factor", where, low=0.0)
+        low, high = self.volume_bounds
+        if not 0 < low < 1 < high:
+            raise fail("volume_bounds", where, "a pair (low, high) with 0 < low < 1 < high",
+                       self.volume_bounds)
+
+
+def random_pressures(count: int, *, rng: np.random.Generator, p0: float = 1.0,
+                     beta: float = 0.2) -> np.ndarray:
+    """External pressures [GPa] drawn from P(p/p0) = (1/β) exp(−(p/p0)/β) (paper Eq. 5).
+
+    Parameters
+    ----------
+    count : int
+        Number of pressures.
+    rng : numpy.random.Generator
+        Source of randomness.
+    p0 : float
+        Pressure scale [GPa].
+    beta : float
+        Dimensionless β; the mean is β p0.
+
+    Returns
+    -------
+    numpy.ndarray, shape (count,)
+    """
+    where = "random_pressures"
+    count = check_int(count, "count", where, low=0)
+    p0 = check_real(p0, "p0", where, low=0.0)
+    beta = check_real(beta, "beta", where, low=0.0, low_open=True)
+    return p0 * check_rng(rng, where).exponential(beta, size=count)
+
+
+def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry,
+          settings: RelaxSettings | None = None) -> list[Atoms]:
+    """Minimise the enthalpy of one structure; return every frame of the trajectory.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Starting structure (not modified).
+    calculator : ase.calculators.calculator.Calculator
+        The driving potential (usually the current GAP).
+    pressure : float
+        External pressure [GPa].
+    chemistry : Chemistry
+        Its radius sets the explosion guard's minimum distance.
+    settings : RelaxSettings, optional
+
+    Returns
+    -------
+    list of ase.Atoms
+        One frame per optimiser step, from the start, without calculator. ``info`` holds
+        ``keys.GAP_ENERGY`` [eV], ``keys.ENTHALPY_PER_ATOM`` [eV/atom], ``keys.PRESSURE``
+        [GPa], ``keys.RELAX_STEP`` and, on every frame, the trajectory's
+        ``keys.RELAX_STATUS``. Frames of an explosion are not kept. A relaxation that
+        fails before its first frame returns the starting structure alone, with its
+        status and pressure but no energy or enthalpy.
+    """
+    from ase.filters import FrechetCellFilter
+    from ase.optimize.precon import Exp, PreconLBFGS
+
+    settings = RelaxSettings() if settings is None else settings
+    work = atoms.copy()
+    work.calc = calculator
+    p = pressure * GPa  # eV/Å³
+    cell_filter = FrechetCellFilter(work, scalar_pressure=p)
+    optimiser = PreconLBFGS(cell_filter, precon=Exp(A=3) if settings.precon else None,
+                            use_armijo=True, logfile=None)
+    v_start = work.get_volume() / len(work)
+    d_min = settings.min_distance_factor * chemistry.radius
+    frames = []
+
+    def record():
+        energy = work.get_potential_energy()
+        problem = _explosion(work, energy, v_start, d_min, settings.volume_bounds)
+        if problem is not None:
+            raise _Exploded(problem)
+        frames.append(_frame(work, energy, pressure, p, len(frames)))
+
+    optimiser.attach(record)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as chatter:  # ASE's line search prints
+            converged = optimiser.run(fmax=settings.fmax, steps=settings.max_steps)
+        if chatter.getvalue():
+            log.debug("optimiser: %s", chatter.getvalue().strip())
+        status = STATUS_CONVERGED if converged else STATUS_MAX_STEPS
+    except _Exploded as problem:
+        status = f"exploded: {problem}"
+    except Exception as error:  # a failed relaxation is recorded, never fatal to a batch
+        status = f"error: {type(error).__name__}: {error}"
+        log.warning("relaxation failed: %s", status)
+    if not frames:  # failed before its first frame: keep the start, to record why
+        start = atoms.copy()
+        start.calc = None
+        start.info[keys.PRESSURE] = float(pressure)
+        frames.append(start)
+    for frame in frames:
+        frame.info[keys.RELAX_STATUS] = status
+    return frames
+
+
+class _Exploded(Exception):
+    """Raised by the step observer to stop a relaxation that has exploded."""
+
+
+def _frame(atoms: Atoms, energy: float, pressure_gpa: float, p: float, step: int) -> Atoms:
+    frame = atoms.copy()
+    frame.calc = None
+    frame.info[keys.GAP_ENERGY] = float(energy)
+    frame.info[keys.ENTHALPY_PER_ATOM] = float((energy + p * atoms.get_volume()) / len(atoms))
+    frame.info[keys.PRESSURE] = float(pressure_gpa)
+    frame.info[keys.RELAX_STEP] = step
+    frame.info[keys.CONFIG_TYPE] = keys.CONFIG_RSS_TRAJECTORY
+    return frame
+
+
+def _explosion(atoms: Atoms, energy: float, v_start: float, d_min: float, bounds) -> str | None:
+    from ase.neighborlist import neighbor_list
+
+    if not np.isfinite(energy):
+        return "non-finite energy"
+    ratio = atoms.get_volume() / len(atoms) / v_start
+    if not bounds[0] <= ratio <= bounds[1]:
+        return f"volume per atom changed by a factor {ratio:.2f}"
+    if d_min > 0 and len(neighbor_list("i", atoms, d_min)):
+        return f"atoms closer than {d_min:.2f} Å"
+    return None
+
+
+def relax_structures(structures: list[Atoms], potential, *, chemistry: Chemistry,
+                     rng: np.random.Generator, settings: RelaxSettings | None = None,
+                     executor=None, n_jobs: int = 1, progress: bool = False) -> list[list[Atoms]]:
+    """Relax every structure at its own random pressure (paper Eq. 5); keep all frames.
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        Candidates (not modified).
+    potential : str, pathlib.Path, callable or Calculator
+        A GAP XML file (each worker process loads it once and keeps it), a zero-argument
+        function returning a calculator, or a calculator.
+    chemistry : Chemistry
+        Sets the explosion guard's minimum distance.
+    rng : numpy.random.Generator
+        Draws the pressures, one child generator per structure: the same seed gives the
+        same pressures whatever the executor.
+    settings : RelaxSettings, optional
+    executor, n_jobs, progress
+        Where the relaxations run; see :func:`gapexplore.parallel.map_ordered`.
+
+    Returns
+    -------
+    list of list of ase.Atoms
+        The trajectory of each structure, in input order; every frame carries
+        ``keys.RELAX_ID`` (the structure's position in ``structures``).
+    """
+    from .parallel import map_ordered
+
+    settings = RelaxSettings() if settings is None else settings
+    rng = check_rng(rng, "relax_structures")
+    pressures = [float(random_pressures(1, rng=child, p0=settings.p0, beta=settings.beta)[0])
+                 for child in rng.spawn(len(structures))]
+    task = _RelaxTask(potential, chemistry, settings)
+    trajectories = map_ordered(task, list(zip(structures, pressures)), executor=executor,
+                               n_jobs=n_jobs, progress=progress, desc="relaxing")
+    for index, frames in enumerate(trajectories):
+        for frame in frames:
+            frame.info[keys.RELAX_ID] = index
+    return trajectories
+
+
+class _RelaxTask:
+    """One relaxation, picklable: carries the potential by path (or as given)."""
+
+    def __init__(self, potential, chemistry, settings):
+        from pathlib import Path
+
+        self.potential = str(potential) if isinstance(potential, Path) else potential
+        self.chemistry, self.settings = chemistry, settings
+
+    def __call__(self, item):
+        atoms, pressure = item
+        return relax(atoms, _calculator(self.potential), pressure=pressure,
+                     chemistry=self.chemistry, settings=self.settings)
+
+
+_CACHE: dict = {}
+
+
+def _calculator(potential):
+    """The calculator for ``potential``; a GAP file is loaded once per process (and again
+    when the file changes)."""
+    import os
+
+    if isinstance(potential, str):
+        from .fit import load_potential
+
+        key = (os.path.abspath(potential), os.stat(potential).st_mtime_ns)
+        if key not in _CACHE:
+            _CACHE.clear()
+            _CACHE[key] = load_potential(potential)
+        return _CACHE[key]
+    if callable(potential) and not hasattr(potential, "get_potential_energy"):
+        return potential()
+    return potential
