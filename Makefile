@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/gapexplore demo --out runs/demo
+	$(BIN)/gapexplore demo --folder runs/demo
 
 # The whole suite, slow scientific checks included (about 20 minutes on 2 cores at most).
 test: $(STAMP)

@@ -1,96 +1,116 @@
-"""Command line: ``gapexplore demo`` and ``gapexplore select``.
+"""Command line: ``gapexplore run`` (a resumable exploration) and ``gapexplore demo``.
 
-Until the exploration engine exists, ``demo`` runs the part of the protocol that does:
-iteration 0's random cells, dimers and isolated atom, the averaged-SOAP kernel and the
-CUR selection, written as extxyz into a run folder.
+``gapexplore run RUN --element Si ...`` starts a run in the folder RUN, or continues the
+run already there from its first unfinished step. ``gapexplore demo`` is a complete small
+exploration of silicon with the Stillinger–Weber toy reference (a few minutes on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from ase.io import write
-
-from . import keys
-from .chemistry import BONDING_KINDS, Chemistry
-from .descriptors import SoapSettings
+from .chemistry import BONDING_KINDS
 from .errors import GapExploreError
-from .generate import dimers, initial_cells, isolated_atom
-from .select import METHODS, select_structures
+from .explore import Explorer, ExploreSettings
+from .store import RunStore
 
-log = logging.getLogger("gapexplore")
+#: The demo: small enough for a laptop, large enough to see the loop learn.
+DEMO = dict(element="Si", n_candidates=24, n_select=16, max_iterations=3, gap="light",
+            relax_fmax=0.05, relax_max_steps=100)
+
+_STOP_CRITERIA = {"max_labels", "max_iterations"}
+_SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
+    "element": "element", "bonding": "bonding", "radius": "radius",
+    "reference": "reference", "candidates": "n_candidates", "select": "n_select",
+    "max_labels": "max_labels", "iterations": "max_iterations", "gap": "gap",
+    "soap": "soap", "fmax": "relax_fmax", "max_steps": "relax_max_steps", "seed": "seed",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gapexplore", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="iteration 0 of GAP-RSS, up to the selected cells")
-    demo.add_argument("--element", default="Si", help="chemical symbol (default: Si)")
-    demo.add_argument("--bonding", choices=BONDING_KINDS, default=None,
-                      help="default: tabulated for the element")
-    demo.add_argument("--radius", type=float, default=None,
-                      help="characteristic radius in Å (default: tabulated)")
-    demo.add_argument("--candidates", type=int, default=200,
-                      help="random cells to generate (paper: 10000; default: 200)")
-    demo.add_argument("--select", type=int, default=20,
-                      help="cells to select (paper: 100; default: 20)")
-    demo.add_argument("--method", choices=METHODS, default="kernel_cur")
-    demo.add_argument("--soap", choices=("paper", "fast"), default="paper",
-                      help="averaged-SOAP settings (default: the paper's)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    demo.add_argument("--jobs", type=int, default=1, help="processes for SOAP (default: 1)")
-    demo.add_argument("--out", type=Path, default=Path("runs/demo"),
-                      help="run folder (default: runs/demo)")
+    run = sub.add_parser("run", help="start or continue an exploration in a run folder")
+    run.add_argument("folder", type=Path, help="run folder (continued if it holds a run)")
+    demo = sub.add_parser("demo", help="a complete small exploration of Si (SW reference)")
+    demo.add_argument("--folder", type=Path, default=Path("runs/demo"))
+    for p in (run, demo):
+        p.add_argument("--jobs", type=int, default=None, help="worker processes (all cores)")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--element", help="chemical symbol (new runs; default Si)")
+    run.add_argument("--bonding", choices=BONDING_KINDS)
+    run.add_argument("--radius", type=float, help="characteristic radius [Å]")
+    run.add_argument("--reference", help="toy reference name (default: the element's)")
+    run.add_argument("--candidates", type=int, help="random cells per iteration (10000)")
+    run.add_argument("--select", type=int, help="structures labelled per iteration (100)")
+    run.add_argument("--max-labels", type=int, help="stop at this many labels (2500)")
+    run.add_argument("--iterations", type=int, help="stop after this many iterations")
+    run.add_argument("--gap", choices=("paper", "light"), help="GAP model (paper)")
+    run.add_argument("--soap", choices=("paper", "fast"), help="selection SOAP (paper)")
+    run.add_argument("--fmax", type=float, help="relaxation convergence [eV/Å] (0.01)")
+    run.add_argument("--max-steps", type=int, help="relaxation step cap (300)")
+    run.add_argument("--seed", type=int, help="random seed (0)")
     return parser
 
 
-def demo(args: argparse.Namespace) -> Path:
-    """Run iteration 0 up to the selection and write it to ``args.out``."""
-    chemistry = Chemistry.of(args.element, bonding=args.bonding, radius=args.radius)
-    soap = SoapSettings.paper() if args.soap == "paper" else SoapSettings.fast()
-    if args.select > args.candidates:
-        raise GapExploreError(f"--select ({args.select}) must not exceed --candidates "
-                              f"({args.candidates}).")
-    rng = np.random.default_rng(args.seed)
-    gen_rng, select_rng = rng.spawn(2)
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    cells = initial_cells(chemistry, args.candidates, rng=gen_rng)
-    t1 = time.perf_counter()
-    selection = select_structures(cells, args.select, rng=select_rng, method=args.method,
-                                  soap=soap, n_jobs=args.jobs)
-    t2 = time.perf_counter()
-    extras = [isolated_atom(chemistry)] + dimers(chemistry)
-    write(out / "candidates.xyz", cells, format="extxyz")
-    write(out / "selected.xyz", selection.structures, format="extxyz")
-    write(out / "dimers_and_atom.xyz", extras, format="extxyz")
-    volumes = np.array([a.get_volume() / len(a) for a in selection.structures])
-    print(f"gapexplore demo: {chemistry.element}, r = {chemistry.radius} Å, {chemistry.bonding}")
-    print(f"  generated {len(cells)} random cells in {t1 - t0:.1f} s "
-          f"(V0 = {chemistry.volume_per_atom:.2f} Å^3/atom, min separation "
-          f"{chemistry.min_separation:.2f} Å)")
-    print(f"  selected {len(selection.structures)} by {args.method} in {t2 - t1:.1f} s; "
-          f"their volumes {volumes.min():.1f}–{volumes.max():.1f} Å^3/atom, "
-          f"atoms {min(map(len, selection.structures))}–{max(map(len, selection.structures))}, "
-          f"symmetry operations {sorted({a.info[keys.SYMMOPS] for a in selection.structures})}")
-    print(f"  wrote {out}/candidates.xyz, selected.xyz and dimers_and_atom.xyz "
-          f"({len(extras)} structures)")
-    return out
+def _settings(args: argparse.Namespace) -> ExploreSettings | None:
+    """Settings for a new run; None to continue the run in the folder.
+
+    A run continues with its stored settings; only its stop criteria (``--max-labels``,
+    ``--iterations``) may change, and the change is stored.
+    """
+    given = {field: getattr(args, option) for option, field in _SETTING_OPTIONS.items()
+             if getattr(args, option, None) is not None}
+    store = RunStore(args.folder)
+    stored = store.read_json("settings.json")
+    if stored is None:
+        return ExploreSettings(**given)
+    stored = ExploreSettings.from_dict(stored)
+    changed = {k: v for k, v in given.items() if getattr(stored, k) != v}
+    if set(changed) - _STOP_CRITERIA:
+        raise GapExploreError(
+            f"{args.folder} holds a run with other settings ({', '.join(sorted(changed))}); "
+            "continue it without them (only --max-labels and --iterations may change), "
+            "or start a new folder.")
+    if changed:
+        store.write_json("settings.json", dataclasses.replace(stored, **changed).to_dict())
+    return None
+
+
+def _report(explorer: Explorer, seconds: float) -> None:
+    print(f"gapexplore: {explorer.store.root} — {explorer.chemistry.element}, "
+          f"{explorer.n_labels} labels, {explorer.iteration} iterations, {seconds:.0f} s")
+    for record in explorer.state["iterations"]:
+        fit = record.get("fit", {})
+        lowest = record.get("lowest") or {}
+        print(f"  iteration {record['iteration']}: selected {record.get('selected', '-')}, "
+              f"labels {record.get('labels_total', '-')}, training RMSE "
+              f"{1000 * fit.get('rmse_energy', float('nan')):.1f} meV/atom"
+              + (f", lowest H {lowest['enthalpy_per_atom']:.3f} eV/atom "
+                 f"({lowest['spacegroup']}, {lowest['n_atoms']} atoms)" if lowest else ""))
+    if explorer.potential:
+        print(f"  newest potential: {explorer.potential}")
 
 
 def main(argv=None) -> int:
     """Entry point of the ``gapexplore`` command."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "demo":
-            demo(args)
+            stored = (args.folder / "settings.json").exists()
+            settings = None if stored else ExploreSettings(**DEMO)
+        else:
+            settings = _settings(args)
+        start = time.perf_counter()
+        explorer = Explorer(args.folder, settings, n_jobs=args.jobs, progress=not args.quiet)
+        explorer.run()
+        _report(explorer, time.perf_counter() - start)
     except GapExploreError as error:
         print(f"gapexplore: error: {error}", file=sys.stderr)
         return 2

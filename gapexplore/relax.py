@@ -156,7 +156,7 @@ def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry,
 
     optimiser.attach(record)
     try:
-        with contextlib.redirect_stdout(io.StringIO()) as chatter:  # ASE's line search prints
+        with contextlib.redirect_stdout(io.StringIO()) as chatter, _quiet_line_search():
             converged = optimiser.run(fmax=settings.fmax, steps=settings.max_steps)
         if chatter.getvalue():
             log.debug("optimiser: %s", chatter.getvalue().strip())
@@ -174,6 +174,29 @@ def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry,
     for frame in frames:
         frame.info[keys.RELAX_STATUS] = status
     return frames
+
+
+@contextlib.contextmanager
+def _quiet_line_search():
+    """Demote ASE's Armijo line-search messages to DEBUG while a relaxation runs.
+
+    PreconLBFGS logs "Passed direction which is not downhill" at ERROR level whenever it
+    resets its memory, a routine event in early GAPs' relaxations; it is not an error of
+    the run.
+    """
+    logger = logging.getLogger("ase.utils.linesearcharmijo")
+
+    def demote(record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and "not downhill" in record.getMessage():
+            log.debug("line search: %s", record.getMessage())
+            return False
+        return True
+
+    logger.addFilter(demote)
+    try:
+        yield
+    finally:
+        logger.removeFilter(demote)
 
 
 class _Exploded(Exception):

@@ -1,32 +1,32 @@
+import json
 import subprocess
 import sys
 
-import numpy as np
-from ase.io import read
-
-from gapexplore import keys
 from gapexplore.cli import main
 
 
-def test_demo_writes_a_readable_run(tmp_path, capsys):
-    out = tmp_path / "run"
-    code = main(["demo", "--candidates", "16", "--select", "4", "--soap", "fast",
-                 "--out", str(out)])
-    assert code == 0
-    candidates = read(out / "candidates.xyz", index=":")
-    selected = read(out / "selected.xyz", index=":")
-    extras = read(out / "dimers_and_atom.xyz", index=":")
-    assert len(candidates) == 16 and len(selected) == 4 and len(extras) == 22
-    sources = [a.info[keys.SELECT_SOURCE_INDEX] for a in selected]
-    assert len(set(sources)) == 4
-    for atoms, i in zip(selected, sources):
-        assert np.allclose(atoms.positions, candidates[i].positions)
-    assert "selected 4 by kernel_cur" in capsys.readouterr().out
+def test_run_starts_continues_and_guards_its_settings(tmp_path, capsys):
+    folder = tmp_path / "run"
+    args = ["run", str(folder), "--candidates", "6", "--select", "3", "--iterations", "1",
+            "--gap", "light", "--soap", "fast", "--quiet", "--jobs", "1"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "1 iterations" in out and "iteration 0: selected 3" in out
+    assert (folder / "iter_000" / "gap" / "gap.xml").exists()
+    # continuing a finished run does nothing more
+    assert main(["run", str(folder), "--quiet"]) == 0
+    assert json.loads((folder / "state.json").read_text())["iteration"] == 1
+    # a run's settings cannot change under it ...
+    assert main(["run", str(folder), "--element", "C", "--quiet"]) == 2
+    assert "holds a run with other settings (element)" in capsys.readouterr().err
+    # ... but its stop criteria can
+    settings = json.loads((folder / "settings.json").read_text())
+    assert settings["max_iterations"] == 1
 
 
-def test_demo_reports_bad_input_without_a_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "gapexplore", "demo", "--element", "Qq",
-                             "--out", str(tmp_path)], capture_output=True, text=True)
+def test_bad_input_is_reported_without_a_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "gapexplore", "run", str(tmp_path / "r"),
+                             "--element", "Qq"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "The 'element' parameter of Chemistry.of must be" in result.stderr
     assert "Traceback" not in result.stderr

@@ -1,0 +1,376 @@
+"""The exploration engine: the paper's Fig. 1 loop, step by step, on disk, resumable.
+
+Iteration 0: random cells (half wide, half narrow volume range) -> averaged-SOAP kernel CUR
+-> reference labels for the chosen cells, the dimers and the isolated atom -> GAP_0.
+Iteration k >= 1: new random cells (narrow range) -> enthalpy minimisation with GAP_{k-1}
+at random pressures, every frame kept -> Boltzmann-biased flat histogram (kT 0.3, 0.2,
+then 0.1 eV) -> kernel CUR, with the labelled database counted as already chosen ->
+reference labels -> GAP_k refitted on everything labelled so far.
+The run stops when the database holds ``max_labels`` labels (paper: 2,500) or after
+``max_iterations`` iterations.
+
+Every step writes its result to the run folder (:mod:`gapexplore.store`) before it counts
+as done, and every random draw comes from a generator seeded by (seed, iteration, step):
+an interrupted run, opened again, carries on from the first unfinished step with the same
+results it would have had, and a reference calculation stored once is never repeated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from . import keys
+from ._checks import check_choice, check_int, fail
+from .chemistry import Chemistry
+from .descriptors import SoapSettings
+from .fit import GapSettings, fit_gap
+from .generate import dimers, initial_cells, isolated_atom, random_cells
+from .reference import default_reference, label_structures
+from .relax import RelaxSettings, relax_structures
+from .select import KT_SCHEDULE, select_structures
+from .store import UID, RunStore
+
+__all__ = ["ExploreSettings", "Explorer", "STEPS"]
+
+log = logging.getLogger(__name__)
+
+#: The steps of an iteration, in order (iteration 0 has no relaxation).
+STEPS = ("generate", "relax", "select", "label", "fit")
+
+
+@dataclass(frozen=True)
+class ExploreSettings:
+    """Everything that defines a run; stored in ``settings.json`` of its folder.
+
+    Parameters
+    ----------
+    element : str
+        Chemical symbol.
+    bonding : {"covalent", "metallic"}, optional
+        Default: tabulated for the element (:meth:`Chemistry.of`).
+    radius : float, optional
+        Characteristic radius r [Å]; default: tabulated.
+    reference : str, optional
+        Toy reference name (:data:`gapexplore.reference.TOY_REFERENCES`); default: the
+        element's. A user calculator is passed to :class:`Explorer` instead.
+    n_candidates : int
+        Random cells per iteration (paper: 10,000).
+    n_select : int
+        Structures labelled per iteration (paper: 100).
+    n_histogram : int, optional
+        Frames the flat histogram passes to CUR; default 10 × ``n_select``.
+    max_labels : int
+        Stop once the database holds this many labels (paper: 2,500).
+    max_iterations : int, optional
+        Stop after this many iterations (iteration 0 included).
+    kT : tuple of float
+        kT [eV] of iterations 1, 2, ...; the last value repeats (paper: 0.3, 0.2, 0.1).
+    gap : {"paper", "light"}
+        The GAP model: Table 1, or the cheap model of :meth:`GapSettings.light`.
+    soap : {"paper", "fast"}
+        Selection SOAP: :meth:`SoapSettings.paper` or :meth:`SoapSettings.fast`.
+    relax_fmax : float
+        Relaxation convergence [eV/Å] (paper: 0.01).
+    relax_max_steps : int
+        Relaxation step cap.
+    seed : int
+        Seed of every random draw of the run.
+    """
+
+    element: str = "Si"
+    bonding: str | None = None
+    radius: float | None = None
+    reference: str | None = None
+    n_candidates: int = 10_000
+    n_select: int = 100
+    n_histogram: int | None = None
+    max_labels: int = 2500
+    max_iterations: int | None = None
+    kT: tuple = KT_SCHEDULE
+    gap: str = "paper"
+    soap: str = "paper"
+    relax_fmax: float = 0.01
+    relax_max_steps: int = 300
+    seed: int = 0
+
+    def __post_init__(self):
+        where = "ExploreSettings"
+        self.chemistry()  # checks element, bonding and radius
+        check_int(self.n_candidates, "n_candidates", where, low=1)
+        check_int(self.n_select, "n_select", where, low=1, high=self.n_candidates)
+        check_int(self.max_labels, "max_labels", where, low=1)
+        if self.max_iterations is not None:
+            check_int(self.max_iterations, "max_iterations", where, low=1)
+        check_choice(self.gap, "gap", where, ("paper", "light"))
+        check_choice(self.soap, "soap", where, ("paper", "fast"))
+        if not self.kT or any(not (isinstance(t, (int, float)) and t > 0) for t in self.kT):
+            raise fail("kT", where, "a non-empty sequence of temperatures > 0 eV", self.kT)
+        object.__setattr__(self, "kT", tuple(float(t) for t in self.kT))
+
+    def chemistry(self) -> Chemistry:
+        """The run's :class:`Chemistry`."""
+        return Chemistry.of(self.element, bonding=self.bonding, radius=self.radius)
+
+    def kt_for(self, iteration: int) -> float:
+        """Temperature kT [eV] of the flat histogram in ``iteration`` (>= 1)."""
+        return self.kT[min(iteration, len(self.kT)) - 1]
+
+    def to_dict(self) -> dict:
+        """Plain values, for ``settings.json``."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ExploreSettings":
+        """Settings from :meth:`to_dict`'s output."""
+        return cls(**values)
+
+
+class Explorer:
+    """One GAP-RSS run in one folder, run step by step or to the end.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        The run folder. If it holds a run, that run is opened and continues where it
+        stopped; otherwise a new run starts there with ``settings``.
+    settings : ExploreSettings, optional
+        For a new run (default ``ExploreSettings()``). For an existing run, omit it or
+        give the same settings.
+    reference : str, callable or ASE calculator, optional
+        Overrides the toy reference (see :func:`gapexplore.reference.label_structures`),
+        e.g. a function returning a VASP or GPAW calculator. Not stored: give it again
+        when reopening the run.
+    executor : concurrent.futures.Executor, optional
+        Where relaxations and labels run (e.g. a dask client's executor); default: the
+        local cores (``n_jobs``).
+    n_jobs : int, optional
+        Local worker processes when no executor is given; default: all cores.
+    progress : bool
+        Progress bars for relaxations and labels.
+
+    Attributes
+    ----------
+    n_candidates, n_select, kT
+        Controls of the next iteration (kT None: the schedule). Change them between
+        iterations; the values used are recorded in ``state.json``.
+    """
+
+    def __init__(self, folder, settings: ExploreSettings | None = None, *, reference=None,
+                 executor=None, n_jobs: int | None = None, progress: bool = False):
+        import os
+
+        self.store = RunStore(folder)
+        stored = self.store.read_json("settings.json")
+        if stored is not None:
+            existing = ExploreSettings.from_dict(stored)
+            if settings is not None and settings != existing:
+                raise fail("settings", "Explorer", f"the settings of the run in {folder} "
+                           "(omit them to continue it, or choose a new folder)", settings)
+            settings = existing
+        else:
+            settings = ExploreSettings() if settings is None else settings
+            self.store.write_json("settings.json", settings.to_dict())
+        self.settings = settings
+        self.chemistry = settings.chemistry()
+        self.reference = reference if reference is not None else (
+            settings.reference or default_reference(self.chemistry.element))
+        self.executor = executor
+        self.n_jobs = 1 if executor is not None else (n_jobs or os.cpu_count() or 1)
+        self.progress = progress
+        self.state = self.store.read_json("state.json") or {"iteration": 0, "done": [],
+                                                           "iterations": []}
+        self.n_candidates = settings.n_candidates
+        self.n_select = settings.n_select
+        self.kT = None
+
+    # --- where the run stands ----------------------------------------------------------------
+    @property
+    def iteration(self) -> int:
+        """The iteration in progress (or next to start)."""
+        return self.state["iteration"]
+
+    @property
+    def n_labels(self) -> int:
+        """Successful reference labels in the database."""
+        return len(self.store.labels())
+
+    @property
+    def potential(self) -> Path | None:
+        """The newest fitted GAP (XML), or None before the first fit."""
+        fits = [it for it in self.state["iterations"] if "fit" in it]
+        return Path(fits[-1]["fit"]["potential"]) if fits else None
+
+    def steps(self, iteration: int | None = None) -> tuple[str, ...]:
+        """The steps of ``iteration`` (default: the current one)."""
+        iteration = self.iteration if iteration is None else iteration
+        return tuple(s for s in STEPS if not (iteration == 0 and s == "relax"))
+
+    def finished(self) -> bool:
+        """Whether a stop criterion is met."""
+        s = self.settings
+        return self.n_labels >= s.max_labels or (
+            s.max_iterations is not None and self.iteration >= s.max_iterations)
+
+    # --- the loop --------------------------------------------------------------------------
+    def run(self) -> "Explorer":
+        """Run iterations until a stop criterion is met; returns self."""
+        while not self.finished():
+            self.run_iteration()
+        return self
+
+    def run_iteration(self) -> dict:
+        """Finish the current iteration; return its record from ``state.json``."""
+        iteration = self.iteration
+        while self.iteration == iteration:
+            self.step()
+        return self.state["iterations"][iteration]
+
+    def step(self) -> str:
+        """Do the next unfinished step of the current iteration; return its name."""
+        name = next(s for s in self.steps() if s not in self.state["done"])
+        getattr(self, name)()
+        return name
+
+    def _record(self) -> dict:
+        records = self.state["iterations"]
+        if len(records) <= self.iteration:
+            kT = None if self.iteration == 0 else (
+                self.kT if self.kT is not None else self.settings.kt_for(self.iteration))
+            records.append({"iteration": self.iteration, "n_candidates": self.n_candidates,
+                            "n_select": self.n_select, "kT": kT})
+        return records[self.iteration]
+
+    def _done(self, step: str, **facts) -> None:
+        self._record().update(facts)
+        self.state["done"].append(step)
+        if step == "fit":
+            self.state["iteration"] += 1
+            self.state["done"] = []
+        self.store.write_json("state.json", self.state)
+        log.info("iteration %d: %s done %s", self.iteration, step, facts or "")
+
+    def _rng(self, step: str) -> np.random.Generator:
+        return np.random.default_rng([self.settings.seed, self.iteration, STEPS.index(step)])
+
+    def _check_order(self, step: str) -> None:
+        steps = self.steps()
+        missing = [s for s in steps[:steps.index(step)] if s not in self.state["done"]]
+        if missing:
+            raise fail("step", f"Explorer.{step}", f"run after {', '.join(missing)} in "
+                       f"iteration {self.iteration}", step)
+
+    # --- the steps -------------------------------------------------------------------------
+    def generate(self) -> list[Atoms]:
+        """Random cells of this iteration (iteration 0: half wide, half narrow range)."""
+        self._check_order("generate")
+        record = self._record()
+        rng = self._rng("generate")
+        n = record["n_candidates"]
+        if self.iteration == 0:
+            cells = initial_cells(self.chemistry, n, rng=rng, n_jobs=self.n_jobs)
+        else:
+            cells = random_cells(self.chemistry, n, rng=rng, n_jobs=self.n_jobs)
+        self.store.write_structures(self.iteration, "candidates", cells)
+        self._done("generate", candidates=len(cells))
+        return cells
+
+    def relax(self) -> list[Atoms]:
+        """Relax this iteration's candidates with the previous GAP; all frames, flat."""
+        self._check_order("relax")
+        cells = self.store.read_structures(self.iteration, "candidates")
+        settings = RelaxSettings(fmax=self.settings.relax_fmax,
+                                 max_steps=self.settings.relax_max_steps)
+        trajectories = relax_structures(cells, self.potential, chemistry=self.chemistry,
+                                         rng=self._rng("relax"), settings=settings,
+                                         executor=self.executor, n_jobs=self.n_jobs,
+                                         progress=self.progress)
+        frames = [frame for trajectory in trajectories for frame in trajectory]
+        self.store.write_structures(self.iteration, "trajectories", frames)
+        statuses = [t[-1].info[keys.RELAX_STATUS].split(":")[0] for t in trajectories]
+        self._done("relax", frames=len(frames),
+                   relaxations={s: statuses.count(s) for s in sorted(set(statuses))},
+                   lowest=_lowest(trajectories))
+        return frames
+
+    def select(self) -> list[Atoms]:
+        """Choose this iteration's structures to label (flat histogram + kernel CUR)."""
+        self._check_order("select")
+        record = self._record()
+        soap = SoapSettings.paper() if self.settings.soap == "paper" else SoapSettings.fast()
+        if self.iteration == 0:
+            pool, kT, database = self.store.read_structures(0, "candidates"), None, []
+        else:
+            frames = self.store.read_structures(self.iteration, "trajectories")
+            pool = [f for f in frames if keys.ENTHALPY_PER_ATOM in f.info]
+            kT = record["kT"]
+            database = [a for a in self.store.labels() if a.pbc.all()]
+        n = min(record["n_select"], len(pool))
+        n_histogram = self.settings.n_histogram or 10 * n
+        selection = select_structures(pool, n, rng=self._rng("select"), kT=kT,
+                                      n_histogram=max(n_histogram, n), soap=soap,
+                                      database=database, n_jobs=1)
+        chosen = selection.structures
+        for rank, atoms in enumerate(chosen):
+            atoms.info[UID] = f"i{self.iteration:03d}-s{rank:04d}"
+        self.store.write_structures(self.iteration, "selected", chosen)
+        self._done("select", selected=len(chosen))
+        return chosen
+
+    def label(self) -> list[Atoms]:
+        """Label the selected structures (iteration 0 adds dimers and the isolated atom);
+        each result is stored as it arrives, and stored ones are not computed again."""
+        self._check_order("label")
+        todo = self.store.read_structures(self.iteration, "selected")
+        if self.iteration == 0:
+            extras = [isolated_atom(self.chemistry)] + dimers(self.chemistry)
+            for j, atoms in enumerate(extras):
+                atoms.info[UID] = f"i000-x{j:03d}"
+            todo = todo + extras
+        stored = self.store.labelled_uids()
+        todo = [a for a in todo if a.info[UID] not in stored]
+        chunk = max(8, 4 * self.n_jobs)
+        labelled = []
+        for start in range(0, len(todo), chunk):
+            part = label_structures(todo[start:start + chunk], self.reference,
+                                    executor=self.executor, n_jobs=self.n_jobs,
+                                    progress=self.progress)
+            self.store.add_labels(part, self.iteration)
+            labelled += part
+        failed = sum(keys.LABEL_ERROR in a.info for a in labelled)
+        self._done("label", labelled=len(labelled) - failed, failed=failed,
+                   labels_total=self.n_labels)
+        return labelled
+
+    def fit(self):
+        """Fit GAP_k to every label in the database; returns the FitResult."""
+        self._check_order("fit")
+        gap = (GapSettings.for_chemistry(self.chemistry) if self.settings.gap == "paper"
+               else GapSettings.light(self.chemistry))
+        workdir = self.store.iteration_dir(self.iteration) / "gap"
+        result = fit_gap(self.store.labels(), self.chemistry, workdir, settings=gap)
+        self._done("fit", fit=result.summary())
+        return result
+
+
+def _lowest(trajectories: list[list[Atoms]]) -> dict | None:
+    """The lowest-enthalpy final frame among converged relaxations, with its space group."""
+    import spglib
+
+    finals = [t[-1] for t in trajectories
+              if t[-1].info.get(keys.RELAX_STATUS) == "converged"
+              and keys.ENTHALPY_PER_ATOM in t[-1].info]
+    if not finals:
+        return None
+    best = min(finals, key=lambda a: a.info[keys.ENTHALPY_PER_ATOM])
+    cell = (best.cell[:], best.get_scaled_positions(), best.numbers)
+    return {"enthalpy_per_atom": best.info[keys.ENTHALPY_PER_ATOM],
+            "pressure": best.info[keys.PRESSURE], "n_atoms": len(best),
+            "volume_per_atom": best.get_volume() / len(best),
+            "spacegroup": spglib.get_spacegroup(cell, symprec=0.1),
+            "relax_id": best.info.get(keys.RELAX_ID)}

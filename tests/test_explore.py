@@ -1,0 +1,129 @@
+"""The engine end to end on a tiny run: folder, database, resumption, controls."""
+
+import json
+
+import numpy as np
+import pytest
+from ase.calculators.calculator import Calculator, all_changes
+from ase.db import connect
+from ase.io import read
+
+from gapexplore import InvalidParameterError, keys
+from gapexplore.explore import Explorer, ExploreSettings
+from gapexplore.reference import reference_calculator
+
+TINY = ExploreSettings(element="Si", n_candidates=8, n_select=4, max_iterations=2, gap="light",
+                       soap="fast", relax_fmax=0.1, relax_max_steps=25, seed=3)
+
+
+class CountingSW(Calculator):
+    """Stillinger-Weber that counts its calculations (to prove none is repeated)."""
+
+    implemented_properties = ["energy", "forces", "stress"]
+    calls = 0
+
+    def __init__(self):
+        super().__init__()
+        self.sw = reference_calculator("sw-si")
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        CountingSW.calls += 1
+        self.sw.calculate(atoms, ["energy", "forces", "stress"], system_changes)
+        self.results = dict(self.sw.results)
+
+
+@pytest.mark.slow
+def test_a_tiny_run_end_to_end(tmp_path):
+    explorer = Explorer(tmp_path / "run", TINY, n_jobs=2).run()
+    root = tmp_path / "run"
+    assert explorer.iteration == 2 and explorer.finished()
+    for name in ("settings.json", "state.json", "labels.db", "iter_000/candidates.xyz",
+                 "iter_000/selected.xyz", "iter_000/gap/gap.xml", "iter_001/trajectories.xyz",
+                 "iter_001/selected.xyz", "iter_001/gap/gap.xml"):
+        assert (root / name).exists(), name
+    rows = list(connect(root / "labels.db").select())
+    assert len(rows) == 4 + 22 + 4  # selected cells, isolated atom + 21 dimers, selected frames
+    assert all(row.ok for row in rows) and len({row.uid for row in rows}) == len(rows)
+    frames = read(root / "iter_001/trajectories.xyz", ":")
+    assert {f.info[keys.RELAX_ID] for f in frames} == set(range(8))
+    state = json.loads((root / "state.json").read_text())
+    assert [r["kT"] for r in state["iterations"]] == [None, 0.3]
+    assert state["iterations"][1]["fit"]["n_structures"] == 29  # all labels but the atom
+    assert explorer.potential == root / "iter_001/gap/gap.xml"
+    selected = read(root / "iter_001/selected.xyz", ":")
+    assert all(s.info[keys.CONFIG_TYPE] == keys.CONFIG_RSS_TRAJECTORY for s in selected)
+    assert all(keys.SELECT_HISTOGRAM_PROBABILITY in s.info for s in selected)
+
+
+def test_steps_resume_and_labels_are_never_repeated(tmp_path):
+    folder = tmp_path / "run"
+    settings = TINY
+    first = Explorer(folder, settings, reference=CountingSW(), n_jobs=1)
+    assert [first.step(), first.step()] == ["generate", "select"]
+    selected = read(folder / "iter_000/selected.xyz", ":")
+    # a crash in the middle of labelling: half of the structures were stored
+    part = [a for a in selected[:2]]
+    for atoms in part:
+        atoms.info[keys.REF_ENERGY] = -1.0
+        atoms.arrays[keys.REF_FORCES] = np.zeros((len(atoms), 3))
+    first.store.add_labels(part, 0)
+    CountingSW.calls = 0
+    again = Explorer(folder, reference=CountingSW(), n_jobs=1)
+    assert again.settings == settings and again.state["done"] == ["generate", "select"]
+    assert again.step() == "label"
+    assert CountingSW.calls == 2 + 22  # the two not stored, the atom and the dimers
+    uids = [row.uid for row in connect(folder / "labels.db").select()]
+    assert len(uids) == len(set(uids)) == 4 + 22
+
+
+def test_same_seed_same_selection_and_controls_are_recorded(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        explorer = Explorer(tmp_path / name, TINY, n_jobs=1)
+        explorer.n_select = 3
+        explorer.step()
+        explorer.step()
+        runs.append(read(tmp_path / name / "iter_000/selected.xyz", ":"))
+    assert [a.info["uid"] for a in runs[0]] == [b.info["uid"] for b in runs[1]]
+    assert all(np.array_equal(a.positions, b.positions) for a, b in zip(*runs))
+    assert len(runs[0]) == 3
+    state = json.loads((tmp_path / "a" / "state.json").read_text())
+    assert state["iterations"][0]["n_select"] == 3
+
+
+def test_wrong_use_is_explained(tmp_path):
+    Explorer(tmp_path / "run", TINY)
+    with pytest.raises(InvalidParameterError, match="settings of the run"):
+        Explorer(tmp_path / "run", ExploreSettings(element="C"))
+    explorer = Explorer(tmp_path / "run")
+    with pytest.raises(InvalidParameterError, match="run after generate"):
+        explorer.select()
+    with pytest.raises(InvalidParameterError, match="'n_select' parameter"):
+        ExploreSettings(n_candidates=5, n_select=10)
+    with pytest.raises(InvalidParameterError, match="'element' parameter"):
+        ExploreSettings(element="Qq")
+
+
+def test_labels_round_trip_through_the_database(tmp_path):
+    from ase.build import bulk
+
+    from gapexplore.reference import label_structures
+    from gapexplore.store import UID, RunStore
+
+    cell = bulk("Si", "diamond", a=5.3, cubic=True)
+    cell.rattle(0.05, seed=1)
+    cell.info[UID] = "x"
+    failed = cell.copy()
+    failed.info[UID] = "y"
+    failed.info[keys.LABEL_ERROR] = "injected failure"
+    [labelled] = label_structures([cell], "sw-si")
+    store = RunStore(tmp_path)
+    store.add_labels([labelled, failed], iteration=0)
+    [back] = store.labels()
+    assert back.info[keys.REF_ENERGY] == pytest.approx(labelled.info[keys.REF_ENERGY])
+    assert np.allclose(back.arrays[keys.REF_FORCES], labelled.arrays[keys.REF_FORCES])
+    assert np.allclose(back.info[keys.REF_VIRIAL], labelled.info[keys.REF_VIRIAL])
+    assert store.labelled_uids() == {"x", "y"}
+    [bad] = [a for a in store.labels(ok_only=False) if keys.LABEL_ERROR in a.info]
+    assert bad.info[keys.LABEL_ERROR] == "injected failure"
