@@ -19,6 +19,7 @@ from .errors import (
                      InvalidParameterError,
                      ReferenceFailed,
 )
+from .explore import Explorer, ExploreSettings
 from .fit import FitResult, GapSettings, fit_gap, load_potential
 from .generate import dimers, initial_cells, isolated_atom, random_cells
 from .noise import NoiseSettings
@@ -39,6 +40,8 @@ __all__ = [
     "GenerationError",
     "InvalidParameterError",
     "ReferenceFailed",
+    "Explorer",
+    "ExploreSettings",
     "FitResult",
     "GapSettings",
     "fit_gap",
