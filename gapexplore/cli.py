@@ -21,7 +21,7 @@ from .store import RunStore
 
 #: The demo: small enough for a laptop, large enough to see the loop learn.
 DEMO = dict(element="Si", n_candidates=24, n_select=16, max_iterations=3, gap="light",
-            relax_fmax=0.05, relax_max_steps=100)
+            relax_fmax=0.05, relax_max_steps=100, validate=("diamond", "beta-tin"))
 
 _STOP_CRITERIA = {"max_labels", "max_iterations"}
 _SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
@@ -29,6 +29,7 @@ _SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
     "reference": "reference", "candidates": "n_candidates", "select": "n_select",
     "max_labels": "max_labels", "iterations": "max_iterations", "gap": "gap",
     "soap": "soap", "fmax": "relax_fmax", "max_steps": "relax_max_steps", "seed": "seed",
+    "validate": "validate",
 }
 
 
@@ -55,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fmax", type=float, help="relaxation convergence [eV/Å] (0.01)")
     run.add_argument("--max-steps", type=int, help="relaxation step cap (300)")
     run.add_argument("--seed", type=int, help="random seed (0)")
+    run.add_argument("--validate", nargs="+", metavar="NAME",
+                     help="known structures for learning curves, e.g. diamond beta-tin")
     return parser
 
 
@@ -64,8 +67,9 @@ def _settings(args: argparse.Namespace) -> ExploreSettings | None:
     A run continues with its stored settings; only its stop criteria (``--max-labels``,
     ``--iterations``) may change, and the change is stored.
     """
-    given = {field: getattr(args, option) for option, field in _SETTING_OPTIONS.items()
-             if getattr(args, option, None) is not None}
+    given = {field: tuple(value) if isinstance(value, list) else value
+             for option, field in _SETTING_OPTIONS.items()
+             if (value := getattr(args, option, None)) is not None}
     store = RunStore(args.folder)
     stored = store.read_json("settings.json")
     if stored is None:
@@ -88,11 +92,14 @@ def _report(explorer: Explorer, seconds: float) -> None:
     for record in explorer.state["iterations"]:
         fit = record.get("fit", {})
         lowest = record.get("lowest") or {}
+        errors = {name: values["error"] for name, values in
+                  (record.get("validation") or {}).items() if name != "differences"}
         print(f"  iteration {record['iteration']}: selected {record.get('selected', '-')}, "
               f"labels {record.get('labels_total', '-')}, training RMSE "
               f"{1000 * fit.get('rmse_energy', float('nan')):.1f} meV/atom"
               + (f", lowest H {lowest['enthalpy_per_atom']:.3f} eV/atom "
-                 f"({lowest['spacegroup']}, {lowest['n_atoms']} atoms)" if lowest else ""))
+                 f"({lowest['spacegroup']}, {lowest['n_atoms']} atoms)" if lowest else "")
+              + "".join(f", {name} error {1000 * e:+.1f} meV/atom" for name, e in errors.items()))
     if explorer.potential:
         print(f"  newest potential: {explorer.potential}")
 

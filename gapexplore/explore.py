@@ -35,6 +35,7 @@ from .reference import default_reference, label_structures
 from .relax import RelaxSettings, relax_structures
 from .select import KT_SCHEDULE, select_structures
 from .store import UID, RunStore
+from .validate import as_rows, known_structure, validate
 
 __all__ = ["ExploreSettings", "Explorer", "STEPS"]
 
@@ -81,6 +82,11 @@ class ExploreSettings:
         Relaxation step cap.
     seed : int
         Seed of every random draw of the run.
+    validate : tuple of str
+        Known structures (:data:`gapexplore.validate.KNOWN_STRUCTURES`, e.g.
+        ``("diamond", "beta-tin")`` for Si) relaxed with each new GAP and with the
+        reference: the learning curves of paper Figs. 2–3, in ``state.json`` and
+        ``validation.csv``.
     """
 
     element: str = "Si"
@@ -98,6 +104,7 @@ class ExploreSettings:
     relax_fmax: float = 0.01
     relax_max_steps: int = 300
     seed: int = 0
+    validate: tuple = ()
 
     def __post_init__(self):
         where = "ExploreSettings"
@@ -112,6 +119,9 @@ class ExploreSettings:
         if not self.kT or any(not (isinstance(t, (int, float)) and t > 0) for t in self.kT):
             raise fail("kT", where, "a non-empty sequence of temperatures > 0 eV", self.kT)
         object.__setattr__(self, "kT", tuple(float(t) for t in self.kT))
+        object.__setattr__(self, "validate", tuple(self.validate))
+        for name in self.validate:
+            known_structure(self.element, name)  # checks the name
 
     def chemistry(self) -> Chemistry:
         """The run's :class:`Chemistry`."""
@@ -354,8 +364,40 @@ class Explorer:
                else GapSettings.light(self.chemistry))
         workdir = self.store.iteration_dir(self.iteration) / "gap"
         result = fit_gap(self.store.labels(), self.chemistry, workdir, settings=gap)
-        self._done("fit", fit=result.summary())
+        facts = {"fit": result.summary()}
+        if self.settings.validate:
+            facts["validation"] = self._validate(result.potential)
+        self._done("fit", **facts)
+        if self.settings.validate:
+            _write_csv(self.store.root / "validation.csv", as_rows(self.state["iterations"]))
         return result
+
+    def _validate(self, potential) -> dict:
+        from .fit import load_potential
+        from .reference import reference_calculator
+
+        structures = {n: known_structure(self.chemistry.element, n)
+                      for n in self.settings.validate}
+        ref = self.reference
+        calculator = (reference_calculator(ref) if isinstance(ref, str)
+                      else ref() if callable(ref) and not hasattr(ref, "get_potential_energy")
+                      else ref)
+        cached = self.state.setdefault("reference_energies", {})
+        result = validate(structures, load_potential(potential), calculator,
+                          chemistry=self.chemistry, reference_energies=cached)
+        cached.update({n: result[n]["reference"] for n in structures})
+        return result
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    import csv
+
+    if not rows:
+        return
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _lowest(trajectories: list[list[Atoms]]) -> dict | None:

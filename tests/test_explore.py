@@ -13,7 +13,8 @@ from gapexplore.explore import Explorer, ExploreSettings
 from gapexplore.reference import reference_calculator
 
 TINY = ExploreSettings(element="Si", n_candidates=8, n_select=4, max_iterations=2, gap="light",
-                       soap="fast", relax_fmax=0.1, relax_max_steps=25, seed=3)
+                       soap="fast", relax_fmax=0.1, relax_max_steps=25, seed=3,
+                       validate=("diamond",))
 
 
 class CountingSW(Calculator):
@@ -51,6 +52,12 @@ def test_a_tiny_run_end_to_end(tmp_path):
     assert [r["kT"] for r in state["iterations"]] == [None, 0.3]
     assert state["iterations"][1]["fit"]["n_structures"] == 29  # all labels but the atom
     assert explorer.potential == root / "iter_001/gap/gap.xml"
+    # learning curve: the diamond error of each GAP, and the reference relaxed only once
+    lines = (root / "validation.csv").read_text().splitlines()
+    assert lines[0] == "iteration,labels,structure,gap,reference,error" and len(lines) == 3
+    curve = [r["validation"]["diamond"] for r in state["iterations"]]
+    assert all(abs(c["error"]) < 0.5 for c in curve)
+    assert state["reference_energies"]["diamond"] == pytest.approx(-4.3366, abs=1e-3)
     selected = read(root / "iter_001/selected.xyz", ":")
     assert all(s.info[keys.CONFIG_TYPE] == keys.CONFIG_RSS_TRAJECTORY for s in selected)
     assert all(keys.SELECT_HISTOGRAM_PROBABILITY in s.info for s in selected)

@@ -1,0 +1,128 @@
+"""Known structures and the learning curves: how well each GAP knows them.
+
+Paper Figs. 2 and 3: after each fit, the energy error per atom of known crystal structures
+(relaxed), GAP against the reference. :func:`validate` relaxes each structure twice — with
+the GAP and with the reference, at zero pressure, cell included — and compares the relaxed
+energies per atom; it also reports the energy differences between the structures (e.g.
+β-Sn − diamond Si) by both, the differences a user cares about.
+
+:func:`known_structure` builds the structures by name from published lattice parameters
+and Wyckoff positions (starting points; the relaxations find each potential's own minimum).
+"""
+
+from __future__ import annotations
+
+from ase import Atoms
+from ase.build import bulk
+from ase.spacegroup import crystal
+
+from . import keys
+from ._checks import fail
+from .chemistry import Chemistry
+from .relax import RelaxSettings, relax
+
+__all__ = ["KNOWN_STRUCTURES", "known_structure", "validate"]
+
+
+def _beta_tin(element, a, c):
+    return crystal(element, [(0, 0, 0)], spacegroup=141, cellpar=[a, a, c, 90, 90, 90])
+
+
+def _simple_hexagonal(element, a, c):
+    return crystal(element, [(0, 0, 0)], spacegroup=191, cellpar=[a, a, c, 90, 90, 120])
+
+
+def _lonsdaleite(element, a, c):
+    return crystal(element, [(1 / 3, 2 / 3, 1 / 16)], spacegroup=194,
+                   cellpar=[a, a, c, 90, 90, 120])
+
+
+#: Known structures by element and name: a builder and its starting lattice parameters [Å].
+KNOWN_STRUCTURES = {
+    "Si": {
+        "diamond": lambda: bulk("Si", "diamond", a=5.431, cubic=True),
+        "beta-tin": lambda: _beta_tin("Si", 4.80, 2.65),
+        "simple-hexagonal": lambda: _simple_hexagonal("Si", 2.64, 2.48),
+    },
+    "C": {
+        "diamond": lambda: bulk("C", "diamond", a=3.567, cubic=True),
+        "lonsdaleite": lambda: _lonsdaleite("C", 2.52, 4.12),
+    },
+}
+
+
+def known_structure(element: str, name: str) -> Atoms:
+    """A known crystal structure of ``element`` (see :data:`KNOWN_STRUCTURES`)."""
+    table = KNOWN_STRUCTURES.get(element, {})
+    if name not in table:
+        options = ", ".join(repr(n) for n in table) or "none"
+        raise fail("name", "known_structure", f"a known structure of {element} ({options})",
+                   name)
+    atoms = table[name]()
+    atoms.info["known_name"] = name
+    return atoms
+
+
+def validate(structures: dict[str, Atoms], potential, reference, *, chemistry: Chemistry,
+             settings: RelaxSettings | None = None, reference_energies=None) -> dict:
+    """Relaxed energies per atom of known structures by a GAP and by the reference.
+
+    Parameters
+    ----------
+    structures : dict of str to ase.Atoms
+        Known structures by name (starting points; not modified).
+    potential, reference : ASE calculators
+        The GAP and the reference.
+    chemistry : Chemistry
+        For the relaxations' explosion guard.
+    settings : RelaxSettings, optional
+        Default: fmax 0.01 eV/Å, 300 steps.
+    reference_energies : dict, optional
+        Relaxed reference energies [eV/atom] by name, from an earlier call (the reference
+        does not change during a run); computed when missing.
+
+    Returns
+    -------
+    dict
+        Per name: ``gap`` and ``reference`` relaxed energy [eV/atom], ``error`` (GAP −
+        reference) [eV/atom], ``gap_status``; and under ``"differences"``, for each name
+        after the first, its energy above the first structure by the GAP and the reference.
+    """
+    settings = RelaxSettings(precon=False) if settings is None else settings
+    reference_energies = dict(reference_energies or {})
+    out = {}
+    for name, atoms in structures.items():
+        if name not in reference_energies:
+            reference_energies[name] = _relaxed_energy(atoms, reference, chemistry, settings)[0]
+        gap, status = _relaxed_energy(atoms, potential, chemistry, settings)
+        out[name] = {"gap": gap, "reference": reference_energies[name],
+                     "error": gap - reference_energies[name], "gap_status": status}
+    names = list(structures)
+    out["differences"] = {
+        f"{name} - {names[0]}": {
+            "gap": out[name]["gap"] - out[names[0]]["gap"],
+            "reference": out[name]["reference"] - out[names[0]]["reference"]}
+        for name in names[1:]}
+    return out
+
+
+def _relaxed_energy(atoms, calculator, chemistry, settings) -> tuple[float, str]:
+    frames = relax(atoms, calculator, pressure=0.0, chemistry=chemistry, settings=settings)
+    last = frames[-1]
+    if keys.GAP_ENERGY not in last.info:
+        return float("nan"), last.info[keys.RELAX_STATUS]
+    return float(last.info[keys.GAP_ENERGY] / len(last)), last.info[keys.RELAX_STATUS]
+
+
+def as_rows(history: list[dict]) -> list[dict]:
+    """Flatten the validation records of a run into table rows (one per iteration and name)."""
+    rows = []
+    for record in history:
+        for name, values in (record.get("validation") or {}).items():
+            if name == "differences":
+                continue
+            rows.append({"iteration": record["iteration"],
+                         "labels": record.get("labels_total"), "structure": name,
+                         **{k: values[k] for k in ("gap", "reference", "error")}})
+    return rows
+
