@@ -1,4 +1,4 @@
-"""Command line: ``gapexplore run`` (a resumable exploration) and ``gapexplore demo``.
+"""Command line: ``gapexplore run`` (a resumable exploration), ``status`` and ``demo``.
 
 ``gapexplore run RUN --element Si ...`` starts a run in the folder RUN, or continues the
 run already there from its first unfinished step. ``gapexplore demo`` is a complete small
@@ -38,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start or continue an exploration in a run folder")
     run.add_argument("folder", type=Path, help="run folder (continued if it holds a run)")
+    run.add_argument("--config", type=Path,
+                     help="TOML file of ExploreSettings fields (flags override it)")
+    status = sub.add_parser("status", help="where a run stands")
+    status.add_argument("folder", type=Path)
     demo = sub.add_parser("demo", help="a complete small exploration of Si (SW reference)")
     demo.add_argument("--folder", type=Path, default=Path("runs/demo"))
     for p in (run, demo):
@@ -67,9 +71,10 @@ def _settings(args: argparse.Namespace) -> ExploreSettings | None:
     A run continues with its stored settings; only its stop criteria (``--max-labels``,
     ``--iterations``) may change, and the change is stored.
     """
-    given = {field: tuple(value) if isinstance(value, list) else value
-             for option, field in _SETTING_OPTIONS.items()
-             if (value := getattr(args, option, None)) is not None}
+    given = _config(args.config) if args.config else {}
+    given |= {field: tuple(value) if isinstance(value, list) else value
+              for option, field in _SETTING_OPTIONS.items()
+              if (value := getattr(args, option, None)) is not None}
     store = RunStore(args.folder)
     stored = store.read_json("settings.json")
     if stored is None:
@@ -86,9 +91,28 @@ def _settings(args: argparse.Namespace) -> ExploreSettings | None:
     return None
 
 
-def _report(explorer: Explorer, seconds: float) -> None:
+def _config(path: Path) -> dict:
+    """ExploreSettings fields from a TOML file (e.g. ``element = "C"``, ``n_select = 50``)."""
+    import tomllib
+
+    try:
+        values = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise GapExploreError(f"Cannot read the settings file {path}: {error}") from None
+    fields = {f.name for f in dataclasses.fields(ExploreSettings)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise GapExploreError(f"Unknown settings in {path}: {', '.join(unknown)}. Known: "
+                              f"{', '.join(sorted(fields))}.")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+def _report(explorer: Explorer, seconds: float | None = None) -> None:
+    failed = len(explorer.store.labels(ok_only=False)) - explorer.n_labels
+    done = ", ".join(explorer.state["done"]) or "nothing yet"
     print(f"gapexplore: {explorer.store.root} — {explorer.chemistry.element}, "
-          f"{explorer.n_labels} labels, {explorer.iteration} iterations, {seconds:.0f} s")
+          f"{explorer.n_labels} labels ({failed} failed), iteration {explorer.iteration} "
+          f"(done: {done})" + (f", {seconds:.0f} s" if seconds is not None else ""))
     for record in explorer.state["iterations"]:
         fit = record.get("fit", {})
         lowest = record.get("lowest") or {}
@@ -109,6 +133,11 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "status":
+            if not (args.folder / "settings.json").exists():
+                raise GapExploreError(f"{args.folder} holds no gapexplore run.")
+            _report(Explorer(args.folder, n_jobs=1))
+            return 0
         if args.command == "demo":
             stored = (args.folder / "settings.json").exists()
             settings = None if stored else ExploreSettings(**DEMO)

@@ -18,6 +18,7 @@ results it would have had, and a reference calculation stored once is never repe
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,15 @@ log = logging.getLogger(__name__)
 
 #: The steps of an iteration, in order (iteration 0 has no relaxation).
 STEPS = ("generate", "relax", "select", "label", "fit")
+
+
+def _locked(step):
+    """Run a step of the Explorer holding its run folder (see :meth:`RunStore.lock`)."""
+    @functools.wraps(step)
+    def wrapper(self, *args, **kwargs):
+        with self.store.lock():
+            return step(self, *args, **kwargs)
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -230,8 +240,9 @@ class Explorer:
     # --- the loop --------------------------------------------------------------------------
     def run(self) -> "Explorer":
         """Run iterations until a stop criterion is met; returns self."""
-        while not self.finished():
-            self.run_iteration()
+        with self.store.lock():
+            while not self.finished():
+                self.run_iteration()
         return self
 
     def run_iteration(self) -> dict:
@@ -276,6 +287,7 @@ class Explorer:
                        f"iteration {self.iteration}", step)
 
     # --- the steps -------------------------------------------------------------------------
+    @_locked
     def generate(self) -> list[Atoms]:
         """Random cells of this iteration (iteration 0: half wide, half narrow range)."""
         self._check_order("generate")
@@ -290,6 +302,7 @@ class Explorer:
         self._done("generate", candidates=len(cells))
         return cells
 
+    @_locked
     def relax(self) -> list[Atoms]:
         """Relax this iteration's candidates with the previous GAP; all frames, flat."""
         self._check_order("relax")
@@ -308,6 +321,7 @@ class Explorer:
                    lowest=_lowest(trajectories))
         return frames
 
+    @_locked
     def select(self) -> list[Atoms]:
         """Choose this iteration's structures to label (flat histogram + kernel CUR)."""
         self._check_order("select")
@@ -332,6 +346,7 @@ class Explorer:
         self._done("select", selected=len(chosen))
         return chosen
 
+    @_locked
     def label(self) -> list[Atoms]:
         """Label the selected structures (iteration 0 adds dimers and the isolated atom);
         each result is stored as it arrives, and stored ones are not computed again."""
@@ -357,6 +372,7 @@ class Explorer:
                    labels_total=self.n_labels)
         return labelled
 
+    @_locked
     def fit(self):
         """Fit GAP_k to every label in the database; returns the FitResult."""
         self._check_order("fit")

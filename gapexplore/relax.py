@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,7 +157,9 @@ def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry,
 
     optimiser.attach(record)
     try:
-        with contextlib.redirect_stdout(io.StringIO()) as chatter, _quiet_line_search():
+        with contextlib.redirect_stdout(io.StringIO()) as chatter, _quiet_line_search(), \
+                warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Armijo linesearch failed")
             converged = optimiser.run(fmax=settings.fmax, steps=settings.max_steps)
         if chatter.getvalue():
             log.debug("optimiser: %s", chatter.getvalue().strip())

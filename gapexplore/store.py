@@ -22,6 +22,7 @@ results.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from ase.io import read, write
 from ase.stress import full_3x3_to_voigt_6_stress, voigt_6_to_full_3x3_stress
 
 from . import keys
+from .errors import GapExploreError
 
 __all__ = ["RunStore", "UID"]
 
@@ -51,6 +53,45 @@ class RunStore:
     def __init__(self, root):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._lock_handle, self._lock_depth = None, 0
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the run folder for this process (re-entrant); a second process is refused.
+
+        Raises
+        ------
+        GapExploreError
+            When another process holds the folder.
+        """
+        import fcntl
+        import os
+
+        if self._lock_depth == 0:
+            handle = open(self.root / ".lock", "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                owner = handle.read().strip() or "unknown"
+                handle.close()
+                raise GapExploreError(
+                    f"Another gapexplore process (pid {owner}) is working on {self.root}. "
+                    "Wait for it to finish or stop it, then run again: the run continues "
+                    "where it stopped.") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            self._lock_handle = handle
+        self._lock_depth += 1
+        try:
+            yield
+        finally:
+            self._lock_depth -= 1
+            if self._lock_depth == 0:
+                self._lock_handle.close()  # closing releases the lock
+                self._lock_handle = None
 
     # --- json ------------------------------------------------------------------------------
     def read_json(self, name: str, default=None):

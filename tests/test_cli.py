@@ -11,7 +11,7 @@ def test_run_starts_continues_and_guards_its_settings(tmp_path, capsys):
             "--gap", "light", "--soap", "fast", "--quiet", "--jobs", "1"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "1 iterations" in out and "iteration 0: selected 3" in out
+    assert "iteration 1 (done: nothing yet)" in out and "iteration 0: selected 3" in out
     assert (folder / "iter_000" / "gap" / "gap.xml").exists()
     # continuing a finished run does nothing more
     assert main(["run", str(folder), "--quiet"]) == 0
@@ -30,3 +30,34 @@ def test_bad_input_is_reported_without_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "The 'element' parameter of Chemistry.of must be" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_status_and_settings_file(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text('element = "Si"\nn_candidates = 6\nn_select = 3\nmax_iterations = 1\n'
+                      'gap = "light"\nsoap = "fast"\nvalidate = ["diamond"]\n')
+    folder = tmp_path / "run"
+    assert main(["run", str(folder), "--config", str(config), "--select", "2", "--quiet",
+                 "--jobs", "1"]) == 0
+    settings = json.loads((folder / "settings.json").read_text())
+    assert settings["n_select"] == 2 and settings["validate"] == ["diamond"]
+    capsys.readouterr()
+    assert main(["status", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "labels (0 failed), iteration 1" in out and "diamond error" in out
+    config.write_text("colour = 'blue'\n")
+    assert main(["run", str(tmp_path / "other"), "--config", str(config)]) == 2
+    assert "Unknown settings" in capsys.readouterr().err
+    assert main(["status", str(tmp_path / "nothing")]) == 2
+
+
+def test_a_second_process_is_refused(tmp_path):
+    from gapexplore.store import RunStore
+
+    store = RunStore(tmp_path / "run")
+    with store.lock():
+        result = subprocess.run([sys.executable, "-m", "gapexplore", "run",
+                                 str(tmp_path / "run"), "--candidates", "4", "--select", "2",
+                                 "--quiet"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Another gapexplore process" in result.stderr
