@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def _locked(step):
     @functools.wraps(step)
     def wrapper(self, *args, **kwargs):
         with self.store.lock():
+            self._started = time.perf_counter()
             return step(self, *args, **kwargs)
     return wrapper
 
@@ -268,7 +270,9 @@ class Explorer:
         return records[self.iteration]
 
     def _done(self, step: str, **facts) -> None:
-        self._record().update(facts)
+        record = self._record()
+        record.update(facts)
+        record.setdefault("seconds", {})[step] = round(time.perf_counter() - self._started, 3)
         self.state["done"].append(step)
         if step == "fit":
             self.state["iteration"] += 1

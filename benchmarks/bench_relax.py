@@ -1,0 +1,60 @@
+"""Relaxation throughput with a GAP: relaxations per minute and steps per second on 1 and
+2 worker processes, and the parallel efficiency.
+
+Needs a fitted GAP; by default the newest one of the demo run (``make demo`` first).
+Random narrow-range Si cells are relaxed at random pressures (paper Eq. 5), as in an
+iteration of the loop.
+
+Usage::
+
+    python benchmarks/bench_relax.py [--potential runs/demo/iter_002/gap/gap.xml]
+        [--cells 16] [--fmax 0.05] [--max-steps 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from gapexplore import Chemistry, random_cells  # noqa: E402
+from gapexplore.relax import RelaxSettings, relax_structures  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--potential", type=Path, default=None)
+    parser.add_argument("--cells", type=int, default=16)
+    parser.add_argument("--fmax", type=float, default=0.05)
+    parser.add_argument("--max-steps", type=int, default=100)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    potential = args.potential or sorted(Path("runs/demo").glob("iter_*/gap/gap.xml"))[-1]
+    si = Chemistry.of("Si")
+    cells = random_cells(si, args.cells, rng=np.random.default_rng(0))
+    settings = RelaxSettings(fmax=args.fmax, max_steps=args.max_steps)
+    print(f"{args.cells} random Si cells ({sum(map(len, cells)) / len(cells):.1f} atoms on "
+          f"average), GAP {potential}, fmax {args.fmax} eV/Å, at most {args.max_steps} steps")
+    base = None
+    for workers in args.workers:
+        t0 = time.perf_counter()
+        trajectories = relax_structures(cells, potential, chemistry=si,
+                                        rng=np.random.default_rng(1), settings=settings,
+                                        n_jobs=workers)
+        seconds = time.perf_counter() - t0
+        steps = sum(len(t) for t in trajectories)
+        converged = sum(t[-1].info["relax_status"] == "converged" for t in trajectories)
+        rate = len(cells) / seconds * 60
+        base = base or rate
+        print(f"  {workers} worker(s): {seconds:6.1f} s, {rate:5.1f} relaxations/min, "
+              f"{steps / seconds:5.1f} steps/s, {converged}/{len(cells)} converged, "
+              f"speed-up {rate / base:.2f} (efficiency {rate / base / workers:.0%})")
+
+
+if __name__ == "__main__":
+    main()
