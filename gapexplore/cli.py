@@ -20,13 +20,15 @@ from .explore import Explorer, ExploreSettings
 from .store import RunStore
 
 #: The demo: small enough for a laptop, large enough to see the loop learn.
-DEMO = dict(element="Si", n_candidates=24, n_select=16, max_iterations=3, gap="light",
-            relax_fmax=0.05, relax_max_steps=100, validate=("diamond", "beta-tin"))
+DEMO = dict(element="Si", n_candidates=24, n_atoms=(4, 8), n_select=16, max_iterations=4,
+            gap="light", relax_fmax=0.05, relax_max_steps=100,
+            validate=("diamond", "beta-tin"))
 
 _STOP_CRITERIA = {"max_labels", "max_iterations"}
 _SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
     "element": "element", "bonding": "bonding", "radius": "radius",
-    "reference": "reference", "candidates": "n_candidates", "select": "n_select",
+    "reference": "reference", "candidates": "n_candidates", "atoms": "n_atoms",
+    "select": "n_select",
     "max_labels": "max_labels", "iterations": "max_iterations", "gap": "gap",
     "soap": "soap", "fmax": "relax_fmax", "max_steps": "relax_max_steps", "seed": "seed",
     "validate": "validate",
@@ -52,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--radius", type=float, help="characteristic radius [Å]")
     run.add_argument("--reference", help="toy reference name (default: the element's)")
     run.add_argument("--candidates", type=int, help="random cells per iteration (10000)")
+    run.add_argument("--atoms", type=int, nargs=2, metavar=("MIN", "MAX"),
+                     help="atoms per random cell (6 24)")
     run.add_argument("--select", type=int, help="structures labelled per iteration (100)")
     run.add_argument("--max-labels", type=int, help="stop at this many labels (2500)")
     run.add_argument("--iterations", type=int, help="stop after this many iterations")

@@ -28,7 +28,7 @@ import numpy as np
 from ase import Atoms
 
 from . import keys
-from ._checks import check_choice, check_int, fail
+from ._checks import check_choice, check_int, check_int_range, fail
 from .chemistry import Chemistry
 from .descriptors import SoapSettings
 from .fit import GapSettings, fit_gap
@@ -74,6 +74,8 @@ class ExploreSettings:
         element's. A user calculator is passed to :class:`Explorer` instead.
     n_candidates : int
         Random cells per iteration (paper: 10,000).
+    n_atoms : (int, int)
+        Inclusive range of atoms per random cell (paper: 6–24).
     n_select : int
         Structures labelled per iteration (paper: 100).
     n_histogram : int, optional
@@ -106,6 +108,7 @@ class ExploreSettings:
     radius: float | None = None
     reference: str | None = None
     n_candidates: int = 10_000
+    n_atoms: tuple = (6, 24)
     n_select: int = 100
     n_histogram: int | None = None
     max_labels: int = 2500
@@ -132,6 +135,8 @@ class ExploreSettings:
             raise fail("kT", where, "a non-empty sequence of temperatures > 0 eV", self.kT)
         object.__setattr__(self, "kT", tuple(float(t) for t in self.kT))
         object.__setattr__(self, "validate", tuple(self.validate))
+        object.__setattr__(self, "n_atoms",
+                           check_int_range(self.n_atoms, "n_atoms", where, low=1, high=200))
         for name in self.validate:
             known_structure(self.element, name)  # checks the name
 
@@ -298,10 +303,11 @@ class Explorer:
         record = self._record()
         rng = self._rng("generate")
         n = record["n_candidates"]
+        atoms = self.settings.n_atoms
         if self.iteration == 0:
-            cells = initial_cells(self.chemistry, n, rng=rng, n_jobs=self.n_jobs)
+            cells = initial_cells(self.chemistry, n, rng=rng, n_atoms=atoms, n_jobs=self.n_jobs)
         else:
-            cells = random_cells(self.chemistry, n, rng=rng, n_jobs=self.n_jobs)
+            cells = random_cells(self.chemistry, n, rng=rng, n_atoms=atoms, n_jobs=self.n_jobs)
         self.store.write_structures(self.iteration, "candidates", cells)
         self._done("generate", candidates=len(cells))
         return cells
