@@ -24,12 +24,13 @@ DEMO = dict(element="Si", n_candidates=24, n_atoms=(4, 8), n_select=16, max_iter
             gap="light", relax_fmax=0.05, relax_max_steps=100,
             validate=("diamond", "beta-tin"))
 
-_STOP_CRITERIA = {"max_labels", "max_iterations"}
+_STOP_CRITERIA = {"max_labels", "max_iterations", "target_error"}
 _SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
     "element": "element", "bonding": "bonding", "radius": "radius",
     "reference": "reference", "candidates": "n_candidates", "atoms": "n_atoms",
     "select": "n_select",
-    "max_labels": "max_labels", "iterations": "max_iterations", "gap": "gap",
+    "max_labels": "max_labels", "iterations": "max_iterations",
+    "target_error": "target_error", "gap": "gap",
     "soap": "soap", "fmax": "relax_fmax", "max_steps": "relax_max_steps", "seed": "seed",
     "validate": "validate",
 }
@@ -52,13 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--element", help="chemical symbol (new runs; default Si)")
     run.add_argument("--bonding", choices=BONDING_KINDS)
     run.add_argument("--radius", type=float, help="characteristic radius [Å]")
-    run.add_argument("--reference", help="toy reference name (default: the element's)")
+    run.add_argument("--reference", help="toy reference name, or module:function returning "
+                     "an ASE calculator (default: the element's toy reference)")
     run.add_argument("--candidates", type=int, help="random cells per iteration (10000)")
     run.add_argument("--atoms", type=int, nargs=2, metavar=("MIN", "MAX"),
                      help="atoms per random cell (6 24)")
     run.add_argument("--select", type=int, help="structures labelled per iteration (100)")
     run.add_argument("--max-labels", type=int, help="stop at this many labels (2500)")
     run.add_argument("--iterations", type=int, help="stop after this many iterations")
+    run.add_argument("--target-error", type=float,
+                     help="stop when every --validate structure is within this [eV/atom]")
     run.add_argument("--gap", choices=("paper", "light"), help="GAP model (paper)")
     run.add_argument("--soap", choices=("paper", "fast"), help="selection SOAP (paper)")
     run.add_argument("--fmax", type=float, help="relaxation convergence [eV/Å] (0.01)")

@@ -28,12 +28,12 @@ import numpy as np
 from ase import Atoms
 
 from . import keys
-from ._checks import check_choice, check_int, check_int_range, fail
+from ._checks import check_choice, check_int, check_int_range, check_real, fail
 from .chemistry import Chemistry
 from .descriptors import SoapSettings
 from .fit import GapSettings, fit_gap
 from .generate import dimers, initial_cells, isolated_atom, random_cells
-from .reference import default_reference, label_structures
+from .reference import TOY_REFERENCES, default_reference, label_structures
 from .relax import RelaxSettings, relax_structures
 from .select import KT_SCHEDULE, select_structures
 from .store import UID, RunStore
@@ -70,8 +70,10 @@ class ExploreSettings:
     radius : float, optional
         Characteristic radius r [Å]; default: tabulated.
     reference : str, optional
-        Toy reference name (:data:`gapexplore.reference.TOY_REFERENCES`); default: the
-        element's. A user calculator is passed to :class:`Explorer` instead.
+        Toy reference name (:data:`gapexplore.reference.TOY_REFERENCES`), or
+        ``"module:function"`` naming an importable function that returns an ASE
+        calculator (e.g. ``"mysetup:vasp"``); default: the element's toy reference. A
+        calculator object can also be passed to :class:`Explorer` directly.
     n_candidates : int
         Random cells per iteration (paper: 10,000).
     n_atoms : (int, int)
@@ -84,6 +86,9 @@ class ExploreSettings:
         Stop once the database holds this many labels (paper: 2,500).
     max_iterations : int, optional
         Stop after this many iterations (iteration 0 included).
+    target_error : float, optional
+        Stop once every ``validate`` structure's relaxed energy is within this of the
+        reference [eV/atom] (e.g. 0.01).
     kT : tuple of float
         kT [eV] of iterations 1, 2, ...; the last value repeats (paper: 0.3, 0.2, 0.1).
     gap : {"paper", "light"}
@@ -113,6 +118,7 @@ class ExploreSettings:
     n_histogram: int | None = None
     max_labels: int = 2500
     max_iterations: int | None = None
+    target_error: float | None = None
     kT: tuple = KT_SCHEDULE
     gap: str = "paper"
     soap: str = "paper"
@@ -129,6 +135,16 @@ class ExploreSettings:
         check_int(self.max_labels, "max_labels", where, low=1)
         if self.max_iterations is not None:
             check_int(self.max_iterations, "max_iterations", where, low=1)
+        if self.target_error is not None:
+            check_real(self.target_error, "target_error", where, low=0.0, low_open=True)
+            if not self.validate:
+                raise fail("target_error", where, "used with validate (the structures whose "
+                           "error it bounds)", self.target_error)
+        if self.reference is not None and ":" not in self.reference \
+                and self.reference not in TOY_REFERENCES:
+            known = ", ".join(repr(n) for n in TOY_REFERENCES)
+            raise fail("reference", where, f"one of {known}, or 'module:function' returning "
+                       "an ASE calculator", self.reference)
         check_choice(self.gap, "gap", where, ("paper", "light"))
         check_choice(self.soap, "soap", where, ("paper", "fast"))
         if not self.kT or any(not (isinstance(t, (int, float)) and t > 0) for t in self.kT):
@@ -205,8 +221,11 @@ class Explorer:
             self.store.write_json("settings.json", settings.to_dict())
         self.settings = settings
         self.chemistry = settings.chemistry()
-        self.reference = reference if reference is not None else (
-            settings.reference or default_reference(self.chemistry.element))
+        if reference is None:
+            reference = settings.reference or default_reference(self.chemistry.element)
+            if ":" in reference:
+                reference = _import_function(reference)
+        self.reference = reference
         self.executor = executor
         self.n_jobs = 1 if executor is not None else (n_jobs or os.cpu_count() or 1)
         self.progress = progress
@@ -241,8 +260,14 @@ class Explorer:
     def finished(self) -> bool:
         """Whether a stop criterion is met."""
         s = self.settings
-        return self.n_labels >= s.max_labels or (
-            s.max_iterations is not None and self.iteration >= s.max_iterations)
+        if self.n_labels >= s.max_labels or (
+                s.max_iterations is not None and self.iteration >= s.max_iterations):
+            return True
+        fitted = [r for r in self.state["iterations"] if "validation" in r]
+        if s.target_error is not None and fitted:
+            last = fitted[-1]["validation"]
+            return all(abs(last[name]["error"]) <= s.target_error for name in s.validate)
+        return False
 
     # --- the loop --------------------------------------------------------------------------
     def run(self) -> "Explorer":
@@ -413,6 +438,18 @@ class Explorer:
                           chemistry=self.chemistry, reference_energies=cached)
         cached.update({n: result[n]["reference"] for n in structures})
         return result
+
+
+def _import_function(spec: str):
+    """The function named by ``"module:function"`` (a reference calculator factory)."""
+    import importlib
+
+    module_name, _, function = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), function)
+    except (ImportError, AttributeError) as error:
+        raise fail("reference", "Explorer", "a toy reference name or an importable "
+                   "'module:function' returning an ASE calculator", spec) from error
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:

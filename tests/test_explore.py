@@ -134,3 +134,24 @@ def test_labels_round_trip_through_the_database(tmp_path):
     assert store.labelled_uids() == {"x", "y"}
     [bad] = [a for a in store.labels(ok_only=False) if keys.LABEL_ERROR in a.info]
     assert bad.info[keys.LABEL_ERROR] == "injected failure"
+
+
+def sw_factory():
+    """An importable reference factory, as a user's VASP or GPAW set-up would be."""
+    return reference_calculator("sw-si")
+
+
+def test_reference_by_import_path_and_target_error(tmp_path):
+    settings = ExploreSettings(element="Si", n_candidates=6, n_select=3, gap="light",
+                               soap="fast", reference="test_explore:sw_factory",
+                               validate=("diamond",), target_error=10.0, max_iterations=5)
+    explorer = Explorer(tmp_path / "run", settings, n_jobs=1)
+    assert explorer.reference is sw_factory
+    explorer.run()
+    assert explorer.iteration == 1  # GAP_0 is within 10 eV/atom: stop after one fit
+    with pytest.raises(InvalidParameterError, match="'reference' parameter"):
+        ExploreSettings(reference="lj-ar")
+    with pytest.raises(InvalidParameterError, match="'target_error' parameter"):
+        ExploreSettings(target_error=0.01)
+    with pytest.raises(InvalidParameterError, match="importable 'module:function'"):
+        Explorer(tmp_path / "other", ExploreSettings(reference="nowhere:nothing"))
