@@ -196,6 +196,10 @@ class Explorer:
         Local worker processes when no executor is given; default: all cores.
     progress : bool
         Progress bars for relaxations and labels.
+    known : dict of str to ase.Atoms, optional
+        Your own known structures to validate each GAP on, besides the named ones of
+        ``settings.validate``; stored in ``known.xyz`` of the run folder, so a reopened run
+        keeps them.
 
     Attributes
     ----------
@@ -205,7 +209,8 @@ class Explorer:
     """
 
     def __init__(self, folder, settings: ExploreSettings | None = None, *, reference=None,
-                 executor=None, n_jobs: int | None = None, progress: bool = False):
+                 executor=None, n_jobs: int | None = None, progress: bool = False,
+                 known: dict | None = None):
         import os
 
         self.store = RunStore(folder)
@@ -231,6 +236,18 @@ class Explorer:
         self.progress = progress
         self.state = self.store.read_json("state.json") or {"iteration": 0, "done": [],
                                                            "iterations": []}
+        if known:
+            if not all(isinstance(a, Atoms) for a in known.values()):
+                raise fail("known", "Explorer", "a dict of names to ase.Atoms", known)
+            structures = []
+            for name, atoms in known.items():
+                atoms = atoms.copy()
+                atoms.calc = None
+                atoms.info["known_name"] = name
+                structures.append(atoms)
+            from ase.io import write
+
+            write(self.store.root / "known.xyz", structures, format="extxyz")
         self.n_candidates = settings.n_candidates
         self.n_select = settings.n_select
         self.kT = None
@@ -416,12 +433,21 @@ class Explorer:
         workdir = self.store.iteration_dir(self.iteration) / "gap"
         result = fit_gap(self.store.labels(), self.chemistry, workdir, settings=gap)
         facts = {"fit": result.summary()}
-        if self.settings.validate:
+        validating = bool(self.settings.validate or self._own_known())
+        if validating:
             facts["validation"] = self._validate(result.potential)
         self._done("fit", **facts)
-        if self.settings.validate:
+        if validating:
             _write_csv(self.store.root / "validation.csv", as_rows(self.state["iterations"]))
         return result
+
+    def _own_known(self) -> dict:
+        from ase.io import read
+
+        path = self.store.root / "known.xyz"
+        if not path.exists():
+            return {}
+        return {a.info["known_name"]: a for a in read(path, ":", format="extxyz")}
 
     def _validate(self, potential) -> dict:
         from .fit import load_potential
@@ -429,6 +455,7 @@ class Explorer:
 
         structures = {n: known_structure(self.chemistry.element, n)
                       for n in self.settings.validate}
+        structures |= self._own_known()
         ref = self.reference
         calculator = (reference_calculator(ref) if isinstance(ref, str)
                       else ref() if callable(ref) and not hasattr(ref, "get_potential_energy")

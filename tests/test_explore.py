@@ -155,3 +155,18 @@ def test_reference_by_import_path_and_target_error(tmp_path):
         ExploreSettings(target_error=0.01)
     with pytest.raises(InvalidParameterError, match="importable 'module:function'"):
         Explorer(tmp_path / "other", ExploreSettings(reference="nowhere:nothing"))
+
+
+def test_own_known_structures_are_validated_and_kept(tmp_path):
+    from ase.build import bulk
+
+    settings = ExploreSettings(element="Si", n_candidates=6, n_select=3, gap="light",
+                               soap="fast", max_iterations=1)
+    mine = bulk("Si", "diamond", a=5.5)
+    explorer = Explorer(tmp_path / "run", settings, n_jobs=1, known={"my-diamond": mine})
+    explorer.run()
+    record = explorer.state["iterations"][0]["validation"]
+    assert record["my-diamond"]["reference"] == pytest.approx(-4.3366, abs=1e-3)
+    reopened = Explorer(tmp_path / "run")
+    assert list(reopened._own_known()) == ["my-diamond"]
+    assert (tmp_path / "run" / "validation.csv").read_text().count("my-diamond") == 1
