@@ -8,6 +8,7 @@ exploration of silicon with the Stillinger–Weber toy reference (a few minutes 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import sys
@@ -50,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     for p in (run, demo):
         p.add_argument("--jobs", type=int, default=None, help="worker processes (all cores)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        where = p.add_mutually_exclusive_group()
+        where.add_argument("--dask-workers", type=int, metavar="N",
+                           help="run relaxations and labels on a local Dask cluster of N workers")
+        where.add_argument("--scheduler", metavar="ADDRESS",
+                           help="run them on the Dask cluster at ADDRESS (tcp://host:8786)")
     run.add_argument("--element", help="chemical symbol (new runs; default Si)")
     run.add_argument("--bonding", choices=BONDING_KINDS)
     run.add_argument("--radius", type=float, help="characteristic radius [Å]")
@@ -97,6 +103,39 @@ def _settings(args: argparse.Namespace) -> ExploreSettings | None:
     if changed:
         store.write_json("settings.json", dataclasses.replace(stored, **changed).to_dict())
     return None
+
+
+@contextlib.contextmanager
+def _executor(args: argparse.Namespace):
+    """None (the local process pool), or the executor of a Dask client for the run."""
+    if not (args.dask_workers or args.scheduler):
+        yield None
+        return
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise GapExploreError("Dask is not installed: pip install 'dask[distributed]'.") \
+            from None
+    if args.dask_workers:
+        cluster = LocalCluster(n_workers=args.dask_workers, threads_per_worker=1,
+                               processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+        client = Client(cluster)
+    else:
+        cluster = None
+        try:
+            client = Client(args.scheduler, timeout="20s")
+        except OSError as error:
+            raise GapExploreError(f"No Dask scheduler answers at {args.scheduler}: {error}. "
+                                  "Start one (dask scheduler) or check the address.") from None
+    print(f"gapexplore: Dask cluster with {len(client.scheduler_info()['workers'])} workers"
+          + (f", dashboard {client.dashboard_link}" if client.dashboard_link else ""))
+    try:
+        yield client.get_executor()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _config(path: Path) -> dict:
@@ -152,8 +191,10 @@ def main(argv=None) -> int:
         else:
             settings = _settings(args)
         start = time.perf_counter()
-        explorer = Explorer(args.folder, settings, n_jobs=args.jobs, progress=not args.quiet)
-        explorer.run()
+        with _executor(args) as executor:
+            explorer = Explorer(args.folder, settings, n_jobs=args.jobs, executor=executor,
+                                progress=not args.quiet)
+            explorer.run()
         _report(explorer, time.perf_counter() - start)
     except GapExploreError as error:
         print(f"gapexplore: error: {error}", file=sys.stderr)
