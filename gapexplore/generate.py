@@ -267,15 +267,15 @@ def min_distance(atoms: Atoms) -> float:
     """
     from ase.neighborlist import neighbor_list
 
-    cutoff = 2.0 * max(1.0, float(np.max(atoms.cell.lengths())) if atoms.pbc.any() else 1.0)
+    if not atoms.pbc.any():
+        if len(atoms) < 2:
+            return float("inf")
+        return float(np.min(atoms.get_all_distances()[np.triu_indices(len(atoms), 1)]))
+    cutoff = 3.0  # Å: covers every bonded pair; doubled for sparse cells
     while True:
         d = neighbor_list("d", atoms, cutoff, self_interaction=False)
         if len(d):
             return float(d.min())
-        if not atoms.pbc.any() and len(atoms) < 2:
-            return float("inf")
-        if not atoms.pbc.any():
-            return float(np.min(atoms.get_all_distances()[np.triu_indices(len(atoms), 1)]))
         cutoff *= 2
 
 
