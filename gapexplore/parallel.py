@@ -57,7 +57,8 @@ def default_executor(n_jobs: int | None = None) -> ProcessPoolExecutor:
 
 
 def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = None,
-                n_jobs: int = 1, progress: bool = False, desc: str = "") -> list:
+                n_jobs: int = 1, progress: bool = False, desc: str = "",
+                return_killed: bool = False) -> list:
     """``[fn(item) for item in items]``, one task per item, results in input order.
 
     Parameters
@@ -83,6 +84,14 @@ def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = No
         Show a tqdm progress bar that advances as results arrive.
     desc : str
         Label of the progress bar.
+    return_killed : bool
+        For a task that killed its worker more often than the cluster allows (Dask's
+        ``KilledWorker``, e.g. a calculator that crashes its process on one structure),
+        put the exception in that task's place instead of raising, so the caller can
+        record it and the others finish. Tasks killed in a batch are first run again one
+        at a time, so that a task that only shared a worker with a crashing one is not
+        given up. Losing the whole executor (a broken local pool, a lost scheduler)
+        always raises: nothing can be said about the remaining tasks.
 
     Returns
     -------
@@ -112,25 +121,61 @@ def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = No
     items = list(items)
     if executor is None and n_jobs == 1:
         return [fn(item) for item in _bar(items, progress, desc)]
+    verdicts = _killed_worker_types() if return_killed else ()
     if executor is None:
         with default_executor(min(n_jobs, max(len(items), 1))) as pool:
-            return _map_on(pool, fn, items, progress, desc)
-    return _map_on(executor, fn, items, progress, desc)
+            return _map_on(pool, fn, items, progress, desc, verdicts)
+    return _map_on(executor, fn, items, progress, desc, verdicts)
 
 
-def _map_on(executor: Executor, fn: Callable, items: list, progress: bool, desc: str) -> list:
+def _killed_worker_types() -> tuple:
+    try:
+        from distributed.scheduler import KilledWorker
+    except ImportError:
+        return ()
+    return (KilledWorker,)
+
+
+def _map_on(executor: Executor, fn: Callable, items: list, progress: bool, desc: str,
+            verdicts: tuple = ()) -> list:
     futures = {executor.submit(fn, item): index for index, item in enumerate(items)}
     results = [None] * len(items)
     try:
         with _bar(None, progress, desc, total=len(items)) as bar:
+            killed = []
             for future in as_completed(futures):
-                results[futures[future]] = future.result()
+                try:
+                    results[futures[future]] = future.result()
+                    bar.update(1)
+                except verdicts:
+                    killed.append(futures[future])
+            # A task that shared a worker with a crashing one is killed with it; run each
+            # killed task again alone, so that only the task that crashes by itself is
+            # given up.
+            for index in sorted(killed):
+                try:
+                    results[index] = executor.submit(_Again(fn), items[index]).result()
+                except verdicts as error:
+                    results[index] = error
                 bar.update(1)
     except BaseException:
         for future in futures:
             future.cancel()
         raise
     return results
+
+
+class _Again:
+    """``fn`` under a new identity, so that an executor that caches results by task
+    (Dask: pure tasks) runs it again instead of returning the recorded failure."""
+
+    def __init__(self, fn: Callable):
+        import uuid
+
+        self.fn, self.token = fn, uuid.uuid4().hex
+
+    def __call__(self, item):
+        return self.fn(item)
 
 
 def _bar(iterable, progress: bool, desc: str, total: int | None = None):

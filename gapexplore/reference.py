@@ -264,7 +264,12 @@ def label_structures(structures: Iterable[Atoms], reference, *, name: str | None
         if executor is None or isinstance(executor, ProcessPoolExecutor):
             spec.check_picklable(where)
         labels = map_ordered(partial(_label_in_worker, spec), bare, executor=executor,
-                             n_jobs=n_jobs, progress=progress, desc="labelling")
+                             n_jobs=n_jobs, progress=progress, desc="labelling",
+                             return_killed=True)
+        labels = [label if isinstance(label, _Label) else
+                  _Label(error=_one_line(f"the calculation killed its worker process every "
+                                         f"time it ran: {type(label).__name__}: {label}"))
+                  for label in labels]
     out = []
     for index, (atoms, label) in enumerate(zip(bare, labels)):
         if label.error is not None:

@@ -265,8 +265,15 @@ def relax_structures(structures: list[Atoms], potential, *, chemistry: Chemistry
                  for child in rng.spawn(len(structures))]
     task = _RelaxTask(potential, chemistry, settings)
     trajectories = map_ordered(task, list(zip(structures, pressures)), executor=executor,
-                               n_jobs=n_jobs, progress=progress, desc="relaxing")
+                               n_jobs=n_jobs, progress=progress, desc="relaxing",
+                               return_killed=True)
     for index, frames in enumerate(trajectories):
+        if isinstance(frames, BaseException):  # the relaxation killed its worker each time
+            start = structures[index].copy()
+            start.calc = None
+            start.info[keys.PRESSURE] = pressures[index]
+            start.info[keys.RELAX_STATUS] = f"error: killed its worker: {frames}"
+            frames = trajectories[index] = [start]
         for frame in frames:
             frame.info[keys.RELAX_ID] = index
     return trajectories

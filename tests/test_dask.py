@@ -34,3 +34,51 @@ def test_dask_local_cluster_matches_the_process_pool(tmp_path):
                                         for p, q in zip(x, y))
     fits = [r.state["iterations"][1]["fit"]["rmse_energy"] for r in (pool_run, dask_run)]
     assert fits[0] == pytest.approx(fits[1], rel=1e-9)
+
+
+def crashing_sw():
+    """SW that kills its own process on 3-atom structures, as a segfaulting code would."""
+    import os
+
+    from ase.calculators.calculator import Calculator, all_changes
+
+    from gapexplore.reference import reference_calculator
+
+    class Crashing(Calculator):
+        implemented_properties = ["energy", "forces", "stress"]
+
+        def __init__(self):
+            super().__init__()
+            self.sw = reference_calculator("sw-si")
+
+        def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+            if len(atoms) == 3:
+                os._exit(1)
+            super().calculate(atoms, properties, system_changes)
+            self.sw.calculate(atoms, ["energy", "forces", "stress"], system_changes)
+            self.results = dict(self.sw.results)
+
+    return Crashing()
+
+
+def test_a_task_that_kills_its_worker_is_recorded_and_the_rest_finish():
+    import logging
+
+    import dask
+    from ase.build import bulk
+    from dask.distributed import Client, LocalCluster
+
+    from gapexplore import keys
+    from gapexplore.reference import label_structures
+
+    good = [bulk("Si", "diamond", a=5.43 + 0.01 * k) for k in range(4)]
+    bad = bulk("Si", "diamond", a=5.43).repeat((3, 1, 1))[:3]
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                         dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
+            Client(cluster) as client:
+        labels = label_structures(good[:2] + [bad] + good[2:], crashing_sw,
+                                  executor=client.get_executor())
+    assert [keys.LABEL_ERROR in a.info for a in labels] == [False, False, True, False, False]
+    assert "killed its worker" in labels[2].info[keys.LABEL_ERROR]
+    assert all(a.info[keys.REF_ENERGY] < 0 for i, a in enumerate(labels) if i != 2)
