@@ -82,3 +82,62 @@ def test_a_task_that_kills_its_worker_is_recorded_and_the_rest_finish():
     assert [keys.LABEL_ERROR in a.info for a in labels] == [False, False, True, False, False]
     assert "killed its worker" in labels[2].info[keys.LABEL_ERROR]
     assert all(a.info[keys.REF_ENERGY] < 0 for i, a in enumerate(labels) if i != 2)
+
+
+def test_real_scheduler_and_workers_survive_a_killed_worker(tmp_path):
+    """`dask scheduler` and two `dask worker` processes on 127.0.0.1; one worker is
+    SIGKILLed while the run relaxes; the run completes with nothing lost or repeated."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    bin_dir = Path(sys.executable).parent
+    scheduler_file = tmp_path / "scheduler.json"
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    processes = [subprocess.Popen([bin_dir / "dask", "scheduler", "--host", "127.0.0.1",
+                                   "--port", "0", "--no-dashboard",
+                                   "--scheduler-file", scheduler_file], **quiet)]
+    try:
+        deadline = time.time() + 60
+        while not scheduler_file.exists():
+            assert time.time() < deadline, "the scheduler did not start"
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        for _ in range(2):
+            processes.append(subprocess.Popen(
+                [bin_dir / "dask", "worker", address, "--nthreads", "1", "--no-nanny",
+                 "--no-dashboard", "--host", "127.0.0.1"], **quiet))
+        folder = tmp_path / "run"
+        args = [sys.executable, "-m", "gapexplore", "run", str(folder), "--element", "Si",
+                "--candidates", "8", "--select", "4", "--iterations", "2", "--gap", "light",
+                "--soap", "fast", "--fmax", "0.1", "--max-steps", "40", "--seed", "5",
+                "--quiet", "--scheduler", address]
+        run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        state = folder / "state.json"
+        deadline = time.time() + 300
+        while not (state.exists() and json.loads(state.read_text()).get("iteration") == 1
+                   and "generate" in json.loads(state.read_text()).get("done", [])):
+            assert run.poll() is None, run.stderr.read()
+            assert time.time() < deadline
+            time.sleep(0.05)
+        os.killpg(processes[1].pid, signal.SIGKILL)  # a worker dies while relaxing
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    uids = [row.uid for row in connect(folder / "labels.db").select()]
+    assert len(uids) == len(set(uids)) == 30  # nothing lost, nothing labelled twice
+    pool = Explorer(tmp_path / "pool", ExploreSettings.from_dict(
+        json.loads((folder / "settings.json").read_text())), n_jobs=2).run()
+    frames = read(folder / "iter_001/trajectories.xyz", ":")
+    expected = read(tmp_path / "pool" / "iter_001/trajectories.xyz", ":")
+    assert len(frames) == len(expected)
+    assert all(np.allclose(a.positions, b.positions) for a, b in zip(frames, expected))
+    assert pool.iteration == 2
