@@ -132,6 +132,14 @@ def _executor(args: argparse.Namespace):
           + (f", dashboard {client.dashboard_link}" if client.dashboard_link else ""))
     try:
         yield client.get_executor()
+    except Exception as error:
+        if args.scheduler and client.status != "running":
+            raise GapExploreError(
+                f"Lost the Dask scheduler at {args.scheduler} ({type(error).__name__}: "
+                f"{error}). Everything finished so far is kept in {args.folder}: start a "
+                "scheduler and workers again and rerun the same command to continue.") \
+                from None
+        raise
     finally:
         client.close()
         if cluster is not None:

@@ -88,34 +88,16 @@ def test_real_scheduler_and_workers_survive_a_killed_worker(tmp_path):
     """`dask scheduler` and two `dask worker` processes on 127.0.0.1; one worker is
     SIGKILLed while the run relaxes; the run completes with nothing lost or repeated."""
     import json
-    import os
-    import signal
     import subprocess
     import sys
     import time
-    from pathlib import Path
 
-    bin_dir = Path(sys.executable).parent
-    scheduler_file = tmp_path / "scheduler.json"
-    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    processes = [subprocess.Popen([bin_dir / "dask", "scheduler", "--host", "127.0.0.1",
-                                   "--port", "0", "--no-dashboard",
-                                   "--scheduler-file", scheduler_file], **quiet)]
-    try:
-        deadline = time.time() + 60
-        while not scheduler_file.exists():
-            assert time.time() < deadline, "the scheduler did not start"
-            time.sleep(0.2)
-        address = json.loads(scheduler_file.read_text())["address"]
-        for _ in range(2):
-            processes.append(subprocess.Popen(
-                [bin_dir / "dask", "worker", address, "--nthreads", "1", "--no-nanny",
-                 "--no-dashboard", "--host", "127.0.0.1"], **quiet))
-        folder = tmp_path / "run"
+    folder = tmp_path / "run"
+    with _DaskProcesses(tmp_path) as cluster:
         args = [sys.executable, "-m", "gapexplore", "run", str(folder), "--element", "Si",
                 "--candidates", "8", "--select", "4", "--iterations", "2", "--gap", "light",
                 "--soap", "fast", "--fmax", "0.1", "--max-steps", "40", "--seed", "5",
-                "--quiet", "--scheduler", address]
+                "--quiet", "--scheduler", cluster.address]
         run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         state = folder / "state.json"
         deadline = time.time() + 300
@@ -124,14 +106,9 @@ def test_real_scheduler_and_workers_survive_a_killed_worker(tmp_path):
             assert run.poll() is None, run.stderr.read()
             assert time.time() < deadline
             time.sleep(0.05)
-        os.killpg(processes[1].pid, signal.SIGKILL)  # a worker dies while relaxing
-        out, err = run.communicate(timeout=300)
+        cluster.kill(cluster.workers[0])  # a worker dies while relaxing
+        _, err = run.communicate(timeout=300)
         assert run.returncode == 0, err
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
     uids = [row.uid for row in connect(folder / "labels.db").select()]
     assert len(uids) == len(set(uids)) == 30  # nothing lost, nothing labelled twice
     pool = Explorer(tmp_path / "pool", ExploreSettings.from_dict(
@@ -141,3 +118,87 @@ def test_real_scheduler_and_workers_survive_a_killed_worker(tmp_path):
     assert len(frames) == len(expected)
     assert all(np.allclose(a.positions, b.positions) for a, b in zip(frames, expected))
     assert pool.iteration == 2
+
+
+class _DaskProcesses:
+    """`dask scheduler` + `dask worker` processes on 127.0.0.1, killed on exit."""
+
+    def __init__(self, folder, workers=2):
+        import json
+        import subprocess
+        import sys
+        import time
+        from pathlib import Path
+
+        bin_dir = Path(sys.executable).parent
+        scheduler_file = folder / f"scheduler-{time.time_ns()}.json"
+        quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+        self.scheduler = subprocess.Popen(
+            [bin_dir / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
+             "--no-dashboard", "--scheduler-file", scheduler_file], **quiet)
+        self.workers = []
+        deadline = time.time() + 60
+        while not scheduler_file.exists():
+            assert time.time() < deadline, "the scheduler did not start"
+            time.sleep(0.2)
+        self.address = json.loads(scheduler_file.read_text())["address"]
+        self.workers = [subprocess.Popen(
+            [bin_dir / "dask", "worker", self.address, "--nthreads", "1", "--no-nanny",
+             "--no-dashboard", "--host", "127.0.0.1"], **quiet) for _ in range(workers)]
+
+    def kill(self, process):
+        import os
+        import signal
+
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for process in [self.scheduler, *self.workers]:
+            self.kill(process)
+
+
+def test_a_lost_scheduler_stops_the_run_clearly_and_it_resumes(tmp_path):
+    import json
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "run"
+
+    def command(address):
+        return [sys.executable, "-m", "gapexplore", "run", str(folder), "--element", "Si",
+                "--candidates", "8", "--select", "4", "--iterations", "2", "--gap", "light",
+                "--soap", "fast", "--fmax", "0.1", "--max-steps", "40", "--seed", "5",
+                "--quiet", "--scheduler", address]
+
+    def relaxing():
+        path = folder / "state.json"
+        if not path.exists():
+            return False
+        state = json.loads(path.read_text())
+        return state.get("iteration") == 1 and "generate" in state.get("done", [])
+
+    with _DaskProcesses(tmp_path) as cluster:
+        run = subprocess.Popen(command(cluster.address), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 300
+        while not relaxing():
+            assert run.poll() is None and time.time() < deadline
+            time.sleep(0.05)
+        cluster.kill(cluster.scheduler)
+        _, err = run.communicate(timeout=240)
+    assert run.returncode == 2
+    assert "Lost the Dask scheduler" in err and "rerun the same command" in err
+    labels_before = {row.uid for row in connect(folder / "labels.db").select()}
+    with _DaskProcesses(tmp_path) as cluster:
+        again = subprocess.run(command(cluster.address), capture_output=True, text=True,
+                               timeout=300)
+    assert again.returncode == 0, again.stderr
+    uids = [row.uid for row in connect(folder / "labels.db").select()]
+    assert len(uids) == len(set(uids)) == 30 and labels_before <= set(uids)
