@@ -189,9 +189,9 @@ class Explorer:
         Overrides the toy reference (see :func:`gapexplore.reference.label_structures`),
         e.g. a function returning a VASP or GPAW calculator. Not stored: give it again
         when reopening the run.
-    executor : concurrent.futures.Executor, optional
-        Where relaxations and labels run (e.g. a dask client's executor); default: the
-        local cores (``n_jobs``).
+    executor : concurrent.futures.Executor or dask.distributed.Client, optional
+        Where relaxations and labels run (a Dask client is used through its executor);
+        default: the local cores (``n_jobs``).
     n_jobs : int, optional
         Local worker processes when no executor is given; default: all cores.
     progress : bool
@@ -231,6 +231,8 @@ class Explorer:
             if ":" in reference:
                 reference = _import_function(reference)
         self.reference = reference
+        if executor is not None and hasattr(executor, "get_executor"):  # a Dask Client
+            executor = executor.get_executor()
         self.executor = executor
         self.n_jobs = 1 if executor is not None else (n_jobs or os.cpu_count() or 1)
         self.progress = progress

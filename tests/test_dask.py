@@ -23,7 +23,7 @@ def test_dask_local_cluster_matches_the_process_pool(tmp_path):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
-        dask_run = Explorer(tmp_path / "dask", SETTINGS, executor=client.get_executor()).run()
+        dask_run = Explorer(tmp_path / "dask", SETTINGS, executor=client).run()
     a = {row.uid: row.energy for row in connect(tmp_path / "pool" / "labels.db").select()}
     b = {row.uid: row.energy for row in connect(tmp_path / "dask" / "labels.db").select()}
     assert a.keys() == b.keys() and len(a) == 30
