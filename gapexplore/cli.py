@@ -25,6 +25,8 @@ DEMO = dict(element="Si", n_candidates=24, n_atoms=(4, 8), n_select=16, max_iter
             gap="light", relax_fmax=0.05, relax_max_steps=100,
             validate=("diamond", "beta-tin"))
 
+#: Keys of a settings file that say where the work runs (not part of the run's settings).
+_WHERE_KEYS = {"dask_workers", "scheduler"}
 _STOP_CRITERIA = {"max_labels", "max_iterations", "target_error"}
 _SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
     "element": "element", "bonding": "bonding", "radius": "radius",
@@ -43,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start or continue an exploration in a run folder")
     run.add_argument("folder", type=Path, help="run folder (continued if it holds a run)")
     run.add_argument("--config", type=Path,
-                     help="TOML file of ExploreSettings fields (flags override it)")
+                     help="TOML file of ExploreSettings fields, and optionally dask_workers "
+                     "or scheduler (flags override it)")
     status = sub.add_parser("status", help="where a run stands")
     status.add_argument("folder", type=Path)
     demo = sub.add_parser("demo", help="a complete small exploration of Si (SW reference)")
@@ -155,11 +158,26 @@ def _config(path: Path) -> dict:
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise GapExploreError(f"Cannot read the settings file {path}: {error}") from None
     fields = {f.name for f in dataclasses.fields(ExploreSettings)}
-    unknown = sorted(set(values) - fields)
+    unknown = sorted(set(values) - fields - _WHERE_KEYS)
     if unknown:
         raise GapExploreError(f"Unknown settings in {path}: {', '.join(unknown)}. Known: "
                               f"{', '.join(sorted(fields))}.")
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
+            if k not in _WHERE_KEYS}
+
+
+def _where_from_config(args: argparse.Namespace) -> None:
+    """Take ``dask_workers`` / ``scheduler`` from the settings file unless given as flags."""
+    if getattr(args, "config", None) is None or args.dask_workers or args.scheduler:
+        return
+    import tomllib
+
+    try:
+        values = tomllib.loads(args.config.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return  # _config reports it
+    args.dask_workers = values.get("dask_workers")
+    args.scheduler = values.get("scheduler")
 
 
 def _report(explorer: Explorer, seconds: float | None = None) -> None:
@@ -197,6 +215,7 @@ def main(argv=None) -> int:
             stored = (args.folder / "settings.json").exists()
             settings = None if stored else ExploreSettings(**DEMO)
         else:
+            _where_from_config(args)
             settings = _settings(args)
         start = time.perf_counter()
         with _executor(args) as executor:

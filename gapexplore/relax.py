@@ -298,14 +298,16 @@ _CACHE: dict = {}
 
 
 def _calculator(potential):
-    """The calculator for ``potential``; a GAP file is loaded once per process (and again
-    when the file changes)."""
-    import os
+    """The calculator for ``potential``; a GAP file is loaded once per process and kept
+    while its content is the same (keyed by the SHA-256 of the XML, which names its
+    sparse-point files): a new iteration's GAP replaces it, wherever it is mounted."""
+    import hashlib
 
     if isinstance(potential, str):
         from .fit import load_potential
 
-        key = (os.path.abspath(potential), os.stat(potential).st_mtime_ns)
+        with open(potential, "rb") as handle:
+            key = hashlib.sha256(handle.read()).hexdigest()
         if key not in _CACHE:
             _CACHE.clear()
             _CACHE[key] = load_potential(potential)

@@ -35,12 +35,14 @@ def test_bad_input_is_reported_without_a_traceback(tmp_path):
 def test_status_and_settings_file(tmp_path, capsys):
     config = tmp_path / "run.toml"
     config.write_text('element = "Si"\nn_candidates = 6\nn_select = 3\nmax_iterations = 1\n'
-                      'gap = "light"\nsoap = "fast"\nvalidate = ["diamond"]\n')
+                      'gap = "light"\nsoap = "fast"\nvalidate = ["diamond"]\ndask_workers = 1\n')
     folder = tmp_path / "run"
     assert main(["run", str(folder), "--config", str(config), "--select", "2", "--quiet",
                  "--jobs", "1"]) == 0
     settings = json.loads((folder / "settings.json").read_text())
     assert settings["n_select"] == 2 and settings["validate"] == ["diamond"]
+    assert "dask_workers" not in settings  # where the work ran is not a setting of the run
+    assert "Dask cluster with 1 workers" in capsys.readouterr().out
     capsys.readouterr()
     assert main(["status", str(folder)]) == 0
     out = capsys.readouterr().out
