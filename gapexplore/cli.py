@@ -181,7 +181,7 @@ def _where_from_config(args: argparse.Namespace) -> None:
 
 
 def _report(explorer: Explorer, seconds: float | None = None) -> None:
-    failed = len(explorer.store.labels(ok_only=False)) - explorer.n_labels
+    failed = explorer.store.count_labels(ok_only=False) - explorer.n_labels
     done = ", ".join(explorer.state["done"]) or "nothing yet"
     print(f"gapexplore: {explorer.store.root} — {explorer.chemistry.element}, "
           f"{explorer.n_labels} labels ({failed} failed), iteration {explorer.iteration} "

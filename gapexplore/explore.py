@@ -263,7 +263,7 @@ class Explorer:
     @property
     def n_labels(self) -> int:
         """Successful reference labels in the database."""
-        return len(self.store.labels())
+        return self.store.count_labels()
 
     @property
     def potential(self) -> Path | None:

@@ -168,6 +168,12 @@ class RunStore:
                          if _is_scalar(v) and k not in pairs and k not in _LABEL_INFO}
                 db.write(row, key_value_pairs=pairs, data={"info": extra})
 
+    def count_labels(self, ok_only: bool = True) -> int:
+        """Number of stored labels (successful ones only, by default), without reading them."""
+        if not self.db_path.exists():
+            return 0
+        return self._db().count(ok=True) if ok_only else self._db().count()
+
     def labels(self, ok_only: bool = True) -> list[Atoms]:
         """Every stored label as ``ase.Atoms`` with ``REF_*`` keys (or ``LABEL_ERROR``)."""
         if not self.db_path.exists():

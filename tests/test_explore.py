@@ -132,6 +132,7 @@ def test_labels_round_trip_through_the_database(tmp_path):
     assert np.allclose(back.arrays[keys.REF_FORCES], labelled.arrays[keys.REF_FORCES])
     assert np.allclose(back.info[keys.REF_VIRIAL], labelled.info[keys.REF_VIRIAL])
     assert store.labelled_uids() == {"x", "y"}
+    assert (store.count_labels(), store.count_labels(ok_only=False)) == (1, 2)
     [bad] = [a for a in store.labels(ok_only=False) if keys.LABEL_ERROR in a.info]
     assert bad.info[keys.LABEL_ERROR] == "injected failure"
 
