@@ -51,6 +51,7 @@ __all__ = [
     "dimers",
     "isolated_atom",
     "min_distance",
+    "shortest_distance_below",
 ]
 
 #: Half-width of the narrow (buildcell default) volume range, as a fraction of V0.
@@ -277,6 +278,22 @@ def min_distance(atoms: Atoms) -> float:
         if len(d):
             return float(d.min())
         cutoff *= 2
+
+
+def shortest_distance_below(atoms: Atoms, cutoff: float) -> float | None:
+    """Shortest interatomic distance [Å] if it is below ``cutoff`` [Å], else None.
+
+    Cheaper than :func:`min_distance` because it only looks within ``cutoff``; periodic
+    images count, and so do coincident atoms. matscipy's compiled neighbour list takes
+    about 15 µs for 16 atoms, ASE's 1–4 ms; ASE's serves structures without a full cell,
+    which matscipy refuses.
+    """
+    if atoms.cell.rank == 3:
+        from matscipy.neighbours import neighbour_list as neighbours
+    else:
+        from ase.neighborlist import neighbor_list as neighbours
+    distances = neighbours("d", atoms, cutoff)
+    return float(distances.min()) if len(distances) else None
 
 
 # --- internals ----------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from ase.calculators.calculator import BaseCalculator
 from . import keys
 from ._checks import check_int, check_real, fail
 from .errors import InvalidParameterError, ReferenceFailed
+from .generate import shortest_distance_below
 from .parallel import map_ordered
 
 __all__ = [
@@ -458,27 +459,11 @@ def _refusal(spec: _ReferenceSpec, atoms: Atoms) -> str | None:
             return (f"element(s) {', '.join(missing)} not covered by reference {spec.name!r}"
                     f" (covers {', '.join(sorted(spec.elements))})")
     if spec.min_distance > 0 and len(atoms):
-        shortest = _shortest_below(atoms, spec.min_distance)
+        shortest = shortest_distance_below(atoms, spec.min_distance)
         if shortest is not None:
             return (f"atoms {shortest:.3f} Å apart, closer than min_distance "
                     f"{spec.min_distance:g} Å")
     return None
-
-
-def _shortest_below(atoms: Atoms, cutoff: float) -> float | None:
-    """Shortest interatomic distance [Å] if it is below ``cutoff``, else None.
-
-    Cheaper than :func:`gapexplore.generate.min_distance` because it only looks within
-    ``cutoff``; periodic images count, and so do coincident atoms. matscipy's neighbour
-    list (compiled) takes about 15 µs for 16 atoms, ASE's about 1–4 ms — as much as a toy
-    reference call; ASE's serves structures without a full cell, which matscipy refuses.
-    """
-    if atoms.cell.rank == 3:
-        from matscipy.neighbours import neighbour_list as neighbours
-    else:
-        from ase.neighborlist import neighbor_list as neighbours
-    distances = neighbours("d", atoms, cutoff)
-    return float(distances.min()) if len(distances) else None
 
 
 def _bare_copy(atoms: Atoms) -> Atoms:

@@ -30,6 +30,7 @@ from ase.units import GPa
 from . import keys
 from ._checks import check_int, check_real, check_rng, fail
 from .chemistry import Chemistry
+from .generate import shortest_distance_below
 
 __all__ = ["RelaxSettings", "random_pressures", "relax", "relax_structures"]
 
@@ -218,14 +219,12 @@ def _frame(atoms: Atoms, energy: float, pressure_gpa: float, p: float, step: int
 
 
 def _explosion(atoms: Atoms, energy: float, v_start: float, d_min: float, bounds) -> str | None:
-    from ase.neighborlist import neighbor_list
-
     if not np.isfinite(energy):
         return "non-finite energy"
     ratio = atoms.get_volume() / len(atoms) / v_start
     if not bounds[0] <= ratio <= bounds[1]:
         return f"volume per atom changed by a factor {ratio:.2f}"
-    if d_min > 0 and len(neighbor_list("i", atoms, d_min)):
+    if d_min > 0 and shortest_distance_below(atoms, d_min) is not None:
         return f"atoms closer than {d_min:.2f} Å"
     return None
 
