@@ -35,10 +35,12 @@ from ase.stress import full_3x3_to_voigt_6_stress, voigt_6_to_full_3x3_stress
 from . import keys
 from .errors import GapExploreError
 
-__all__ = ["RunStore", "UID"]
+__all__ = ["ITERATION", "RunStore", "UID"]
 
 #: info key of the unique id of a structure that is (to be) labelled.
 UID = "uid"
+#: info key of the iteration that labelled a structure (int), set by :meth:`RunStore.labels`.
+ITERATION = "iteration"
 
 
 class RunStore:
@@ -185,6 +187,7 @@ class RunStore:
             atoms = row.toatoms()
             atoms.info.update(row.data.get("info", {}))
             atoms.info[UID] = row.uid
+            atoms.info[ITERATION] = row.iteration
             atoms.info[keys.CONFIG_TYPE] = row.config_type
             if row.ok:
                 atoms.info[keys.REF_ENERGY] = float(row.energy)
@@ -200,7 +203,8 @@ class RunStore:
         return out
 
 
-_LABEL_INFO = {keys.REF_ENERGY, keys.REF_VIRIAL, keys.REF_NAME, keys.LABEL_ERROR, UID}
+_LABEL_INFO = {keys.REF_ENERGY, keys.REF_VIRIAL, keys.REF_NAME, keys.LABEL_ERROR, UID,
+               ITERATION}
 
 
 def _is_scalar(value) -> bool:

@@ -1,0 +1,304 @@
+"""What a run found and how well its GAPs know it: the data behind paper Figs. 2–5.
+
+Pure functions on lists of ``ase.Atoms`` and run folders; the plots of these data are in
+:mod:`gapexplore.plots` and the interactive views in :mod:`gapexplore.widgets`.
+
+- :func:`learning_curves` — energy error of the known structures after each fit, against
+  the number of reference labels (paper Figs. 2 and 3, left).
+- :func:`energy_volume` — energy–volume curves of a structure by several calculators
+  (paper Fig. 3, right).
+- :func:`energy_energy` — GAP against reference energies of labelled structures
+  (paper Fig. 4).
+- :func:`structure_map` — kernel-PCA map of a database with every cell rescaled to a
+  shortest bond of 1 Å and coloured by coordination number (paper Fig. 5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from . import keys
+from ._checks import check_int, check_real, fail
+from .descriptors import SoapSettings, averaged_soap, soap_kernel
+from .store import ITERATION, UID
+
+__all__ = ["MAP_SOAP", "StructureMapData", "coordination_numbers", "energy_energy",
+           "energy_volume", "learning_curves", "rescale_to_shortest_bond", "run_labels",
+           "shortest_bond", "structure_map"]
+
+#: SOAP of the structure map (paper Methods, for Fig. 5), in units of the shortest bond
+#: r0: n = l = 16, σ = 0.1 r0, r_cut = 2.5 r0.
+MAP_SOAP = SoapSettings(n_max=16, l_max=16, sigma=0.1, r_cut=2.5, zeta=4)
+
+#: Bond length [Å] the map's cells are scaled to while their SOAP is computed. dscribe cannot
+#: normalise its GTO basis with n_max = 16 at r_cut = 2.5 Å ("Could not calculate
+#: normalization factors"); SOAP scales with the structure, so cells with a 4 Å shortest
+#: bond, σ = 0.4 Å and r_cut = 10 Å give the paper's descriptor in units of r0.
+_MAP_BOND = 4.0
+
+
+def shortest_bond(atoms: Atoms) -> float:
+    """Shortest interatomic distance of ``atoms`` [Å], periodic images included."""
+    from matscipy.neighbours import neighbour_list
+
+    if len(atoms) == 0:
+        raise fail("atoms", "shortest_bond", "a structure with atoms", "an empty one")
+    cutoff = 2.0 * (atoms.get_volume() / len(atoms)) ** (1 / 3) if atoms.pbc.all() else None
+    if cutoff is None:
+        if len(atoms) < 2:
+            raise fail("atoms", "shortest_bond", "two or more atoms (or a periodic cell)",
+                       "a single isolated atom")
+        d = atoms.get_all_distances()
+        return float(d[np.triu_indices(len(atoms), 1)].min())
+    while True:
+        distances = neighbour_list("d", atoms, cutoff)
+        if len(distances):
+            return float(distances.min())
+        cutoff *= 2.0
+
+
+def rescale_to_shortest_bond(atoms: Atoms, r0: float = 1.0) -> Atoms:
+    """A copy of ``atoms`` scaled uniformly (cell and positions) so its shortest bond is
+    ``r0`` [Å] (paper Fig. 5: compare topologies, not bond lengths)."""
+    r0 = check_real(r0, "r0", "rescale_to_shortest_bond", low=0.0, low_open=True)
+    copy = atoms.copy()
+    copy.calc = None
+    factor = r0 / shortest_bond(atoms)
+    copy.set_cell(copy.cell[:] * factor, scale_atoms=True)
+    if not copy.pbc.all():
+        copy.positions = atoms.positions * factor
+    return copy
+
+
+def coordination_numbers(atoms: Atoms, cutoff: float) -> np.ndarray:
+    """Neighbours of each atom within ``cutoff`` [Å] (periodic images included)."""
+    from matscipy.neighbours import neighbour_list
+
+    cutoff = check_real(cutoff, "cutoff", "coordination_numbers", low=0.0, low_open=True)
+    first = neighbour_list("i", atoms, cutoff)
+    return np.bincount(first, minlength=len(atoms))
+
+
+@dataclass
+class StructureMapData:
+    """The structure map of :func:`structure_map`.
+
+    Attributes
+    ----------
+    coordinates : numpy.ndarray, shape (n, 2)
+        Kernel-PCA coordinates (arbitrary units, as in the paper).
+    coordination : numpy.ndarray, shape (n,)
+        Mean coordination number of each cell (neighbours within 1.2 of its shortest bond).
+    element : list of str
+        Chemical formula of each structure (the marker of paper Fig. 5).
+    energy_per_atom : numpy.ndarray
+        Reference energy per atom [eV/atom] (NaN where unlabelled).
+    volume_per_atom : numpy.ndarray
+        Volume per atom before rescaling [Å³/atom].
+    labels : list of dict
+        What each point is (uid, iteration, config type, number of atoms): hover text.
+    structures : list of ase.Atoms
+        The structures, unscaled, in map order.
+    """
+
+    coordinates: np.ndarray
+    coordination: np.ndarray
+    element: list
+    energy_per_atom: np.ndarray
+    volume_per_atom: np.ndarray
+    labels: list
+    structures: list = field(repr=False)
+
+    def columns(self) -> dict:
+        """Plain columns (one value per point) for a table or a bokeh ColumnDataSource."""
+        return {"x": self.coordinates[:, 0], "y": self.coordinates[:, 1],
+                "coordination": self.coordination, "element": self.element,
+                "energy_per_atom": self.energy_per_atom,
+                "volume_per_atom": self.volume_per_atom,
+                **{k: [lab[k] for lab in self.labels] for k in
+                   ("uid", "iteration", "config_type", "n_atoms")},
+                "index": np.arange(len(self.element))}
+
+
+def structure_map(structures: list[Atoms], *, soap: SoapSettings = MAP_SOAP,
+                  coordination_cutoff: float = 1.2, n_jobs: int = 1) -> StructureMapData:
+    """Kernel-PCA map of periodic structures, after paper Fig. 5.
+
+    Each cell is rescaled to a shortest bond of 1 Å and all atoms are treated as one
+    species, so that e.g. diamond-type C and Si fall on the same point and several runs
+    (elements) can share one map. The averaged-SOAP kernel (Eq. 4) of the rescaled cells
+    is projected on its first two principal components with scikit-learn's ``KernelPCA``.
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        Periodic cells (at least 3); dimers and isolated atoms are not allowed.
+    soap : SoapSettings
+        Descriptor of the rescaled cells, σ and r_cut in units of the shortest bond;
+        default the paper's (:data:`MAP_SOAP`).
+    coordination_cutoff : float
+        Neighbour cutoff for the coordination number, in units of the shortest bond
+        (paper: 1.2).
+    n_jobs : int
+        Processes for the SOAP calculation.
+
+    Returns
+    -------
+    StructureMapData
+    """
+    from sklearn.decomposition import KernelPCA
+
+    where = "structure_map"
+    structures = list(structures)
+    if not all(isinstance(a, Atoms) for a in structures):
+        raise fail("structures", where, "a list of ase.Atoms", "other objects")
+    if len(structures) < 3:
+        raise fail("structures", where, "at least 3 periodic cells", f"{len(structures)}")
+    if not all(a.pbc.all() for a in structures):
+        raise fail("structures", where, "periodic cells only (leave out dimers and the "
+                   "isolated atom, e.g. with `[a for a in labels if a.pbc.all()]`)",
+                   "a non-periodic structure")
+    n_jobs = check_int(n_jobs, "n_jobs", where, low=1)
+    coordination_cutoff = check_real(coordination_cutoff, "coordination_cutoff", where,
+                                     low=1.0)
+    scaled = []
+    for atoms in structures:
+        copy = rescale_to_shortest_bond(atoms, _MAP_BOND)
+        copy.numbers[:] = 14  # one species: the map compares topologies
+        scaled.append(copy)
+    in_angstrom = SoapSettings(n_max=soap.n_max, l_max=soap.l_max, zeta=soap.zeta,
+                               sigma=soap.sigma * _MAP_BOND, r_cut=soap.r_cut * _MAP_BOND)
+    vectors = averaged_soap(scaled, in_angstrom, species=["Si"], n_jobs=n_jobs)
+    kernel = soap_kernel(vectors, zeta=soap.zeta)
+    coordinates = KernelPCA(n_components=2, kernel="precomputed").fit_transform(kernel)
+    coordination = np.array([coordination_numbers(a, coordination_cutoff * _MAP_BOND).mean()
+                             for a in scaled])
+    labels = [{"uid": str(a.info.get(UID, "")), "iteration": a.info.get(ITERATION, -1),
+               "config_type": str(a.info.get(keys.CONFIG_TYPE, "")), "n_atoms": len(a)}
+              for a in structures]
+    energies = np.array([a.info[keys.REF_ENERGY] / len(a) if keys.REF_ENERGY in a.info
+                         else np.nan for a in structures])
+    return StructureMapData(
+        coordinates=coordinates, coordination=coordination,
+        element=[a.get_chemical_formula(mode="hill", empirical=True) for a in structures],
+        energy_per_atom=energies,
+        volume_per_atom=np.array([a.get_volume() / len(a) for a in structures]),
+        labels=labels, structures=structures)
+
+
+def run_labels(folder, *, periodic: bool = True) -> list[Atoms]:
+    """The successful reference labels of a run folder (periodic cells only by default),
+    each with ``info["iteration"]``, the iteration that labelled it."""
+    labels = _store(folder, "run_labels").labels()
+    return [a for a in labels if a.pbc.all()] if periodic else labels
+
+
+def learning_curves(folder) -> list[dict]:
+    """The learning curves of a run: one row per fitted iteration and known structure.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        A run folder whose settings name known structures to ``validate``.
+
+    Returns
+    -------
+    list of dict
+        Keys ``iteration``, ``labels`` (reference labels the GAP was fitted to),
+        ``structure``, ``gap``, ``reference`` [eV/atom] and ``error`` (GAP − reference)
+        [eV/atom]. Empty before the first validated fit.
+    """
+    from .validate import as_rows
+
+    state = _store(folder, "learning_curves").read_json("state.json") or {}
+    return as_rows(state.get("iterations", []))
+
+
+def energy_volume(atoms: Atoms, calculators: dict, *, scales=None) -> dict:
+    """Energy–volume curves of one structure by several calculators (paper Fig. 3).
+
+    The cell is scaled uniformly (positions with it), without relaxing the atoms.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        A periodic structure, ideally relaxed by the reference.
+    calculators : dict of str to ASE calculator
+        E.g. ``{"GAP": gap, "reference": ref}``.
+    scales : array_like, optional
+        Volume ratios V/V_start; default 13 points from 0.80 to 1.20.
+
+    Returns
+    -------
+    dict
+        ``"volume_per_atom"`` [Å³/atom] and, per calculator name, energies per atom
+        [eV/atom] (NaN where the calculator failed).
+    """
+    where = "energy_volume"
+    if not isinstance(atoms, Atoms) or not atoms.pbc.all():
+        raise fail("atoms", where, "a periodic ase.Atoms", type(atoms).__name__)
+    if not calculators or not all(hasattr(c, "get_potential_energy")
+                                  for c in calculators.values()):
+        raise fail("calculators", where, "a dict of names to ASE calculators", calculators)
+    scales = np.linspace(0.8, 1.2, 13) if scales is None else np.asarray(scales, float)
+    if scales.ndim != 1 or not len(scales) or np.any(scales <= 0):
+        raise fail("scales", where, "a 1-d sequence of volume ratios > 0", scales)
+    out = {"volume_per_atom": scales * atoms.get_volume() / len(atoms)}
+    for name, calculator in calculators.items():
+        energies = []
+        for scale in scales:
+            copy = atoms.copy()
+            copy.set_cell(atoms.cell[:] * scale ** (1 / 3), scale_atoms=True)
+            copy.calc = calculator
+            try:
+                energies.append(copy.get_potential_energy() / len(copy))
+            except Exception:  # a failed point is a gap in the curve, not a crash
+                energies.append(np.nan)
+        out[name] = np.array(energies)
+    return out
+
+
+def energy_energy(structures: list[Atoms], potential) -> dict:
+    """GAP against reference energy per atom of labelled structures (paper Fig. 4).
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        Labelled structures (``info[keys.REF_ENERGY]``).
+    potential : str, pathlib.Path or ASE calculator
+        The GAP (XML path or calculator).
+
+    Returns
+    -------
+    dict
+        ``reference`` and ``gap`` energies per atom [eV/atom], ``rmse`` [eV/atom], and
+        ``iteration`` of each structure (-1 if unknown).
+    """
+    from .fit import predict
+
+    structures = [a for a in structures if keys.REF_ENERGY in a.info]
+    if not structures:
+        raise fail("structures", "energy_energy", "labelled structures (with "
+                   f"info[{keys.REF_ENERGY!r}])", "none")
+    n = np.array([len(a) for a in structures])
+    reference = np.array([a.info[keys.REF_ENERGY] for a in structures]) / n
+    gap = predict(structures, potential)[0] / n
+    return {"reference": reference, "gap": gap,
+            "rmse": float(np.sqrt(np.mean((gap - reference) ** 2))),
+            "iteration": np.array([a.info.get(ITERATION, -1) for a in structures])}
+
+
+def _store(folder, where: str):
+    from .store import RunStore
+
+    if isinstance(folder, RunStore):
+        return folder
+    path = Path(folder)
+    if not (path / "settings.json").exists():
+        raise fail("folder", where, "a gapexplore run folder (with settings.json)",
+                   str(path))
+    return RunStore(path)

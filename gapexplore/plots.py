@@ -1,0 +1,205 @@
+"""Bokeh figures of a run: learning curves, energy–volume, energy–energy, structure map.
+
+Each function takes the plain data of :mod:`gapexplore.analysis` and returns a bokeh
+figure, which a notebook shows (``bokeh.io.show`` or, interactively, through
+:mod:`gapexplore.widgets`) and :func:`save_html` writes as a standalone file for a report.
+Every HTML page carries BokehJS inline, so it opens without internet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ._checks import fail
+
+__all__ = ["energy_energy_figure", "energy_volume_figure", "learning_curve_figure",
+           "save_html", "structure_map_figure"]
+
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
+            "#7f7f7f", "#bcbd22", "#17becf")
+_MARKERS = ("circle", "square", "triangle", "diamond", "inverted_triangle", "hex", "star")
+
+
+def _figure(title: str, x: str, y: str, **kwargs):
+    from bokeh.plotting import figure
+
+    fig = figure(title=title, x_axis_label=x, y_axis_label=y, width=kwargs.pop("width", 520),
+                 height=kwargs.pop("height", 380), tools="pan,wheel_zoom,box_zoom,reset,save",
+                 **kwargs)
+    fig.toolbar.logo = None
+    return fig
+
+
+def learning_curve_figure(rows: list[dict], *, title: str = "Learning curves"):
+    """Absolute energy error of each known structure against reference labels (Fig. 2).
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`gapexplore.analysis.learning_curves` output (``labels``, ``structure``,
+        ``error`` [eV/atom]); may be empty (an empty plot, filled later).
+
+    Returns
+    -------
+    bokeh.plotting.figure
+        Log-scale |error| [meV/atom]; one line per structure, named ``curve-<structure>``
+        (its data source is ``fig.select_one({"name": ...}).data_source``).
+    """
+    from bokeh.models import HoverTool, Span
+
+    fig = _figure(title, "reference labels", "|GAP − reference| (meV/atom)", y_axis_type="log")
+    for n, (name, source) in enumerate(_learning_sources(rows).items()):
+        colour = _COLOURS[n % len(_COLOURS)]
+        fig.line("labels", "abs_error", source=source, color=colour, legend_label=name,
+                 line_width=2, name=f"curve-{name}")
+        fig.scatter("labels", "abs_error", source=source, color=colour, size=7,
+                    legend_label=name)
+    fig.add_layout(Span(location=10.0, dimension="width", line_dash="dashed",
+                        line_color="grey"))
+    fig.add_tools(HoverTool(tooltips=[("structure", "@structure"), ("iteration", "@iteration"),
+                                      ("labels", "@labels"), ("error", "@error{0.1} meV/atom")]))
+    if not rows:
+        fig.title.text += " (none yet: validation runs after each fit)"
+    else:
+        fig.legend.location = "top_right"
+        fig.legend.click_policy = "hide"
+    return fig
+
+
+def _learning_sources(rows: list[dict]) -> dict:
+    from bokeh.models import ColumnDataSource
+
+    names = list(dict.fromkeys(r["structure"] for r in rows))
+    sources = {}
+    for name in names:
+        mine = [r for r in rows if r["structure"] == name and np.isfinite(r["error"])]
+        sources[name] = ColumnDataSource({
+            "labels": [r["labels"] for r in mine],
+            "iteration": [r["iteration"] for r in mine],
+            "structure": [name] * len(mine),
+            "error": [1000.0 * r["error"] for r in mine],
+            "abs_error": [max(1000.0 * abs(r["error"]), 1e-3) for r in mine]})
+    return sources
+
+
+def energy_volume_figure(curves: dict, *, title: str = "Energy–volume"):
+    """Energy–volume curves by several calculators (paper Fig. 3).
+
+    Parameters
+    ----------
+    curves : dict
+        :func:`gapexplore.analysis.energy_volume` output, or a dict of such outputs by
+        structure name (one colour per structure, one dash per calculator).
+    """
+    if "volume_per_atom" in curves:
+        curves = {"": curves}
+    fig = _figure(title, "volume (Å³/atom)", "energy (eV/atom)")
+    dashes = ("solid", "dashed", "dotted", "dashdot")
+    for n, (structure, curve) in enumerate(curves.items()):
+        colour = _COLOURS[n % len(_COLOURS)]
+        names = [k for k in curve if k != "volume_per_atom"]
+        for m, name in enumerate(names):
+            label = f"{structure} {name}".strip()
+            fig.line(curve["volume_per_atom"], curve[name], color=colour, line_width=2,
+                     line_dash=dashes[m % len(dashes)], legend_label=label)
+    fig.legend.location = "top_right"
+    fig.legend.click_policy = "hide"
+    return fig
+
+
+def energy_energy_figure(data: dict, *, title: str = "GAP against reference"):
+    """Energy–energy scatter (paper Fig. 4): GAP against reference energy per atom.
+
+    Parameters
+    ----------
+    data : dict
+        :func:`gapexplore.analysis.energy_energy` output.
+    """
+    from bokeh.models import ColumnDataSource, HoverTool
+
+    reference, gap = np.asarray(data["reference"]), np.asarray(data["gap"])
+    fig = _figure(f"{title} (RMSE {1000 * data['rmse']:.1f} meV/atom)",
+                  "reference energy (eV/atom)", "GAP energy (eV/atom)", width=420, height=420)
+    low, high = float(min(reference.min(), gap.min())), float(max(reference.max(), gap.max()))
+    fig.line([low, high], [low, high], color="grey", line_dash="dashed")
+    source = ColumnDataSource({"reference": reference, "gap": gap,
+                               "iteration": np.asarray(data.get("iteration",
+                                                                np.full(len(gap), -1)))})
+    fig.scatter("reference", "gap", source=source, size=6, alpha=0.7)
+    fig.add_tools(HoverTool(tooltips=[("reference", "@reference{0.000}"),
+                                      ("GAP", "@gap{0.000}"), ("iteration", "@iteration")]))
+    return fig
+
+
+def structure_map_figure(data, *, marker_by: str = "element", title: str = "Structure map"):
+    """The kernel-PCA structure map (paper Fig. 5), coloured by coordination number.
+
+    Parameters
+    ----------
+    data : StructureMapData
+        :func:`gapexplore.analysis.structure_map` output.
+    marker_by : {"element", "iteration"}
+        What the marker shape shows.
+
+    Returns
+    -------
+    bokeh.plotting.figure
+        With tap and box-select tools; its points' source is named ``"map"``
+        (``fig.select_one({"name": "map"}).data_source``), whose ``selected.indices``
+        tell which points the user picked.
+    """
+    from bokeh.models import ColorBar, ColumnDataSource, HoverTool
+    from bokeh.palettes import Viridis256
+    from bokeh.transform import factor_mark, linear_cmap
+
+    if marker_by not in ("element", "iteration"):
+        raise fail("marker_by", "structure_map_figure", "'element' or 'iteration'", marker_by)
+    columns = data.columns()
+    columns["marker_group"] = [str(v) for v in columns[marker_by]]
+    source = ColumnDataSource(columns)
+    fig = _figure(title, "kPCA 1", "kPCA 2", width=560, height=440)
+    fig.tools = [t for t in fig.tools if type(t).__name__ != "SaveTool"]
+    fig.add_tools("tap", "box_select", "save")
+    groups = sorted(set(columns["marker_group"]), key=_natural)
+    low, high = float(np.min(data.coordination)), float(np.max(data.coordination))
+    colour = linear_cmap("coordination", Viridis256, low, max(high, low + 1e-6))
+    renderer = fig.scatter("x", "y", source=source, size=9, alpha=0.85, color=colour,
+                           line_color="black", line_width=0.5, name="map",
+                           marker=factor_mark("marker_group", list(_MARKERS), groups),
+                           legend_group="marker_group")
+    renderer.nonselection_glyph.fill_alpha = 0.2
+    fig.add_layout(ColorBar(color_mapper=colour["transform"], title="coordination"),
+                   "right")
+    fig.add_tools(HoverTool(renderers=[renderer], tooltips=[
+        ("structure", "@uid (@element, @n_atoms atoms)"), ("iteration", "@iteration"),
+        ("coordination", "@coordination{0.00}"), ("energy", "@energy_per_atom{0.000} eV/atom"),
+        ("volume", "@volume_per_atom{0.00} Å³/atom")]))
+    fig.legend.location = "top_left"
+    fig.legend.title = marker_by
+    return fig
+
+
+def save_html(fig, path, *, title: str | None = None) -> Path:
+    """Write a bokeh figure (or layout) as a standalone HTML file with BokehJS inline.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    from bokeh.embed import file_html
+    from bokeh.resources import INLINE
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if title is None:
+        title = fig.title.text if getattr(fig, "title", None) is not None else "gapexplore"
+    html = file_html(fig, INLINE, title=title)
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def _natural(text: str):
+    return (0, int(text), "") if text.lstrip("-").isdigit() else (1, 0, text)

@@ -1,0 +1,114 @@
+"""The notebook widgets and bokeh figures, driven from Python (the browser test drives them
+from a real browser)."""
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from gapexplore import plots
+from gapexplore.analysis import structure_map
+from gapexplore.explore import Explorer, ExploreSettings
+from gapexplore.widgets import (
+    Dashboard,
+    IterationControls,
+    StructureInspector,
+    StructureMap,
+    describe,
+)
+
+
+@pytest.fixture(scope="module")
+def crystals():
+    out = [bulk("Si", "diamond", a=5.43), bulk("Si", "fcc", a=3.9), bulk("Si", "bcc", a=3.1),
+           bulk("Si", "sc", a=2.5)]
+    for n, atoms in enumerate(out):
+        atoms.info["uid"] = f"x{n}"
+    return out
+
+
+def test_describe_reports_what_a_structure_is(crystals):
+    facts = describe(crystals[0])
+    assert facts["space group"] == "Fd-3m (227)"
+    assert facts["volume"] == f"{5.43 ** 3 / 8:.2f} Å³/atom"
+    assert facts["id"] == "x0"
+
+
+def test_the_inspector_shows_one_structure_at_a_time_with_its_cell(crystals):
+    inspector = StructureInspector(crystals, title="test")
+    assert len(inspector.view._ngl_component_ids) == 1
+    assert "Fd-3m" in inspector.facts.value
+    inspector.next.click()
+    assert inspector.index.value == 1 and "Fm-3m" in inspector.facts.value
+    assert len(inspector.view._ngl_component_ids) == 1
+    inspector.previous.click()
+    inspector.previous.click()  # wraps around
+    assert inspector.index.value == 3 and "Pm-3m" in inspector.facts.value
+    inspector.set_structures([])
+    assert inspector.view._ngl_component_ids == [] and "nothing" in inspector.facts.value
+
+
+def test_picking_points_on_the_map_shows_those_structures(crystals):
+    linked = StructureInspector()
+    view = StructureMap(crystals, inspector=linked)
+    view.source.selected.indices = [2, 3]
+    assert linked.structures == [crystals[2], crystals[3]]
+    assert "2 picked" in linked.title.value
+
+
+def test_figures_are_standalone_html_without_a_cdn(tmp_path, crystals):
+    data = structure_map(crystals)
+    rows = [{"iteration": i, "labels": 30 + 10 * i, "structure": s, "error": e}
+            for i, (s, e) in enumerate([("diamond", 0.1), ("diamond", -0.01),
+                                        ("beta-tin", 0.2), ("beta-tin", float("nan"))])]
+    figures = {"map": plots.structure_map_figure(data, marker_by="iteration"),
+               "curves": plots.learning_curve_figure(rows),
+               "empty": plots.learning_curve_figure([]),
+               "ee": plots.energy_energy_figure({"reference": np.arange(3.0),
+                                                 "gap": np.arange(3.0) + 0.01, "rmse": 0.01}),
+               "ev": plots.energy_volume_figure({"volume_per_atom": np.arange(3.0),
+                                                 "GAP": np.ones(3), "reference": np.ones(3)})}
+    curve = figures["curves"].select_one({"name": "curve-diamond"}).data_source.data
+    assert list(curve["labels"]) == [30, 40] and curve["error"] == pytest.approx([100, -10])
+    nan_dropped = figures["curves"].select_one({"name": "curve-beta-tin"}).data_source.data
+    assert list(nan_dropped["labels"]) == [50]
+    for name, fig in figures.items():
+        text = plots.save_html(fig, tmp_path / f"{name}.html").read_text()
+        assert "cdn.bokeh.org" not in text and "Bokeh" in text
+    with pytest.raises(Exception, match="marker_by"):
+        plots.structure_map_figure(data, marker_by="colour")
+
+
+def test_controls_refuse_impossible_values_before_running_anything(tmp_path):
+    settings = ExploreSettings(element="Si", n_candidates=8, n_select=4, gap="light",
+                               soap="fast", max_iterations=1)
+    explorer = Explorer(tmp_path / "run", settings, n_jobs=1)
+    controls = IterationControls(explorer)
+    assert "iteration 0" in controls.status.value and controls.kT.value == 0.3
+    controls.n_select.value = 9
+    assert controls.run_next() is None
+    assert "cannot exceed" in controls.status.value
+    assert explorer.state["done"] == [] and not (tmp_path / "run" / "iter_000").exists()
+
+
+@pytest.mark.slow
+def test_the_controls_set_what_the_next_iteration_uses(tmp_path):
+    settings = ExploreSettings(element="Si", n_candidates=8, n_atoms=(4, 8), n_select=4,
+                               gap="light", soap="fast", relax_fmax=0.1, relax_max_steps=20,
+                               max_iterations=2, seed=1, validate=("diamond",))
+    explorer = Explorer(tmp_path / "run", settings, n_jobs=2)
+    dashboard = Dashboard(explorer)
+    controls = dashboard.controls
+    controls.n_select.value = 3
+    first = controls.run_next()
+    assert first["n_select"] == 3 and first["selected"] == 3 and first["kT"] is None
+    assert "Iteration 0 finished" in controls.status.value
+    assert controls.kT.value == 0.3  # the schedule's value for iteration 1
+    assert len(dashboard.inspector.structures) == 3
+    assert dashboard.curves.figure.select_one({"name": "curve-diamond"}) is not None
+    controls.kT.value = 0.25
+    controls.n_candidates.value = 6
+    second = controls.run_next()
+    assert (second["kT"], second["n_candidates"], second["n_select"]) == (0.25, 6, 3)
+    assert second["candidates"] == 6
+    assert len(dashboard.map.data.structures) == 6  # the periodic labels of both iterations
+    assert controls.run_next() is None and "finished" in controls.status.value
