@@ -289,11 +289,16 @@ class Explorer:
         return False
 
     # --- the loop --------------------------------------------------------------------------
-    def run(self) -> "Explorer":
-        """Run iterations until a stop criterion is met; returns self."""
+    def run(self, iterations: int | None = None) -> "Explorer":
+        """Run iterations until a stop criterion is met, or at most ``iterations`` more
+        (an unfinished iteration counts as one); returns self."""
+        if iterations is not None:
+            check_int(iterations, "iterations", "Explorer.run", low=0)
         with self.store.lock():
-            while not self.finished():
+            done = 0
+            while not self.finished() and (iterations is None or done < iterations):
                 self.run_iteration()
+                done += 1
         return self
 
     def run_iteration(self) -> dict:

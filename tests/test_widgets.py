@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from gapexplore import plots
+from gapexplore import InvalidParameterError, plots
 from gapexplore.analysis import structure_map
 from gapexplore.explore import Explorer, ExploreSettings
 from gapexplore.widgets import (
@@ -88,6 +88,9 @@ def test_controls_refuse_impossible_values_before_running_anything(tmp_path):
     assert controls.run_next() is None
     assert "cannot exceed" in controls.status.value
     assert explorer.state["done"] == [] and not (tmp_path / "run" / "iter_000").exists()
+    assert explorer.run(iterations=0).state["done"] == []
+    with pytest.raises(InvalidParameterError, match="iterations"):
+        explorer.run(iterations=-1)
 
 
 @pytest.mark.slow
