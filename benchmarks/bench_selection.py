@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
 from gapexplore import Chemistry, SoapSettings, averaged_soap, initial_cells, keys  # noqa: E402
+from gapexplore.analysis import nystrom_residual  # noqa: E402
 from gapexplore.select import cur_indices, flat_histogram_indices, kernel_features, random_indices  # noqa: E402
 
 GPA_TO_EV_PER_A3 = 1.0 / 160.21766
@@ -93,14 +94,6 @@ def stand_in_enthalpy(cells, rng):
         energy = 0.5 * np.sum(4.0 * ((sigma / d) ** 12 - (sigma / d) ** 6))
         out[k] = (energy + pressures[k] * atoms.get_volume()) / len(atoms)
     return out
-
-
-def residual(kernel, chosen):
-    """Share of trace(K) not explained by the columns ``chosen`` (Nyström residual)."""
-    c = kernel[:, chosen]
-    w = kernel[np.ix_(chosen, chosen)]
-    approx = np.einsum("ij,jk,ik->i", c, np.linalg.pinv(w, rcond=1e-10, hermitian=True), c)
-    return float(np.sum(np.diag(kernel) - approx) / np.trace(kernel))
 
 
 def main():
@@ -165,13 +158,13 @@ def main():
               "(residual share of trace K; lower is better)")
         vectors = averaged_soap([cells[i] for i in pool], SoapSettings.paper(), n_jobs=args.jobs)
         kernel = (vectors @ vectors.T) ** SoapSettings.paper().zeta
-        randoms = [residual(kernel, random_indices(len(pool), args.select,
+        randoms = [nystrom_residual(kernel, random_indices(len(pool), args.select,
                                                    rng=np.random.default_rng(s)))
                    for s in range(5)]
         base = float(np.mean(randoms))
         print(f"  random (5 seeds)        {base:.3e} ± {np.std(randoms):.1e}   ratio 1.00")
         for name, picked in chosen.items():
-            value = residual(kernel, picked)
+            value = nystrom_residual(kernel, picked)
             print(f"  kernel CUR, {name:<11s} {value:.3e}             ratio {value / base:.2f}")
 
 

@@ -27,7 +27,8 @@ from .descriptors import SoapSettings, averaged_soap, soap_kernel
 from .store import ITERATION, UID
 
 __all__ = ["MAP_SOAP", "StructureMapData", "coordination_numbers", "energy_energy",
-           "energy_volume", "learning_curves", "rescale_to_shortest_bond", "run_labels",
+           "energy_volume", "learning_curves", "nystrom_residual",
+           "rescale_to_shortest_bond", "run_labels",
            "shortest_bond", "structure_map"]
 
 #: SOAP of the structure map (paper Methods, for Fig. 5), in units of the shortest bond
@@ -188,6 +189,32 @@ def structure_map(structures: list[Atoms], *, soap: SoapSettings = MAP_SOAP,
         energy_per_atom=energies,
         volume_per_atom=np.array([a.get_volume() / len(a) for a in structures]),
         labels=labels, structures=structures)
+
+
+def nystrom_residual(kernel, chosen) -> float:
+    """How much of a kernel the chosen columns leave unexplained (lower is better).
+
+    The share of trace(K) not captured by the Nyström approximation built on the
+    columns ``chosen``: 1 with nothing chosen, 0 once the chosen structures span all the
+    others. It measures how well a selection covers its pool, in the kernel's own terms.
+
+    Parameters
+    ----------
+    kernel : numpy.ndarray, shape (n, n)
+        A positive semi-definite kernel (e.g. :func:`~gapexplore.descriptors.soap_kernel`).
+    chosen : array_like of int
+        Indices of the selected structures.
+    """
+    kernel = np.asarray(kernel, dtype=float)
+    chosen = np.asarray(chosen, dtype=int)
+    if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1]:
+        raise fail("kernel", "nystrom_residual", "a square matrix", kernel.shape)
+    if chosen.size == 0:
+        return 1.0
+    c = kernel[:, chosen]
+    w = kernel[np.ix_(chosen, chosen)]
+    approx = np.einsum("ij,jk,ik->i", c, np.linalg.pinv(w, rcond=1e-10, hermitian=True), c)
+    return float(np.sum(np.diag(kernel) - approx) / np.trace(kernel))
 
 
 def run_labels(folder, *, periodic: bool = True) -> list[Atoms]:

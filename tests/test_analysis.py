@@ -94,3 +94,14 @@ def test_learning_curves_come_from_the_run_folder(tmp_path):
                      "reference": -4.3, "error": 0.1}]
     with pytest.raises(InvalidParameterError, match="run folder"):
         learning_curves(tmp_path / "nothing")
+
+
+def test_nystrom_residual_is_one_for_nothing_and_zero_for_a_spanning_choice():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(10, 3))
+    kernel = x @ x.T  # rank 3
+    from gapexplore.analysis import nystrom_residual
+
+    assert nystrom_residual(kernel, []) == 1.0
+    assert nystrom_residual(kernel, [0, 1, 2]) == pytest.approx(0.0, abs=1e-9)
+    assert 0 < nystrom_residual(kernel, [0]) < 1
