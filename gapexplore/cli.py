@@ -34,7 +34,9 @@ _SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
     "select": "n_select",
     "max_labels": "max_labels", "iterations": "max_iterations",
     "target_error": "target_error", "gap": "gap",
-    "soap": "soap", "fmax": "relax_fmax", "max_steps": "relax_max_steps", "seed": "seed",
+    "soap": "soap", "selection": "selection", "stochastic": "selection_stochastic",
+    "center": "selection_center", "fmax": "relax_fmax", "max_steps": "relax_max_steps",
+    "seed": "seed",
     "validate": "validate",
 }
 
@@ -74,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="stop when every --validate structure is within this [eV/atom]")
     run.add_argument("--gap", choices=("paper", "light"), help="GAP model (paper)")
     run.add_argument("--soap", choices=("paper", "fast"), help="selection SOAP (paper)")
+    run.add_argument("--selection", choices=("kernel_cur", "vector_cur", "random"),
+                     help="how structures are chosen after the flat histogram (kernel_cur)")
+    run.add_argument("--stochastic", action="store_true", default=None,
+                     help="CUR draws by leverage instead of taking the largest")
+    run.add_argument("--center", action="store_true", default=None,
+                     help="CUR on the centred kernel")
     run.add_argument("--fmax", type=float, help="relaxation convergence [eV/Å] (0.01)")
     run.add_argument("--max-steps", type=int, help="relaxation step cap (300)")
     run.add_argument("--seed", type=int, help="random seed (0)")

@@ -35,7 +35,7 @@ from .fit import GapSettings, fit_gap
 from .generate import dimers, initial_cells, isolated_atom, random_cells
 from .reference import TOY_REFERENCES, default_reference, label_structures
 from .relax import RelaxSettings, relax_structures
-from .select import KT_SCHEDULE, select_structures
+from .select import KT_SCHEDULE, METHODS, select_structures
 from .store import UID, RunStore
 from .validate import as_rows, known_structure, validate
 
@@ -95,6 +95,18 @@ class ExploreSettings:
         The GAP model: Table 1, or the cheap model of :meth:`GapSettings.light`.
     soap : {"paper", "fast"}
         Selection SOAP: :meth:`SoapSettings.paper` or :meth:`SoapSettings.fast`.
+    selection : {"kernel_cur", "vector_cur", "random"}
+        How the structures to label are chosen after the flat histogram
+        (:func:`gapexplore.select.select_structures`): leverage-score CUR on the SOAP
+        kernel (the paper's method), CUR on the matrix of averaged SOAP vectors, or
+        uniform random choice (the two baselines of the paper's Fig. 2).
+    selection_stochastic : bool
+        CUR draws each structure with probability equal to its leverage instead of taking
+        the largest (autoplex and wfl do; the paper's text does not say). Only with a CUR
+        ``selection``.
+    selection_center : bool
+        CUR on the centred kernel (or centred vectors), as wfl does; default the paper's
+        uncentred kernel. Only with a CUR ``selection``.
     relax_fmax : float
         Relaxation convergence [eV/Å] (paper: 0.01).
     relax_max_steps : int
@@ -122,6 +134,9 @@ class ExploreSettings:
     kT: tuple = KT_SCHEDULE
     gap: str = "paper"
     soap: str = "paper"
+    selection: str = "kernel_cur"
+    selection_stochastic: bool = False
+    selection_center: bool = False
     relax_fmax: float = 0.01
     relax_max_steps: int = 300
     seed: int = 0
@@ -147,6 +162,13 @@ class ExploreSettings:
                        "an ASE calculator", self.reference)
         check_choice(self.gap, "gap", where, ("paper", "light"))
         check_choice(self.soap, "soap", where, ("paper", "fast"))
+        check_choice(self.selection, "selection", where, METHODS)
+        for name in ("selection_stochastic", "selection_center"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise fail(name, where, "a bool", value)
+            if value and self.selection == "random":
+                raise fail(name, where, "False with selection='random' (a CUR option)", value)
         if not self.kT or any(not (isinstance(t, (int, float)) and t > 0) for t in self.kT):
             raise fail("kT", where, "a non-empty sequence of temperatures > 0 eV", self.kT)
         object.__setattr__(self, "kT", tuple(float(t) for t in self.kT))
@@ -382,7 +404,8 @@ class Explorer:
 
     @_locked
     def select(self) -> list[Atoms]:
-        """Choose this iteration's structures to label (flat histogram + kernel CUR)."""
+        """Choose this iteration's structures to label (flat histogram, then the
+        ``selection`` method of the settings: kernel CUR by default)."""
         self._check_order("select")
         record = self._record()
         soap = SoapSettings.paper() if self.settings.soap == "paper" else SoapSettings.fast()
@@ -395,9 +418,12 @@ class Explorer:
             database = [a for a in self.store.labels() if a.pbc.all()]
         n = min(record["n_select"], len(pool))
         n_histogram = self.settings.n_histogram or 10 * n
+        s = self.settings
         selection = select_structures(pool, n, rng=self._rng("select"), kT=kT,
                                       n_histogram=max(n_histogram, n), soap=soap,
-                                      database=database, n_jobs=1)
+                                      database=database, method=s.selection,
+                                      stochastic=s.selection_stochastic,
+                                      center=s.selection_center, n_jobs=1)
         chosen = selection.structures
         for rank, atoms in enumerate(chosen):
             atoms.info[UID] = f"i{self.iteration:03d}-s{rank:04d}"

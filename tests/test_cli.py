@@ -63,3 +63,16 @@ def test_a_second_process_is_refused(tmp_path):
                                  "--quiet"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "Another gapexplore process" in result.stderr
+
+
+def test_selection_options_reach_the_settings(tmp_path):
+    from gapexplore.cli import _parser, _settings
+
+    args = _parser().parse_args(["run", str(tmp_path / "r"), "--selection", "vector_cur",
+                                 "--stochastic", "--center"])
+    settings = _settings(args)
+    assert (settings.selection, settings.selection_stochastic, settings.selection_center) \
+        == ("vector_cur", True, True)
+    plain = _settings(_parser().parse_args(["run", str(tmp_path / "r")]))
+    assert (plain.selection, plain.selection_stochastic, plain.selection_center) \
+        == ("kernel_cur", False, False)

@@ -171,3 +171,29 @@ def test_own_known_structures_are_validated_and_kept(tmp_path):
     reopened = Explorer(tmp_path / "run")
     assert list(reopened._own_known()) == ["my-diamond"]
     assert (tmp_path / "run" / "validation.csv").read_text().count("my-diamond") == 1
+
+
+def test_selection_method_is_a_run_setting(tmp_path):
+    import dataclasses
+
+    picks = {}
+    for name, options in {"default": {}, "random": {"selection": "random"},
+                          "stochastic": {"selection_stochastic": True}}.items():
+        settings = dataclasses.replace(TINY, n_candidates=20, **options)
+        explorer = Explorer(tmp_path / name, settings, n_jobs=1)
+        assert [explorer.step(), explorer.step()] == ["generate", "select"]
+        picks[name] = read(tmp_path / name / "iter_000/selected.xyz", ":")
+    assert {a.info[keys.SELECT_METHOD] for a in picks["default"]} == {"kernel_cur"}
+    assert {a.info[keys.SELECT_METHOD] for a in picks["random"]} == {"random"}
+    assert all(np.isnan(a.info[keys.SELECT_LEVERAGE]) for a in picks["random"])
+    sources = {k: [a.info[keys.SELECT_SOURCE_INDEX] for a in v] for k, v in picks.items()}
+    assert sources["random"] != sources["default"] != sources["stochastic"]
+    stored = json.loads((tmp_path / "random" / "settings.json").read_text())
+    assert stored["selection"] == "random"
+    assert ExploreSettings.from_dict(stored).selection == "random"
+    with pytest.raises(InvalidParameterError, match="'selection' parameter"):
+        ExploreSettings(selection="fps")
+    with pytest.raises(InvalidParameterError, match="'selection_center' parameter"):
+        ExploreSettings(selection="random", selection_center=True)
+    with pytest.raises(InvalidParameterError, match="'selection_stochastic' parameter"):
+        ExploreSettings(selection_stochastic="yes")
