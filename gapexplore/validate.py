@@ -7,7 +7,17 @@ energies per atom; it also reports the energy differences between the structures
 β-Sn − diamond Si) by both, the differences a user cares about.
 
 :func:`known_structure` builds the structures by name from published lattice parameters
-and Wyckoff positions (starting points; the relaxations find each potential's own minimum).
+and Wyckoff positions (starting points; the relaxations find each potential's own minimum):
+
+* Si diamond (Fd-3m, a = 5.431 Å), β-tin (I4₁/amd, 4a, a = 4.80, c = 2.65 Å), simple
+  hexagonal (P6/mmm, 1a, a = 2.64, c = 2.48 Å), and bc8 (Ia-3, 16c with x = 0.1003,
+  a = 6.636 Å; Crain et al., Phys. Rev. B 50, 13043 (1994)), built as its 8-atom primitive
+  cell;
+* C diamond (a = 3.567 Å), lonsdaleite (P6₃/mmc, 4f with z = 1/16, a = 2.52, c = 4.12 Å),
+  and graphite (P6₃/mmc, 2b and 2c, a = 2.464, c = 6.711 Å; AB stacking). A reference
+  without interlayer binding (Tersoff carbon) leaves graphite's c where it starts.
+
+None of them is ever added to the training data: they only measure what a GAP learnt.
 """
 
 from __future__ import annotations
@@ -37,16 +47,28 @@ def _lonsdaleite(element, a, c):
                    cellpar=[a, a, c, 90, 90, 120])
 
 
+def _bc8(element, a, x):
+    return crystal(element, [(x, x, x)], spacegroup=206, cellpar=[a, a, a, 90, 90, 90],
+                   primitive_cell=True)
+
+
+def _graphite(element, a, c):
+    return crystal([element, element], [(0, 0, 1 / 4), (1 / 3, 2 / 3, 1 / 4)],
+                   spacegroup=194, cellpar=[a, a, c, 90, 90, 120])
+
+
 #: Known structures by element and name: a builder and its starting lattice parameters [Å].
 KNOWN_STRUCTURES = {
     "Si": {
         "diamond": lambda: bulk("Si", "diamond", a=5.431, cubic=True),
         "beta-tin": lambda: _beta_tin("Si", 4.80, 2.65),
         "simple-hexagonal": lambda: _simple_hexagonal("Si", 2.64, 2.48),
+        "bc8": lambda: _bc8("Si", 6.636, 0.1003),
     },
     "C": {
         "diamond": lambda: bulk("C", "diamond", a=3.567, cubic=True),
         "lonsdaleite": lambda: _lonsdaleite("C", 2.52, 4.12),
+        "graphite": lambda: _graphite("C", 2.464, 6.711),
     },
 }
 

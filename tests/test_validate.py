@@ -1,23 +1,46 @@
 import numpy as np
 import pytest
 
-from gapexplore import Chemistry, InvalidParameterError
+from gapexplore import Chemistry, InvalidParameterError, keys
 from gapexplore.reference import reference_calculator
-from gapexplore.validate import as_rows, known_structure, validate
+from gapexplore.validate import KNOWN_STRUCTURES, as_rows, known_structure, validate
 
 
 def test_known_structures_have_their_space_groups():
     import spglib
 
-    expected = {("Si", "diamond"): 227, ("Si", "beta-tin"): 141,
-                ("Si", "simple-hexagonal"): 191, ("C", "diamond"): 227,
-                ("C", "lonsdaleite"): 194}
-    for (element, name), number in expected.items():
+    expected = {("Si", "diamond"): (227, 8), ("Si", "beta-tin"): (141, 4),
+                ("Si", "simple-hexagonal"): (191, 1), ("Si", "bc8"): (206, 8),
+                ("C", "diamond"): (227, 8), ("C", "lonsdaleite"): (194, 4),
+                ("C", "graphite"): (194, 4)}
+    assert {(e, n) for e, table in KNOWN_STRUCTURES.items() for n in table} == set(expected)
+    for (element, name), (number, count) in expected.items():
         atoms = known_structure(element, name)
         cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-        assert spglib.get_symmetry_dataset(cell, symprec=1e-3).number == number
+        assert spglib.get_symmetry_dataset(cell, symprec=1e-3).number == number, name
+        assert len(atoms) == count and set(atoms.get_chemical_symbols()) == {element}
     with pytest.raises(InvalidParameterError, match="known structure of Si"):
         known_structure("Si", "graphite")
+
+
+def test_new_known_structures_keep_their_shape_under_the_reference():
+    """bc8 Si and graphite relax to themselves, at the references' own energies."""
+    import spglib
+
+    from gapexplore.relax import RelaxSettings, relax
+
+    cases = {("Si", "bc8", "kumagai-si"): (206, -4.4175),
+             ("Si", "bc8", "sw-si"): (206, -4.1486),
+             ("C", "graphite", "tersoff-c"): (194, -7.3955)}  # 25 meV/atom below diamond
+    for (element, name, reference), (number, energy) in cases.items():
+        frames = relax(known_structure(element, name), reference_calculator(reference),
+                       pressure=0.0, chemistry=Chemistry.of(element),
+                       settings=RelaxSettings(precon=False))
+        last = frames[-1]
+        assert last.info[keys.RELAX_STATUS] == "converged"
+        assert last.info[keys.GAP_ENERGY] / len(last) == pytest.approx(energy, abs=1e-3)
+        cell = (last.cell[:], last.get_scaled_positions(), last.numbers)
+        assert spglib.get_symmetry_dataset(cell, symprec=1e-2).number == number, name
 
 
 def test_validation_of_the_reference_against_itself():
