@@ -1,0 +1,405 @@
+"""Learning benchmark: the paper's Fig. 2 comparison in miniature, several ways at one budget.
+
+The same small exploration (same seed, same random cells in iteration 0, same number of
+reference evaluations per iteration) is run with each selection method:
+
+* ``kernel_cur``: leverage-score CUR on the averaged-SOAP kernel, top leverage, uncentred
+  (the paper's method and the package default);
+* ``kernel_cur_stochastic``: the same, each structure drawn with probability ∝ leverage;
+* ``kernel_cur_centred``: the same on the centred kernel (as wfl);
+* ``kernel_cur_centred_stochastic``: both (wfl's defaults);
+* ``vector_cur``: CUR on the matrix of averaged SOAP vectors (the paper's first baseline);
+* ``random``: uniform random choice after the flat histogram (the second baseline).
+
+After each fit the run relaxes known crystal structures with its new GAP and with the
+reference (the Explorer's ``validate`` setting, recorded in ``state.json``): the energy
+error per atom against the number of reference evaluations is the learning curve of paper
+Figs. 2–3. This script prints, per reference and known structure, a table of method ×
+labels → mean ± sd of |error| over seeds; the number of labels at which each structure
+first fell below 10 meV/atom; and the energy differences between the phases by the final
+GAPs beside the reference's own. It writes the raw numbers (CSV and JSON) and a plot (PNG)
+to ``--out`` (default ``benchmarks/out/learning``, git-ignored).
+
+References: Stillinger–Weber Si (``sw-si``) has the 2b + 3b form of the GAP's own low-order
+terms, so it is the easy case; Kumagai Si (``kumagai-si``, bond order) and Tersoff carbon
+(``tersoff-c``) are not of that form. Tersoff carbon makes diamond and lonsdaleite exactly
+degenerate and has no interlayer binding in graphite: compare with its own numbers, not
+the paper's DFT ones.
+
+Each run lives in its own folder under ``--out/runs/``; a finished run is read back
+instead of repeated, and an interrupted one continues (the Explorer is resumable), so an
+interrupted benchmark is finished by running the same command again.
+
+Usage::
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_learning.py --size small   # smoke, ~1 min
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_learning.py --size medium \\
+        --reference kumagai-si
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_learning.py --size large --parallel 2 \\
+        --reference kumagai-si tersoff-c sw-si
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from gapexplore.explore import Explorer, ExploreSettings  # noqa: E402
+
+#: Selection methods compared: name -> ExploreSettings fields.
+METHODS = {
+    "kernel_cur": dict(selection="kernel_cur"),
+    "kernel_cur_stochastic": dict(selection="kernel_cur", selection_stochastic=True),
+    "kernel_cur_centred": dict(selection="kernel_cur", selection_center=True),
+    "kernel_cur_centred_stochastic": dict(selection="kernel_cur", selection_center=True,
+                                          selection_stochastic=True),
+    "vector_cur": dict(selection="vector_cur"),
+    "random": dict(selection="random"),
+}
+
+#: Element and known structures (the first is the reference point of the differences).
+REFERENCES = {
+    "kumagai-si": ("Si", ("diamond", "beta-tin", "simple-hexagonal", "bc8")),
+    "sw-si": ("Si", ("diamond", "beta-tin", "simple-hexagonal", "bc8")),
+    "tersoff-si": ("Si", ("diamond", "beta-tin", "simple-hexagonal", "bc8")),
+    "tersoff-c": ("C", ("diamond", "lonsdaleite", "graphite")),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Size:
+    """One scale of the comparison.
+
+    ``n_initial`` random cells in iteration 0 (no relaxation: only their SOAP costs), then
+    ``n_candidates`` GAP relaxations per iteration; ``n_select`` labels per iteration
+    (iteration 0 adds the isolated atom and 21 dimers).
+    """
+
+    n_initial: int
+    n_candidates: int
+    n_select: int
+    iterations: int
+    n_atoms: tuple
+    relax_fmax: float
+    relax_max_steps: int
+    soap: str
+    seeds: int
+    methods: tuple
+
+
+SIZES = {
+    # CI smoke test: two methods, one seed, two iterations.
+    "small": Size(n_initial=12, n_candidates=6, n_select=4, iterations=2, n_atoms=(4, 8),
+                  relax_fmax=0.1, relax_max_steps=25, soap="fast", seeds=1,
+                  methods=("kernel_cur", "random")),
+    # What a 2-core machine affords in well under an hour per reference.
+    "medium": Size(n_initial=100, n_candidates=12, n_select=12, iterations=4, n_atoms=(4, 8),
+                   relax_fmax=0.05, relax_max_steps=80, soap="paper", seeds=3,
+                   methods=("kernel_cur", "vector_cur", "random")),
+    # A workstation: every method, five seeds, more iterations.
+    "large": Size(n_initial=200, n_candidates=12, n_select=12, iterations=6, n_atoms=(4, 8),
+                  relax_fmax=0.05, relax_max_steps=80, soap="paper", seeds=5,
+                  methods=tuple(METHODS)),
+}
+
+THRESHOLD = 0.010  # eV/atom: "learnt" (paper Fig. 2: below 10 meV/atom)
+
+
+def settings_for(reference: str, method: str, seed: int, size: Size,
+                 iterations: int | None = None) -> ExploreSettings:
+    """The ExploreSettings of one run of the comparison."""
+    element, known = REFERENCES[reference]
+    return ExploreSettings(element=element, reference=reference,
+                           n_candidates=size.n_candidates, n_atoms=size.n_atoms,
+                           n_select=size.n_select,
+                           max_iterations=iterations or size.iterations, gap="light",
+                           soap=size.soap, relax_fmax=size.relax_fmax,
+                           relax_max_steps=size.relax_max_steps, seed=seed,
+                           validate=known, **METHODS[method])
+
+
+def run_one(job: dict) -> dict:
+    """Run (or continue, or read back) one exploration; return its records and timing."""
+    folder = Path(job["folder"])
+    settings = ExploreSettings.from_dict(job["settings"])
+    start = time.perf_counter()
+    explorer = Explorer(folder, settings, n_jobs=1)
+    if explorer.iteration == 0:   # iteration 0 chooses from more cells (they cost no relaxing)
+        explorer.n_candidates = job["n_initial"]
+        explorer.run(iterations=1)
+        explorer.n_candidates = settings.n_candidates
+    explorer.run()
+    return {**{k: job[k] for k in ("reference", "method", "seed")},
+            "records": explorer.state["iterations"],
+            "wall_seconds": time.perf_counter() - start,
+            "step_seconds": sum(sum(r.get("seconds", {}).values())
+                                for r in explorer.state["iterations"])}
+
+
+def learning_rows(result: dict) -> list[dict]:
+    """One row per iteration and known structure of one run (in the order of REFERENCES)."""
+    rows = []
+    for record in result["records"]:
+        validation = record.get("validation")
+        if not validation:
+            continue
+        for name in REFERENCES[result["reference"]][1]:
+            values = validation[name]
+            rows.append({"reference": result["reference"], "method": result["method"],
+                         "seed": result["seed"], "iteration": record["iteration"],
+                         "labels": record.get("labels_total"), "structure": name,
+                         "gap": values["gap"], "reference_energy": values["reference"],
+                         "error": values["error"], "gap_status": values["gap_status"]})
+    return rows
+
+
+def difference_rows(result: dict) -> list[dict]:
+    """The energy differences between phases by the final GAP and by the reference."""
+    final = [r for r in result["records"] if "validation" in r][-1]
+    first, *others = REFERENCES[result["reference"]][1]
+    pairs = [f"{name} - {first}" for name in others]
+    differences = final["validation"]["differences"]
+    return [{"reference": result["reference"], "method": result["method"],
+             "seed": result["seed"], "labels": final.get("labels_total"), "pair": pair,
+             "gap": differences[pair]["gap"], "reference_value": differences[pair]["reference"]}
+            for pair in pairs]
+
+
+# --- tables --------------------------------------------------------------------------------
+
+def _mean_sd(values) -> str:
+    values = np.asarray(values, dtype=float)
+    good = values[np.isfinite(values)]
+    if not len(good):
+        return "failed"
+    text = f"{np.mean(good):.1f} ± {np.std(good):.1f}" if len(good) > 1 else f"{good[0]:.1f}"
+    return text + (f" ({len(values) - len(good)} nan)" if len(good) < len(values) else "")
+
+
+def learning_table(rows: list[dict], reference: str) -> str:
+    """Method × labels -> mean ± sd over seeds of |error| [meV/atom], per known structure."""
+    rows = [r for r in rows if r["reference"] == reference]
+    iterations = sorted({r["iteration"] for r in rows})
+    labels = {i: int(np.median([r["labels"] for r in rows if r["iteration"] == i]))
+              for i in iterations}
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    structures = list(dict.fromkeys(r["structure"] for r in rows)) + ["mean of all"]
+    width = 17
+    lines = [f"{reference}: |E_GAP - E_ref| of relaxed known structures [meV/atom], "
+             f"mean ± sd over seeds"]
+    for structure in structures:
+        lines.append(f"  {structure:<30s}" + "".join(f"{labels[i]:>{width}d}"
+                                                     for i in iterations) + "  <- labels")
+        for method in methods:
+            cells = [_mean_sd(_errors(rows, method, i, structure)) for i in iterations]
+            lines.append(f"    {method:<28s}" + "".join(f"{c:>{width}s}" for c in cells))
+    return "\n".join(lines)
+
+
+def _errors(rows, method, iteration, structure) -> list[float]:
+    """|error| [meV/atom] per seed (for "mean of all": the mean over structures per seed)."""
+    mine = [r for r in rows if r["method"] == method and r["iteration"] == iteration]
+    if structure != "mean of all":
+        return [1000 * abs(r["error"]) for r in mine if r["structure"] == structure]
+    seeds = sorted({r["seed"] for r in mine})
+    return [1000 * np.mean([abs(r["error"]) for r in mine if r["seed"] == s]) for s in seeds]
+
+
+def first_below(rows: list[dict], reference: str, threshold: float = THRESHOLD) -> str:
+    """Labels at which each structure's |error| first fell below ``threshold``."""
+    rows = [r for r in rows if r["reference"] == reference]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    structures = list(dict.fromkeys(r["structure"] for r in rows))
+    width = 20
+    lines = [f"{reference}: labels when |error| first fell below {1000 * threshold:.0f} "
+             "meV/atom, mean over the seeds that got there (seeds that did / seeds)",
+             f"  {'':<28s}" + "".join(f"{s:>{width}s}" for s in structures)]
+    for method in methods:
+        cells = []
+        for structure in structures:
+            mine = [r for r in rows if r["method"] == method and r["structure"] == structure]
+            seeds = sorted({r["seed"] for r in mine})
+            hits = []
+            for seed in seeds:
+                curve = sorted((r["iteration"], r["labels"], abs(r["error"]))
+                               for r in mine if r["seed"] == seed)
+                below = [labels for _, labels, error in curve if error < threshold]
+                if below:
+                    hits.append(below[0])
+            mean = f"{np.mean(hits):.0f}" if hits else "-"
+            cells.append(f"{mean} ({len(hits)}/{len(seeds)})")
+        lines.append(f"  {method:<28s}" + "".join(f"{c:>{width}s}" for c in cells))
+    return "\n".join(lines)
+
+
+def differences_table(rows: list[dict], reference: str) -> str:
+    """Energy differences between phases by the final GAPs [meV/atom] and the reference."""
+    rows = [r for r in rows if r["reference"] == reference]
+    if not rows:
+        return ""
+    pairs = list(dict.fromkeys(r["pair"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    width = 30
+    lines = [f"{reference}: energy differences by the final GAP [meV/atom], "
+             "mean ± sd over seeds (reference in the first row)",
+             f"  {'':<28s}" + "".join(f"{p:>{width}s}" for p in pairs),
+             f"  {'reference':<28s}" + "".join(
+                 f"{1000 * next(r['reference_value'] for r in rows if r['pair'] == p):>{width}.1f}"
+                 for p in pairs)]
+    for method in methods:
+        cells = [_mean_sd([1000 * r["gap"] for r in rows
+                           if r["method"] == method and r["pair"] == p]) for p in pairs]
+        lines.append(f"  {method:<28s}" + "".join(f"{c:>{width}s}" for c in cells))
+    return "\n".join(lines)
+
+
+# --- files ---------------------------------------------------------------------------------
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def plot(rows: list[dict], reference: str, path: Path) -> Path | None:
+    """Learning curves, one panel per known structure: mean |error| and the seeds' range."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r["reference"] == reference]
+    structures = list(dict.fromkeys(r["structure"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    fig, axes = plt.subplots(1, len(structures), figsize=(3.6 * len(structures), 3.4),
+                             sharey=True, squeeze=False)
+    for ax, structure in zip(axes[0], structures):
+        for method in methods:
+            mine = [r for r in rows if r["method"] == method and r["structure"] == structure]
+            iterations = sorted({r["iteration"] for r in mine})
+            x = [np.median([r["labels"] for r in mine if r["iteration"] == i])
+                 for i in iterations]
+            errors = [np.array([1000 * abs(r["error"]) for r in mine if r["iteration"] == i])
+                      for i in iterations]
+            mean = [np.nanmean(e) for e in errors]
+            line, = ax.plot(x, mean, marker="o", ms=3, label=method)
+            ax.fill_between(x, [np.nanmin(e) for e in errors], [np.nanmax(e) for e in errors],
+                            color=line.get_color(), alpha=0.15, lw=0)
+        ax.axhline(1000 * THRESHOLD, color="grey", ls="--", lw=0.8)
+        ax.set(yscale="log", title=structure, xlabel="reference evaluations")
+    axes[0][0].set_ylabel("|E_GAP − E_ref| [meV/atom]")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(f"{reference}: mean over seeds, band = min–max", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+# --- driver --------------------------------------------------------------------------------
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=tuple(SIZES), default="large")
+    parser.add_argument("--reference", nargs="+", choices=tuple(REFERENCES),
+                        default=["kumagai-si"])
+    parser.add_argument("--methods", nargs="+", choices=tuple(METHODS),
+                        help="default: the size's methods")
+    parser.add_argument("--seeds", type=int, help="seeds 0 .. N-1 (default: the size's)")
+    parser.add_argument("--iterations", type=int, help="default: the size's")
+    parser.add_argument("--parallel", type=int, default=1,
+                        help="runs at once, one process each (1)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/learning"))
+    parser.add_argument("--fresh", action="store_true",
+                        help="delete earlier runs of these settings first")
+    return parser
+
+
+def _jobs(args, size: Size) -> list[dict]:
+    jobs = []
+    for reference in args.reference:
+        for method in args.methods or size.methods:
+            for seed in range(args.seeds or size.seeds):
+                folder = args.out / "runs" / args.size / reference / method / f"seed{seed}"
+                settings = settings_for(reference, method, seed, size, args.iterations)
+                jobs.append({"reference": reference, "method": method, "seed": seed,
+                             "folder": str(folder), "settings": settings.to_dict(),
+                             "n_initial": size.n_initial})
+    return jobs
+
+
+def main(argv=None) -> dict:
+    """Run the comparison; print the tables; return the rows and the paths written."""
+    args = _parser().parse_args(argv)
+    size = SIZES[args.size]
+    jobs = _jobs(args, size)
+    if args.fresh:
+        for job in jobs:
+            shutil.rmtree(job["folder"], ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"{len(jobs)} runs ({args.size}: {size}), {args.parallel} at a time, "
+          f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}", flush=True)
+    start = time.perf_counter()
+    results = []
+    pool = ProcessPoolExecutor(args.parallel) if args.parallel > 1 else None
+    outcomes = pool.map(run_one, jobs) if pool else map(run_one, jobs)
+    for k, result in enumerate(outcomes, 1):
+        results.append(result)
+        final = result["records"][-1]
+        errors = ", ".join(f"{name} {1000 * v['error']:+.1f}"
+                           for name, v in final["validation"].items() if name != "differences")
+        print(f"[{k}/{len(jobs)}] {result['reference']} {result['method']} seed "
+              f"{result['seed']}: {final['labels_total']} labels, steps "
+              f"{result['step_seconds']:.0f} s; final errors [meV/atom] {errors}", flush=True)
+    if pool:
+        pool.shutdown()
+    wall = time.perf_counter() - start
+    rows = [row for result in results for row in learning_rows(result)]
+    differences = [row for result in results for row in difference_rows(result)]
+    stem = args.out / f"learning_{args.size}"
+    write_csv(stem.with_suffix(".csv"), rows)
+    write_csv(stem.parent / f"{stem.name}_differences.csv", differences)
+    stem.with_suffix(".json").write_text(json.dumps(
+        {"size": dataclasses.asdict(size), "argv": sys.argv[1:] if argv is None else argv,
+         "wall_seconds": wall, "runs": results}, indent=1, default=str))
+    plots = []
+    for reference in args.reference:
+        print()
+        print(learning_table(rows, reference))
+        print()
+        print(first_below(rows, reference))
+        print()
+        print(differences_table(differences, reference))
+        path = plot(rows, reference, stem.parent / f"{stem.name}_{reference}.png")
+        if path:
+            plots.append(path)
+    step_seconds = [r["step_seconds"] for r in results]
+    print(f"\nwall time {wall:.0f} s for {len(results)} runs ({args.parallel} at a time); "
+          f"per run (sum of step times) mean {np.mean(step_seconds):.0f} s, "
+          f"max {np.max(step_seconds):.0f} s")
+    print(f"wrote {stem}.csv, {stem}_differences.csv, {stem}.json"
+          + "".join(f", {p}" for p in plots))
+    return {"rows": rows, "differences": differences, "plots": plots,
+            "csv": stem.with_suffix(".csv"), "wall_seconds": wall}
+
+
+if __name__ == "__main__":
+    main()

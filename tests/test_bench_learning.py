@@ -1,0 +1,44 @@
+"""Smoke test of the learning benchmark: its smallest setting runs and reports finite numbers."""
+
+import csv
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _bench():
+    path = Path(__file__).parents[1] / "benchmarks" / "bench_learning.py"
+    spec = importlib.util.spec_from_file_location("bench_learning", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_learning"] = module   # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_smallest_learning_comparison(tmp_path, capsys):
+    bench = _bench()
+    out = bench.main(["--size", "small", "--reference", "kumagai-si", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    # 2 methods x 1 seed x 2 iterations x 4 known structures
+    rows = list(csv.DictReader(open(out["csv"])))
+    assert len(rows) == 2 * 1 * 2 * 4
+    assert {r["method"] for r in rows} == {"kernel_cur", "random"}
+    assert {r["structure"] for r in rows} == {"diamond", "beta-tin", "simple-hexagonal", "bc8"}
+    assert np.isfinite([float(r[k]) for r in rows for k in ("gap", "reference_energy",
+                                                             "error", "labels")]).all()
+    # same budget of reference evaluations for both methods in each iteration
+    for iteration in ("0", "1"):
+        assert len({r["labels"] for r in rows if r["iteration"] == iteration}) == 1
+    assert np.isfinite([d["gap"] for d in out["differences"]]).all()
+    assert "mean of all" in printed and "first fell below 10 meV/atom" in printed
+    assert "beta-tin - diamond" in printed
+    assert all(Path(p).stat().st_size > 0 for p in out["plots"])
+    # a second call reads the finished runs back instead of repeating them
+    again = bench.main(["--size", "small", "--reference", "kumagai-si", "--out", str(tmp_path)])
+    assert again["wall_seconds"] < 30
+    assert again["rows"] == out["rows"]
