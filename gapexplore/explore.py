@@ -289,9 +289,16 @@ class Explorer:
 
     @property
     def potential(self) -> Path | None:
-        """The newest fitted GAP (XML), or None before the first fit."""
+        """The newest fitted GAP (XML), or None before the first fit.
+
+        Found in the run folder as it is now (``state.json`` records the path as it was
+        given at fit time, perhaps relative to another working directory).
+        """
         fits = [it for it in self.state["iterations"] if "fit" in it]
-        return Path(fits[-1]["fit"]["potential"]) if fits else None
+        if not fits:
+            return None
+        name = Path(fits[-1]["fit"]["potential"]).name
+        return self.store.root / f"iter_{fits[-1]['iteration']:03d}" / "gap" / name
 
     def steps(self, iteration: int | None = None) -> tuple[str, ...]:
         """The steps of ``iteration`` (default: the current one)."""

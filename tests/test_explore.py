@@ -197,3 +197,16 @@ def test_selection_method_is_a_run_setting(tmp_path):
         ExploreSettings(selection="random", selection_center=True)
     with pytest.raises(InvalidParameterError, match="'selection_stochastic' parameter"):
         ExploreSettings(selection_stochastic="yes")
+
+
+def test_a_moved_run_finds_its_potential(tmp_path, monkeypatch):
+    settings = ExploreSettings(element="Si", n_candidates=6, n_select=3, gap="light",
+                               soap="fast", relax_fmax=0.1, relax_max_steps=5, max_iterations=2)
+    monkeypatch.chdir(tmp_path)
+    Explorer("run", settings, n_jobs=1).run(iterations=1)  # a relative folder
+    (tmp_path / "run").rename(tmp_path / "moved")
+    moved = Explorer(tmp_path / "moved", n_jobs=1)
+    assert moved.potential == tmp_path / "moved" / "iter_000" / "gap" / "gap.xml"
+    assert moved.potential.exists()
+    moved.run()  # relaxes with the potential where it now is
+    assert moved.iteration == 2 and moved.state["iterations"][1]["relaxations"]
