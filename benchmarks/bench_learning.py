@@ -26,9 +26,10 @@ terms, so it is the easy case; Kumagai Si (``kumagai-si``, bond order) and Terso
 degenerate and has no interlayer binding in graphite: compare with its own numbers, not
 the paper's DFT ones.
 
-Each run lives in its own folder under ``--out/runs/``; a finished run is read back
-instead of repeated, and an interrupted one continues (the Explorer is resumable), so an
-interrupted benchmark is finished by running the same command again.
+Each run lives in its own folder under ``--out/runs/`` named by its settings; a finished
+run is read back instead of repeated (``medium`` and ``large`` share theirs), one with
+fewer iterations continues, and an interrupted one resumes (the Explorer is resumable):
+an interrupted benchmark is finished by running the same command again.
 
 Usage::
 
@@ -99,20 +100,26 @@ class Size:
     seeds: int
     methods: tuple
 
+    def tag(self) -> str:
+        """Names the runs' settings, so sizes that share them share their runs."""
+        return (f"c{self.n_initial}-{self.n_candidates}-n{self.n_select}-a{self.n_atoms[0]}-"
+                f"{self.n_atoms[1]}-f{self.relax_fmax}-m{self.relax_max_steps}-{self.soap}")
+
 
 SIZES = {
     # CI smoke test: two methods, one seed, two iterations.
     "small": Size(n_initial=12, n_candidates=6, n_select=4, iterations=2, n_atoms=(4, 8),
                   relax_fmax=0.1, relax_max_steps=25, soap="fast", seeds=1,
                   methods=("kernel_cur", "random")),
-    # What a 2-core machine affords in well under an hour per reference.
-    "medium": Size(n_initial=100, n_candidates=12, n_select=12, iterations=4, n_atoms=(4, 8),
+    # The paper's three (Fig. 2) at three seeds: about 30 min on one core per reference.
+    "medium": Size(n_initial=100, n_candidates=12, n_select=12, iterations=5, n_atoms=(4, 8),
                    relax_fmax=0.05, relax_max_steps=80, soap="paper", seeds=3,
                    methods=("kernel_cur", "vector_cur", "random")),
-    # A workstation: every method, five seeds, more iterations.
-    "large": Size(n_initial=200, n_candidates=12, n_select=12, iterations=6, n_atoms=(4, 8),
+    # The three and the CUR variants at five seeds (run with --parallel 2 or more).
+    "large": Size(n_initial=100, n_candidates=12, n_select=12, iterations=5, n_atoms=(4, 8),
                   relax_fmax=0.05, relax_max_steps=80, soap="paper", seeds=5,
-                  methods=tuple(METHODS)),
+                  methods=("kernel_cur", "kernel_cur_stochastic", "kernel_cur_centred",
+                           "vector_cur", "random")),
 }
 
 THRESHOLD = 0.010  # eV/atom: "learnt" (paper Fig. 2: below 10 meV/atom)
@@ -136,17 +143,32 @@ def run_one(job: dict) -> dict:
     folder = Path(job["folder"])
     settings = ExploreSettings.from_dict(job["settings"])
     start = time.perf_counter()
+    _allow_more_iterations(folder, settings)
     explorer = Explorer(folder, settings, n_jobs=1)
     if explorer.iteration == 0:   # iteration 0 chooses from more cells (they cost no relaxing)
         explorer.n_candidates = job["n_initial"]
         explorer.run(iterations=1)
         explorer.n_candidates = settings.n_candidates
     explorer.run()
-    return {**{k: job[k] for k in ("reference", "method", "seed")},
-            "records": explorer.state["iterations"],
+    records = explorer.state["iterations"][:settings.max_iterations]
+    return {**{k: job[k] for k in ("reference", "method", "seed")}, "records": records,
             "wall_seconds": time.perf_counter() - start,
-            "step_seconds": sum(sum(r.get("seconds", {}).values())
-                                for r in explorer.state["iterations"])}
+            "step_seconds": sum(sum(r.get("seconds", {}).values()) for r in records)}
+
+
+def _allow_more_iterations(folder: Path, settings: ExploreSettings) -> None:
+    """A finished run of the same settings but another ``max_iterations`` (a stop criterion,
+    as ``gapexplore run --iterations`` may change) continues, or is read up to it."""
+    from gapexplore.store import RunStore
+
+    store = RunStore(folder)
+    stored = store.read_json("settings.json")
+    if stored is None:
+        return
+    old = ExploreSettings.from_dict(stored)
+    if old != settings and dataclasses.replace(
+            old, max_iterations=settings.max_iterations) == settings:
+        store.write_json("settings.json", settings.to_dict())
 
 
 def learning_rows(result: dict) -> list[dict]:
@@ -338,7 +360,7 @@ def _jobs(args, size: Size) -> list[dict]:
     for reference in args.reference:
         for method in args.methods or size.methods:
             for seed in range(args.seeds or size.seeds):
-                folder = args.out / "runs" / args.size / reference / method / f"seed{seed}"
+                folder = args.out / "runs" / reference / size.tag() / method / f"seed{seed}"
                 settings = settings_for(reference, method, seed, size, args.iterations)
                 jobs.append({"reference": reference, "method": method, "seed": seed,
                              "folder": str(folder), "settings": settings.to_dict(),
