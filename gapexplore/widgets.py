@@ -42,13 +42,30 @@ _STEP_WORDS = {"generate": "generating random cells", "relax": "relaxing with th
 
 def figure_widget(fig, css_class: str | None = None):
     """A bokeh figure (or layout) as an ipywidget (``jupyter_bokeh.BokehModel``), so that
-    Python callbacks on its data (e.g. the selected points) run in the kernel."""
+    Python callbacks on its data (e.g. the selected points) run in the kernel.
+
+    The first call in a kernel loads BokehJS into the page, inline (``output_notebook``
+    with ``INLINE`` resources: no CDN, which an offline machine cannot reach).
+    """
     from jupyter_bokeh import BokehModel
 
+    _load_bokehjs()
     model = BokehModel(fig)
     if css_class:
         model.add_class(css_class)
     return model
+
+
+_BOKEHJS_LOADED = []
+
+
+def _load_bokehjs() -> None:
+    if not _BOKEHJS_LOADED:
+        from bokeh.io import output_notebook
+        from bokeh.resources import INLINE
+
+        output_notebook(INLINE, hide_banner=True)
+        _BOKEHJS_LOADED.append(True)
 
 
 def describe(atoms: Atoms) -> dict:

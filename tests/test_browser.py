@@ -1,0 +1,69 @@
+"""The widgets in a real browser: JupyterLab in headless Chromium runs the quickstart.
+
+Only a browser shows that the nglview canvas is drawn (nglview 4.0.1 does not render in
+JupyterLab), that bokeh draws without a CDN, and that a value typed into a control reaches
+the next iteration. Screenshots go to ``test-artifacts/browser/`` for a person to look at.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from browser_lab import ARTIFACTS, chromium_page, colours, lab_server, open_notebook, run_all, shot
+from test_notebooks import _with_small_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+def test_the_quickstart_dashboard_draws_and_its_controls_drive_the_next_iteration(tmp_path):
+    folder = ARTIFACTS / "quickstart"
+    shutil.rmtree(folder, ignore_errors=True)
+    root = tmp_path / "lab"
+    root.mkdir()
+    notebook = _with_small_parameters(
+        nbformat.read(ROOT / "notebooks" / "00_quickstart.ipynb", as_version=4))
+    nbformat.write(notebook, root / "quickstart.ipynb")
+    with lab_server(root, tmp_path) as url, chromium_page(tmp_path / "chromium") as page:
+        open_notebook(page, url, "quickstart.ipynb")
+        run_all(page, timeout=400)
+        dashboard = page.locator(".gx-dashboard")
+        dashboard.scroll_into_view_if_needed()
+        page.wait_for_timeout(3000)  # WebGL and bokeh draw after the widgets appear
+        shot(page, folder, "after-run-all")
+
+        # the 3D view: a drawn WebGL canvas has thousands of colours, a blank one one or two
+        viewer = page.locator(".gx-inspector canvas").first
+        viewer.scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)
+        assert colours(shot(viewer, folder, "inspector")) > 500, "nglview canvas is blank"
+
+        # the bokeh plots are drawn (BokehJS inline, no CDN): axes, text and points
+        for name in ("gx-learning-curve", "gx-map-plot"):
+            plot = page.locator(f".{name}").first
+            plot.scroll_into_view_if_needed()
+            page.wait_for_selector(f".{name} canvas", timeout=30_000)
+            assert colours(shot(plot, folder, name)) > 50, f"{name} is not drawn"
+
+        # a value typed into a control is what the next iteration uses
+        field = page.locator(".gx-n-select input")
+        field.scroll_into_view_if_needed()
+        field.fill("3")
+        field.press("Enter")
+        page.locator(".gx-run").click()
+        page.wait_for_function(
+            "() => document.querySelector('.gx-status').textContent.includes('Iteration 2 "
+            "finished')", timeout=300_000)
+        shot(page, folder, "after-next-iteration")
+        messages = list(page.console_messages)
+
+    state = json.loads((root / "runs" / "quickstart" / "state.json").read_text())
+    assert [r["n_select"] for r in state["iterations"]] == [6, 6, 3]
+    assert state["iterations"][2]["selected"] == 3
+    bad = [m for m in messages if "Javascript Error" in m or "Failed to load model" in m
+           or "Error displaying widget" in m or "pageerror" in m]
+    assert not bad, bad
+    print("screenshots:", folder)
