@@ -48,6 +48,23 @@ def test_the_quickstart_dashboard_draws_and_its_controls_drive_the_next_iteratio
             page.wait_for_selector(f".{name} canvas", timeout=30_000)
             assert colours(shot(plot, folder, name)) > 50, f"{name} is not drawn"
 
+        # box-selecting points on the map shows those structures in the 3D inspector
+        plot = page.locator(".gx-map-plot").first
+        plot.scroll_into_view_if_needed()
+        plot.get_by_title("Box Select").first.click()
+        canvas = plot.locator("canvas").first
+        box = canvas.bounding_box()
+        # a box over most of the plot frame, starting clear of the legend (top left)
+        page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.75 * box["width"], box["y"] + 0.85 * box["height"],
+                        steps=10)
+        page.mouse.up()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.gx-inspector')]"
+            ".some(e => e.textContent.includes('picked on the map'))", timeout=30_000)
+        shot(page, folder, "after-map-selection")
+
         # a value typed into a control is what the next iteration uses
         field = page.locator(".gx-n-select input")
         field.scroll_into_view_if_needed()
