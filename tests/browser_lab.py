@@ -77,20 +77,40 @@ def lab_server(root: Path, home: Path):
                 time.sleep(0.5)
         yield url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        _stop(process)
         log.close()
 
 
+def _stop(process: subprocess.Popen) -> None:
+    """Stop the server and every process it started. Its kernels run in sessions of their
+    own (jupyter_client), out of reach of a signal to the server's group: a SIGTERM lets the
+    server shut them down; whatever is still alive after that is killed."""
+    import psutil
+
+    try:
+        children = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    _, alive = psutil.wait_procs(children, timeout=10)
+    for child in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    psutil.wait_procs(alive, timeout=10)
+
+
 @contextlib.contextmanager
-def chromium_page(user_data: Path):
-    """A Playwright page in Debian's headless Chromium; console messages are collected
-    in ``page.console_messages``."""
+def chromium_page(user_data: Path, artifacts: Path | None = None):
+    """A Playwright page in Debian's headless Chromium (fresh profile in ``user_data``);
+    console messages are collected in ``page.console_messages``. With ``artifacts``, the
+    console goes to ``artifacts/console.log`` and a failing test leaves ``failure.png``."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -103,7 +123,15 @@ def chromium_page(user_data: Path):
         page.on("pageerror", lambda e: page.console_messages.append(f"pageerror: {e}"))
         try:
             yield page
+        except BaseException:
+            if artifacts is not None:
+                with contextlib.suppress(Exception):
+                    shot(page, artifacts, "failure")
+            raise
         finally:
+            if artifacts is not None:
+                artifacts.mkdir(parents=True, exist_ok=True)
+                (artifacts / "console.log").write_text("\n".join(page.console_messages) + "\n")
             context.close()
 
 
@@ -133,15 +161,64 @@ def wait_idle(page, timeout: float) -> None:
         timeout=timeout * 1000)
 
 
+_ALL_RAN_OR_ERROR = """() => {
+  const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+  const ran = prompts.length > 0 && prompts.every(e => /\\[\\d+\\]/.test(e.textContent));
+  const failed = [...document.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]')]
+    .some(e => e.textContent.includes('Traceback (most recent call last)'));
+  return ran || failed;
+}"""
+
+
 def run_all(page, timeout: float) -> None:
-    """Run every cell (Run menu) and wait until each code cell has an execution count."""
+    """Run every cell (Run menu) and wait until each code cell has an execution count and
+    the kernel is idle. A cell that raises stops the run (JupyterLab does not run the cells
+    after it): that fails at once, with the traceback."""
     page.locator(".lm-MenuBar-item", has_text="Run").first.click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-    page.wait_for_function(
-        "() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];"
-        " return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }",
-        timeout=timeout * 1000)
+    page.wait_for_function(_ALL_RAN_OR_ERROR, timeout=timeout * 1000)
     wait_idle(page, timeout=timeout)
+    errors = [p for p in problems(page) if p.startswith("cell error")]
+    assert not errors, "a cell raised:\n" + "\n".join(errors)
+
+
+def run_cell(page, index: int, timeout: float) -> None:
+    """Run code cell ``index`` (0-based, among all cells) with Shift+Enter and wait until it
+    has a new execution count and the kernel is idle."""
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    prompt = cell.locator(".jp-InputPrompt")
+    before = prompt.text_content()
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_function(
+        "([cell, before]) => { const t = cell.querySelector('.jp-InputPrompt').textContent;"
+        " return /\\[\\d+\\]/.test(t) && t !== before; }",
+        arg=[cell.element_handle(), before], timeout=timeout * 1000)
+    wait_idle(page, timeout=timeout)
+
+
+# What shows that a widget or an output did not render: in the console, or in the page.
+_BAD_CONSOLE = ("Javascript Error", "Failed to load model", "Could not create a model",
+                "Could not create a view", "Error displaying widget", "pageerror")
+_BAD_IN_PAGE = """() => {
+  const text = s => [...document.querySelectorAll(s)].map(e => e.textContent.trim());
+  const failed = text('.jupyter-widgets-error-widget')  // "Click to show javascript error."
+    .map(t => 'widget error: ' + t).concat(text('.jp-OutputArea-output')
+    .filter(t => /^(Javascript Error|Error displaying widget)/.test(t)));
+  // JupyterLab shows an error output as stderr text (a warning is stderr text too)
+  const tracebacks = text('[data-mime-type="application/vnd.jupyter.stderr"]')
+    .filter(t => t.includes('Traceback (most recent call last)'))
+    .map(t => 'cell error: ' + t.slice(0, 2000));
+  return failed.concat(tracebacks);
+}"""
+
+
+def problems(page) -> list[str]:
+    """Widget, JavaScript and Python errors seen so far: console messages that tell of a
+    widget that did not render, error widgets and "Javascript Error" outputs in the page,
+    and error outputs (tracebacks) of cells."""
+    found = [m for m in page.console_messages if any(b in m for b in _BAD_CONSOLE)]
+    return found + page.evaluate(_BAD_IN_PAGE)
 
 
 def colours(png: bytes) -> int:
@@ -157,3 +234,17 @@ def shot(page_or_locator, folder: Path, name: str) -> bytes:
     folder.mkdir(parents=True, exist_ok=True)
     kwargs = {"full_page": True} if hasattr(page_or_locator, "goto") else {}
     return page_or_locator.screenshot(path=str(folder / f"{name}.png"), **kwargs)
+
+
+def wait_drawn(page, locator, folder: Path, name: str, at_least: int,
+               timeout: float = 60) -> int:
+    """Screenshot ``locator`` into ``folder/name.png`` until it shows at least ``at_least``
+    distinct colours (WebGL and bokeh draw a while after their widget appears) or
+    ``timeout`` seconds pass; returns the last count."""
+    locator.scroll_into_view_if_needed(timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    while True:
+        count = colours(shot(locator, folder, name))
+        if count >= at_least or time.monotonic() > deadline:
+            return count
+        page.wait_for_timeout(1000)
