@@ -24,7 +24,8 @@ $(CHROMIUM):
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[notebook,test]"
+	$(BIN)/python -m pip install --quiet torch==2.13.0  # the CPU build, before chgnet asks
+	$(BIN)/python -m pip install --quiet -e ".[notebook,test,surrogate]"
 	touch $(STAMP)
 
 demo: $(STAMP)

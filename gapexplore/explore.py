@@ -33,7 +33,7 @@ from .chemistry import Chemistry
 from .descriptors import SoapSettings
 from .fit import GapSettings, fit_gap
 from .generate import dimers, initial_cells, isolated_atom, random_cells
-from .reference import TOY_REFERENCES, default_reference, label_structures
+from .reference import NAMED_REFERENCES, _named, default_reference, label_structures
 from .relax import RelaxSettings, relax_structures
 from .select import KT_SCHEDULE, METHODS, select_structures
 from .store import UID, RunStore
@@ -70,7 +70,8 @@ class ExploreSettings:
     radius : float, optional
         Characteristic radius r [Å]; default: tabulated.
     reference : str, optional
-        Toy reference name (:data:`gapexplore.reference.TOY_REFERENCES`), or
+        Toy or surrogate reference name (:data:`gapexplore.reference.NAMED_REFERENCES`,
+        e.g. ``"sw-si"`` or ``"chgnet"``), or
         ``"module:function"`` naming an importable function that returns an ASE
         calculator (e.g. ``"mysetup:vasp"``); default: the element's toy reference. A
         calculator object can also be passed to :class:`Explorer` directly.
@@ -156,8 +157,8 @@ class ExploreSettings:
                 raise fail("target_error", where, "used with validate (the structures whose "
                            "error it bounds)", self.target_error)
         if self.reference is not None and ":" not in self.reference \
-                and self.reference not in TOY_REFERENCES:
-            known = ", ".join(repr(n) for n in TOY_REFERENCES)
+                and self.reference not in NAMED_REFERENCES:
+            known = ", ".join(repr(n) for n in NAMED_REFERENCES)
             raise fail("reference", where, f"one of {known}, or 'module:function' returning "
                        "an ASE calculator", self.reference)
         check_choice(self.gap, "gap", where, ("paper", "light"))
@@ -252,6 +253,8 @@ class Explorer:
             reference = settings.reference or default_reference(self.chemistry.element)
             if ":" in reference:
                 reference = _import_function(reference)
+            else:
+                _named(reference, "Explorer", parameter="reference")  # installed?
         self.reference = reference
         if executor is not None and hasattr(executor, "get_executor"):  # a Dask Client
             executor = executor.get_executor()

@@ -16,6 +16,19 @@ given — Stillinger–Weber and Kumagai treat every atom as Si, and the Tersoff
 unknown light elements onto carbon — so each toy reference here lists the elements it
 covers, and a structure with any other element is recorded as failed.
 
+Surrogate references
+--------------------
+:data:`SURROGATE_REFERENCES` are universal machine-learned potentials that ship their
+weights inside their wheel and so run offline: ``"chgnet"`` (CHGNet 0.3.0, trained on the
+Materials Project's PBE/PBE+U relaxations; elements 1–94). They behave like DFT for the
+paper's own chemistries (B, C, Si, Ti) at a fraction of its cost. They are an optional
+extra: ``pip install torch==2.13.0`` (the CPU build), then ``pip install -e ".[surrogate]"``.
+Universal potentials turn attractive at very short range (CHGNet's Si–Si dimer energy
+falls again below about 1.1 Å), so a surrogate refuses any structure with two atoms closer
+than a fraction (0.6) of the sum of their covalent radii — Si–Si 1.33 Å, C–C 0.91 Å,
+B–B 1.01 Å, Ti–Ti 1.92 Å — and records it as a failed label with that reason. Of the 21
+dimers of iteration 0 (1.0 r to 4.5 r), the one or two shortest are refused that way.
+
 Conventions
 -----------
 * Energy: ``get_potential_energy()`` of the calculator [eV].
@@ -51,6 +64,9 @@ from .parallel import map_ordered
 __all__ = [
     "ToyReference",
     "TOY_REFERENCES",
+    "SurrogateReference",
+    "SURROGATE_REFERENCES",
+    "NAMED_REFERENCES",
     "DEFAULT_TOY_REFERENCES",
     "DEFAULT_MIN_DISTANCE",
     "default_reference",
@@ -135,6 +151,101 @@ TOY_REFERENCES: dict[str, ToyReference] = {ref.name: ref for ref in (
 DEFAULT_TOY_REFERENCES: dict[str, str] = {"Si": "sw-si", "C": "tersoff-c"}
 
 
+@dataclass(frozen=True)
+class SurrogateReference:
+    """A universal machine-learned potential used as a DFT-like stand-in (offline weights).
+
+    Parameters
+    ----------
+    name : str
+        Key in :data:`SURROGATE_REFERENCES`, recorded as ``REF_NAME``.
+    module : str
+        The module that must be importable (the optional extra).
+    loader : str
+        ``"module:function"`` of gapexplore that returns a new ASE calculator.
+    install : str
+        What to run when ``module`` is missing.
+    citation : str
+        Where the model was published.
+    bond_fraction : float
+        Atoms closer than this fraction of the sum of their covalent radii are not
+        computed (see :meth:`min_distance`).
+    """
+
+    name: str
+    module: str
+    loader: str
+    install: str
+    citation: str
+    bond_fraction: float = 0.6
+
+    def available(self) -> bool:
+        """Whether the model's package is installed."""
+        import importlib.util
+
+        return importlib.util.find_spec(self.module) is not None
+
+    def calculator(self):
+        """A new ASE calculator for the model."""
+        module_name, function = self.loader.split(":")
+        return getattr(importlib.import_module(module_name), function)()
+
+    def min_distance(self, atoms: Atoms) -> float:
+        """Shortest distance [Å] the model describes sensibly for the elements of
+        ``atoms``: ``bond_fraction`` × the smallest sum of two covalent radii among them."""
+        from ase.data import covalent_radii
+
+        radii = covalent_radii[np.unique(atoms.numbers)]
+        return float(self.bond_fraction * 2 * radii.min()) if len(radii) else 0.0
+
+
+def chgnet_calculator():
+    """CHGNet 0.3.0 (weights from the installed wheel) as an ASE calculator on the CPU.
+
+    Uses as many torch threads as ``OMP_NUM_THREADS`` says (1 if unset): worker processes
+    must not oversubscribe the cores.
+    """
+    import os
+    import warnings
+
+    import torch
+    from chgnet.model import CHGNet
+    from chgnet.model.dynamics import CHGNetCalculator
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = CHGNet.load(model_name="0.3.0", use_device="cpu", verbose=False)
+
+    class CHGNetWithFreeEnergy(CHGNetCalculator):
+        """CHGNet with ``free_energy`` (= energy, no smearing), which ASE's cell filters
+        ask for; without it every relaxation with CHGNet fails at its first step."""
+
+        implemented_properties = [*CHGNetCalculator.implemented_properties, "free_energy"]
+
+        def calculate(self, atoms=None, properties=None, system_changes=None):
+            properties = [p for p in (properties or ["energy"]) if p != "free_energy"]
+            kwargs = {} if system_changes is None else {"system_changes": system_changes}
+            super().calculate(atoms, properties or ["energy"], **kwargs)
+            self.results["free_energy"] = self.results["energy"]
+
+    # an isolated atom (the GAP's e0) has no neighbours: CHGNet's energy for it is its
+    # composition term alone; it is computed without a warning
+    return CHGNetWithFreeEnergy(model, use_device="cpu", on_isolated_atoms="ignore")
+
+
+#: Universal-potential references by name (optional extra ``surrogate``).
+SURROGATE_REFERENCES: dict[str, SurrogateReference] = {ref.name: ref for ref in (
+    SurrogateReference(
+        "chgnet", "chgnet", "gapexplore.reference:chgnet_calculator",
+        'pip install torch==2.13.0 && pip install -e ".[surrogate]"',
+        "B. Deng et al., Nat. Mach. Intell. 5, 1031 (2023)"),
+)}
+
+#: Every reference that can be named: the toy references and the surrogates.
+NAMED_REFERENCES: dict = {**TOY_REFERENCES, **SURROGATE_REFERENCES}
+
+
 def default_reference(element: str) -> str:
     """Name of the default toy reference for ``element`` (Si: ``"sw-si"``, C: ``"tersoff-c"``).
 
@@ -152,30 +263,32 @@ def default_reference(element: str) -> str:
 
 
 def reference_calculator(name: str):
-    """A new ASE calculator for the toy reference ``name``.
+    """A new ASE calculator for the named reference ``name``.
 
     Parameters
     ----------
     name : str
-        A key of :data:`TOY_REFERENCES`, e.g. ``"sw-si"``.
+        A key of :data:`NAMED_REFERENCES`, e.g. ``"sw-si"`` or ``"chgnet"``.
 
     Returns
     -------
     ase.calculators.calculator.Calculator
-        A matscipy ``Manybody`` calculator (energy [eV], forces [eV/Å], stress [eV/Å³]).
-        It does not check elements: :func:`label_structures` does.
+        For a toy reference, a matscipy ``Manybody`` calculator (energy [eV], forces
+        [eV/Å], stress [eV/Å³]). It does not check elements or distances:
+        :func:`label_structures` does.
 
     Raises
     ------
     InvalidParameterError
-        For a name not in :data:`TOY_REFERENCES`; the message lists the known names.
+        For a name not in :data:`NAMED_REFERENCES` (the message lists the known names),
+        or a surrogate whose package is not installed (the message says how to install).
     """
-    return _toy(name, "reference_calculator").calculator()
+    return _named(name, "reference_calculator").calculator()
 
 
 def label_structures(structures: Iterable[Atoms], reference, *, name: str | None = None,
                      elements: Iterable[str] | None = None,
-                     min_distance: float = DEFAULT_MIN_DISTANCE, virial: bool = True,
+                     min_distance: float | None = None, virial: bool = True,
                      executor: Executor | None = None, n_jobs: int = 1,
                      progress: bool = False) -> list[Atoms]:
     """Reference energies, forces and virials of ``structures``, on copies.
@@ -187,7 +300,7 @@ def label_structures(structures: Iterable[Atoms], reference, *, name: str | None
     reference : str, callable or ase Calculator
         What computes the labels:
 
-        * a name from :data:`TOY_REFERENCES` (e.g. ``"sw-si"``);
+        * a name from :data:`NAMED_REFERENCES` (e.g. ``"sw-si"``, or ``"chgnet"``);
         * a function of no arguments returning an ASE calculator (e.g. one that sets up
           VASP or GPAW); it is called once per call of this function in each process
           that labels, and its calculator is reused for the structures of that process.
@@ -203,10 +316,12 @@ def label_structures(structures: Iterable[Atoms], reference, *, name: str | None
         Chemical symbols the reference covers; a structure with another element is
         recorded as failed. Default: the toy reference's elements; for a function or a
         calculator, any element.
-    min_distance : float
+    min_distance : float, optional
         Shortest interatomic distance [Å], periodic images included, below which a
-        structure is recorded as failed rather than computed (default 0.5 Å;
-        :data:`DEFAULT_MIN_DISTANCE`). 0 turns the check off.
+        structure is recorded as failed rather than computed. 0 turns the check off.
+        Default: the reference's own — for a surrogate, 0.6 × the sum of the covalent
+        radii (:meth:`SurrogateReference.min_distance`); otherwise 0.5 Å
+        (:data:`DEFAULT_MIN_DISTANCE`).
     virial : bool
         Compute the virial of cells periodic in three directions (needs the calculator's
         stress). Non-periodic and partly periodic structures never get one.
@@ -253,7 +368,8 @@ def label_structures(structures: Iterable[Atoms], reference, *, name: str | None
             raise fail("structures", where, "a list of ase.Atoms",
                        f"{type(atoms).__name__} at position {index}")
     spec = _ReferenceSpec.build(reference, name, elements, where)
-    spec.min_distance = check_real(min_distance, "min_distance", where, low=0.0)
+    if min_distance is not None:
+        spec.min_distance = check_real(min_distance, "min_distance", where, low=0.0)
     spec.virial = bool(virial)
     n_jobs = check_int(n_jobs, "n_jobs", where, low=1)
     bare = [_bare_copy(atoms) for atoms in structures]
@@ -306,15 +422,18 @@ class _ReferenceSpec:
         self.kind, self.payload, self.name = kind, payload, name
         self.elements = elements            # frozenset of symbols, or None for any
         self.cache_key = cache_key          # key of the per-process calculator cache
-        self.min_distance = DEFAULT_MIN_DISTANCE
+        self.min_distance = None if kind == "surrogate" else DEFAULT_MIN_DISTANCE
         self.virial = True
 
     @classmethod
     def build(cls, reference, name, elements, where: str) -> "_ReferenceSpec":
         if isinstance(reference, str):
-            toy = _toy(reference, where, parameter="reference")
-            kind, default_name, default_elements = "toy", toy.name, toy.elements
-            cache_key = ("toy", toy.name)
+            toy = _named(reference, where, parameter="reference")
+            if isinstance(toy, SurrogateReference):
+                kind, default_name, default_elements = "surrogate", toy.name, None
+            else:
+                kind, default_name, default_elements = "toy", toy.name, toy.elements
+            cache_key = (kind, toy.name)
         elif isinstance(reference, BaseCalculator):
             kind, default_name, default_elements = "calculator", type(reference).__name__, None
             cache_key = None
@@ -344,11 +463,12 @@ class _ReferenceSpec:
                 raise fail("elements", where, "a list of chemical symbols such as ['Si']",
                            list(elements))
         elements = None if elements is None else frozenset(elements)
-        return cls(kind, reference if kind != "toy" else toy, name, elements, cache_key)
+        return cls(kind, toy if kind in ("toy", "surrogate") else reference, name, elements,
+                   cache_key)
 
     def make_calculator(self):
         """A calculator for this process: the toy's, the factory's, or the instance."""
-        if self.kind == "toy":
+        if self.kind in ("toy", "surrogate"):
             return self.payload.calculator()
         if self.kind == "factory":
             calculator = self.payload()
@@ -458,11 +578,14 @@ def _refusal(spec: _ReferenceSpec, atoms: Atoms) -> str | None:
         if missing:
             return (f"element(s) {', '.join(missing)} not covered by reference {spec.name!r}"
                     f" (covers {', '.join(sorted(spec.elements))})")
-    if spec.min_distance > 0 and len(atoms):
-        shortest = shortest_distance_below(atoms, spec.min_distance)
+    limit = spec.min_distance
+    if limit is None:  # a surrogate's own limit, from the elements present
+        limit = spec.payload.min_distance(atoms)
+    if limit > 0 and len(atoms):
+        shortest = shortest_distance_below(atoms, limit)
         if shortest is not None:
             return (f"atoms {shortest:.3f} Å apart, closer than min_distance "
-                    f"{spec.min_distance:g} Å")
+                    f"{limit:.3g} Å")
     return None
 
 
@@ -483,8 +606,15 @@ def _one_line(text: str) -> str:
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
 
 
-def _toy(name, where: str, parameter: str = "name") -> ToyReference:
-    if not isinstance(name, str) or name not in TOY_REFERENCES:
-        known = ", ".join(repr(n) for n in TOY_REFERENCES)
+def _named(name, where: str, parameter: str = "name"):
+    """The toy or surrogate reference called ``name``; a surrogate must be installed."""
+    if not isinstance(name, str) or name not in NAMED_REFERENCES:
+        known = ", ".join(repr(n) for n in NAMED_REFERENCES)
         raise fail(parameter, where, f"one of {known}", name)
-    return TOY_REFERENCES[name]
+    reference = NAMED_REFERENCES[name]
+    if isinstance(reference, SurrogateReference) and not reference.available():
+        raise InvalidParameterError(
+            f"The {parameter!r} parameter of {where} names the surrogate {name!r}, whose "
+            f"package {reference.module!r} is not installed. Install it with: "
+            f"{reference.install} (the first command takes the CPU build of torch).")
+    return reference
