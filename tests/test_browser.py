@@ -11,7 +11,16 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from browser_lab import ARTIFACTS, chromium_page, colours, lab_server, open_notebook, run_all, shot
+from browser_lab import (
+    ARTIFACTS,
+    chromium_page,
+    lab_server,
+    open_notebook,
+    problems,
+    run_all,
+    shot,
+    wait_drawn,
+)
 from test_notebooks import _with_small_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,26 +36,23 @@ def test_the_quickstart_dashboard_draws_and_its_controls_drive_the_next_iteratio
     notebook = _with_small_parameters(
         nbformat.read(ROOT / "notebooks" / "00_quickstart.ipynb", as_version=4))
     nbformat.write(notebook, root / "quickstart.ipynb")
-    with lab_server(root, tmp_path) as url, chromium_page(tmp_path / "chromium") as page:
+    with lab_server(root, tmp_path) as url, chromium_page(tmp_path / "chromium", folder) as page:
         open_notebook(page, url, "quickstart.ipynb")
         run_all(page, timeout=400)
         dashboard = page.locator(".gx-dashboard")
         dashboard.scroll_into_view_if_needed()
-        page.wait_for_timeout(3000)  # WebGL and bokeh draw after the widgets appear
         shot(page, folder, "after-run-all")
 
         # the 3D view: a drawn WebGL canvas has thousands of colours, a blank one one or two
         viewer = page.locator(".gx-inspector canvas").first
-        viewer.scroll_into_view_if_needed()
-        page.wait_for_timeout(1000)
-        assert colours(shot(viewer, folder, "inspector")) > 500, "nglview canvas is blank"
+        assert wait_drawn(page, viewer, folder, "inspector", 200) >= 200, "nglview is blank"
 
         # the bokeh plots are drawn (BokehJS inline, no CDN): axes, text and points
         for name in ("gx-learning-curve", "gx-map-plot"):
             plot = page.locator(f".{name}").first
             plot.scroll_into_view_if_needed()
             page.wait_for_selector(f".{name} canvas", timeout=30_000)
-            assert colours(shot(plot, folder, name)) > 50, f"{name} is not drawn"
+            assert wait_drawn(page, plot, folder, name, 50) >= 50, f"{name} is not drawn"
 
         # box-selecting points on the map shows those structures in the 3D inspector
         plot = page.locator(".gx-map-plot").first
@@ -75,12 +81,10 @@ def test_the_quickstart_dashboard_draws_and_its_controls_drive_the_next_iteratio
             "() => document.querySelector('.gx-status').textContent.includes('Iteration 2 "
             "finished')", timeout=300_000)
         shot(page, folder, "after-next-iteration")
-        messages = list(page.console_messages)
+        found = problems(page)
 
     state = json.loads((root / "runs" / "quickstart" / "state.json").read_text())
     assert [r["n_select"] for r in state["iterations"]] == [6, 6, 3]
     assert state["iterations"][2]["selected"] == 3
-    bad = [m for m in messages if "Javascript Error" in m or "Failed to load model" in m
-           or "Error displaying widget" in m or "pageerror" in m]
-    assert not bad, bad
+    assert not found, found  # widget, JavaScript and cell errors
     print("screenshots:", folder)
