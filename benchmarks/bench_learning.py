@@ -17,8 +17,10 @@ error per atom against the number of reference evaluations is the learning curve
 Figs. 2–3. This script prints, per reference and known structure, a table of method ×
 labels → mean ± sd of |error| over seeds; the number of labels at which each structure
 first fell below 10 meV/atom; and the energy differences between the phases by the final
-GAPs beside the reference's own. It writes the raw numbers (CSV and JSON) and a plot (PNG)
-to ``--out`` (default ``benchmarks/out/learning``, git-ignored).
+GAPs beside the reference's own. It writes the raw numbers (``learning_<size>_<references>``
+.csv, _differences.csv and .json: every run's state.json records) and one plot per reference
+(``learning_<size>_<reference>.png``) to ``--out`` (default ``benchmarks/out/learning``,
+git-ignored).
 
 References: Stillinger–Weber Si (``sw-si``) has the 2b + 3b form of the GAP's own low-order
 terms, so it is the easy case; Kumagai Si (``kumagai-si``, bond order) and Tersoff carbon
@@ -145,6 +147,7 @@ def run_one(job: dict) -> dict:
     start = time.perf_counter()
     _allow_more_iterations(folder, settings)
     explorer = Explorer(folder, settings, n_jobs=1)
+    read_back = explorer.finished()
     if explorer.iteration == 0:   # iteration 0 chooses from more cells (they cost no relaxing)
         explorer.n_candidates = job["n_initial"]
         explorer.run(iterations=1)
@@ -152,7 +155,7 @@ def run_one(job: dict) -> dict:
     explorer.run()
     records = explorer.state["iterations"][:settings.max_iterations]
     return {**{k: job[k] for k in ("reference", "method", "seed")}, "records": records,
-            "wall_seconds": time.perf_counter() - start,
+            "read_back": read_back, "wall_seconds": time.perf_counter() - start,
             "step_seconds": sum(sum(r.get("seconds", {}).values()) for r in records)}
 
 
@@ -396,7 +399,7 @@ def main(argv=None) -> dict:
     wall = time.perf_counter() - start
     rows = [row for result in results for row in learning_rows(result)]
     differences = [row for result in results for row in difference_rows(result)]
-    stem = args.out / f"learning_{args.size}"
+    stem = args.out / f"learning_{args.size}_{'_'.join(args.reference)}"
     write_csv(stem.with_suffix(".csv"), rows)
     write_csv(stem.parent / f"{stem.name}_differences.csv", differences)
     stem.with_suffix(".json").write_text(json.dumps(
@@ -410,11 +413,13 @@ def main(argv=None) -> dict:
         print(first_below(rows, reference))
         print()
         print(differences_table(differences, reference))
-        path = plot(rows, reference, stem.parent / f"{stem.name}_{reference}.png")
+        path = plot(rows, reference, args.out / f"learning_{args.size}_{reference}.png")
         if path:
             plots.append(path)
     step_seconds = [r["step_seconds"] for r in results]
-    print(f"\nwall time {wall:.0f} s for {len(results)} runs ({args.parallel} at a time); "
+    read_back = sum(r["read_back"] for r in results)
+    print(f"\nwall time {wall:.0f} s for {len(results)} runs ({args.parallel} at a time"
+          + (f"; {read_back} finished earlier, read back" if read_back else "") + "); "
           f"per run (sum of step times) mean {np.mean(step_seconds):.0f} s, "
           f"max {np.max(step_seconds):.0f} s")
     print(f"wrote {stem}.csv, {stem}_differences.csv, {stem}.json"
