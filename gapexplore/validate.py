@@ -57,6 +57,18 @@ def _graphite(element, a, c):
                    spacegroup=194, cellpar=[a, a, c, 90, 90, 120])
 
 
+def _alpha_boron(a, c):
+    """α-rhombohedral B12 (R-3m; 18h sites of Will & Kiefer 2001), 12-atom primitive cell."""
+    return crystal(["B", "B"], [(0.11886, 0.88114, 0.89133), (0.19686, 0.80314, 0.02432)],
+                   spacegroup=166, cellpar=[a, a, c, 90, 90, 120], primitive_cell=True)
+
+
+def _omega(element, a, c):
+    """The ω phase (P6/mmm: 1a and 2d), 3 atoms."""
+    return crystal([element, element], [(0, 0, 0), (1 / 3, 2 / 3, 1 / 2)], spacegroup=191,
+                   cellpar=[a, a, c, 90, 90, 120])
+
+
 #: Known structures by element and name: a builder and its starting lattice parameters [Å].
 KNOWN_STRUCTURES = {
     "Si": {
@@ -69,6 +81,14 @@ KNOWN_STRUCTURES = {
         "diamond": lambda: bulk("C", "diamond", a=3.567, cubic=True),
         "lonsdaleite": lambda: _lonsdaleite("C", 2.52, 4.12),
         "graphite": lambda: _graphite("C", 2.464, 6.711),
+    },
+    "B": {
+        "alpha-B12": lambda: _alpha_boron(4.9179, 12.5805),
+    },
+    "Ti": {
+        "hcp": lambda: bulk("Ti", "hcp", a=2.951, c=4.686),
+        "omega": lambda: _omega("Ti", 4.625, 2.813),
+        "bcc": lambda: bulk("Ti", "bcc", a=3.276, cubic=True),
     },
 }
 

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk
-from ase.spacegroup import crystal
 
 from gapexplore import InvalidParameterError, keys
 from gapexplore.explore import Explorer, ExploreSettings
@@ -14,12 +13,11 @@ from gapexplore.reference import (
     reference_calculator,
     split_labelled,
 )
+from gapexplore.validate import known_structure
 
 
 def alpha_boron():
-    """α-rhombohedral B12 (R-3m, hexagonal setting; Will & Kiefer 2001), 36 atoms."""
-    return crystal(["B", "B"], [(0.11886, 0.88114, 0.89133), (0.19686, 0.80314, 0.02432)],
-                   spacegroup=166, cellpar=[4.9179, 4.9179, 12.5805, 90, 90, 120])
+    return known_structure("B", "alpha-B12")
 
 
 @pytest.fixture(scope="module")
