@@ -224,7 +224,7 @@ def learning_table(rows: list[dict], reference: str) -> str:
     structures = list(dict.fromkeys(r["structure"] for r in rows)) + ["mean of all"]
     width = 17
     lines = [f"{reference}: |E_GAP - E_ref| of relaxed known structures [meV/atom], "
-             f"mean ± sd over seeds"]
+             f"mean ± sd over seeds (population sd, ddof 0)"]
     for structure in structures:
         lines.append(f"  {structure:<30s}" + "".join(f"{labels[i]:>{width}d}"
                                                      for i in iterations) + "  <- labels")
