@@ -380,7 +380,10 @@ def main(argv=None) -> dict:
         for job in jobs:
             shutil.rmtree(job["folder"], ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"{len(jobs)} runs ({args.size}: {size}), {args.parallel} at a time, "
+    used = dataclasses.replace(size, methods=tuple(args.methods or size.methods),
+                               seeds=args.seeds or size.seeds,
+                               iterations=args.iterations or size.iterations)
+    print(f"{len(jobs)} runs ({args.size}: {used}), {args.parallel} at a time, "
           f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}", flush=True)
     start = time.perf_counter()
     results = []
