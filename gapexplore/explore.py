@@ -298,10 +298,15 @@ class Explorer:
         given at fit time, perhaps relative to another working directory).
         """
         fits = [it for it in self.state["iterations"] if "fit" in it]
-        if not fits:
+        return self.potential_of(fits[-1]["iteration"]) if fits else None
+
+    def potential_of(self, iteration: int) -> Path | None:
+        """The GAP fitted in ``iteration`` (XML, in the run folder), or None if none was."""
+        records = self.state["iterations"]
+        if not 0 <= iteration < len(records) or "fit" not in records[iteration]:
             return None
-        name = Path(fits[-1]["fit"]["potential"]).name
-        return self.store.root / f"iter_{fits[-1]['iteration']:03d}" / "gap" / name
+        name = Path(records[iteration]["fit"]["potential"]).name
+        return self.store.root / f"iter_{iteration:03d}" / "gap" / name
 
     def steps(self, iteration: int | None = None) -> tuple[str, ...]:
         """The steps of ``iteration`` (default: the current one)."""

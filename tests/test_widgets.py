@@ -114,4 +114,6 @@ def test_the_controls_set_what_the_next_iteration_uses(tmp_path):
     assert (second["kT"], second["n_candidates"], second["n_select"]) == (0.25, 6, 3)
     assert second["candidates"] == 6
     assert len(dashboard.map.data.structures) == 6  # the periodic labels of both iterations
+    assert explorer.potential_of(0) == tmp_path / "run" / "iter_000" / "gap" / "gap.xml"
+    assert explorer.potential_of(1) == explorer.potential and explorer.potential_of(2) is None
     assert controls.run_next() is None and "finished" in controls.status.value
