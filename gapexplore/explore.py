@@ -506,7 +506,8 @@ class Explorer:
         structures |= self._own_known()
         ref = self.reference
         calculator = (reference_calculator(ref) if isinstance(ref, str)
-                      else ref() if callable(ref) and not hasattr(ref, "get_potential_energy")
+                      else ref() if isinstance(ref, type) or (  # a calculator class, or
+                          callable(ref) and not hasattr(ref, "get_potential_energy"))  # factory
                       else ref)
         cached = self.state.setdefault("reference_energies", {})
         result = validate(structures, load_potential(potential), calculator,
