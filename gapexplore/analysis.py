@@ -24,12 +24,13 @@ from ase import Atoms
 from . import keys
 from ._checks import check_int, check_real, fail
 from .descriptors import SoapSettings, averaged_soap, soap_kernel
+from .generate import min_distance
 from .store import ITERATION, UID
 
 __all__ = ["MAP_SOAP", "StructureMapData", "coordination_numbers", "energy_energy",
            "energy_volume", "learning_curves", "nystrom_residual",
            "rescale_to_shortest_bond", "run_labels",
-           "shortest_bond", "structure_map"]
+           "structure_map"]
 
 #: SOAP of the structure map (paper Methods, for Fig. 5), in units of the shortest bond
 #: r0: n = l = 16, σ = 0.1 r0, r_cut = 2.5 r0.
@@ -42,33 +43,17 @@ MAP_SOAP = SoapSettings(n_max=16, l_max=16, sigma=0.1, r_cut=2.5, zeta=4)
 _MAP_BOND = 4.0
 
 
-def shortest_bond(atoms: Atoms) -> float:
-    """Shortest interatomic distance of ``atoms`` [Å], periodic images included."""
-    from matscipy.neighbours import neighbour_list
-
-    if len(atoms) == 0:
-        raise fail("atoms", "shortest_bond", "a structure with atoms", "an empty one")
-    cutoff = 2.0 * (atoms.get_volume() / len(atoms)) ** (1 / 3) if atoms.pbc.all() else None
-    if cutoff is None:
-        if len(atoms) < 2:
-            raise fail("atoms", "shortest_bond", "two or more atoms (or a periodic cell)",
-                       "a single isolated atom")
-        d = atoms.get_all_distances()
-        return float(d[np.triu_indices(len(atoms), 1)].min())
-    while True:
-        distances = neighbour_list("d", atoms, cutoff)
-        if len(distances):
-            return float(distances.min())
-        cutoff *= 2.0
-
-
 def rescale_to_shortest_bond(atoms: Atoms, r0: float = 1.0) -> Atoms:
     """A copy of ``atoms`` scaled uniformly (cell and positions) so its shortest bond is
     ``r0`` [Å] (paper Fig. 5: compare topologies, not bond lengths)."""
     r0 = check_real(r0, "r0", "rescale_to_shortest_bond", low=0.0, low_open=True)
+    shortest = min_distance(atoms)
+    if not 0 < shortest < np.inf:
+        raise fail("atoms", "rescale_to_shortest_bond", "a structure with a bond (two atoms "
+                   "apart, or one atom in a periodic cell)", f"shortest distance {shortest}")
     copy = atoms.copy()
     copy.calc = None
-    factor = r0 / shortest_bond(atoms)
+    factor = r0 / shortest
     copy.set_cell(copy.cell[:] * factor, scale_atoms=True)
     if not copy.pbc.all():
         copy.positions = atoms.positions * factor

@@ -13,17 +13,17 @@ from gapexplore.analysis import (
     energy_volume,
     learning_curves,
     rescale_to_shortest_bond,
-    shortest_bond,
     structure_map,
 )
+from gapexplore.generate import min_distance
 from gapexplore.reference import label_structures, reference_calculator
 
 
 def test_rescaling_sets_the_shortest_bond_and_keeps_the_shape():
     diamond = bulk("Si", "diamond", a=5.43)
     scaled = rescale_to_shortest_bond(diamond)
-    assert shortest_bond(diamond) == pytest.approx(5.43 * np.sqrt(3) / 4)
-    assert shortest_bond(scaled) == pytest.approx(1.0)
+    assert min_distance(diamond) == pytest.approx(5.43 * np.sqrt(3) / 4)
+    assert min_distance(scaled) == pytest.approx(1.0)
     assert scaled.cell.cellpar()[3:] == pytest.approx(diamond.cell.cellpar()[3:])
     assert np.allclose(scaled.get_scaled_positions(), diamond.get_scaled_positions())
 
