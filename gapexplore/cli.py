@@ -64,8 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--element", help="chemical symbol (new runs; default Si)")
     run.add_argument("--bonding", choices=BONDING_KINDS)
     run.add_argument("--radius", type=float, help="characteristic radius [Å]")
-    run.add_argument("--reference", help="toy reference name, or module:function returning "
-                     "an ASE calculator (default: the element's toy reference)")
+    run.add_argument("--reference", help="reference name (toys such as sw-si, chgnet, gpaw, "
+                     "gpaw-low), or module:function returning an ASE calculator (default: "
+                     "the element's toy reference)")
     run.add_argument("--candidates", type=int, help="random cells per iteration (10000)")
     run.add_argument("--atoms", type=int, nargs=2, metavar=("MIN", "MAX"),
                      help="atoms per random cell (6 24)")

@@ -70,8 +70,8 @@ class ExploreSettings:
     radius : float, optional
         Characteristic radius r [Å]; default: tabulated.
     reference : str, optional
-        Toy or surrogate reference name (:data:`gapexplore.reference.NAMED_REFERENCES`,
-        e.g. ``"sw-si"`` or ``"chgnet"``), or
+        Named reference (:data:`gapexplore.reference.NAMED_REFERENCES`: a toy such as
+        ``"sw-si"``, the surrogate ``"chgnet"``, or GPAW DFT ``"gpaw"``), or
         ``"module:function"`` naming an importable function that returns an ASE
         calculator (e.g. ``"mysetup:vasp"``); default: the element's toy reference. A
         calculator object can also be passed to :class:`Explorer` directly.
@@ -161,6 +161,10 @@ class ExploreSettings:
             known = ", ".join(repr(n) for n in NAMED_REFERENCES)
             raise fail("reference", where, f"one of {known}, or 'module:function' returning "
                        "an ASE calculator", self.reference)
+        covers = getattr(NAMED_REFERENCES.get(self.reference), "elements", None)
+        if covers is not None and self.element not in covers:
+            raise fail("reference", where, f"a reference that covers {self.element} "
+                       f"({self.reference!r} covers {', '.join(covers)} only)", self.reference)
         check_choice(self.gap, "gap", where, ("paper", "light"))
         check_choice(self.soap, "soap", where, ("paper", "fast"))
         check_choice(self.selection, "selection", where, METHODS)

@@ -29,6 +29,13 @@ than a fraction (0.6) of the sum of their covalent radii — Si–Si 1.33 Å, C�
 B–B 1.01 Å, Ti–Ti 1.92 Å — and records it as a failed label with that reason. Of the 21
 dimers of iteration 0 (1.0 r to 4.5 r), the one or two shortest are refused that way.
 
+DFT references
+--------------
+:data:`DFT_REFERENCES` name GPAW (plane waves, PBE, PAW setups from ``gpaw-data``; see
+:mod:`gapexplore.dft`): ``"gpaw"`` at the per-element settings for B, C, Si and Ti, and
+``"gpaw-low"`` at a cheap preset for demonstrations. They are an optional install
+(``make gpaw``) and refuse atoms closer than half the sum of their covalent radii.
+
 Conventions
 -----------
 * Energy: ``get_potential_energy()`` of the calculator [eV].
@@ -43,6 +50,7 @@ Conventions
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import pickle
 import uuid
@@ -64,8 +72,9 @@ from .parallel import map_ordered
 __all__ = [
     "ToyReference",
     "TOY_REFERENCES",
-    "SurrogateReference",
+    "PackagedReference",
     "SURROGATE_REFERENCES",
+    "DFT_REFERENCES",
     "NAMED_REFERENCES",
     "DEFAULT_TOY_REFERENCES",
     "DEFAULT_MIN_DISTANCE",
@@ -152,46 +161,52 @@ DEFAULT_TOY_REFERENCES: dict[str, str] = {"Si": "sw-si", "C": "tersoff-c"}
 
 
 @dataclass(frozen=True)
-class SurrogateReference:
-    """A universal machine-learned potential used as a DFT-like stand-in (offline weights).
+class PackagedReference:
+    """A reference that lives in an optional package: a surrogate or a DFT code.
 
     Parameters
     ----------
     name : str
-        Key in :data:`SURROGATE_REFERENCES`, recorded as ``REF_NAME``.
-    module : str
-        The module that must be importable (the optional extra).
+        Key in :data:`NAMED_REFERENCES`, recorded as ``REF_NAME``.
+    modules : tuple of str
+        The modules that must be importable (the optional extra).
     loader : str
-        ``"module:function"`` of gapexplore that returns a new ASE calculator.
+        ``"module:callable"`` that returns a new ASE calculator when called with
+        ``options`` as keyword arguments.
     install : str
-        What to run when ``module`` is missing.
+        What to run when a module is missing.
     citation : str
-        Where the model was published.
+        Where the model or code was published.
     bond_fraction : float
         Atoms closer than this fraction of the sum of their covalent radii are not
         computed (see :meth:`min_distance`).
+    elements : tuple of str or None
+        Chemical symbols it covers (None: any); a structure with another element is
+        refused, and an exploration of another element is refused before it starts.
+    options : tuple of (str, object) pairs
+        Keyword arguments of ``loader``.
     """
 
     name: str
-    module: str
+    modules: tuple
     loader: str
     install: str
     citation: str
     bond_fraction: float = 0.6
+    elements: tuple | None = None
+    options: tuple = ()
 
     def available(self) -> bool:
-        """Whether the model's package is installed."""
-        import importlib.util
-
-        return importlib.util.find_spec(self.module) is not None
+        """Whether the packages are installed."""
+        return all(importlib.util.find_spec(m) is not None for m in self.modules)
 
     def calculator(self):
-        """A new ASE calculator for the model."""
+        """A new ASE calculator."""
         module_name, function = self.loader.split(":")
-        return getattr(importlib.import_module(module_name), function)()
+        return getattr(importlib.import_module(module_name), function)(**dict(self.options))
 
     def min_distance(self, atoms: Atoms) -> float:
-        """Shortest distance [Å] the model describes sensibly for the elements of
+        """Shortest distance [Å] the reference describes sensibly for the elements of
         ``atoms``: ``bond_fraction`` × the smallest sum of two covalent radii among them."""
         from ase.data import covalent_radii
 
@@ -235,15 +250,31 @@ def chgnet_calculator():
 
 
 #: Universal-potential references by name (optional extra ``surrogate``).
-SURROGATE_REFERENCES: dict[str, SurrogateReference] = {ref.name: ref for ref in (
-    SurrogateReference(
-        "chgnet", "chgnet", "gapexplore.reference:chgnet_calculator",
+SURROGATE_REFERENCES: dict[str, PackagedReference] = {ref.name: ref for ref in (
+    PackagedReference(
+        "chgnet", ("chgnet",), "gapexplore.reference:chgnet_calculator",
         'pip install torch==2.13.0 && pip install -e ".[surrogate]"',
         "B. Deng et al., Nat. Mach. Intell. 5, 1031 (2023)"),
 )}
 
-#: Every reference that can be named: the toy references and the surrogates.
-NAMED_REFERENCES: dict = {**TOY_REFERENCES, **SURROGATE_REFERENCES}
+_GPAW_CITATION = "J. J. Mortensen et al., J. Chem. Phys. 160, 092503 (2024)"
+
+#: DFT references by name (GPAW, plane waves, PBE; ``make gpaw``): ``"gpaw"`` at the
+#: per-element settings of :data:`gapexplore.dft.ELEMENT_SETTINGS` (B, C, Si, Ti) and
+#: ``"gpaw-low"`` at the low test preset (200 eV, k-spacing 0.8 Å⁻¹: for demonstrations and
+#: tests, not for science). Atoms closer than 0.5 × the sum of their covalent radii (Si–Si
+#: 1.11 Å, C–C 0.76 Å, B–B 0.84 Å, Ti–Ti 1.60 Å) are not computed: there the PAW spheres
+#: of the setups overlap by far more than the setups were built for.
+DFT_REFERENCES: dict[str, PackagedReference] = {ref.name: ref for ref in (
+    PackagedReference(name, ("gpaw", "gpaw_data"), "gapexplore.dft:GPAWReference",
+                      "make gpaw (builds GPAW 26.7.0 with FFTW and OpenBLAS into .venv)",
+                      _GPAW_CITATION, bond_fraction=0.5, elements=("B", "C", "Si", "Ti"),
+                      options=(("preset", preset),))
+    for name, preset in (("gpaw", "paper"), ("gpaw-low", "low"))
+)}
+
+#: Every reference that can be named: the toy references, the surrogates and GPAW.
+NAMED_REFERENCES: dict = {**TOY_REFERENCES, **SURROGATE_REFERENCES, **DFT_REFERENCES}
 
 
 def default_reference(element: str) -> str:
@@ -281,7 +312,8 @@ def reference_calculator(name: str):
     ------
     InvalidParameterError
         For a name not in :data:`NAMED_REFERENCES` (the message lists the known names),
-        or a surrogate whose package is not installed (the message says how to install).
+        or a surrogate or DFT reference whose package is not installed (the message says
+        how to install it).
     """
     return _named(name, "reference_calculator").calculator()
 
@@ -300,7 +332,8 @@ def label_structures(structures: Iterable[Atoms], reference, *, name: str | None
     reference : str, callable or ase Calculator
         What computes the labels:
 
-        * a name from :data:`NAMED_REFERENCES` (e.g. ``"sw-si"``, or ``"chgnet"``);
+        * a name from :data:`NAMED_REFERENCES` (e.g. ``"sw-si"``, ``"chgnet"`` or
+          ``"gpaw"``);
         * a function of no arguments returning an ASE calculator (e.g. one that sets up
           VASP or GPAW); it is called once per call of this function in each process
           that labels, and its calculator is reused for the structures of that process.
@@ -314,13 +347,13 @@ def label_structures(structures: Iterable[Atoms], reference, *, name: str | None
         name, or the calculator's class name.
     elements : iterable of str, optional
         Chemical symbols the reference covers; a structure with another element is
-        recorded as failed. Default: the toy reference's elements; for a function or a
+        recorded as failed. Default: the named reference's elements; for a function or a
         calculator, any element.
     min_distance : float, optional
         Shortest interatomic distance [Å], periodic images included, below which a
         structure is recorded as failed rather than computed. 0 turns the check off.
         Default: the reference's own — for a surrogate, 0.6 × the sum of the covalent
-        radii (:meth:`SurrogateReference.min_distance`); otherwise 0.5 Å
+        radii, for GPAW 0.5 × (:meth:`PackagedReference.min_distance`); otherwise 0.5 Å
         (:data:`DEFAULT_MIN_DISTANCE`).
     virial : bool
         Compute the virial of cells periodic in three directions (needs the calculator's
@@ -422,15 +455,15 @@ class _ReferenceSpec:
         self.kind, self.payload, self.name = kind, payload, name
         self.elements = elements            # frozenset of symbols, or None for any
         self.cache_key = cache_key          # key of the per-process calculator cache
-        self.min_distance = None if kind == "surrogate" else DEFAULT_MIN_DISTANCE
+        self.min_distance = None if kind == "packaged" else DEFAULT_MIN_DISTANCE
         self.virial = True
 
     @classmethod
     def build(cls, reference, name, elements, where: str) -> "_ReferenceSpec":
         if isinstance(reference, str):
             toy = _named(reference, where, parameter="reference")
-            if isinstance(toy, SurrogateReference):
-                kind, default_name, default_elements = "surrogate", toy.name, None
+            if isinstance(toy, PackagedReference):
+                kind, default_name, default_elements = "packaged", toy.name, toy.elements
             else:
                 kind, default_name, default_elements = "toy", toy.name, toy.elements
             cache_key = (kind, toy.name)
@@ -463,12 +496,12 @@ class _ReferenceSpec:
                 raise fail("elements", where, "a list of chemical symbols such as ['Si']",
                            list(elements))
         elements = None if elements is None else frozenset(elements)
-        return cls(kind, toy if kind in ("toy", "surrogate") else reference, name, elements,
+        return cls(kind, toy if kind in ("toy", "packaged") else reference, name, elements,
                    cache_key)
 
     def make_calculator(self):
         """A calculator for this process: the toy's, the factory's, or the instance."""
-        if self.kind in ("toy", "surrogate"):
+        if self.kind in ("toy", "packaged"):
             return self.payload.calculator()
         if self.kind == "factory":
             calculator = self.payload()
@@ -579,7 +612,7 @@ def _refusal(spec: _ReferenceSpec, atoms: Atoms) -> str | None:
             return (f"element(s) {', '.join(missing)} not covered by reference {spec.name!r}"
                     f" (covers {', '.join(sorted(spec.elements))})")
     limit = spec.min_distance
-    if limit is None:  # a surrogate's own limit, from the elements present
+    if limit is None:  # a packaged reference's own limit, from the elements present
         limit = spec.payload.min_distance(atoms)
     if limit > 0 and len(atoms):
         shortest = shortest_distance_below(atoms, limit)
@@ -607,14 +640,14 @@ def _one_line(text: str) -> str:
 
 
 def _named(name, where: str, parameter: str = "name"):
-    """The toy or surrogate reference called ``name``; a surrogate must be installed."""
+    """The toy or packaged reference called ``name``; a packaged one must be installed."""
     if not isinstance(name, str) or name not in NAMED_REFERENCES:
         known = ", ".join(repr(n) for n in NAMED_REFERENCES)
         raise fail(parameter, where, f"one of {known}", name)
     reference = NAMED_REFERENCES[name]
-    if isinstance(reference, SurrogateReference) and not reference.available():
+    if isinstance(reference, PackagedReference) and not reference.available():
         raise InvalidParameterError(
-            f"The {parameter!r} parameter of {where} names the surrogate {name!r}, whose "
-            f"package {reference.module!r} is not installed. Install it with: "
-            f"{reference.install} (the first command takes the CPU build of torch).")
+            f"The {parameter!r} parameter of {where} names the reference {name!r}, which "
+            f"needs the module(s) {', '.join(reference.modules)}: not installed. Install "
+            f"with: {reference.install}.")
     return reference

@@ -62,3 +62,33 @@ def test_unconverged_scf_is_a_failed_label():
     [si] = label_structures([_si2()], gpaw_reference("low", maxiter=1))
     assert "KohnShamConvergenceError" in si.info[keys.LABEL_ERROR]
     assert keys.REF_ENERGY not in si.info
+
+
+def test_gpaw_is_a_named_reference_that_checks_its_elements_first(monkeypatch, tmp_path):
+    from gapexplore.explore import Explorer, ExploreSettings
+    from gapexplore.reference import DFT_REFERENCES, NAMED_REFERENCES, PackagedReference
+
+    assert {"gpaw", "gpaw-low"} <= set(NAMED_REFERENCES)
+    assert dict(DFT_REFERENCES["gpaw"].options) == {"preset": "paper"}
+    with pytest.raises(InvalidParameterError, match=r"'gpaw' covers B, C, Si, Ti only"):
+        ExploreSettings(element="Fe", reference="gpaw")
+    with pytest.raises(InvalidParameterError, match=r"'sw-si' covers Si only"):
+        ExploreSettings(element="C", reference="sw-si")
+    monkeypatch.setattr(PackagedReference, "available", lambda self: False)
+    with pytest.raises(InvalidParameterError, match="needs the module.*gpaw.*make gpaw"):
+        Explorer(tmp_path / "run", ExploreSettings(element="Si", reference="gpaw"))
+    assert not (tmp_path / "run" / "iter_000").exists()
+
+
+@pytest.mark.slow
+@needs_gpaw
+def test_gpaw_low_by_name_labels_and_refuses_overlapping_atoms():
+    close = bulk("Si", "sc", a=8.0) * (1, 1, 1)
+    close.append("Si")
+    close.positions[1] = [1.0, 0.0, 0.0]  # 1.0 Å: below 0.5 × 2 r_cov(Si) = 1.11 Å
+    good, bad = label_structures([_si2(), close], "gpaw-low")
+    assert good.info[keys.REF_NAME] == "gpaw-low"
+    assert np.isfinite(good.info[keys.REF_ENERGY])
+    [same] = label_structures([_si2()], gpaw_reference("low"))  # the name = the preset
+    assert good.info[keys.REF_ENERGY] == pytest.approx(same.info[keys.REF_ENERGY], abs=1e-4)
+    assert "closer than min_distance 1.11 Å" in bad.info[keys.LABEL_ERROR]

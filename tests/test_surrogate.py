@@ -98,9 +98,9 @@ def test_too_close_atoms_are_failed_labels_not_nonsense():
 
 
 def test_a_missing_surrogate_is_named_with_its_install_command(monkeypatch, tmp_path):
-    from gapexplore.reference import SurrogateReference
+    from gapexplore.reference import PackagedReference
 
-    monkeypatch.setattr(SurrogateReference, "available", lambda self: False)
+    monkeypatch.setattr(PackagedReference, "available", lambda self: False)
     with pytest.raises(InvalidParameterError, match=r"pip install torch==2\.13\.0"):
         label_structures([bulk("Si")], "chgnet")
     with pytest.raises(InvalidParameterError, match="not installed"):
