@@ -16,17 +16,21 @@ reference (the Explorer's ``validate`` setting, recorded in ``state.json``): the
 error per atom against the number of reference evaluations is the learning curve of paper
 Figs. 2–3. This script prints, per reference and known structure, a table of method ×
 labels → mean ± sd of |error| over seeds; the number of labels at which each structure
-first fell below 10 meV/atom; and the energy differences between the phases by the final
-GAPs beside the reference's own. It writes the raw numbers (``learning_<size>_<references>``
-.csv, _differences.csv and .json: every run's state.json records) and one plot per reference
-(``learning_<size>_<reference>.png``) to ``--out`` (default ``benchmarks/out/learning``,
-git-ignored).
+first fell below 10 meV/atom; the energy differences between the phases by the final
+GAPs beside the reference's own; and how far the final GAPs' energy–volume curves of the
+known structures (the reference's relaxed cell scaled by 0.8–1.2, paper Fig. 3) lie from the
+reference's. It writes the raw numbers (``learning_<size>_<references>`` .csv,
+_differences.csv, _energy_volume.csv and .json: every run's state.json records) and one
+figure per reference, learning curves above E–V curves, as PNG and as interactive HTML
+(``learning_<size>_<reference>.png`` / ``.html``) to ``--out`` (default
+``benchmarks/out/learning``, git-ignored).
 
 References: Stillinger–Weber Si (``sw-si``) has the 2b + 3b form of the GAP's own low-order
 terms, so it is the easy case; Kumagai Si (``kumagai-si``, bond order) and Tersoff carbon
 (``tersoff-c``) are not of that form. Tersoff carbon makes diamond and lonsdaleite exactly
 degenerate and has no interlayer binding in graphite: compare with its own numbers, not
-the paper's DFT ones.
+the paper's DFT ones. ``chgnet-si`` labels Si with the CHGNet surrogate (the DFT-like
+reference; needs the ``surrogate`` extra, and is about 10× slower per label than the toys).
 
 Each run lives in its own folder under ``--out/runs/`` named by its settings; a finished
 run is read back instead of repeated (``medium`` and ``large`` share theirs), one with
@@ -36,10 +40,10 @@ an interrupted benchmark is finished by running the same command again.
 Usage::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_learning.py --size small   # smoke, ~1 min
-    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_learning.py --size medium \\
-        --reference kumagai-si
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_learning.py --size medium --parallel 2 \\
+        --reference kumagai-si                 # the paper's three methods, 5 seeds
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_learning.py --size large --parallel 2 \\
-        --reference kumagai-si tersoff-c sw-si
+        --reference kumagai-si tersoff-c sw-si  # and the CUR variants
 """
 
 from __future__ import annotations
@@ -73,12 +77,16 @@ METHODS = {
     "random": dict(selection="random"),
 }
 
-#: Element and known structures (the first is the reference point of the differences).
+_SI_KNOWN = ("diamond", "beta-tin", "simple-hexagonal", "bc8")
+
+#: The comparison's references: key -> (named reference, element, known structures; the
+#: first known structure is the zero of the energy differences).
 REFERENCES = {
-    "kumagai-si": ("Si", ("diamond", "beta-tin", "simple-hexagonal", "bc8")),
-    "sw-si": ("Si", ("diamond", "beta-tin", "simple-hexagonal", "bc8")),
-    "tersoff-si": ("Si", ("diamond", "beta-tin", "simple-hexagonal", "bc8")),
-    "tersoff-c": ("C", ("diamond", "lonsdaleite", "graphite")),
+    "kumagai-si": ("kumagai-si", "Si", _SI_KNOWN),
+    "sw-si": ("sw-si", "Si", _SI_KNOWN),
+    "tersoff-si": ("tersoff-si", "Si", _SI_KNOWN),
+    "tersoff-c": ("tersoff-c", "C", ("diamond", "lonsdaleite", "graphite")),
+    "chgnet-si": ("chgnet", "Si", _SI_KNOWN),   # needs the surrogate extra
 }
 
 
@@ -113,9 +121,9 @@ SIZES = {
     "small": Size(n_initial=12, n_candidates=6, n_select=4, iterations=2, n_atoms=(4, 8),
                   relax_fmax=0.1, relax_max_steps=25, soap="fast", seeds=1,
                   methods=("kernel_cur", "random")),
-    # The paper's three (Fig. 2) at three seeds: about 30 min on one core per reference.
+    # The paper's three (Fig. 2) at five seeds: 15 runs, about 3 min each on a quiet core.
     "medium": Size(n_initial=100, n_candidates=12, n_select=12, iterations=5, n_atoms=(4, 8),
-                   relax_fmax=0.05, relax_max_steps=80, soap="paper", seeds=3,
+                   relax_fmax=0.05, relax_max_steps=80, soap="paper", seeds=5,
                    methods=("kernel_cur", "vector_cur", "random")),
     # The three and the CUR variants at five seeds (run with --parallel 2 or more).
     "large": Size(n_initial=100, n_candidates=12, n_select=12, iterations=5, n_atoms=(4, 8),
@@ -130,8 +138,8 @@ THRESHOLD = 0.010  # eV/atom: "learnt" (paper Fig. 2: below 10 meV/atom)
 def settings_for(reference: str, method: str, seed: int, size: Size,
                  iterations: int | None = None) -> ExploreSettings:
     """The ExploreSettings of one run of the comparison."""
-    element, known = REFERENCES[reference]
-    return ExploreSettings(element=element, reference=reference,
+    name, element, known = REFERENCES[reference]
+    return ExploreSettings(element=element, reference=name,
                            n_candidates=size.n_candidates, n_atoms=size.n_atoms,
                            n_select=size.n_select,
                            max_iterations=iterations or size.iterations, gap="light",
@@ -154,7 +162,8 @@ def run_one(job: dict) -> dict:
         explorer.n_candidates = settings.n_candidates
     explorer.run()
     records = explorer.state["iterations"][:settings.max_iterations]
-    return {**{k: job[k] for k in ("reference", "method", "seed")}, "records": records,
+    return {**{k: job[k] for k in ("reference", "method", "seed", "folder")},
+            "records": records,
             "read_back": read_back, "wall_seconds": time.perf_counter() - start,
             "step_seconds": sum(sum(r.get("seconds", {}).values()) for r in records)}
 
@@ -181,7 +190,7 @@ def learning_rows(result: dict) -> list[dict]:
         validation = record.get("validation")
         if not validation:
             continue
-        for name in REFERENCES[result["reference"]][1]:
+        for name in REFERENCES[result["reference"]][2]:
             values = validation[name]
             rows.append({"reference": result["reference"], "method": result["method"],
                          "seed": result["seed"], "iteration": record["iteration"],
@@ -194,13 +203,51 @@ def learning_rows(result: dict) -> list[dict]:
 def difference_rows(result: dict) -> list[dict]:
     """The energy differences between phases by the final GAP and by the reference."""
     final = [r for r in result["records"] if "validation" in r][-1]
-    first, *others = REFERENCES[result["reference"]][1]
+    first, *others = REFERENCES[result["reference"]][2]
     pairs = [f"{name} - {first}" for name in others]
     differences = final["validation"]["differences"]
     return [{"reference": result["reference"], "method": result["method"],
              "seed": result["seed"], "labels": final.get("labels_total"), "pair": pair,
              "gap": differences[pair]["gap"], "reference_value": differences[pair]["reference"]}
             for pair in pairs]
+
+
+#: Volume ratios V/V0 of the energy–volume curves (around the reference's relaxed cell).
+EV_SCALES = np.linspace(0.8, 1.2, 9)
+
+
+def energy_volume_rows(results: list[dict]) -> list[dict]:
+    """Energy–volume curves of the known structures by each run's final GAP and by the
+    reference (paper Fig. 3): the reference's relaxed cell scaled uniformly, atoms not
+    relaxed. One row per run, structure and volume [Å³/atom], energies [eV/atom]."""
+    from gapexplore.analysis import energy_volume
+    from gapexplore.fit import load_potential
+    from gapexplore.reference import reference_calculator
+    from gapexplore.relax import RelaxSettings, relax
+    from gapexplore.validate import known_structure
+
+    rows = []
+    for key in dict.fromkeys(r["reference"] for r in results):
+        name, element, known = REFERENCES[key]
+        reference = reference_calculator(name)
+        chemistry = ExploreSettings(element=element, reference=name).chemistry()
+        relaxed = {s: relax(known_structure(element, s), reference, pressure=0.0,
+                            chemistry=chemistry, settings=RelaxSettings(precon=False))[-1]
+                   for s in known}
+        curves = {s: energy_volume(relaxed[s], {"reference": reference}, scales=EV_SCALES)
+                  for s in known}
+        for result in (r for r in results if r["reference"] == key):
+            explorer = Explorer(result["folder"], n_jobs=1)
+            gap = load_potential(explorer.potential_of(result["records"][-1]["iteration"]))
+            for structure in known:
+                mine = energy_volume(relaxed[structure], {"gap": gap}, scales=EV_SCALES)
+                for v, e_gap, e_ref in zip(mine["volume_per_atom"], mine["gap"],
+                                           curves[structure]["reference"]):
+                    rows.append({"reference": key, "method": result["method"],
+                                 "seed": result["seed"], "structure": structure,
+                                 "volume_per_atom": float(v), "gap": float(e_gap),
+                                 "reference_energy": float(e_ref)})
+    return rows
 
 
 # --- tables --------------------------------------------------------------------------------
@@ -291,6 +338,29 @@ def differences_table(rows: list[dict], reference: str) -> str:
     return "\n".join(lines)
 
 
+def energy_volume_table(rows: list[dict], reference: str) -> str:
+    """RMS of E_GAP − E_ref along each E–V curve [meV/atom], mean ± sd over seeds."""
+    rows = [r for r in rows if r["reference"] == reference]
+    if not rows:
+        return ""
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    structures = list(dict.fromkeys(r["structure"] for r in rows))
+    width = 20
+    lines = [f"{reference}: final GAP's energy–volume curves, RMS of E_GAP - E_ref over "
+             f"V/V0 = {EV_SCALES[0]:.2f}..{EV_SCALES[-1]:.2f} [meV/atom], mean ± sd over seeds",
+             f"  {'':<28s}" + "".join(f"{s:>{width}s}" for s in structures)]
+    for method in methods:
+        cells = []
+        for structure in structures:
+            mine = [r for r in rows if r["method"] == method and r["structure"] == structure]
+            seeds = sorted({r["seed"] for r in mine})
+            cells.append(_mean_sd([1000 * np.sqrt(np.mean(
+                [(r["gap"] - r["reference_energy"]) ** 2 for r in mine if r["seed"] == seed]))
+                for seed in seeds]))
+        lines.append(f"  {method:<28s}" + "".join(f"{c:>{width}s}" for c in cells))
+    return "\n".join(lines)
+
+
 # --- files ---------------------------------------------------------------------------------
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -302,8 +372,40 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def plot(rows: list[dict], reference: str, path: Path) -> Path | None:
-    """Learning curves, one panel per known structure: mean |error| and the seeds' range."""
+def _learning_series(rows: list[dict], structure: str) -> dict:
+    """Per method: labels, mean, min and max over seeds of |error| [meV/atom]."""
+    out = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method and r["structure"] == structure]
+        iterations = sorted({r["iteration"] for r in mine})
+        errors = [np.array([1000 * abs(r["error"]) for r in mine if r["iteration"] == i])
+                  for i in iterations]
+        out[method] = {"labels": [float(np.median([r["labels"] for r in mine
+                                                   if r["iteration"] == i]))
+                                  for i in iterations],
+                       "mean": [float(np.nanmean(e)) for e in errors],
+                       "low": [float(np.nanmin(e)) for e in errors],
+                       "high": [float(np.nanmax(e)) for e in errors]}
+    return out
+
+
+def _ev_series(ev_rows: list[dict], structure: str) -> dict:
+    """The reference's E–V curve and each method's first seed's (final GAP) [eV/atom]."""
+    mine = [r for r in ev_rows if r["structure"] == structure]
+    out = {}
+    for method in dict.fromkeys(r["method"] for r in mine):
+        seed = min(r["seed"] for r in mine if r["method"] == method)
+        points = [r for r in mine if r["method"] == method and r["seed"] == seed]
+        out.setdefault("reference", {"volume": [r["volume_per_atom"] for r in points],
+                                     "energy": [r["reference_energy"] for r in points]})
+        out[f"{method} (seed {seed})"] = {"volume": [r["volume_per_atom"] for r in points],
+                                         "energy": [r["gap"] for r in points]}
+    return out
+
+
+def plot(rows: list[dict], reference: str, path: Path, ev_rows=()) -> Path | None:
+    """PNG: learning curves, one panel per known structure (mean |error| over seeds and
+    the seeds' range); below, the E–V curves of the final GAPs (first seed) and the reference."""
     try:
         import matplotlib
     except ImportError:
@@ -312,31 +414,72 @@ def plot(rows: list[dict], reference: str, path: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if r["reference"] == reference]
+    ev_rows = [r for r in ev_rows if r["reference"] == reference]
     structures = list(dict.fromkeys(r["structure"] for r in rows))
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    fig, axes = plt.subplots(1, len(structures), figsize=(3.6 * len(structures), 3.4),
-                             sharey=True, squeeze=False)
+    n_rows = 2 if ev_rows else 1
+    fig, axes = plt.subplots(n_rows, len(structures),
+                             figsize=(3.6 * len(structures), 3.4 * n_rows), squeeze=False)
     for ax, structure in zip(axes[0], structures):
-        for method in methods:
-            mine = [r for r in rows if r["method"] == method and r["structure"] == structure]
-            iterations = sorted({r["iteration"] for r in mine})
-            x = [np.median([r["labels"] for r in mine if r["iteration"] == i])
-                 for i in iterations]
-            errors = [np.array([1000 * abs(r["error"]) for r in mine if r["iteration"] == i])
-                      for i in iterations]
-            mean = [np.nanmean(e) for e in errors]
-            line, = ax.plot(x, mean, marker="o", ms=3, label=method)
-            ax.fill_between(x, [np.nanmin(e) for e in errors], [np.nanmax(e) for e in errors],
+        for method, series in _learning_series(rows, structure).items():
+            line, = ax.plot(series["labels"], series["mean"], marker="o", ms=3, label=method)
+            ax.fill_between(series["labels"], series["low"], series["high"],
                             color=line.get_color(), alpha=0.15, lw=0)
         ax.axhline(1000 * THRESHOLD, color="grey", ls="--", lw=0.8)
         ax.set(yscale="log", title=structure, xlabel="reference evaluations")
     axes[0][0].set_ylabel("|E_GAP − E_ref| [meV/atom]")
     axes[0][-1].legend(fontsize=7)
+    if ev_rows:
+        for ax, structure in zip(axes[1], structures):
+            for name, curve in _ev_series(ev_rows, structure).items():
+                style = dict(color="black", lw=2) if name == "reference" else dict(lw=1)
+                ax.plot(curve["volume"], curve["energy"], label=name, **style)
+            ax.set(xlabel="volume [Å³/atom]", title=f"{structure}: final GAP")
+        axes[1][0].set_ylabel("energy [eV/atom]")
+        axes[1][-1].legend(fontsize=6)
     fig.suptitle(f"{reference}: mean over seeds, band = min–max", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_html(rows: list[dict], reference: str, path: Path, ev_rows=()) -> Path:
+    """The same figures as :func:`plot` as standalone interactive HTML (bokeh, inline)."""
+    from bokeh.layouts import gridplot
+    from bokeh.palettes import Category10_10
+    from bokeh.plotting import figure
+
+    from gapexplore.plots import save_html
+
+    rows = [r for r in rows if r["reference"] == reference]
+    ev_rows = [r for r in ev_rows if r["reference"] == reference]
+    structures = list(dict.fromkeys(r["structure"] for r in rows))
+    top, bottom = [], []
+    for structure in structures:
+        fig = figure(title=f"{reference}: {structure}", y_axis_type="log", width=330,
+                     height=300, x_axis_label="reference evaluations",
+                     y_axis_label="|E_GAP − E_ref| [meV/atom]")
+        for colour, (method, series) in zip(Category10_10,
+                                            _learning_series(rows, structure).items()):
+            fig.varea(series["labels"], series["low"], series["high"], color=colour,
+                      alpha=0.15)
+            fig.line(series["labels"], series["mean"], color=colour, legend_label=method)
+            fig.scatter(series["labels"], series["mean"], color=colour, size=4)
+        fig.line([min(r["labels"] for r in rows), max(r["labels"] for r in rows)],
+                 [1000 * THRESHOLD] * 2, color="grey", line_dash="dashed")
+        fig.legend.label_text_font_size = "7pt"
+        top.append(fig)
+        if ev_rows:
+            ev = figure(title=f"{structure}: final GAP", width=330, height=300,
+                        x_axis_label="volume [Å³/atom]", y_axis_label="energy [eV/atom]")
+            for colour, (name, curve) in zip(("black", *Category10_10),
+                                             _ev_series(ev_rows, structure).items()):
+                ev.line(curve["volume"], curve["energy"], color=colour, legend_label=name,
+                        line_width=2 if name == "reference" else 1)
+            ev.legend.label_text_font_size = "7pt"
+            bottom.append(ev)
+    return save_html(gridplot([top, bottom] if bottom else [top]), path,
+                     title=f"gapexplore learning benchmark: {reference}")
 
 
 # --- driver --------------------------------------------------------------------------------
@@ -402,9 +545,11 @@ def main(argv=None) -> dict:
     wall = time.perf_counter() - start
     rows = [row for result in results for row in learning_rows(result)]
     differences = [row for result in results for row in difference_rows(result)]
+    ev_rows = energy_volume_rows(results)
     stem = args.out / f"learning_{args.size}_{'_'.join(args.reference)}"
     write_csv(stem.with_suffix(".csv"), rows)
     write_csv(stem.parent / f"{stem.name}_differences.csv", differences)
+    write_csv(stem.parent / f"{stem.name}_energy_volume.csv", ev_rows)
     stem.with_suffix(".json").write_text(json.dumps(
         {"size": dataclasses.asdict(size), "argv": sys.argv[1:] if argv is None else argv,
          "wall_seconds": wall, "runs": results}, indent=1, default=str))
@@ -416,18 +561,21 @@ def main(argv=None) -> dict:
         print(first_below(rows, reference))
         print()
         print(differences_table(differences, reference))
-        path = plot(rows, reference, args.out / f"learning_{args.size}_{reference}.png")
-        if path:
-            plots.append(path)
+        print()
+        print(energy_volume_table(ev_rows, reference))
+        figure_stem = args.out / f"learning_{args.size}_{reference}"
+        path = plot(rows, reference, figure_stem.with_suffix(".png"), ev_rows)
+        plots += [p for p in (path, plot_html(rows, reference, figure_stem.with_suffix(
+            ".html"), ev_rows)) if p]
     step_seconds = [r["step_seconds"] for r in results]
     read_back = sum(r["read_back"] for r in results)
     print(f"\nwall time {wall:.0f} s for {len(results)} runs ({args.parallel} at a time"
           + (f"; {read_back} finished earlier, read back" if read_back else "") + "); "
           f"per run (sum of step times) mean {np.mean(step_seconds):.0f} s, "
           f"max {np.max(step_seconds):.0f} s")
-    print(f"wrote {stem}.csv, {stem}_differences.csv, {stem}.json"
+    print(f"wrote {stem}.csv, {stem}_differences.csv, {stem}_energy_volume.csv, {stem}.json"
           + "".join(f", {p}" for p in plots))
-    return {"rows": rows, "differences": differences, "plots": plots,
+    return {"rows": rows, "differences": differences, "energy_volume": ev_rows, "plots": plots,
             "csv": stem.with_suffix(".csv"), "wall_seconds": wall}
 
 

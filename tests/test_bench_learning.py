@@ -37,7 +37,17 @@ def test_smallest_learning_comparison(tmp_path, capsys):
     assert np.isfinite([d["gap"] for d in out["differences"]]).all()
     assert "mean of all" in printed and "first fell below 10 meV/atom" in printed
     assert "beta-tin - diamond" in printed
+    assert sorted(Path(p).suffix for p in out["plots"]) == [".html", ".png"]
     assert all(Path(p).stat().st_size > 0 for p in out["plots"])
+    # E–V curves of each final GAP and the reference: 2 runs x 4 structures x 9 volumes
+    ev = out["energy_volume"]
+    assert len(ev) == 2 * 4 * 9
+    assert np.isfinite([r[k] for r in ev for k in ("gap", "reference_energy")]).all()
+    for structure in ("diamond", "beta-tin"):   # the reference's minimum is at V0 (ratio 1)
+        curve = [r["reference_energy"] for r in ev
+                 if r["structure"] == structure and r["method"] == "random"]
+        assert int(np.argmin(curve)) == 4
+    assert "energy–volume curves, RMS" in printed
     # a second call reads the finished runs back instead of repeating them
     again = bench.main(["--size", "small", "--reference", "kumagai-si", "--out", str(tmp_path)])
     assert again["wall_seconds"] < 30
