@@ -33,7 +33,8 @@ from .chemistry import Chemistry
 from .descriptors import SoapSettings
 from .fit import GapSettings, fit_gap
 from .generate import dimers, initial_cells, isolated_atom, random_cells
-from .reference import NAMED_REFERENCES, _named, default_reference, label_structures
+from .reference import (NAMED_REFERENCES, _named, default_reference, label_structures,
+                        reference_min_distance)
 from .relax import RelaxSettings, relax_structures
 from .select import KT_SCHEDULE, METHODS, select_structures
 from .store import UID, RunStore
@@ -407,8 +408,14 @@ class Explorer:
         """Relax this iteration's candidates with the previous GAP; all frames, flat."""
         self._check_order("relax")
         cells = self.store.read_structures(self.iteration, "candidates")
+        # A relaxation stops where atoms come closer than the reference computes: frames
+        # beyond would be chosen (a GAP hole has low enthalpy) and then refused; stopping
+        # there makes the frames at the limit the ones chosen, whose labels teach repulsion.
+        limit = reference_min_distance(self.reference, self.chemistry.element)
         settings = RelaxSettings(fmax=self.settings.relax_fmax,
-                                 max_steps=self.settings.relax_max_steps)
+                                 max_steps=self.settings.relax_max_steps,
+                                 min_distance_factor=max(RelaxSettings.min_distance_factor,
+                                                         limit / self.chemistry.radius))
         trajectories = relax_structures(cells, self.potential, chemistry=self.chemistry,
                                          rng=self._rng("relax"), settings=settings,
                                          executor=self.executor, n_jobs=self.n_jobs,

@@ -80,6 +80,7 @@ __all__ = [
     "DEFAULT_MIN_DISTANCE",
     "default_reference",
     "reference_calculator",
+    "reference_min_distance",
     "label_structures",
     "split_labelled",
 ]
@@ -316,6 +317,30 @@ def reference_calculator(name: str):
         how to install it).
     """
     return _named(name, "reference_calculator").calculator()
+
+
+def reference_min_distance(reference, element: str) -> float:
+    """Shortest interatomic distance [Å] that :func:`label_structures` computes for
+    ``element`` with ``reference`` by default: closer atoms are refused.
+
+    Parameters
+    ----------
+    reference : str, callable or ASE calculator
+        As for :func:`label_structures`.
+    element : str
+        Chemical symbol.
+
+    Returns
+    -------
+    float
+        For a surrogate or GPAW, its own limit (a fraction of twice the covalent radius,
+        :meth:`PackagedReference.min_distance`); otherwise :data:`DEFAULT_MIN_DISTANCE`.
+    """
+    if isinstance(reference, str):
+        named = _named(reference, "reference_min_distance", parameter="reference")
+        if isinstance(named, PackagedReference):
+            return named.min_distance(Atoms(element))
+    return DEFAULT_MIN_DISTANCE
 
 
 def label_structures(structures: Iterable[Atoms], reference, *, name: str | None = None,

@@ -352,3 +352,13 @@ def test_elements_override_for_user_calculators():
     out = label_structures([diamond(), diamond("C", 3.567)], make_sw, elements=["Si"])
     assert keys.LABEL_ERROR not in out[0].info
     assert "C not covered by reference 'make_sw' (covers Si)" in out[1].info[keys.LABEL_ERROR]
+
+
+def test_reference_min_distance_is_what_labelling_refuses_below():
+    from gapexplore.reference import DEFAULT_MIN_DISTANCE, reference_min_distance
+
+    assert reference_min_distance("sw-si", "Si") == DEFAULT_MIN_DISTANCE
+    assert reference_min_distance(lambda: None, "C") == DEFAULT_MIN_DISTANCE
+    # surrogate: 0.6 x 2 r_cov; GPAW: 0.5 x 2 r_cov (Si r_cov 1.11 Å)
+    assert reference_min_distance("chgnet", "Si") == pytest.approx(1.332)
+    assert reference_min_distance("gpaw", "Si") == pytest.approx(1.11)
