@@ -33,8 +33,13 @@ from .chemistry import Chemistry
 from .descriptors import SoapSettings
 from .fit import GapSettings, fit_gap
 from .generate import dimers, initial_cells, isolated_atom, random_cells
-from .reference import (NAMED_REFERENCES, _named, default_reference, label_structures,
-                        reference_min_distance)
+from .reference import (
+    NAMED_REFERENCES,
+    _named,
+    default_reference,
+    label_structures,
+    reference_min_distance,
+)
 from .relax import RelaxSettings, relax_structures
 from .select import KT_SCHEDULE, METHODS, select_structures
 from .store import UID, RunStore
