@@ -58,6 +58,10 @@ def test_a_tiny_run_end_to_end(tmp_path):
     curve = [r["validation"]["diamond"] for r in state["iterations"]]
     assert all(abs(c["error"]) < 0.5 for c in curve)
     assert state["reference_energies"]["diamond"] == pytest.approx(-4.3366, abs=1e-3)
+    # wall times per step [s]; validation is timed apart from the fit
+    assert set(state["iterations"][1]["seconds"]) == {"generate", "relax", "select", "label",
+                                                      "fit", "validate"}
+    assert all(t >= 0 for r in state["iterations"] for t in r["seconds"].values())
     selected = read(root / "iter_001/selected.xyz", ":")
     assert all(s.info[keys.CONFIG_TYPE] == keys.CONFIG_RSS_TRAJECTORY for s in selected)
     assert all(keys.SELECT_HISTOGRAM_PROBABILITY in s.info for s in selected)
