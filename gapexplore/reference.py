@@ -99,6 +99,7 @@ _STALE_RESULTS = ("energy", "free_energy", "energies", "forces", "stress", "stre
 _LABEL_KEYS_INFO = (keys.REF_ENERGY, keys.REF_VIRIAL, keys.REF_NAME, keys.LABEL_ERROR)
 _LABEL_KEYS_ARRAYS = (keys.REF_FORCES,)
 _MAX_REASON = 300  # characters of an error message kept in LABEL_ERROR
+_DISTANCE_TOLERANCE = 1e-6  # Å: distances this close to a limit count as at it
 
 
 @dataclass(frozen=True)
@@ -640,7 +641,8 @@ def _refusal(spec: _ReferenceSpec, atoms: Atoms) -> str | None:
     if limit is None:  # a packaged reference's own limit, from the elements present
         limit = spec.payload.min_distance(atoms)
     if limit > 0 and len(atoms):
-        shortest = shortest_distance_below(atoms, limit)
+        # "closer than": a dimer built at exactly the limit (GPAW's 1.0 r) is computed
+        shortest = shortest_distance_below(atoms, limit - _DISTANCE_TOLERANCE)
         if shortest is not None:
             return (f"atoms {shortest:.3f} Å apart, closer than min_distance "
                     f"{limit:.3g} Å")

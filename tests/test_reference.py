@@ -362,3 +362,16 @@ def test_reference_min_distance_is_what_labelling_refuses_below():
     # surrogate: 0.6 x 2 r_cov; GPAW: 0.5 x 2 r_cov (Si r_cov 1.11 Å)
     assert reference_min_distance("chgnet", "Si") == pytest.approx(1.332)
     assert reference_min_distance("gpaw", "Si") == pytest.approx(1.11)
+
+
+def test_a_distance_at_the_limit_is_computed_and_one_below_is_refused():
+    from gapexplore.chemistry import Chemistry
+    from gapexplore.generate import dimers
+
+    chemistry = Chemistry.of("Si")
+    shortest = dimers(chemistry)[0]    # at 1.0 r, up to rounding (GPAW's limit for Si)
+    below = shortest.copy()
+    below.positions[1, 0] -= 1e-3
+    good, bad = label_structures([shortest, below], "sw-si", min_distance=chemistry.radius)
+    assert keys.LABEL_ERROR not in good.info
+    assert "closer than min_distance" in bad.info[keys.LABEL_ERROR]
