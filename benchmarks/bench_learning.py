@@ -290,15 +290,20 @@ def _errors(rows, method, iteration, structure) -> list[float]:
     return [1000 * np.mean([abs(r["error"]) for r in mine if r["seed"] == s]) for s in seeds]
 
 
+def _grid(title: str, columns, rows, width: int) -> str:
+    """A titled text table: a header of ``columns``, then (name, cells) rows."""
+    lines = [title, f"  {'':<28s}" + "".join(f"{c:>{width}s}" for c in columns)]
+    lines += [f"  {name:<28s}" + "".join(f"{c:>{width}s}" for c in cells)
+              for name, cells in rows]
+    return "\n".join(lines)
+
+
 def first_below(rows: list[dict], reference: str, threshold: float = THRESHOLD) -> str:
     """Labels at which each structure's |error| first fell below ``threshold``."""
     rows = [r for r in rows if r["reference"] == reference]
     methods = list(dict.fromkeys(r["method"] for r in rows))
     structures = list(dict.fromkeys(r["structure"] for r in rows))
-    width = 20
-    lines = [f"{reference}: labels when |error| first fell below {1000 * threshold:.0f} "
-             "meV/atom, mean over the seeds that got there (seeds that did / seeds)",
-             f"  {'':<28s}" + "".join(f"{s:>{width}s}" for s in structures)]
+    table = []
     for method in methods:
         cells = []
         for structure in structures:
@@ -313,8 +318,10 @@ def first_below(rows: list[dict], reference: str, threshold: float = THRESHOLD) 
                     hits.append(below[0])
             mean = f"{np.mean(hits):.0f}" if hits else "-"
             cells.append(f"{mean} ({len(hits)}/{len(seeds)})")
-        lines.append(f"  {method:<28s}" + "".join(f"{c:>{width}s}" for c in cells))
-    return "\n".join(lines)
+        table.append((method, cells))
+    return _grid(f"{reference}: labels when |error| first fell below {1000 * threshold:.0f} "
+                 "meV/atom, mean over the seeds that got there (seeds that did / seeds)",
+                 structures, table, width=20)
 
 
 def differences_table(rows: list[dict], reference: str) -> str:
@@ -324,18 +331,14 @@ def differences_table(rows: list[dict], reference: str) -> str:
         return ""
     pairs = list(dict.fromkeys(r["pair"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    width = 30
-    lines = [f"{reference}: energy differences by the final GAP [meV/atom], "
-             "mean ± sd over seeds (reference in the first row)",
-             f"  {'':<28s}" + "".join(f"{p:>{width}s}" for p in pairs),
-             f"  {'reference':<28s}" + "".join(
-                 f"{1000 * next(r['reference_value'] for r in rows if r['pair'] == p):>{width}.1f}"
-                 for p in pairs)]
-    for method in methods:
-        cells = [_mean_sd([1000 * r["gap"] for r in rows
-                           if r["method"] == method and r["pair"] == p]) for p in pairs]
-        lines.append(f"  {method:<28s}" + "".join(f"{c:>{width}s}" for c in cells))
-    return "\n".join(lines)
+    reference_row = [f"{1000 * next(r['reference_value'] for r in rows if r['pair'] == p):.1f}"
+                     for p in pairs]
+    table = [("reference", reference_row)] + [
+        (method, [_mean_sd([1000 * r["gap"] for r in rows
+                            if r["method"] == method and r["pair"] == p]) for p in pairs])
+        for method in methods]
+    return _grid(f"{reference}: energy differences by the final GAP [meV/atom], "
+                 "mean ± sd over seeds (reference in the first row)", pairs, table, width=30)
 
 
 def energy_volume_table(rows: list[dict], reference: str) -> str:
@@ -345,10 +348,7 @@ def energy_volume_table(rows: list[dict], reference: str) -> str:
         return ""
     methods = list(dict.fromkeys(r["method"] for r in rows))
     structures = list(dict.fromkeys(r["structure"] for r in rows))
-    width = 20
-    lines = [f"{reference}: final GAP's energy–volume curves, RMS of E_GAP - E_ref over "
-             f"V/V0 = {EV_SCALES[0]:.2f}..{EV_SCALES[-1]:.2f} [meV/atom], mean ± sd over seeds",
-             f"  {'':<28s}" + "".join(f"{s:>{width}s}" for s in structures)]
+    table = []
     for method in methods:
         cells = []
         for structure in structures:
@@ -357,8 +357,10 @@ def energy_volume_table(rows: list[dict], reference: str) -> str:
             cells.append(_mean_sd([1000 * np.sqrt(np.mean(
                 [(r["gap"] - r["reference_energy"]) ** 2 for r in mine if r["seed"] == seed]))
                 for seed in seeds]))
-        lines.append(f"  {method:<28s}" + "".join(f"{c:>{width}s}" for c in cells))
-    return "\n".join(lines)
+        table.append((method, cells))
+    return _grid(f"{reference}: final GAP's energy–volume curves, RMS of E_GAP - E_ref over "
+                 f"V/V0 = {EV_SCALES[0]:.2f}..{EV_SCALES[-1]:.2f} [meV/atom], mean ± sd over "
+                 "seeds", structures, table, width=20)
 
 
 # --- files ---------------------------------------------------------------------------------
