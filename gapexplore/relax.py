@@ -56,6 +56,8 @@ class RelaxSettings:
         β of Eq. 5 (paper: 0.2); the mean pressure is β p0.
     precon : bool
         Use PreconLBFGS's Exp preconditioner (A = 3); without it, plain LBFGS steps.
+        A one-atom cell always takes plain steps: Exp has no neighbours to build from
+        there (it divides by zero).
     min_distance_factor : float
         Stop when two atoms come closer than this times the characteristic radius r.
     volume_bounds : (float, float)
@@ -143,7 +145,8 @@ def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry,
     work.calc = calculator
     p = pressure * GPa  # eV/Å³
     cell_filter = FrechetCellFilter(work, scalar_pressure=p)
-    optimiser = PreconLBFGS(cell_filter, precon=Exp(A=3) if settings.precon else None,
+    precon = Exp(A=3) if settings.precon and len(work) > 1 else None
+    optimiser = PreconLBFGS(cell_filter, precon=precon,
                             use_armijo=True, logfile=None)
     v_start = work.get_volume() / len(work)
     d_min = settings.min_distance_factor * chemistry.radius
