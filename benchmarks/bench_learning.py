@@ -49,7 +49,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import os
@@ -65,6 +64,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from gapexplore.explore import Explorer, ExploreSettings  # noqa: E402
+from gapexplore.store import write_csv  # noqa: E402
 
 #: Selection methods compared: name -> ExploreSettings fields.
 METHODS = {
@@ -364,15 +364,6 @@ def energy_volume_table(rows: list[dict], reference: str) -> str:
 
 
 # --- files ---------------------------------------------------------------------------------
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    if not rows:
-        return
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
 
 def _learning_series(rows: list[dict], structure: str) -> dict:
     """Per method: labels, mean, min and max over seeds of |error| [meV/atom]."""

@@ -42,7 +42,7 @@ from .reference import (
 )
 from .relax import RelaxSettings, relax_structures
 from .select import KT_SCHEDULE, METHODS, select_structures
-from .store import UID, RunStore
+from .store import UID, RunStore, write_csv
 from .validate import as_rows, known_structure, validate
 
 __all__ = ["ExploreSettings", "Explorer", "STEPS"]
@@ -511,7 +511,7 @@ class Explorer:
             carved["validate"] = time.perf_counter() - start
         self._done("fit", carved=carved, **facts)
         if validating:
-            _write_csv(self.store.root / "validation.csv", as_rows(self.state["iterations"]))
+            write_csv(self.store.root / "validation.csv", as_rows(self.state["iterations"]))
         return result
 
     def _own_known(self) -> dict:
@@ -551,17 +551,6 @@ def _import_function(spec: str):
     except (ImportError, AttributeError) as error:
         raise fail("reference", "Explorer", "a toy reference name or an importable "
                    "'module:function' returning an ASE calculator", spec) from error
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    import csv
-
-    if not rows:
-        return
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def _lowest(trajectories: list[list[Atoms]]) -> dict | None:

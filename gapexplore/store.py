@@ -23,6 +23,7 @@ results.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from ase.stress import full_3x3_to_voigt_6_stress, voigt_6_to_full_3x3_stress
 from . import keys
 from .errors import GapExploreError
 
-__all__ = ["ITERATION", "RunStore", "UID"]
+__all__ = ["ITERATION", "RunStore", "UID", "write_csv"]
 
 #: info key of the unique id of a structure that is (to be) labelled.
 UID = "uid"
@@ -205,6 +206,24 @@ class RunStore:
 
 _LABEL_INFO = {keys.REF_ENERGY, keys.REF_VIRIAL, keys.REF_NAME, keys.LABEL_ERROR, UID,
                ITERATION}
+
+
+def write_csv(path, rows: list[dict]) -> None:
+    """Write dict rows as CSV (header from the first row's keys); nothing when empty.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to (over)write.
+    rows : list of dict
+        One dict per line, all with the first row's keys.
+    """
+    if not rows:
+        return
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _is_scalar(value) -> bool:
