@@ -324,6 +324,46 @@ def first_below(rows: list[dict], reference: str, threshold: float = THRESHOLD) 
                  structures, table, width=20)
 
 
+def paired_table(rows: list[dict], reference: str, baseline: str = "random") -> str:
+    """Each method against ``baseline``, seed by seed, on the mean |error| of all known
+    structures: the mean paired difference [meV/atom] and the seeds where the method is
+    lower, with the one-sided sign-test p-value of that count.
+
+    Runs of one seed share their random cells (iteration 0 chooses from the same 100), so
+    the pairs remove that part of the seed-to-seed spread that the mean ± sd keeps.
+    """
+    from scipy.stats import binomtest
+
+    rows = [r for r in rows if r["reference"] == reference]
+    methods = [m for m in dict.fromkeys(r["method"] for r in rows) if m != baseline]
+    if not methods or not any(r["method"] == baseline for r in rows):
+        return ""
+    iterations = sorted({r["iteration"] for r in rows})
+    labels = [f"{int(np.median([r['labels'] for r in rows if r['iteration'] == i]))}"
+              for i in iterations]
+    table = []
+    for method in methods:
+        cells = []
+        for iteration in iterations:
+            pairs = []
+            for seed in sorted({r["seed"] for r in rows if r["method"] == method}):
+                mine = [r for r in rows if r["seed"] == seed and r["iteration"] == iteration]
+                a = _errors(mine, method, iteration, "mean of all")
+                b = _errors(mine, baseline, iteration, "mean of all")
+                if a and b and np.isfinite(a[0]) and np.isfinite(b[0]):
+                    pairs.append(a[0] - b[0])
+            if not pairs:
+                cells.append("-")
+                continue
+            wins = sum(d < 0 for d in pairs)
+            p = binomtest(wins, len(pairs), 0.5, alternative="greater").pvalue
+            cells.append(f"{np.mean(pairs):+.0f} {wins}/{len(pairs)} p{p:.2f}")
+        table.append((method, cells))
+    return _grid(f"{reference}: paired by seed against {baseline}: mean of (method - "
+                 f"{baseline}) of the mean |error| [meV/atom], seeds where the method is "
+                 "lower, one-sided sign-test p", labels, table, width=20)
+
+
 def differences_table(rows: list[dict], reference: str) -> str:
     """Energy differences between phases by the final GAPs [meV/atom] and the reference."""
     rows = [r for r in rows if r["reference"] == reference]
@@ -552,6 +592,8 @@ def main(argv=None) -> dict:
         print(learning_table(rows, reference))
         print()
         print(first_below(rows, reference))
+        print()
+        print(paired_table(rows, reference))
         print()
         print(differences_table(differences, reference))
         print()

@@ -2,6 +2,7 @@
 
 import csv
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -37,6 +38,8 @@ def test_smallest_learning_comparison(tmp_path, capsys):
     assert np.isfinite([d["gap"] for d in out["differences"]]).all()
     assert "mean of all" in printed and "first fell below 10 meV/atom" in printed
     assert "beta-tin - diamond" in printed
+    assert "paired by seed against random" in printed
+    assert re.search(r"kernel_cur +[+-]\d+ [01]/1 p[01]\.\d\d", printed)  # one seed, one pair
     assert sorted(Path(p).suffix for p in out["plots"]) == [".html", ".png"]
     assert all(Path(p).stat().st_size > 0 for p in out["plots"])
     # E–V curves of each final GAP and the reference: 2 runs x 4 structures x 9 volumes
