@@ -222,6 +222,8 @@ def chgnet_calculator():
     Uses as many torch threads as ``OMP_NUM_THREADS`` says (1 if unset): worker processes
     must not oversubscribe the cores.
     """
+    import contextlib
+    import io
     import os
     import warnings
 
@@ -230,7 +232,10 @@ def chgnet_calculator():
     from chgnet.model.dynamics import CHGNetCalculator
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
-    with warnings.catch_warnings():
+    # CHGNet prints its parameter count and device on every load, whatever ``verbose``
+    # says: once per worker process, into the logs of long runs
+    chatter = contextlib.redirect_stdout(io.StringIO())
+    with warnings.catch_warnings(), chatter:
         warnings.simplefilter("ignore")
         model = CHGNet.load(model_name="0.3.0", use_device="cpu", verbose=False)
 
@@ -243,12 +248,16 @@ def chgnet_calculator():
         def calculate(self, atoms=None, properties=None, system_changes=None):
             properties = [p for p in (properties or ["energy"]) if p != "free_energy"]
             kwargs = {} if system_changes is None else {"system_changes": system_changes}
-            super().calculate(atoms, properties or ["energy"], **kwargs)
+            with warnings.catch_warnings():   # torch on CHGNet's volume tensor, harmless
+                warnings.filterwarnings("ignore", message="Converting a tensor with "
+                                        "requires_grad=True to a scalar")
+                super().calculate(atoms, properties or ["energy"], **kwargs)
             self.results["free_energy"] = self.results["energy"]
 
     # an isolated atom (the GAP's e0) has no neighbours: CHGNet's energy for it is its
     # composition term alone; it is computed without a warning
-    return CHGNetWithFreeEnergy(model, use_device="cpu", on_isolated_atoms="ignore")
+    with contextlib.redirect_stdout(io.StringIO()):
+        return CHGNetWithFreeEnergy(model, use_device="cpu", on_isolated_atoms="ignore")
 
 
 #: Universal-potential references by name (optional extra ``surrogate``).
