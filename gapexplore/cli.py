@@ -27,13 +27,14 @@ DEMO = dict(element="Si", n_candidates=24, n_atoms=(4, 8), n_select=16, max_iter
 
 #: Keys of a settings file that say where the work runs (not part of the run's settings).
 _WHERE_KEYS = {"dask_workers", "scheduler"}
-_STOP_CRITERIA = {"max_labels", "max_iterations", "target_error"}
+_STOP_CRITERIA = {"max_labels", "max_iterations", "target_error", "target_prediction_error"}
 _SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
     "element": "element", "bonding": "bonding", "radius": "radius",
     "reference": "reference", "candidates": "n_candidates", "atoms": "n_atoms",
     "select": "n_select",
     "max_labels": "max_labels", "iterations": "max_iterations",
-    "target_error": "target_error", "gap": "gap",
+    "target_error": "target_error", "target_prediction_error": "target_prediction_error",
+    "gap": "gap",
     "soap": "soap", "selection": "selection", "stochastic": "selection_stochastic",
     "center": "selection_center", "fmax": "relax_fmax", "max_steps": "relax_max_steps",
     "seed": "seed",
@@ -75,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--iterations", type=int, help="stop after this many iterations")
     run.add_argument("--target-error", type=float,
                      help="stop when every --validate structure is within this [eV/atom]")
+    run.add_argument("--target-prediction-error", type=float, metavar="EV_PER_ATOM",
+                     help="stop when the previous GAP's energy RMSE on an iteration's new "
+                     "labels is within this [eV/atom] (no known structure needed)")
     run.add_argument("--gap", choices=("paper", "light"), help="GAP model (paper)")
     run.add_argument("--soap", choices=("paper", "fast"), help="selection SOAP (paper)")
     run.add_argument("--selection", choices=("kernel_cur", "vector_cur", "random"),
@@ -95,7 +99,8 @@ def _settings(args: argparse.Namespace) -> ExploreSettings | None:
     """Settings for a new run; None to continue the run in the folder.
 
     A run continues with its stored settings; only its stop criteria (``--max-labels``,
-    ``--iterations``) may change, and the change is stored.
+    ``--iterations``, ``--target-error``, ``--target-prediction-error``) may change, and
+    the change is stored.
     """
     given = _config(args.config) if args.config else {}
     given |= {field: tuple(value) if isinstance(value, list) else value
@@ -110,7 +115,8 @@ def _settings(args: argparse.Namespace) -> ExploreSettings | None:
     if set(changed) - _STOP_CRITERIA:
         raise GapExploreError(
             f"{args.folder} holds a run with other settings ({', '.join(sorted(changed))}); "
-            "continue it without them (only --max-labels and --iterations may change), "
+            "continue it without them (only the stop criteria --max-labels, --iterations, "
+            "--target-error and --target-prediction-error may change), "
             "or start a new folder.")
     if changed:
         store.write_json("settings.json", dataclasses.replace(stored, **changed).to_dict())
@@ -205,6 +211,8 @@ def _report(explorer: Explorer, seconds: float | None = None) -> None:
               f"{1000 * fit.get('rmse_energy', float('nan')):.1f} meV/atom"
               + (f", lowest H {lowest['enthalpy_per_atom']:.3f} eV/atom "
                  f"({lowest['spacegroup']}, {lowest['n_atoms']} atoms)" if lowest else "")
+              + (f", new labels predicted to {1000 * predicted['rmse']:.1f} meV/atom RMSE"
+                 if (predicted := record.get("prediction_error")) else "")
               + "".join(f", {name} error {1000 * e:+.1f} meV/atom" for name, e in errors.items()))
     if explorer.potential:
         print(f"  newest potential: {explorer.potential}")

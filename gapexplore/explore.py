@@ -43,7 +43,7 @@ from .reference import (
 from .relax import RelaxSettings, relax_structures
 from .select import KT_SCHEDULE, METHODS, select_structures
 from .store import UID, RunStore, write_csv
-from .validate import as_rows, known_structure, validate
+from .validate import as_rows, known_structure, prediction_error, validate
 
 __all__ = ["ExploreSettings", "Explorer", "STEPS"]
 
@@ -96,6 +96,12 @@ class ExploreSettings:
     target_error : float, optional
         Stop once every ``validate`` structure's relaxed energy is within this of the
         reference [eV/atom] (e.g. 0.01).
+    target_prediction_error : float, optional
+        Stop once the previous GAP's energy RMSE on an iteration's new labels, frames its
+        own search found and it never saw, is within this [eV/atom] (e.g. 0.01): a
+        convergence signal that needs no known structure
+        (:func:`gapexplore.validate.prediction_error`; recorded in ``state.json`` as
+        ``prediction_error`` of every iteration from 1 on).
     kT : tuple of float
         kT [eV] of iterations 1, 2, ...; the last value repeats (paper: 0.3, 0.2, 0.1).
     gap : {"paper", "light"}
@@ -138,6 +144,7 @@ class ExploreSettings:
     max_labels: int = 2500
     max_iterations: int | None = None
     target_error: float | None = None
+    target_prediction_error: float | None = None
     kT: tuple = KT_SCHEDULE
     gap: str = "paper"
     soap: str = "paper"
@@ -162,6 +169,9 @@ class ExploreSettings:
             if not self.validate:
                 raise fail("target_error", where, "used with validate (the structures whose "
                            "error it bounds)", self.target_error)
+        if self.target_prediction_error is not None:
+            check_real(self.target_prediction_error, "target_prediction_error", where,
+                       low=0.0, low_open=True)
         if self.reference is not None and ":" not in self.reference \
                 and self.reference not in NAMED_REFERENCES:
             known = ", ".join(repr(n) for n in NAMED_REFERENCES)
@@ -332,7 +342,12 @@ class Explorer:
         fitted = [r for r in self.state["iterations"] if "validation" in r]
         if s.target_error is not None and fitted:
             last = fitted[-1]["validation"]
-            return all(abs(last[name]["error"]) <= s.target_error for name in s.validate)
+            if all(abs(last[name]["error"]) <= s.target_error for name in s.validate):
+                return True
+        predicted = [r["prediction_error"] for r in self.state["iterations"]
+                     if r.get("prediction_error") and "fit" in r]
+        if s.target_prediction_error is not None and predicted:
+            return predicted[-1]["rmse"] <= s.target_prediction_error
         return False
 
     # --- the loop --------------------------------------------------------------------------
@@ -491,8 +506,12 @@ class Explorer:
             self.store.add_labels(part, self.iteration)
             labelled += part
         failed = sum(keys.LABEL_ERROR in a.info for a in labelled)
+        facts = {}
+        if self.iteration > 0:   # the previous GAP on what its own search found
+            facts["prediction_error"] = prediction_error(
+                self.store.labels(iteration=self.iteration))
         self._done("label", labelled=len(labelled) - failed, failed=failed,
-                   labels_total=self.n_labels)
+                   labels_total=self.n_labels, **facts)
         return labelled
 
     @_locked

@@ -177,12 +177,14 @@ class RunStore:
             return 0
         return self._db().count(ok=True) if ok_only else self._db().count()
 
-    def labels(self, ok_only: bool = True) -> list[Atoms]:
-        """Every stored label as ``ase.Atoms`` with ``REF_*`` keys (or ``LABEL_ERROR``)."""
+    def labels(self, ok_only: bool = True, iteration: int | None = None) -> list[Atoms]:
+        """Every stored label (or those of one ``iteration``) as ``ase.Atoms`` with
+        ``REF_*`` keys (or ``LABEL_ERROR``)."""
         if not self.db_path.exists():
             return []
         out = []
-        for row in self._db().select():
+        query = {} if iteration is None else {"iteration": int(iteration)}
+        for row in self._db().select(**query):
             if ok_only and not row.ok:
                 continue
             atoms = row.toatoms()

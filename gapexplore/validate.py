@@ -31,7 +31,7 @@ from ._checks import fail
 from .chemistry import Chemistry
 from .relax import RelaxSettings, relax
 
-__all__ = ["KNOWN_STRUCTURES", "known_structure", "validate"]
+__all__ = ["KNOWN_STRUCTURES", "known_structure", "prediction_error", "validate"]
 
 
 def _beta_tin(element, a, c):
@@ -168,3 +168,37 @@ def as_rows(history: list[dict]) -> list[dict]:
                          **{k: values[k] for k in ("gap", "reference", "error")}})
     return rows
 
+
+def prediction_error(structures: list[Atoms]) -> dict | None:
+    """Energy error of the GAP that chose ``structures`` on their new reference labels.
+
+    A convergence signal that needs no known structure: the frames an iteration labels
+    were relaxed with the previous GAP, which stored its energy on them
+    (``info[keys.GAP_ENERGY]``), so once labelled they are a test set that GAP never saw.
+    When it predicts the structures its own search finds, the exploration is converging.
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        Labelled structures; those without both ``info[keys.GAP_ENERGY]`` and
+        ``info[keys.REF_ENERGY]`` (e.g. random cells, failed labels) are left out.
+
+    Returns
+    -------
+    dict or None
+        ``n`` (structures used), ``rmse``, ``mae`` and ``max`` of E_GAP − E_ref per atom
+        [eV/atom], ``mean`` (the signed mean, a systematic shift) [eV/atom]; None when no
+        structure carries both energies.
+    """
+    import numpy as np
+
+    used = [a for a in structures
+            if keys.GAP_ENERGY in a.info and keys.REF_ENERGY in a.info
+            and keys.LABEL_ERROR not in a.info]
+    if not used:
+        return None
+    errors = np.array([(a.info[keys.GAP_ENERGY] - a.info[keys.REF_ENERGY]) / len(a)
+                       for a in used])
+    return {"n": len(used), "rmse": float(np.sqrt(np.mean(errors ** 2))),
+            "mae": float(np.mean(np.abs(errors))), "max": float(np.max(np.abs(errors))),
+            "mean": float(np.mean(errors))}

@@ -76,3 +76,23 @@ def test_selection_options_reach_the_settings(tmp_path):
     plain = _settings(_parser().parse_args(["run", str(tmp_path / "r")]))
     assert (plain.selection, plain.selection_stochastic, plain.selection_center) \
         == ("kernel_cur", False, False)
+
+
+def test_the_prediction_error_is_a_stop_criterion_and_is_reported(tmp_path, capsys):
+    from gapexplore.cli import _parser, _report, _settings
+    from gapexplore.explore import Explorer
+
+    args = _parser().parse_args(["run", str(tmp_path / "r"), "--target-prediction-error",
+                                 "0.01"])
+    settings = _settings(args)
+    assert settings.target_prediction_error == 0.01
+    explorer = Explorer(tmp_path / "r", settings)
+    explorer.state["iterations"] = [
+        {"iteration": 0, "selected": 3, "labels_total": 25},
+        {"iteration": 1, "selected": 3, "labels_total": 28,
+         "prediction_error": {"n": 3, "rmse": 0.0123, "mae": 0.01, "max": 0.02, "mean": 0.0}}]
+    _report(explorer)
+    out = capsys.readouterr().out
+    assert "iteration 0: selected 3, labels 25" in out and "new labels predicted" not in \
+        out.splitlines()[1]
+    assert "new labels predicted to 12.3 meV/atom RMSE" in out.splitlines()[2]

@@ -162,6 +162,36 @@ def test_reference_by_import_path_and_target_error(tmp_path):
         Explorer(tmp_path / "other", ExploreSettings(reference="nowhere:nothing"))
 
 
+def test_the_previous_gap_is_scored_on_its_new_labels_and_can_stop_the_run(tmp_path):
+    from gapexplore.fit import load_potential
+    from gapexplore.store import RunStore
+
+    settings = ExploreSettings(element="Si", n_candidates=6, n_select=3, gap="light",
+                               soap="fast", relax_fmax=0.1, relax_max_steps=25,
+                               target_prediction_error=10.0, max_iterations=5)
+    explorer = Explorer(tmp_path / "run", settings, n_jobs=1).run()
+    # iteration 0 labels random cells (no GAP yet); GAP_0 predicts iteration 1's labels
+    # within 10 eV/atom, so the run stops once iteration 1 is fitted
+    assert explorer.iteration == 2
+    first, second = explorer.state["iterations"]
+    assert "prediction_error" not in first
+    scored = second["prediction_error"]
+    # independently: GAP_0 on iteration 1's labelled frames
+    new = RunStore(tmp_path / "run").labels(iteration=1)
+    assert scored["n"] == len(new) == 3
+    gap = load_potential(explorer.potential_of(0))
+    errors = []
+    for atoms in new:
+        reference = atoms.info[keys.REF_ENERGY]
+        atoms.calc = gap
+        errors.append((atoms.get_potential_energy() - reference) / len(atoms))
+    assert scored["rmse"] == pytest.approx(np.sqrt(np.mean(np.square(errors))), abs=1e-6)
+    assert scored["max"] == pytest.approx(np.max(np.abs(errors)), abs=1e-6)
+    assert 0 < scored["mae"] <= scored["rmse"] <= scored["max"]
+    with pytest.raises(InvalidParameterError, match="'target_prediction_error' parameter"):
+        ExploreSettings(target_prediction_error=-0.01)
+
+
 def test_own_known_structures_are_validated_and_kept(tmp_path):
     from ase.build import bulk
 

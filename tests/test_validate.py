@@ -61,3 +61,29 @@ def test_validation_of_the_reference_against_itself():
     rows = as_rows([{"iteration": 0, "labels_total": 10, "validation": result}])
     assert [r["structure"] for r in rows] == ["diamond", "beta-tin"]
     assert np.isfinite([r["gap"] for r in rows]).all()
+
+
+def test_prediction_error_uses_only_structures_with_both_energies():
+    from ase.build import bulk
+
+    from gapexplore.validate import prediction_error
+
+    def labelled(n_rep, gap, ref, failed=False):
+        atoms = bulk("Si", "diamond", a=5.43).repeat((n_rep, 1, 1))   # 2 n_rep atoms
+        if gap is not None:
+            atoms.info[keys.GAP_ENERGY] = gap
+        atoms.info[keys.REF_ENERGY] = ref
+        if failed:
+            atoms.info[keys.LABEL_ERROR] = "refused"
+        return atoms
+
+    # errors per atom: +0.1 (2 atoms), -0.3 (4 atoms); the cell without a GAP energy and
+    # the failed label are left out
+    structures = [labelled(1, -8.0, -8.2), labelled(2, -17.2, -16.0),
+                  labelled(1, None, -8.0), labelled(1, 0.0, -8.0, failed=True)]
+    error = prediction_error(structures)
+    assert error["n"] == 2
+    assert error["rmse"] == pytest.approx(np.sqrt((0.1 ** 2 + 0.3 ** 2) / 2))
+    assert error["mae"] == pytest.approx(0.2) and error["max"] == pytest.approx(0.3)
+    assert error["mean"] == pytest.approx(-0.1)
+    assert prediction_error(structures[2:]) is None
