@@ -5,6 +5,8 @@ Pure functions on lists of ``ase.Atoms`` and run folders; the plots of these dat
 
 - :func:`learning_curves` — energy error of the known structures after each fit, against
   the number of reference labels (paper Figs. 2 and 3, left).
+- :func:`prediction_errors` — each GAP's energy error on the next iteration's labels,
+  which its own search found: a learning curve that needs no known structure.
 - :func:`energy_volume` — energy–volume curves of a structure by several calculators
   (paper Fig. 3, right).
 - :func:`energy_energy` — GAP against reference energies of labelled structures
@@ -28,7 +30,7 @@ from .generate import min_distance
 from .store import ITERATION, UID
 
 __all__ = ["MAP_SOAP", "StructureMapData", "coordination_numbers", "energy_energy",
-           "energy_volume", "learning_curves", "nystrom_residual",
+           "energy_volume", "learning_curves", "nystrom_residual", "prediction_errors",
            "rescale_to_shortest_bond", "run_labels",
            "structure_map"]
 
@@ -228,6 +230,33 @@ def learning_curves(folder) -> list[dict]:
 
     state = _store(folder, "learning_curves").read_json("state.json") or {}
     return as_rows(state.get("iterations", []))
+
+
+def prediction_errors(folder) -> list[dict]:
+    """Each GAP's energy error on the labels of the iteration after its fit.
+
+    Those structures were found by relaxations with that GAP and labelled afterwards, so
+    they are a test set it never saw (:func:`gapexplore.validate.prediction_error`).
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        A run folder.
+
+    Returns
+    -------
+    list of dict
+        One row per iteration from 1 on whose labels are done: ``iteration`` (of the new
+        labels), ``labels`` (reference labels the predicting GAP was fitted to), ``n``
+        (structures scored), ``rmse``, ``mae``, ``max`` and ``mean`` of E_GAP − E_ref
+        [eV/atom].
+    """
+    history = _store(folder, "prediction_errors").read_json("state.json") or {}
+    records = history.get("iterations", [])
+    return [{"iteration": record["iteration"],
+             "labels": records[record["iteration"] - 1].get("labels_total"),
+             **record["prediction_error"]}
+            for record in records if record.get("prediction_error")]
 
 
 def energy_volume(atoms: Atoms, calculators: dict, *, scales=None) -> dict:

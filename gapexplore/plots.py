@@ -32,7 +32,8 @@ def _figure(title: str, x: str, y: str, **kwargs):
     return fig
 
 
-def learning_curve_figure(rows: list[dict], *, title: str = "Learning curves"):
+def learning_curve_figure(rows: list[dict], *, predicted: list[dict] = (),
+                          title: str = "Learning curves"):
     """Absolute energy error of each known structure against reference labels (Fig. 2).
 
     Parameters
@@ -40,6 +41,9 @@ def learning_curve_figure(rows: list[dict], *, title: str = "Learning curves"):
     rows : list of dict
         :func:`gapexplore.analysis.learning_curves` output (``labels``, ``structure``,
         ``error`` [eV/atom]); may be empty (an empty plot, filled later).
+    predicted : list of dict, optional
+        :func:`gapexplore.analysis.prediction_errors` output: drawn as a dashed black line
+        named ``curve-new-labels`` (RMSE of each GAP on the next iteration's labels).
 
     Returns
     -------
@@ -56,11 +60,25 @@ def learning_curve_figure(rows: list[dict], *, title: str = "Learning curves"):
                  line_width=2, name=f"curve-{name}")
         fig.scatter("labels", "abs_error", source=source, color=colour, size=7,
                     legend_label=name)
+    if predicted:
+        from bokeh.models import ColumnDataSource
+
+        name = "new labels (RMSE)"
+        source = ColumnDataSource({
+            "labels": [r["labels"] for r in predicted],
+            "iteration": [r["iteration"] for r in predicted],
+            "structure": [f"{name}, {r['n']} structures" for r in predicted],
+            "error": [1000.0 * r["rmse"] for r in predicted],
+            "abs_error": [max(1000.0 * r["rmse"], 1e-3) for r in predicted]})
+        fig.line("labels", "abs_error", source=source, color="black", line_dash="dashed",
+                 legend_label=name, line_width=2, name="curve-new-labels")
+        fig.scatter("labels", "abs_error", source=source, color="black", size=7,
+                    marker="square", legend_label=name)
     fig.add_layout(Span(location=10.0, dimension="width", line_dash="dashed",
                         line_color="grey"))
     fig.add_tools(HoverTool(tooltips=[("structure", "@structure"), ("iteration", "@iteration"),
                                       ("labels", "@labels"), ("error", "@error{0.1} meV/atom")]))
-    if not rows:
+    if not rows and not predicted:
         fig.title.text += " (none yet: validation runs after each fit)"
     else:
         fig.legend.location = "top_right"

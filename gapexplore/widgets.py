@@ -374,7 +374,8 @@ class StructureMap(w.VBox):
 
 
 class LearningCurves(w.Box):
-    """The learning curves of a run folder as a plot, redrawn by :meth:`refresh`."""
+    """The learning curves of a run folder as a plot, redrawn by :meth:`refresh`: the
+    known structures' errors, and each GAP's RMSE on the next iteration's new labels."""
 
     def __init__(self, folder, **kwargs):
         super().__init__(**kwargs)
@@ -383,10 +384,11 @@ class LearningCurves(w.Box):
         self.refresh()
 
     def refresh(self) -> None:
-        from .analysis import learning_curves
+        from .analysis import learning_curves, prediction_errors
         from .plots import learning_curve_figure
 
-        self.figure = learning_curve_figure(learning_curves(self.folder))
+        self.figure = learning_curve_figure(learning_curves(self.folder),
+                                            predicted=prediction_errors(self.folder))
         self.children = [figure_widget(self.figure)]
 
 

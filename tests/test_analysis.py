@@ -12,10 +12,12 @@ from gapexplore.analysis import (
     energy_energy,
     energy_volume,
     learning_curves,
+    prediction_errors,
     rescale_to_shortest_bond,
     structure_map,
 )
 from gapexplore.generate import min_distance
+from gapexplore.plots import learning_curve_figure
 from gapexplore.reference import label_structures, reference_calculator
 
 
@@ -94,6 +96,20 @@ def test_learning_curves_come_from_the_run_folder(tmp_path):
                      "reference": -4.3, "error": 0.1}]
     with pytest.raises(InvalidParameterError, match="run folder"):
         learning_curves(tmp_path / "nothing")
+
+
+def test_prediction_errors_are_placed_at_the_predicting_gaps_labels(tmp_path):
+    (tmp_path / "settings.json").write_text("{}")
+    scored = {"n": 3, "rmse": 0.02, "mae": 0.015, "max": 0.03, "mean": -0.01}
+    state = {"iterations": [{"iteration": 0, "labels_total": 30},
+                            {"iteration": 1, "labels_total": 40, "prediction_error": scored},
+                            {"iteration": 2}]}   # not labelled yet
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    assert prediction_errors(tmp_path) == [{"iteration": 1, "labels": 30, **scored}]
+    figure = learning_curve_figure([], predicted=prediction_errors(tmp_path))
+    line = figure.select_one({"name": "curve-new-labels"}).data_source.data
+    assert list(line["labels"]) == [30] and list(line["error"]) == [pytest.approx(20.0)]
+    assert "none yet" not in figure.title.text
 
 
 def test_nystrom_residual_is_one_for_nothing_and_zero_for_a_spanning_choice():
