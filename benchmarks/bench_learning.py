@@ -364,6 +364,33 @@ def paired_table(rows: list[dict], reference: str, baseline: str = "random") -> 
                  "lower, one-sided sign-test p", labels, table, width=20)
 
 
+def prediction_table(results: list[dict], reference: str) -> str:
+    """Each method's new-label RMSE: the previous GAP on the structures each iteration
+    chose to label [meV/atom], mean ± sd over seeds, by the labels that GAP was fitted to.
+
+    A method that chooses what the GAP does not know yet scores higher here. Runs made
+    before ``prediction_error`` was recorded are left out.
+    """
+    mine = [r for r in results if r["reference"] == reference]
+    cells: dict = {}
+    for result in mine:
+        records = result["records"]
+        for record in records[1:]:
+            scored = record.get("prediction_error")
+            if scored:
+                labels = records[record["iteration"] - 1].get("labels_total")
+                cells.setdefault(result["method"], {}).setdefault(labels, []).append(
+                    1000 * scored["rmse"])
+    if not cells:
+        return ""
+    columns = sorted({labels for by in cells.values() for labels in by})
+    table = [(method, [_mean_sd(by.get(labels, [])) if by.get(labels) else "-"
+                       for labels in columns]) for method, by in cells.items()]
+    return _grid(f"{reference}: previous GAP on each iteration's new labels, energy RMSE "
+                 "[meV/atom], mean ± sd over seeds, by the labels that GAP was fitted to",
+                 [str(c) for c in columns], table, width=17)
+
+
 def differences_table(rows: list[dict], reference: str) -> str:
     """Energy differences between phases by the final GAPs [meV/atom] and the reference."""
     rows = [r for r in rows if r["reference"] == reference]
@@ -595,6 +622,10 @@ def main(argv=None) -> dict:
         print()
         print(paired_table(rows, reference))
         print()
+        predicted = prediction_table(results, reference)
+        if predicted:
+            print(predicted)
+            print()
         print(differences_table(differences, reference))
         print()
         print(energy_volume_table(ev_rows, reference))

@@ -39,6 +39,7 @@ def test_smallest_learning_comparison(tmp_path, capsys):
     assert "mean of all" in printed and "first fell below 10 meV/atom" in printed
     assert "beta-tin - diamond" in printed
     assert "paired by seed against random" in printed
+    assert re.search(r"new labels, energy RMSE.*\n.*\n +kernel_cur +\d+\.\d", printed)
     assert re.search(r"kernel_cur +[+-]\d+ [01]/1 p[01]\.\d\d", printed)  # one seed, one pair
     assert sorted(Path(p).suffix for p in out["plots"]) == [".html", ".png"]
     assert all(Path(p).stat().st_size > 0 for p in out["plots"])
