@@ -371,21 +371,18 @@ def prediction_table(results: list[dict], reference: str) -> str:
     A method that chooses what the GAP does not know yet scores higher here. Runs made
     before ``prediction_error`` was recorded are left out.
     """
-    mine = [r for r in results if r["reference"] == reference]
-    cells: dict = {}
-    for result in mine:
-        records = result["records"]
-        for record in records[1:]:
-            scored = record.get("prediction_error")
-            if scored:
-                labels = records[record["iteration"] - 1].get("labels_total")
-                cells.setdefault(result["method"], {}).setdefault(labels, []).append(
-                    1000 * scored["rmse"])
+    from gapexplore.validate import prediction_rows
+
+    cells: dict = {}   # method -> labels of the predicting GAP -> RMSE per seed
+    for result in (r for r in results if r["reference"] == reference):
+        for row in prediction_rows(result["records"]):
+            cells.setdefault(result["method"], {}).setdefault(row["labels"], []).append(
+                1000 * row["rmse"])
     if not cells:
         return ""
     columns = sorted({labels for by in cells.values() for labels in by})
-    table = [(method, [_mean_sd(by.get(labels, [])) if by.get(labels) else "-"
-                       for labels in columns]) for method, by in cells.items()]
+    table = [(method, [_mean_sd(by[labels]) if labels in by else "-" for labels in columns])
+             for method, by in cells.items()]
     return _grid(f"{reference}: previous GAP on each iteration's new labels, energy RMSE "
                  "[meV/atom], mean ± sd over seeds, by the labels that GAP was fitted to",
                  [str(c) for c in columns], table, width=17)

@@ -251,12 +251,10 @@ def prediction_errors(folder) -> list[dict]:
         (structures scored), ``rmse``, ``mae``, ``max`` and ``mean`` of E_GAP − E_ref
         [eV/atom].
     """
-    history = _store(folder, "prediction_errors").read_json("state.json") or {}
-    records = history.get("iterations", [])
-    return [{"iteration": record["iteration"],
-             "labels": records[record["iteration"] - 1].get("labels_total"),
-             **record["prediction_error"]}
-            for record in records if record.get("prediction_error")]
+    from .validate import prediction_rows
+
+    state = _store(folder, "prediction_errors").read_json("state.json") or {}
+    return prediction_rows(state.get("iterations", []))
 
 
 def energy_volume(atoms: Atoms, calculators: dict, *, scales=None) -> dict:

@@ -344,10 +344,10 @@ class Explorer:
             last = fitted[-1]["validation"]
             if all(abs(last[name]["error"]) <= s.target_error for name in s.validate):
                 return True
-        predicted = [r["prediction_error"] for r in self.state["iterations"]
-                     if r.get("prediction_error") and "fit" in r]
-        if s.target_prediction_error is not None and predicted:
-            return predicted[-1]["rmse"] <= s.target_prediction_error
+        if s.target_prediction_error is not None:
+            predicted = [r["prediction_error"] for r in self.state["iterations"]
+                         if r.get("prediction_error") and "fit" in r]
+            return bool(predicted) and predicted[-1]["rmse"] <= s.target_prediction_error
         return False
 
     # --- the loop --------------------------------------------------------------------------

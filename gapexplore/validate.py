@@ -169,6 +169,15 @@ def as_rows(history: list[dict]) -> list[dict]:
     return rows
 
 
+def prediction_rows(history: list[dict]) -> list[dict]:
+    """Flatten the ``prediction_error`` records of a run into table rows, each placed at
+    ``labels``, the label count of the GAP that made the prediction (the iteration before)."""
+    return [{"iteration": record["iteration"],
+             "labels": history[record["iteration"] - 1].get("labels_total"),
+             **record["prediction_error"]}
+            for record in history if record.get("prediction_error")]
+
+
 def prediction_error(structures: list[Atoms]) -> dict | None:
     """Energy error of the GAP that chose ``structures`` on their new reference labels.
 
