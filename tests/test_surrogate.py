@@ -32,6 +32,23 @@ def test_the_surrogate_limits_are_a_fraction_of_the_covalent_bond():
     assert chgnet.min_distance(Atoms("CSi")) == pytest.approx(limits["C"])
 
 
+def test_chgnet_loads_and_computes_quietly(capsys):
+    # in every worker CHGNet printed its parameter count and device, and torch warned
+    # about CHGNet's volume tensor on the first call
+    import warnings
+
+    from gapexplore.reference import chgnet_calculator
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        calculator = chgnet_calculator()
+        atoms = bulk("Si", "diamond", a=5.431)
+        atoms.calc = calculator
+        assert np.isfinite(atoms.get_potential_energy())
+    assert capsys.readouterr().out == ""
+    assert not [w for w in caught if "requires_grad" in str(w.message)]
+
+
 def _same_density_fcc(atoms):
     volume = atoms.get_volume() / len(atoms)
     return bulk(atoms.get_chemical_symbols()[0], "fcc", a=(4 * volume) ** (1 / 3))
