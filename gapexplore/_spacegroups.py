@@ -44,7 +44,10 @@ class SiteKind:
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """A random point of this site [fractional coordinates]."""
         a = rng.uniform(0.0, 2.0, size=len(self.directions))
-        return (self.origin + a @ self.directions) % 1.0
+        point = self.origin.copy()
+        for weight, direction in zip(a, self.directions):  # a fixed order of sums
+            point = point + weight * direction
+        return point % 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,7 +69,9 @@ class SpaceGroup:
 
     def orbit(self, point: np.ndarray) -> np.ndarray:
         """Distinct images of ``point`` under the group, wrapped into [0, 1)."""
-        images = (np.einsum("kij,j->ki", self.rotations, point) + self.translations) % 1.0
+        r = self.rotations  # integer entries: each product is exact; the sum order fixed
+        images = (r[:, :, 0] * point[0] + r[:, :, 1] * point[1] + r[:, :, 2] * point[2]
+                  + self.translations) % 1.0
         return unique_fractional(images)
 
     @functools.cached_property
@@ -112,16 +117,75 @@ def _lattice_kind(number: int, choice: str) -> str:
 
 
 def _fixed_sets(rotation: np.ndarray, translation: np.ndarray):
-    """Affine sets of fractional points x with R x + t = x modulo a lattice vector."""
-    a = rotation - np.eye(3)
-    _, s, vt = np.linalg.svd(a)
-    rank = int(np.sum(s > 1e-6))
-    directions = vt[rank:]
+    """Affine sets of fractional points x with R x + t = x modulo a lattice vector.
+
+    Solved in exact rational arithmetic (R is an integer matrix, t a multiple of 1/24):
+    the origins and free directions are the same numbers on every machine, where an SVD
+    or least-squares solve would differ in the last bits with the LAPACK kernel. Each
+    direction is a primitive integer vector (first non-zero component positive), so that a
+    free parameter in [0, 1) covers the line once.
+    """
+    from fractions import Fraction
+
+    a = [[Fraction(int(rotation[i][j]) - (i == j)) for j in range(3)] for i in range(3)]
+    t = [Fraction(float(x)).limit_denominator(24) for x in translation]
+    directions = np.array(_null_space(a), dtype=float).reshape(-1, 3)
     for shift in itertools.product((-1, 0, 1), repeat=3):
-        rhs = np.asarray(shift, dtype=float) - translation
-        x, *_ = np.linalg.lstsq(a, rhs, rcond=None)
-        if np.allclose(a @ x, rhs, atol=_TOL):
-            yield x % 1.0, directions
+        x = _solve(a, [shift[i] - t[i] for i in range(3)])
+        if x is not None:
+            yield np.array([float(v % 1) for v in x]), directions
+
+
+def _rref(rows, n_pivot_columns: int = 3):
+    """Reduced row echelon form of a small rational matrix, pivoting in the first
+    ``n_pivot_columns`` columns; returns (rows, pivot columns)."""
+    rows = [list(r) for r in rows]
+    pivots, r = [], 0
+    for c in range(n_pivot_columns):
+        pivot = next((i for i in range(r, len(rows)) if rows[i][c] != 0), None)
+        if pivot is None:
+            continue
+        rows[r], rows[pivot] = rows[pivot], rows[r]
+        rows[r] = [v / rows[r][c] for v in rows[r]]
+        for i in range(len(rows)):
+            if i != r and rows[i][c] != 0:
+                rows[i] = [vi - rows[i][c] * vr for vi, vr in zip(rows[i], rows[r])]
+        pivots.append(c)
+        r += 1
+    return rows, pivots
+
+
+def _null_space(a):
+    """Primitive integer basis vectors of {x : a x = 0} (a 3×3, rational)."""
+    import math
+
+    rows, pivots = _rref(a)
+    basis = []
+    for free in (c for c in range(3) if c not in pivots):
+        x = [0] * 3
+        x[free] = 1
+        for row, c in zip(rows, pivots):
+            x[c] = -row[free]
+        scale = math.lcm(*(v.denominator if hasattr(v, "denominator") else 1 for v in x))
+        ints = [int(v * scale) for v in x]
+        g = math.gcd(*ints)
+        ints = [v // g for v in ints]
+        if next(v for v in ints if v) < 0:
+            ints = [-v for v in ints]
+        basis.append(ints)
+    return basis
+
+
+def _solve(a, b):
+    """One rational solution x of a x = b (free variables 0), or None if there is none."""
+    rows, pivots = _rref([a[i] + [b[i]] for i in range(3)])
+    if any(all(v == 0 for v in row[:3]) and row[3] != 0 for row in rows):
+        return None
+    x = [0] * 3
+    for row, c in zip(rows, pivots):
+        if c < 3:
+            x[c] = row[3]
+    return x
 
 
 def _site_kinds(group_ops) -> tuple[SiteKind, ...]:

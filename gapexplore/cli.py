@@ -96,31 +96,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> ExploreSettings | None:
-    """Settings for a new run; None to continue the run in the folder.
-
-    A run continues with its stored settings; only its stop criteria (``--max-labels``,
-    ``--iterations``, ``--target-error``, ``--target-prediction-error``) may change, and
-    the change is stored.
-    """
+    """The settings asked for: for a new run, from the options; for the run in the folder,
+    its stored settings with the options given applied (:class:`Explorer` accepts a change
+    of stop criteria only, and stores it once it holds the folder); None when no option
+    is given for an existing run."""
     given = _config(args.config) if args.config else {}
     given |= {field: tuple(value) if isinstance(value, list) else value
               for option, field in _SETTING_OPTIONS.items()
               if (value := getattr(args, option, None)) is not None}
-    store = RunStore(args.folder)
-    stored = store.read_json("settings.json")
+    stored = RunStore(args.folder).read_json("settings.json")
     if stored is None:
         return ExploreSettings(**given)
-    stored = ExploreSettings.from_dict(stored)
-    changed = {k: v for k, v in given.items() if getattr(stored, k) != v}
-    if set(changed) - _STOP_CRITERIA:
-        raise GapExploreError(
-            f"{args.folder} holds a run with other settings ({', '.join(sorted(changed))}); "
-            "continue it without them (only the stop criteria --max-labels, --iterations, "
-            "--target-error and --target-prediction-error may change), "
-            "or start a new folder.")
-    if changed:
-        store.write_json("settings.json", dataclasses.replace(stored, **changed).to_dict())
-    return None
+    if not given:
+        return None
+    if not isinstance(stored, dict):
+        return None  # Explorer says what is wrong with the file
+    return ExploreSettings.from_dict(stored | given)
 
 
 @contextlib.contextmanager

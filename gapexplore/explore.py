@@ -17,6 +17,7 @@ results it would have had, and a reference calculation stored once is never repe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -31,9 +32,11 @@ from . import keys
 from ._checks import check_choice, check_int, check_int_range, check_real, fail
 from .chemistry import Chemistry
 from .descriptors import SoapSettings
+from .errors import GapExploreError
 from .fit import GapSettings, fit_gap
 from .generate import dimers, initial_cells, isolated_atom, random_cells
 from .reference import (
+    DFT_REFERENCES,
     NAMED_REFERENCES,
     _named,
     default_reference,
@@ -45,22 +48,32 @@ from .select import KT_SCHEDULE, METHODS, select_structures
 from .store import UID, RunStore, write_csv
 from .validate import as_rows, known_structure, prediction_error, validate
 
-__all__ = ["ExploreSettings", "Explorer", "STEPS"]
+__all__ = ["ExploreSettings", "Explorer", "STEPS", "STOP_CRITERIA"]
 
 log = logging.getLogger(__name__)
 
 #: The steps of an iteration, in order (iteration 0 has no relaxation).
 STEPS = ("generate", "relax", "select", "label", "fit")
 
+#: Default wall-time limit of one toy or surrogate reference calculation [s]: those take
+#: milliseconds to seconds, so one that runs ten minutes hangs.
+DEFAULT_REFERENCE_TIMEOUT = 600.0
+
 
 def _locked(step):
     """Run a step of the Explorer holding its run folder (see :meth:`RunStore.lock`)."""
     @functools.wraps(step)
     def wrapper(self, *args, **kwargs):
-        with self.store.lock():
+        with self._holding():
             self._started = time.perf_counter()
             return step(self, *args, **kwargs)
     return wrapper
+
+
+#: Settings a run may change when it is continued: its stop criteria. Any other change
+#: would make the run's folder a mix of two runs.
+STOP_CRITERIA = frozenset({"max_labels", "max_iterations", "target_error",
+                           "target_prediction_error"})
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,14 @@ class ExploreSettings:
         ``("diamond", "beta-tin")`` for Si) relaxed with each new GAP and with the
         reference: the learning curves of paper Figs. 2–3, in ``state.json`` and
         ``validation.csv``.
+    reference_timeout : float, optional
+        Wall-time limit of one reference calculation [s]; one over it is stopped and
+        recorded as a failed label with that reason. Default: 600 s for the toy and
+        surrogate references (whose calculations take milliseconds to seconds), no limit
+        for DFT and your own calculators.
+    relax_timeout : float, optional
+        Wall-time limit of one GAP relaxation [s]; one over it is stopped and recorded
+        with status ``"error: timed out"``. Default: no limit.
     """
 
     element: str = "Si"
@@ -155,6 +176,8 @@ class ExploreSettings:
     relax_max_steps: int = 300
     seed: int = 0
     validate: tuple = ()
+    reference_timeout: float | None = None
+    relax_timeout: float | None = None
 
     def __post_init__(self):
         where = "ExploreSettings"
@@ -162,6 +185,14 @@ class ExploreSettings:
         check_int(self.n_candidates, "n_candidates", where, low=1)
         check_int(self.n_select, "n_select", where, low=1, high=self.n_candidates)
         check_int(self.max_labels, "max_labels", where, low=1)
+        check_int(self.seed, "seed", where, low=0)
+        check_real(self.relax_fmax, "relax_fmax", where, low=0.0, low_open=True)
+        check_int(self.relax_max_steps, "relax_max_steps", where, low=1)
+        for name in ("reference_timeout", "relax_timeout"):
+            if getattr(self, name) is not None:
+                check_real(getattr(self, name), name, where, low=0.0, low_open=True)
+        if self.n_histogram is not None:
+            check_int(self.n_histogram, "n_histogram", where, low=1)
         if self.max_iterations is not None:
             check_int(self.max_iterations, "max_iterations", where, low=1)
         if self.target_error is not None:
@@ -190,8 +221,13 @@ class ExploreSettings:
                 raise fail(name, where, "a bool", value)
             if value and self.selection == "random":
                 raise fail(name, where, "False with selection='random' (a CUR option)", value)
-        if not self.kT or any(not (isinstance(t, (int, float)) and t > 0) for t in self.kT):
-            raise fail("kT", where, "a non-empty sequence of temperatures > 0 eV", self.kT)
+        if isinstance(self.kT, (int, float)) and not isinstance(self.kT, bool):
+            object.__setattr__(self, "kT", (self.kT,))  # one temperature for every iteration
+        if not isinstance(self.kT, (tuple, list)) or not self.kT or any(
+                isinstance(t, bool) or not (isinstance(t, (int, float)) and t > 0)
+                for t in self.kT):
+            raise fail("kT", where, "a temperature > 0 eV or a non-empty sequence of them",
+                       self.kT)
         object.__setattr__(self, "kT", tuple(float(t) for t in self.kT))
         object.__setattr__(self, "validate", tuple(self.validate))
         object.__setattr__(self, "n_atoms",
@@ -213,8 +249,20 @@ class ExploreSettings:
 
     @classmethod
     def from_dict(cls, values: dict) -> "ExploreSettings":
-        """Settings from :meth:`to_dict`'s output."""
-        return cls(**values)
+        """Settings from :meth:`to_dict`'s output (fields added since default)."""
+        if not isinstance(values, dict):
+            raise fail("values", "ExploreSettings.from_dict", "a dict of settings", values)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise fail("values", "ExploreSettings.from_dict", "settings of this version "
+                       f"(unknown: {', '.join(unknown)})", values)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    def changed(self, other: "ExploreSettings") -> list[str]:
+        """Names of the fields whose values differ in ``other``."""
+        return [f.name for f in dataclasses.fields(self)
+                if getattr(self, f.name) != getattr(other, f.name)]
 
 
 class Explorer:
@@ -248,7 +296,18 @@ class Explorer:
     ----------
     n_candidates, n_select, kT
         Controls of the next iteration (kT None: the schedule). Change them between
-        iterations; the values used are recorded in ``state.json``.
+        iterations: they are kept in ``state.json`` (``controls``) at once, so the run
+        opened again (a second ``gapexplore run``, a restarted notebook) goes on with them;
+        the values each iteration used are recorded in its record.
+
+    Raises
+    ------
+    GapExploreError
+        Before anything is written: for settings other than those of the run in
+        ``folder`` (only the stop criteria :data:`STOP_CRITERIA` may change), a damaged or
+        incomplete run folder (a file of a finished step missing, a damaged JSON file),
+        or a reference that cannot be used. The folder is written only by the steps,
+        holding its lock, so a refused call changes nothing.
     """
 
     def __init__(self, folder, settings: ExploreSettings | None = None, *, reference=None,
@@ -257,18 +316,35 @@ class Explorer:
         import os
 
         self.store = RunStore(folder)
+        self._pending: dict = {}  # files to write once the folder is held (see _holding)
         stored = self.store.read_json("settings.json")
         if stored is not None:
-            existing = ExploreSettings.from_dict(stored)
+            try:
+                existing = ExploreSettings.from_dict(stored)
+            except (TypeError, ValueError) as error:
+                raise GapExploreError(
+                    f"{self.store.root / 'settings.json'} does not hold valid settings "
+                    f"({error}). Restore it from a backup or start a new folder.") from None
             if settings is not None and settings != existing:
-                raise fail("settings", "Explorer", f"the settings of the run in {folder} "
-                           "(omit them to continue it, or choose a new folder)", settings)
-            settings = existing
+                changed = existing.changed(settings)
+                if set(changed) - STOP_CRITERIA:
+                    raise GapExploreError(
+                        f"{folder} holds a run with other settings ({', '.join(changed)}); "
+                        "continue it without them (only the stop criteria max_labels, "
+                        "max_iterations, target_error and target_prediction_error may "
+                        "change), or start a new folder.")
+                self._pending["settings.json"] = settings
+            else:
+                settings = existing
         else:
             settings = ExploreSettings() if settings is None else settings
-            self.store.write_json("settings.json", settings.to_dict())
+            if not isinstance(settings, ExploreSettings):
+                raise fail("settings", "Explorer", "an ExploreSettings", settings)
+            self._pending["settings.json"] = settings
         self.settings = settings
         self.chemistry = settings.chemistry()
+        if n_jobs is not None:
+            check_int(n_jobs, "n_jobs", "Explorer", low=1)
         if reference is None:
             reference = settings.reference or default_reference(self.chemistry.element)
             if ":" in reference:
@@ -283,6 +359,8 @@ class Explorer:
         self.progress = progress
         self.state = self.store.read_json("state.json") or {"iteration": 0, "done": [],
                                                            "iterations": []}
+        if stored is not None:
+            self._check_folder()
         if known:
             if not all(isinstance(a, Atoms) for a in known.values()):
                 raise fail("known", "Explorer", "a dict of names to ase.Atoms", known)
@@ -290,14 +368,98 @@ class Explorer:
             for name, atoms in known.items():
                 atoms = atoms.copy()
                 atoms.calc = None
-                atoms.info["known_name"] = name
+                atoms.info[keys.KNOWN_NAME] = name
                 structures.append(atoms)
-            from ase.io import write
+            self._pending["known.xyz"] = structures
 
-            write(self.store.root / "known.xyz", structures, format="extxyz")
-        self.n_candidates = settings.n_candidates
-        self.n_select = settings.n_select
-        self.kT = None
+    @contextlib.contextmanager
+    def _holding(self):
+        """Hold the run folder; the first time, write what the constructor accepted."""
+        with self.store.lock():
+            if self._pending:
+                from ase.io import write
+
+                if "known.xyz" in self._pending:
+                    write(self.store.root / "known.xyz", self._pending.pop("known.xyz"),
+                          format="extxyz")
+                if "settings.json" in self._pending:
+                    self.store.write_json("settings.json",
+                                          self._pending.pop("settings.json").to_dict())
+            yield
+
+    def _check_folder(self) -> None:
+        """Refuse a run folder whose finished steps have lost their files."""
+        root = self.store.root
+        missing = []
+        for record in self.state["iterations"]:
+            done = (STEPS if "fit" in record else self.state["done"])
+            files = {"generate": "candidates.xyz", "relax": "trajectories.xyz",
+                     "select": "selected.xyz"}
+            iteration = record["iteration"]
+            if "fit" in record:
+                potential = self.potential_of(iteration)
+                if potential is None or not potential.exists():
+                    missing.append(f"iter_{iteration:03d}/gap/"
+                                   f"{Path(record['fit']['potential']).name}")
+            elif iteration != self.iteration:
+                continue
+            for step in done:
+                name = files.get(step)
+                if name and not (iteration == 0 and step == "relax") \
+                        and not (root / f"iter_{iteration:03d}" / name).exists():
+                    missing.append(f"iter_{iteration:03d}/{name}")
+        labelled = max((r.get("labels_total", 0) for r in self.state["iterations"]),
+                       default=0)
+        if labelled and not self.store.db_path.exists():
+            missing.append(f"labels.db ({labelled} labels recorded)")
+        if missing:
+            raise GapExploreError(
+                f"The run in {root} has lost files of finished steps: {', '.join(missing)}. "
+                "Restore them from a backup, or start a new folder (a run whose labels are "
+                "kept can be refitted from labels.db). Nothing was changed.")
+
+    # --- the controls of the next iteration (kept in state.json) ------------------------------
+    def _control(self, name: str):
+        controls = self.state.get("controls", {})
+        default = None if name == "kT" else getattr(self.settings, name)
+        return controls.get(name, default)
+
+    def _set_control(self, name: str, value) -> None:
+        if value == self._control(name):
+            return
+        with self._holding():
+            self.state.setdefault("controls", {})[name] = value
+            self.store.write_json("state.json", self.state)
+
+    @property
+    def n_candidates(self) -> int:
+        """Random cells of the next iteration (default: the settings' ``n_candidates``)."""
+        return self._control("n_candidates")
+
+    @n_candidates.setter
+    def n_candidates(self, value: int) -> None:
+        self._set_control("n_candidates",
+                          check_int(value, "n_candidates", "Explorer", low=1))
+
+    @property
+    def n_select(self) -> int:
+        """Structures labelled in the next iteration (default: the settings' ``n_select``)."""
+        return self._control("n_select")
+
+    @n_select.setter
+    def n_select(self, value: int) -> None:
+        self._set_control("n_select", check_int(value, "n_select", "Explorer", low=1))
+
+    @property
+    def kT(self) -> float | None:
+        """The flat histogram's kT [eV] in the next iteration; None: the settings' schedule."""
+        return self._control("kT")
+
+    @kT.setter
+    def kT(self, value: float | None) -> None:
+        if value is not None:
+            value = check_real(value, "kT", "Explorer", low=0.0, low_open=True)
+        self._set_control("kT", value)
 
     # --- where the run stands ----------------------------------------------------------------
     @property
@@ -356,7 +518,7 @@ class Explorer:
         (an unfinished iteration counts as one); returns self."""
         if iterations is not None:
             check_int(iterations, "iterations", "Explorer.run", low=0)
-        with self.store.lock():
+        with self._holding():
             done = 0
             while not self.finished() and (iterations is None or done < iterations):
                 self.run_iteration()
@@ -446,7 +608,8 @@ class Explorer:
         trajectories = relax_structures(cells, self.potential, chemistry=self.chemistry,
                                          rng=self._rng("relax"), settings=settings,
                                          executor=self.executor, n_jobs=self.n_jobs,
-                                         progress=self.progress)
+                                         progress=self.progress,
+                                         timeout=self.settings.relax_timeout)
         frames = [frame for trajectory in trajectories for frame in trajectory]
         self.store.write_structures(self.iteration, "trajectories", frames)
         statuses = [t[-1].info[keys.RELAX_STATUS].split(":")[0] for t in trajectories]
@@ -497,22 +660,30 @@ class Explorer:
             todo = todo + extras
         stored = self.store.labelled_uids()
         todo = [a for a in todo if a.info[UID] not in stored]
-        chunk = max(8, 4 * self.n_jobs)
-        labelled = []
-        for start in range(0, len(todo), chunk):
-            part = label_structures(todo[start:start + chunk], self.reference,
-                                    executor=self.executor, n_jobs=self.n_jobs,
-                                    progress=self.progress)
-            self.store.add_labels(part, self.iteration)
-            labelled += part
-        failed = sum(keys.LABEL_ERROR in a.info for a in labelled)
+        iteration = self.iteration
+        labelled = label_structures(
+            todo, self.reference, executor=self.executor, n_jobs=self.n_jobs,
+            progress=self.progress, timeout=self._reference_timeout(),
+            on_label=lambda atoms: self.store.add_labels([atoms], iteration))
+        rows = self.store.labels(ok_only=False, iteration=iteration)  # resumed ones too
+        failed = sum(keys.LABEL_ERROR in a.info for a in rows)
         facts = {}
-        if self.iteration > 0:   # the previous GAP on what its own search found
+        if iteration > 0:   # the previous GAP on what its own search found
             facts["prediction_error"] = prediction_error(
-                self.store.labels(iteration=self.iteration))
-        self._done("label", labelled=len(labelled) - failed, failed=failed,
+                [a for a in rows if keys.LABEL_ERROR not in a.info])
+        self._done("label", labelled=len(rows) - failed, failed=failed,
                    labels_total=self.n_labels, **facts)
         return labelled
+
+    def _reference_timeout(self) -> float | None:
+        """The wall-time limit of one reference calculation [s] (see ExploreSettings)."""
+        if self.settings.reference_timeout is not None:
+            return self.settings.reference_timeout
+        named = NAMED_REFERENCES.get(self.reference) if isinstance(self.reference, str) \
+            else None
+        if named is not None and self.reference not in DFT_REFERENCES:
+            return DEFAULT_REFERENCE_TIMEOUT
+        return None
 
     @_locked
     def fit(self):
@@ -539,7 +710,7 @@ class Explorer:
         path = self.store.root / "known.xyz"
         if not path.exists():
             return {}
-        return {a.info["known_name"]: a for a in read(path, ":", format="extxyz")}
+        return {a.info[keys.KNOWN_NAME]: a for a in read(path, ":", format="extxyz")}
 
     def _validate(self, potential) -> dict:
         from .fit import load_potential

@@ -39,6 +39,7 @@ from ase.geometry import cellpar_to_cell
 
 from . import keys
 from ._checks import check_choice, check_int, check_int_range, check_real, check_rng, fail
+from ._exact import det3, inv3, matvecs, norm2, vecmat
 from ._spacegroups import MAX_OPERATIONS, SpaceGroup, groups_for
 from .chemistry import Chemistry
 from .errors import GenerationError
@@ -319,7 +320,8 @@ def _random_cell(chemistry: Chemistry, n_atoms: int, volume_per_atom: float,
         frac = _place_orbits(group, n_atoms, cell, d_min, rng)
         if frac is None:
             continue
-        atoms = Atoms(chemistry.element * n_atoms, scaled_positions=frac, cell=cell, pbc=True)
+        atoms = Atoms(chemistry.element * n_atoms, positions=vecmat(frac, cell), cell=cell,
+                      pbc=True)
         atoms.info[keys.CONFIG_TYPE] = keys.CONFIG_RANDOM
         atoms.info[keys.SYMMOPS] = group.n_operations
         atoms.info[keys.SPACEGROUP_BUILT] = group.number
@@ -349,13 +351,14 @@ def _random_lattice(kind: str, volume: float, rng: np.random.Generator) -> np.nd
         b = c = a
         alpha = beta = gamma = rng.uniform(50.0, 110.0)
     cell = cellpar_to_cell([a, b, c, alpha, beta, gamma])
-    return cell * (volume / abs(np.linalg.det(cell))) ** (1.0 / 3.0)
+    return cell * (volume / abs(det3(cell))) ** (1.0 / 3.0)
 
 
 def _min_width(cell: np.ndarray) -> float:
     """Smallest distance between opposite faces of the cell [Å]."""
-    volume = abs(np.linalg.det(cell))
-    areas = [np.linalg.norm(np.cross(cell[i], cell[j])) for i, j in ((1, 2), (2, 0), (0, 1))]
+    volume = abs(det3(cell))
+    areas = [float(np.sqrt(norm2(np.cross(cell[i], cell[j]))))
+             for i, j in ((1, 2), (2, 0), (0, 1))]
     return volume / max(areas)
 
 
@@ -419,7 +422,7 @@ def _pair_vectors(frac: np.ndarray, others: np.ndarray, cell: np.ndarray) -> np.
     """Cartesian vectors from ``others`` to ``frac`` over the 27 nearest images, (n, m, 27, 3)."""
     diff = frac[:, None, :] - others[None, :, :]
     diff -= np.round(diff)
-    return (diff[:, :, None, :] + _SHIFTS[None, None]) @ cell
+    return vecmat(diff[:, :, None, :] + _SHIFTS[None, None], cell)
 
 
 def _overlap(new: np.ndarray, placed: np.ndarray, cell: np.ndarray, d_min: float):
@@ -429,7 +432,7 @@ def _overlap(new: np.ndarray, placed: np.ndarray, cell: np.ndarray, d_min: float
     """
     others = np.vstack([placed, new])
     vec = _pair_vectors(new, others, cell)
-    dist = np.sqrt(np.einsum("ijkl,ijkl->ijk", vec, vec))
+    dist = np.sqrt(norm2(vec))
     self_pairs = np.arange(len(new))
     dist[self_pairs, len(placed) + self_pairs, _ZERO_SHIFT] = np.inf  # an atom and itself
     gap = np.clip(d_min - dist, 0.0, None)
@@ -454,17 +457,18 @@ def _push_apart(group: SpaceGroup, plan, representatives: np.ndarray, cell: np.n
     from them after every step: round-off cannot break the symmetry, and an atom on an
     inversion centre stays there. Gives up when the overlap stops shrinking.
     """
-    inv = np.linalg.inv(cell)
+    inv = inv3(cell)
     target = d_min * _PUSH_MARGIN
     starts = np.cumsum([0] + [site.multiplicity for site in plan[:-1]])
-    projectors = [site.directions.T @ site.directions for site in plan]
+    projectors = np.array([vecmat(_padded(site.directions).T, _padded(site.directions))
+                           for site in plan])  # Dᵀ D: a step's part along the free directions
     best = np.inf
     for step_index in range(_PUSH_STEPS):
         frac = _expand(group, plan, representatives)
         if frac is None:
             return None
         vec = _pair_vectors(frac[starts], frac, cell)
-        dist = np.sqrt(np.einsum("ijkl,ijkl->ijk", vec, vec))
+        dist = np.sqrt(norm2(vec))
         dist[np.arange(len(starts)), starts, _ZERO_SHIFT] = np.inf  # an atom and itself
         if dist.min() >= d_min:  # by symmetry, the representatives stand for all atoms
             return frac % 1.0
@@ -476,7 +480,14 @@ def _push_apart(group: SpaceGroup, plan, representatives: np.ndarray, cell: np.n
             best = total
         with np.errstate(invalid="ignore", divide="ignore"):
             push = np.where(gap[..., None] > 0, vec * (gap / dist)[..., None], 0.0)
-        step = (0.5 * push.sum(axis=(1, 2))) @ inv
-        step = np.einsum("kij,kj->ki", np.array(projectors), step)
+        step = vecmat(0.5 * push.sum(axis=(1, 2)), inv)
+        step = matvecs(projectors, step)
         representatives = (representatives + step) % 1.0
     return None
+
+
+def _padded(directions: np.ndarray) -> np.ndarray:
+    """A site's free directions (d, 3), d <= 3, as a 3×3 matrix padded with zero rows."""
+    out = np.zeros((3, 3))
+    out[: len(directions)] = directions
+    return out

@@ -72,3 +72,7 @@ RELAX_STEP = "relax_step"
 RELAX_ID = "relax_id"
 #: How the relaxation ended: "converged", "max_steps", "exploded: ..." or "error: ..." (str).
 RELAX_STATUS = "relax_status"
+
+# --- known structures (gapexplore.validate) ------------------------------------------------
+#: Name of a known structure (a named phase, or one of the user's own in ``known.xyz``).
+KNOWN_NAME = "known_name"

@@ -11,17 +11,37 @@ Threads: every process of :func:`default_executor` limits BLAS and OpenMP to one
 and do not slow each other down (FIELD-NOTES: two BLAS threads beside a busy core ran
 3–15× slower). The parent process is left as it is. Executors made elsewhere (dask) are
 used as given.
+
+Faults: the local pool that :func:`map_ordered` makes for itself survives a task that kills
+its worker process (a DFT code's segfault, an MPI abort, the OOM killer): the tasks that were
+running when the pool broke are run again, each alone in a process of its own, so that only
+the one that crashes by itself is given up; the others go on in a fresh pool. A task that runs
+longer than ``timeout`` seconds is stopped the same way (its worker is killed). Workers ignore
+Ctrl-C (the parent handles it and kills them) and die with the parent process (Linux), so no
+orphan goes on computing after the run has stopped.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures.process import BrokenProcessPool
 
-from ._checks import check_int, fail
+from ._checks import check_int, check_real, fail
 
-__all__ = ["default_executor", "map_ordered"]
+__all__ = ["TaskKilled", "TaskTimedOut", "default_executor", "map_ordered"]
+
+
+class TaskKilled(Exception):
+    """A task's worker process died while it ran the task alone (a crash of its own)."""
+
+
+class TaskTimedOut(TaskKilled):
+    """A task ran longer than its time limit; its worker process was killed."""
 
 #: Environment variables set to ``"1"`` in every worker of :func:`default_executor`.
 WORKER_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -58,7 +78,8 @@ def default_executor(n_jobs: int | None = None) -> ProcessPoolExecutor:
 
 def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = None,
                 n_jobs: int = 1, progress: bool = False, desc: str = "",
-                return_killed: bool = False) -> list:
+                return_killed: bool = False, on_result: Callable | None = None,
+                timeout: float | None = None) -> list:
     """``[fn(item) for item in items]``, one task per item, results in input order.
 
     Parameters
@@ -91,7 +112,19 @@ def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = No
         record it and the others finish. Tasks killed in a batch are first run again one
         at a time, so that a task that only shared a worker with a crashing one is not
         given up. Losing the whole executor (a broken local pool, a lost scheduler)
-        always raises: nothing can be said about the remaining tasks.
+        always raises: nothing can be said about the remaining tasks. The local pool that
+        ``map_ordered`` makes itself is never lost that way: a task that kills its worker
+        there gets a :class:`TaskKilled` in its place (raised without ``return_killed``).
+    on_result : callable, optional
+        Called in this process as ``on_result(index, result)`` the moment each result
+        arrives (in completion order), e.g. to store it at once: a run interrupted later
+        keeps every result that had arrived.
+    timeout : float, optional
+        Wall-time limit of one task [s], for the local worker processes that
+        ``map_ordered`` makes itself (``n_jobs`` > 1, or 1 with a limit: the task then runs
+        in one worker process). A task over the limit has its worker killed and gets a
+        :class:`TaskTimedOut` in its place (raised without ``return_killed``); the tasks
+        that shared the pool with it run again. Not applied to a given ``executor``.
 
     Returns
     -------
@@ -118,14 +151,22 @@ def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = No
     if executor is not None and n_jobs != 1:
         raise fail("n_jobs", where, "1 when an executor is given (the executor sets the "
                    "number of workers)", n_jobs)
+    if on_result is not None and not callable(on_result):
+        raise fail("on_result", where, "a callable of (index, result) or None", on_result)
+    if timeout is not None:
+        timeout = check_real(timeout, "timeout", where, low=0.0, low_open=True)
     items = list(items)
-    if executor is None and n_jobs == 1:
-        return [fn(item) for item in _bar(items, progress, desc)]
-    verdicts = _killed_worker_types() if return_killed else ()
+    if executor is None and n_jobs == 1 and timeout is None:
+        results = []
+        for index, item in enumerate(_bar(items, progress, desc)):
+            results.append(fn(item))
+            if on_result is not None:
+                on_result(index, results[-1])
+        return results
     if executor is None:
-        with default_executor(min(n_jobs, max(len(items), 1))) as pool:
-            return _map_on(pool, fn, items, progress, desc, verdicts)
-    return _map_on(executor, fn, items, progress, desc, verdicts)
+        return _map_local(fn, items, n_jobs, progress, desc, return_killed, on_result, timeout)
+    verdicts = _killed_worker_types() if return_killed else ()
+    return _map_on(executor, fn, items, progress, desc, verdicts, on_result)
 
 
 def _killed_worker_types() -> tuple:
@@ -137,7 +178,7 @@ def _killed_worker_types() -> tuple:
 
 
 def _map_on(executor: Executor, fn: Callable, items: list, progress: bool, desc: str,
-            verdicts: tuple = ()) -> list:
+            verdicts: tuple = (), on_result: Callable | None = None) -> list:
     futures = {executor.submit(fn, item): index for index, item in enumerate(items)}
     results = [None] * len(items)
     try:
@@ -149,6 +190,9 @@ def _map_on(executor: Executor, fn: Callable, items: list, progress: bool, desc:
                     bar.update(1)
                 except verdicts:
                     killed.append(futures[future])
+                    continue
+                if on_result is not None:
+                    on_result(futures[future], results[futures[future]])
             # A task that shared a worker with a crashing one is killed with it; run each
             # killed task again alone, so that only the task that crashes by itself is
             # given up.
@@ -158,11 +202,117 @@ def _map_on(executor: Executor, fn: Callable, items: list, progress: bool, desc:
                 except verdicts as error:
                     results[index] = error
                 bar.update(1)
+                if on_result is not None:
+                    on_result(index, results[index])
     except BaseException:
         for future in futures:
             future.cancel()
         raise
     return results
+
+
+_POLL = 0.5  # s between checks of the running tasks' wall time
+
+
+def _map_local(fn: Callable, items: list, n_jobs: int, progress: bool, desc: str,
+               return_killed: bool, on_result: Callable | None, timeout: float | None) -> list:
+    """The local pool path of :func:`map_ordered`: at most ``n_jobs`` tasks in flight, so
+    that when the pool breaks (a worker died) or a task overruns ``timeout``, the tasks that
+    were running are known; they are run again alone, and the rest go on in a fresh pool."""
+    results: list = [None] * len(items)
+    pending = deque(range(len(items)))
+
+    def settle(index, result):
+        if isinstance(result, TaskKilled) and not return_killed:
+            raise result
+        results[index] = result
+        bar.update(1)
+        if on_result is not None:
+            on_result(index, result)
+
+    with _bar(None, progress, desc, total=len(items)) as bar:
+        while pending:
+            suspects = _run_pool(fn, items, pending, min(n_jobs, len(pending)), timeout, settle)
+            for index in suspects:  # each alone: only a task that crashes by itself fails
+                settle(index, _run_alone(fn, items[index], timeout))
+    return results
+
+
+def _run_pool(fn, items, pending: deque, n_jobs: int, timeout, settle) -> list[int]:
+    """Run ``pending`` tasks in one pool until done or the pool breaks; return the tasks
+    that were running when it broke (the pool's workers are gone either way)."""
+    pool = default_executor(n_jobs)
+    running: dict = {}  # future -> (index, start time)
+    try:
+        while pending or running:
+            while pending and len(running) < n_jobs:
+                index = pending.popleft()
+                running[pool.submit(fn, items[index])] = (index, time.monotonic())
+            done, _ = wait(running, timeout=_POLL if timeout else None,
+                           return_when=FIRST_COMPLETED)
+            broken = []
+            for future in done:
+                index, _ = running.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    broken.append(index)
+                    continue
+                settle(index, result)
+            if broken:  # the pool is lost: every other running future ends now too
+                wait(running)
+                for future, (index, _) in running.items():
+                    if future.exception() is None:
+                        settle(index, future.result())
+                    else:
+                        broken.append(index)
+                return sorted(broken)
+            late = [(future, index) for future, (index, start) in running.items()
+                    if timeout and time.monotonic() - start > timeout]
+            if late:
+                _kill_workers(pool)
+                for future, index in late:
+                    running.pop(future)
+                    settle(index, TaskTimedOut(f"ran longer than its time limit of "
+                                               f"{timeout:g} s; its worker was stopped"))
+                pending.extendleft(sorted((index for index, _ in running.values()),
+                                          reverse=True))
+                return []
+        return []
+    except BaseException:
+        _kill_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _run_alone(fn, item, timeout):
+    """``fn(item)`` in a worker process of its own, or a :class:`TaskKilled`."""
+    pool = default_executor(1)
+    try:
+        return pool.submit(fn, item).result(timeout=timeout)
+    except BrokenProcessPool as error:
+        return TaskKilled(f"the task killed its worker process when run alone ({error})")
+    except TimeoutError:
+        _kill_workers(pool)
+        return TaskTimedOut(f"ran longer than its time limit of {timeout:g} s; its worker "
+                            "was stopped")
+    except BaseException:
+        _kill_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop every worker process of ``pool`` now (a running task cannot be cancelled)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.kill()
+        except (OSError, ValueError):
+            pass
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.join(timeout=5)
 
 
 class _Again:
@@ -185,10 +335,29 @@ def _bar(iterable, progress: bool, desc: str, total: int | None = None):
 
 
 def _pin_worker_threads() -> None:
-    """Worker initializer: one BLAS/OpenMP thread in this process and its children."""
+    """Worker initializer: one BLAS/OpenMP thread in this process and its children; Ctrl-C
+    is left to the parent; the worker dies with the parent (Linux ``PR_SET_PDEATHSIG``)."""
     global _limits
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     for name in WORKER_THREAD_VARIABLES:
         os.environ[name] = "1"  # the worker's own environment, read by what it starts
     from threadpoolctl import threadpool_limits
 
     _limits = threadpool_limits(1)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (no orphans holding files)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)

@@ -67,7 +67,7 @@ from . import keys
 from ._checks import check_int, check_real, fail
 from .errors import InvalidParameterError, ReferenceFailed
 from .generate import shortest_distance_below
-from .parallel import map_ordered
+from .parallel import TaskTimedOut, map_ordered
 
 __all__ = [
     "ToyReference",
@@ -357,7 +357,8 @@ def label_structures(structures: Iterable[Atoms], reference, *, name: str | None
                      elements: Iterable[str] | None = None,
                      min_distance: float | None = None, virial: bool = True,
                      executor: Executor | None = None, n_jobs: int = 1,
-                     progress: bool = False) -> list[Atoms]:
+                     progress: bool = False, on_label: Callable | None = None,
+                     timeout: float | None = None) -> list[Atoms]:
     """Reference energies, forces and virials of ``structures``, on copies.
 
     Parameters
@@ -402,6 +403,17 @@ def label_structures(structures: Iterable[Atoms], reference, *, name: str | None
         not depend on it.
     progress : bool
         Show a progress bar.
+    on_label : callable, optional
+        Called with each labelled (or failed) copy the moment its calculation ends, in
+        completion order: store it there, and an interrupted run keeps every calculation
+        that had finished (a DFT label computed once is never computed again).
+    timeout : float, optional
+        Wall-time limit of one calculation [s]; a calculation over it is stopped (its
+        worker process is killed) and recorded as failed with that reason. It runs the
+        calculations in worker processes, so the reference must be picklable. A worker
+        process that dies during a calculation (a segfault, an MPI abort, the OOM killer)
+        is handled the same way: the structure is tried again alone, and recorded as
+        failed if it kills its worker again. Default: no limit.
 
     Returns
     -------
@@ -440,27 +452,37 @@ def label_structures(structures: Iterable[Atoms], reference, *, name: str | None
         spec.min_distance = check_real(min_distance, "min_distance", where, low=0.0)
     spec.virial = bool(virial)
     n_jobs = check_int(n_jobs, "n_jobs", where, low=1)
+    if timeout is not None:
+        timeout = check_real(timeout, "timeout", where, low=0.0, low_open=True)
+    if on_label is not None and not callable(on_label):
+        raise fail("on_label", where, "a callable of one ase.Atoms or None", on_label)
     bare = [_bare_copy(atoms) for atoms in structures]
-    if executor is None and n_jobs == 1:
-        calculator = _Once(spec.make_calculator)
-        labels = map_ordered(partial(_label, spec, calculator), bare, progress=progress,
-                             desc="labelling")
-    else:
-        if executor is None or isinstance(executor, ProcessPoolExecutor):
-            spec.check_picklable(where)
-        labels = map_ordered(partial(_label_in_worker, spec), bare, executor=executor,
-                             n_jobs=n_jobs, progress=progress, desc="labelling",
-                             return_killed=True)
-        labels = [label if isinstance(label, _Label) else
-                  _Label(error=_one_line(f"the calculation killed its worker process every "
-                                         f"time it ran: {type(label).__name__}: {label}"))
-                  for label in labels]
-    out = []
-    for index, (atoms, label) in enumerate(zip(bare, labels)):
+    out = [None] * len(bare)
+
+    def arrived(index: int, label) -> None:
+        if not isinstance(label, _Label):  # the task's worker died or overran its limit
+            what = ("the calculation ran too long" if isinstance(label, TaskTimedOut)
+                    else "the calculation killed its worker process every time it ran")
+            label = _Label(error=_one_line(f"{what}: {type(label).__name__}: {label}"))
+        atoms = bare[index]
         if label.error is not None:
             log.warning("Reference %r failed on structure %d (%s): %s", spec.name, index,
                         atoms.get_chemical_formula(), label.error)
-        out.append(label.apply(atoms, spec.name))
+        out[index] = label.apply(atoms, spec.name)
+        if on_label is not None:
+            on_label(out[index])
+
+    if executor is None and n_jobs == 1 and timeout is None:
+        calculator = _Once(spec.make_calculator)
+        map_ordered(partial(_label, spec, calculator), bare, progress=progress,
+                    desc="labelling", on_result=arrived)
+    else:
+        if executor is None or isinstance(executor, ProcessPoolExecutor):
+            spec.check_picklable(where)
+        map_ordered(partial(_label_in_worker, spec), bare, executor=executor,
+                    n_jobs=n_jobs, progress=progress, desc="labelling",
+                    return_killed=True, on_result=arrived,
+                    timeout=timeout if executor is None else None)
     return out
 
 

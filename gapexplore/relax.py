@@ -234,7 +234,8 @@ def _explosion(atoms: Atoms, energy: float, v_start: float, d_min: float, bounds
 
 def relax_structures(structures: list[Atoms], potential, *, chemistry: Chemistry,
                      rng: np.random.Generator, settings: RelaxSettings | None = None,
-                     executor=None, n_jobs: int = 1, progress: bool = False) -> list[list[Atoms]]:
+                     executor=None, n_jobs: int = 1, progress: bool = False,
+                     timeout: float | None = None) -> list[list[Atoms]]:
     """Relax every structure at its own random pressure (paper Eq. 5); keep all frames.
 
     Parameters
@@ -252,6 +253,9 @@ def relax_structures(structures: list[Atoms], potential, *, chemistry: Chemistry
     settings : RelaxSettings, optional
     executor, n_jobs, progress
         Where the relaxations run; see :func:`gapexplore.parallel.map_ordered`.
+    timeout : float, optional
+        Wall-time limit of one relaxation [s] (local worker processes only); one over it
+        is stopped and returns its starting structure with status ``"error: timed out"``.
 
     Returns
     -------
@@ -259,7 +263,7 @@ def relax_structures(structures: list[Atoms], potential, *, chemistry: Chemistry
         The trajectory of each structure, in input order; every frame carries
         ``keys.RELAX_ID`` (the structure's position in ``structures``).
     """
-    from .parallel import map_ordered
+    from .parallel import TaskTimedOut, map_ordered
 
     settings = RelaxSettings() if settings is None else settings
     rng = check_rng(rng, "relax_structures")
@@ -268,13 +272,14 @@ def relax_structures(structures: list[Atoms], potential, *, chemistry: Chemistry
     task = _RelaxTask(potential, chemistry, settings)
     trajectories = map_ordered(task, list(zip(structures, pressures)), executor=executor,
                                n_jobs=n_jobs, progress=progress, desc="relaxing",
-                               return_killed=True)
+                               return_killed=True, timeout=timeout)
     for index, frames in enumerate(trajectories):
         if isinstance(frames, BaseException):  # the relaxation killed its worker each time
             start = structures[index].copy()
             start.calc = None
             start.info[keys.PRESSURE] = pressures[index]
-            start.info[keys.RELAX_STATUS] = f"error: killed its worker: {frames}"
+            what = "timed out" if isinstance(frames, TaskTimedOut) else "killed its worker"
+            start.info[keys.RELAX_STATUS] = f"error: {what}: {frames}"
             frames = trajectories[index] = [start]
         for frame in frames:
             frame.info[keys.RELAX_ID] = index

@@ -50,31 +50,50 @@ class RunStore:
     Parameters
     ----------
     root : str or pathlib.Path
-        The run folder; created if missing.
+        The run folder. Nothing is written on construction: the folder is made by the first
+        :meth:`lock` (every write of a run happens holding it).
+
+    Raises
+    ------
+    GapExploreError
+        If ``root`` exists and is not a folder.
     """
 
     def __init__(self, root):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        if self.root.exists() and not self.root.is_dir():
+            raise GapExploreError(f"{self.root} is a file, not a run folder: give the path of "
+                                  "a folder (new or holding a run).")
         self._lock_handle, self._lock_depth = None, 0
 
     @contextlib.contextmanager
     def lock(self):
         """Hold the run folder for this process (re-entrant); a second process is refused.
 
+        A POSIX record lock (``fcntl.lockf``): it belongs to this process alone, so worker
+        processes forked while it is held do not hold it, and it goes when the process dies,
+        however it dies.
+
         Raises
         ------
         GapExploreError
-            When another process holds the folder.
+            When another process holds the folder, or the folder cannot be written.
         """
         import fcntl
         import os
 
         if self._lock_depth == 0:
-            handle = open(self.root / ".lock", "a+")
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+                self.root.mkdir(parents=True, exist_ok=True)
+                handle = open(self.root / ".lock", "a+")
+            except OSError as error:
+                raise GapExploreError(
+                    f"Cannot write to the run folder {self.root} ({error.strerror or error}). "
+                    "Choose a folder you can write to, or fix its permissions; nothing was "
+                    "changed.") from None
+            try:
+                fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
                 handle.seek(0)
                 owner = handle.read().strip() or "unknown"
                 handle.close()
@@ -82,10 +101,16 @@ class RunStore:
                     f"Another gapexplore process (pid {owner}) is working on {self.root}. "
                     "Wait for it to finish or stop it, then run again: the run continues "
                     "where it stopped.") from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
+            try:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(str(os.getpid()))
+                handle.flush()
+            except OSError as error:
+                handle.close()
+                raise GapExploreError(
+                    f"Cannot write to the run folder {self.root} ({error.strerror or error}). "
+                    "Free some space or fix its permissions, then run again.") from None
             self._lock_handle = handle
         self._lock_depth += 1
         try:
@@ -98,16 +123,29 @@ class RunStore:
 
     # --- json ------------------------------------------------------------------------------
     def read_json(self, name: str, default=None):
-        """The JSON document ``name`` in the run folder, or ``default`` if there is none."""
+        """The JSON document ``name`` in the run folder, or ``default`` if there is none.
+
+        Raises
+        ------
+        GapExploreError
+            If the file cannot be read or is not JSON (e.g. cut short), naming the file.
+        """
         path = self.root / name
-        return json.loads(path.read_text()) if path.exists() else default
+        if not path.exists():
+            return default
+        try:
+            return json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise GapExploreError(
+                f"{path} is damaged and cannot be read ({error}). gapexplore writes it "
+                "atomically, so it was changed by hand or its disk failed: restore it from a "
+                "backup, or start the run in a new folder. Nothing was changed.") from None
 
     def write_json(self, name: str, document) -> None:
         """Write ``document`` atomically (a crash leaves the old file or the new one)."""
         path = self.root / name
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(document, indent=2, sort_keys=True, default=_plain))
-        tmp.replace(path)
+        _atomic_write(path, lambda tmp: tmp.write_text(
+            json.dumps(document, indent=2, sort_keys=True, default=_plain)))
 
     # --- structures ------------------------------------------------------------------------
     def iteration_dir(self, iteration: int) -> Path:
@@ -119,14 +157,13 @@ class RunStore:
     def write_structures(self, iteration: int, name: str, structures: list[Atoms]) -> Path:
         """Write ``structures`` to ``iter_NNN/name.xyz`` (extxyz), atomically."""
         path = self.iteration_dir(iteration) / f"{name}.xyz"
-        tmp = path.with_suffix(".xyz.tmp")
-        write(tmp, [_without_calc(a) for a in structures], format="extxyz")
-        tmp.replace(path)
+        _atomic_write(path, lambda tmp: write(tmp, [_without_calc(a) for a in structures],
+                                              format="extxyz"))
         return path
 
     def read_structures(self, iteration: int, name: str) -> list[Atoms]:
         """The structures of ``iter_NNN/name.xyz`` (an empty list for an empty file)."""
-        path = self.iteration_dir(iteration) / f"{name}.xyz"
+        path = self.root / f"iter_{iteration:03d}" / f"{name}.xyz"
         if not path.exists():
             raise FileNotFoundError(path)
         return read(path, index=":", format="extxyz") if path.stat().st_size else []
@@ -140,6 +177,8 @@ class RunStore:
     def _db(self):
         from ase.db import connect
 
+        if self.db_path.exists():
+            _check_database(self.db_path)
         return connect(self.db_path)
 
     def labelled_uids(self) -> set[str]:
@@ -149,7 +188,30 @@ class RunStore:
         return {row.uid for row in self._db().select(columns=["key_value_pairs"])}
 
     def add_labels(self, structures: list[Atoms], iteration: int) -> None:
-        """Store labelled (or failed) structures, each with its ``info[UID]``."""
+        """Store labelled (or failed) structures, each with its ``info[UID]``, in one
+        transaction: all are stored or, when the write fails (a full disk), none.
+
+        Raises
+        ------
+        GapExploreError
+            When the database cannot be written; it is left as it was (a database that
+            did not exist before is removed again).
+        """
+        import sqlite3
+
+        new = not self.db_path.exists()
+        try:
+            self._write_labels(structures, iteration)
+        except sqlite3.Error as error:
+            if new:
+                self.db_path.unlink(missing_ok=True)
+            raise GapExploreError(
+                f"Could not store reference labels in {self.db_path} ({error}); it holds what "
+                "it held before. Free some space (or fix permissions) and run again: the run "
+                "continues, and only the calculations that were not stored run again.") \
+                from None
+
+    def _write_labels(self, structures: list[Atoms], iteration: int) -> None:
         with self._db() as db:
             for atoms in structures:
                 row = _without_calc(atoms)
@@ -208,6 +270,45 @@ class RunStore:
 
 _LABEL_INFO = {keys.REF_ENERGY, keys.REF_VIRIAL, keys.REF_NAME, keys.LABEL_ERROR, UID,
                ITERATION}
+
+
+def _atomic_write(path: Path, write_to) -> None:
+    """Call ``write_to(tmp)`` and move ``tmp`` onto ``path``: a failed write (a full disk)
+    leaves ``path`` as it was, and the error names the file."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write_to(tmp)
+        tmp.replace(path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise GapExploreError(
+            f"Could not write {path} ({error.strerror or error}); the file was left as it "
+            "was. Free some space (or fix permissions) and run again: the run continues "
+            "from its last finished step.") from None
+
+
+def _check_database(path: Path) -> None:
+    """Refuse a ``labels.db`` that is not a readable SQLite database, naming it."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as error:
+        raise GapExploreError(
+            f"{path} is not a readable labels database ({error}). It holds the run's "
+            "reference calculations: restore it from a backup; if it is empty or was never "
+            "written (a disk that filled at its first write), delete it and run again.") \
+            from None
+    if tables and "systems" not in tables:
+        raise GapExploreError(f"{path} is an SQLite file but not an ase.db of labels "
+                              f"(tables: {', '.join(sorted(tables))}): restore the run's own "
+                              "labels.db; if a full disk cut its first write short, delete it "
+                              "and run again.")
+    if not tables and path.stat().st_size:
+        raise GapExploreError(f"{path} holds no tables (a disk that filled at its first "
+                              "write?): delete it and run again; no label was stored in it.")
 
 
 def write_csv(path, rows: list[dict]) -> None:

@@ -101,7 +101,7 @@ def known_structure(element: str, name: str) -> Atoms:
         raise fail("name", "known_structure", f"a known structure of {element} ({options})",
                    name)
     atoms = table[name]()
-    atoms.info["known_name"] = name
+    atoms.info[keys.KNOWN_NAME] = name
     return atoms
 
 

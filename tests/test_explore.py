@@ -8,7 +8,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.db import connect
 from ase.io import read
 
-from gapexplore import InvalidParameterError, keys
+from gapexplore import GapExploreError, InvalidParameterError, keys
 from gapexplore.explore import Explorer, ExploreSettings
 from gapexplore.reference import reference_calculator
 
@@ -105,11 +105,13 @@ def test_same_seed_same_selection_and_controls_are_recorded(tmp_path):
 
 def test_wrong_use_is_explained(tmp_path):
     Explorer(tmp_path / "run", TINY)
-    with pytest.raises(InvalidParameterError, match="settings of the run"):
+    assert not (tmp_path / "run").exists()  # nothing is written before a step runs
+    Explorer(tmp_path / "run", TINY).generate()
+    with pytest.raises(GapExploreError, match="holds a run with other settings .element"):
         Explorer(tmp_path / "run", ExploreSettings(element="C"))
     explorer = Explorer(tmp_path / "run")
-    with pytest.raises(InvalidParameterError, match="run after generate"):
-        explorer.select()
+    with pytest.raises(InvalidParameterError, match="run after select"):
+        explorer.label()
     with pytest.raises(InvalidParameterError, match="'n_select' parameter"):
         ExploreSettings(n_candidates=5, n_select=10)
     with pytest.raises(InvalidParameterError, match="'element' parameter"):

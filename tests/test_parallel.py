@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from gapexplore.errors import InvalidParameterError
-from gapexplore.parallel import default_executor, map_ordered
+from gapexplore.parallel import TaskKilled, TaskTimedOut, default_executor, map_ordered
 
 
 def slow_identity(x):
@@ -71,3 +71,48 @@ def test_bad_parameters():
     with pytest.raises(InvalidParameterError, match="'fn' parameter"):
         map_ordered(None, [1])
     default_executor().shutdown()
+
+
+def crashes_on_three(x):
+    """Kills its own worker process on item 3, as a segfaulting DFT code would."""
+    if x == 3:
+        os._exit(13)
+    time.sleep(0.05)
+    return x
+
+
+def hangs_on_two(x):
+    if x == 2:
+        time.sleep(60)
+    return x
+
+
+def test_a_task_that_kills_its_worker_fails_alone_and_the_others_finish():
+    seen = []
+    results = map_ordered(crashes_on_three, range(8), n_jobs=2, return_killed=True,
+                          on_result=lambda i, r: seen.append(i))
+    assert [r for i, r in enumerate(results) if i != 3] == [0, 1, 2, 4, 5, 6, 7]
+    assert isinstance(results[3], TaskKilled) and "alone" in str(results[3])
+    assert sorted(seen) == list(range(8))  # each result reported once, as it arrived
+    with pytest.raises(TaskKilled):
+        map_ordered(crashes_on_three, range(5), n_jobs=2)
+
+
+def test_a_task_over_its_time_limit_is_stopped_and_recorded():
+    start = time.monotonic()
+    results = map_ordered(hangs_on_two, range(5), n_jobs=2, timeout=2, return_killed=True)
+    assert time.monotonic() - start < 30
+    assert results[:2] == [0, 1] and results[3:] == [3, 4]
+    assert isinstance(results[2], TaskTimedOut) and "2 s" in str(results[2])
+    results = map_ordered(hangs_on_two, [2], timeout=1, return_killed=True)  # n_jobs 1
+    assert isinstance(results[0], TaskTimedOut)
+
+
+def test_on_result_sees_each_result_as_it_arrives():
+    arrived = []
+    map_ordered(slow_identity, range(5), n_jobs=2,
+                on_result=lambda index, result: arrived.append((index, result)))
+    assert sorted(arrived) == [(i, i) for i in range(5)]
+    arrived.clear()
+    map_ordered(abs, [-1, -2], on_result=lambda index, result: arrived.append(result))
+    assert arrived == [1, 2]

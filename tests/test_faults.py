@@ -1,0 +1,223 @@
+"""Faults a long run meets: kills, crashing or hanging references, damaged folders, bad input.
+
+Each test is one finding of the fault-injection tests of issue 22, made to fail on the code
+before the fix.
+"""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from gapexplore import Chemistry, dimers, isolated_atom, keys
+from gapexplore.cli import main
+from gapexplore.errors import GapExploreError
+from gapexplore.explore import Explorer, ExploreSettings
+from gapexplore.reference import label_structures
+
+HERE = Path(__file__).parent
+TINY = ExploreSettings(element="Si", n_candidates=6, n_select=3, max_iterations=1, gap="light",
+                       soap="fast", relax_fmax=0.1, relax_max_steps=20, seed=5)
+
+
+def _env(log):
+    return dict(os.environ, PYTHONPATH=f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+                FAULTY_LOG=str(log), FAULTY_DELAY="0.15")
+
+
+def _rows(folder):
+    try:
+        with sqlite3.connect(folder / "labels.db") as db:
+            return db.execute("select count(*) from systems").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.slow
+def test_a_finished_reference_calculation_is_never_run_again(tmp_path):
+    """SIGKILL of the whole process group in the middle of labelling, then a resume: only
+    the calculations in flight at the kill (at most one per worker) may run twice."""
+    folder, log = tmp_path / "run", tmp_path / "calls.log"
+    command = [sys.executable, "-m", "gapexplore", "run", str(folder), "--element", "Si",
+               "--candidates", "8", "--select", "4", "--iterations", "1", "--gap", "light",
+               "--soap", "fast", "--reference", "faulty_references:counting_sw",
+               "--jobs", "2", "--quiet"]
+    first = subprocess.Popen(command, env=_env(log), start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    start = time.time()
+    while _rows(folder) < 6:
+        assert first.poll() is None, first.stderr.read()
+        assert time.time() - start < 120
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    stored = _rows(folder)
+    assert stored < 4 + 22  # killed before the end of labelling
+    done = subprocess.run(command, env=_env(log), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    calls = Counter(log.read_text().split())
+    repeated = sum(n - 1 for n in calls.values())
+    assert len(calls) == 4 + 22 and repeated <= 2  # 2 workers: at most 2 were in flight
+    record = json.loads((folder / "state.json").read_text())["iterations"][0]
+    assert record["labelled"] + record["failed"] == 4 + 22  # resumed labels counted too
+
+
+def test_a_reference_that_crashes_or_hangs_is_recorded_and_the_rest_finish():
+    si = Chemistry.of("Si")
+    structures = [isolated_atom(si)] + dimers(si)[-4:]
+    start = time.monotonic()
+    labels = label_structures(structures, _crashing(), n_jobs=2, timeout=3)
+    assert time.monotonic() - start < 60
+    errors = [a.info.get(keys.LABEL_ERROR) for a in labels]
+    assert "killed its worker process" in errors[0]   # os._exit in the calculation
+    assert "ran too long" in errors[-1] and "3 s" in errors[-1]  # the 5 Å dimer hangs
+    assert errors[1:-1] == [None] * 3 and all(keys.REF_ENERGY in a.info for a in labels[1:-1])
+
+
+def _crashing():
+    sys.path.insert(0, str(HERE))
+    from faulty_references import crashing_sw
+
+    return crashing_sw
+
+
+def test_the_controls_a_user_sets_survive_a_reopen(tmp_path):
+    explorer = Explorer(tmp_path / "run", TINY, n_jobs=1)
+    explorer.generate()
+    explorer.n_select, explorer.n_candidates, explorer.kT = 2, 5, 0.25
+    again = Explorer(tmp_path / "run", n_jobs=1)
+    assert (again.n_select, again.n_candidates, again.kT) == (2, 5, 0.25)
+    again.kT = None  # back to the schedule
+    assert Explorer(tmp_path / "run").kT is None
+    with pytest.raises(GapExploreError, match="'n_select' parameter of Explorer"):
+        again.n_select = 0
+
+
+def test_a_refused_process_writes_nothing(tmp_path):
+    folder = tmp_path / "run"
+    Explorer(folder, TINY, n_jobs=1).generate()
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    from gapexplore.store import RunStore
+
+    with RunStore(folder).lock():
+        result = subprocess.run([sys.executable, "-m", "gapexplore", "run", str(folder),
+                                 "--iterations", "3", "--quiet"], capture_output=True,
+                                text=True)
+    assert result.returncode == 2 and "Another gapexplore process" in result.stderr
+    after = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    assert {k: v for k, v in after.items() if k != ".lock"} == \
+        {k: v for k, v in before.items() if k != ".lock"}
+
+
+_ORPHAN_SCRIPT = """
+import sys, time
+from gapexplore.parallel import map_ordered
+from gapexplore.store import RunStore
+
+def sleep(_):
+    import os
+    with open(sys.argv[2], "a") as handle:
+        handle.write(f"{os.getpid()}\\n")
+    time.sleep(120)
+
+with RunStore(sys.argv[1]).lock():
+    map_ordered(sleep, range(2), n_jobs=2)
+"""
+
+
+def test_workers_die_with_their_parent_and_do_not_hold_the_lock(tmp_path):
+    """The OOM killer takes the main process alone: its workers must not live on as
+    orphans that keep the run folder locked."""
+    script, pids = tmp_path / "orphans.py", tmp_path / "pids"
+    script.write_text(_ORPHAN_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path / "run"), str(pids)])
+    start = time.time()
+    while not pids.exists() or len(pids.read_text().split()) < 2:
+        assert parent.poll() is None and time.time() - start < 60
+        time.sleep(0.05)
+    parent.kill()  # the main process alone
+    parent.wait()
+    workers = [int(p) for p in pids.read_text().split()]
+    deadline = time.time() + 10
+    while any(_alive(p) for p in workers) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in workers)
+    from gapexplore.store import RunStore
+
+    with RunStore(tmp_path / "run").lock():  # free again
+        pass
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as handle:  # a zombie is dead
+        return handle.read().split(")")[-1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--seed", "-1"], "'seed' parameter"),
+    (["--fmax", "-1"], "'relax_fmax' parameter"),
+    (["--max-steps", "0"], "'relax_max_steps' parameter"),
+    (["--jobs", "0"], "'n_jobs' parameter"),
+    (["--element", "Ge"], "no toy reference covers"),
+    (["--reference", "no_such_module:calculator"], "importable 'module:function'"),
+])
+def test_bad_options_are_refused_before_anything_is_written(tmp_path, capsys, options,
+                                                            message):
+    folder = tmp_path / "run"
+    assert main(["run", str(folder), "--quiet", *options]) == 2
+    assert message in capsys.readouterr().err
+    assert not folder.exists()  # so the corrected command starts afresh
+
+
+def test_a_scalar_kT_in_a_settings_file_is_one_temperature(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text("kT = -0.1\n")
+    assert main(["run", str(tmp_path / "run"), "--config", str(config)]) == 2
+    assert "The 'kT' parameter of ExploreSettings must be" in capsys.readouterr().err
+    assert ExploreSettings(kT=0.2).kT == (0.2,)
+
+
+def test_damaged_run_folders_are_named_and_left_alone(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["run", str(afile), "--quiet"]) == 2
+    assert "is a file, not a run folder" in capsys.readouterr().err
+    folder = tmp_path / "run"
+    Explorer(folder, TINY, n_jobs=1).generate()
+    for name, content, what in [("state.json", "", "state.json is damaged"),
+                                ("state.json", '{"iteration": 0, "do', "state.json is damaged"),
+                                ("settings.json", '{"element": "Si"', "settings.json is damaged"),
+                                ("labels.db", "not a database at all" * 100,
+                                 "labels.db is not a readable labels database")]:
+        path = folder / name
+        kept = path.read_bytes() if path.exists() else None
+        path.write_text(content)
+        for command in (["run", str(folder), "--quiet"], ["status", str(folder)]):
+            assert main(command) == 2, (name, command)
+            err = capsys.readouterr().err
+            assert what in err and "Traceback" not in err
+        assert path.read_text() == content  # left as it was
+        if kept is None:
+            path.unlink()
+        else:
+            path.write_bytes(kept)
+    (folder / "iter_000" / "candidates.xyz").unlink()
+    assert main(["run", str(folder), "--quiet"]) == 2
+    assert "lost files of finished steps: iter_000/candidates.xyz" in capsys.readouterr().err
+
+
+def test_an_unwritable_folder_is_refused_clearly(tmp_path, capsys):
+    assert main(["run", "/proc/gapexplore-test-run", "--quiet"]) == 2
+    assert "Cannot write to the run folder /proc/gapexplore-test-run" in \
+        capsys.readouterr().err
