@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The exact versions every machine installs (pip constraints); `make lock` rewrites it.
+LOCK := requirements.lock
+EXTRAS := notebook,test,surrogate
 
 # Worker processes must not oversubscribe the cores with BLAS threads.
 export OPENBLAS_NUM_THREADS ?= 1
@@ -13,7 +16,7 @@ export OMP_NUM_THREADS ?= 1
 # The browser tests use Debian's Chromium (Playwright cannot download browsers here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: setup demo test test-fast test-slow test-browser lint notebook bench gpaw clean
+.PHONY: setup demo test test-fast test-slow test-browser lint notebook bench gpaw lock clean
 
 setup: $(STAMP)
 
@@ -21,11 +24,11 @@ $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends chromium >/dev/null
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0  # the CPU build, before chgnet asks
-	$(BIN)/python -m pip install --quiet -e ".[notebook,test,surrogate]"
+	$(BIN)/python -m pip install --quiet --constraint $(LOCK) -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -62,13 +65,15 @@ GPAW_VERSION := 26.7.0
 GPAW_DATA_VERSION := 1.2.1
 GPAW_DEBS := libxc-dev libfftw3-dev libopenblas-dev
 
-gpaw: $(STAMP)
-	dpkg -s $(GPAW_DEBS) >/dev/null 2>&1 || (apt-get update -qq && \
+# How GPAW is installed into the environment whose python is $(1).
+gpaw_install = dpkg -s $(GPAW_DEBS) >/dev/null 2>&1 || (apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    $(GPAW_DEBS) >/dev/null)
+	    $(GPAW_DEBS) >/dev/null); \
 	GPAW_CONFIG=$(abspath tools/gpaw-siteconfig.py) GPAW_BUILD_JOBS=1 CC=g++ \
-	    $(BIN)/python -m pip install --quiet 'gpaw==$(GPAW_VERSION)' \
-	    'gpaw-data==$(GPAW_DATA_VERSION)'
+	    $(1) -m pip install --quiet 'gpaw==$(GPAW_VERSION)' 'gpaw-data==$(GPAW_DATA_VERSION)'
+
+gpaw: $(STAMP)
+	$(call gpaw_install,$(BIN)/python)
 	$(BIN)/python -c "import _gpaw, gpaw, gpaw.fftw, gpaw_data; \
 	    assert gpaw.__version__ == '$(GPAW_VERSION)', gpaw.__version__; \
 	    assert gpaw.fftw.have_fftw(), 'GPAW built without FFTW'; \
@@ -76,5 +81,17 @@ gpaw: $(STAMP)
 	    || { echo "make gpaw: GPAW's C module _gpaw is missing or broken; rebuild with" \
 	         "$(BIN)/python -m pip install --no-cache-dir --force-reinstall ..." >&2; exit 1; }
 
+# Rewrite requirements.lock on purpose: resolve pyproject.toml's ranges afresh in a
+# throw-away environment and record the versions. Then `make setup` installs them.
+LOCK_VENV := .lock-venv
+lock:
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(LOCK_VENV)/bin/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(call gpaw_install,$(LOCK_VENV)/bin/python)
+	$(LOCK_VENV)/bin/python tools/lock.py $(LOCK_VENV)/bin/python $(LOCK)
+	rm -rf $(LOCK_VENV)
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) runs .pytest_cache

@@ -216,8 +216,10 @@ def learning_curves(folder) -> list[dict]:
 
     Parameters
     ----------
-    folder : str or pathlib.Path
-        A run folder whose settings name known structures to ``validate``.
+    folder : str, pathlib.Path or RunStore
+        A run folder whose settings name known structures to ``validate`` (a
+        :class:`~gapexplore.store.RunStore`, e.g. ``explorer.store``, may be a run whose
+        first step has not run yet: no rows).
 
     Returns
     -------
@@ -240,8 +242,8 @@ def prediction_errors(folder) -> list[dict]:
 
     Parameters
     ----------
-    folder : str or pathlib.Path
-        A run folder.
+    folder : str, pathlib.Path or RunStore
+        A run folder (a RunStore as in :func:`learning_curves`).
 
     Returns
     -------

@@ -39,6 +39,7 @@ _SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
     "center": "selection_center", "fmax": "relax_fmax", "max_steps": "relax_max_steps",
     "seed": "seed",
     "validate": "validate",
+    "reference_timeout": "reference_timeout", "relax_timeout": "relax_timeout",
 }
 
 
@@ -92,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="random seed (0)")
     run.add_argument("--validate", nargs="+", metavar="NAME",
                      help="known structures for learning curves, e.g. diamond beta-tin")
+    run.add_argument("--reference-timeout", type=float, metavar="SECONDS",
+                     help="stop a reference calculation after this long and record it as "
+                     "failed (default: 600 s for toy and surrogate references, none for DFT)")
+    run.add_argument("--relax-timeout", type=float, metavar="SECONDS",
+                     help="stop a GAP relaxation after this long (default: no limit)")
     return parser
 
 

@@ -248,14 +248,49 @@ def run_gap_fit(command: list[str], workdir: Path, log_file: Path) -> None:
     """
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                GFORTRAN_UNBUFFERED_ALL="y")
-    with open(log_file, "w") as log_handle:
-        result = subprocess.run(command, cwd=workdir, stdout=log_handle,
-                                stderr=subprocess.STDOUT, env=env, check=False)
     gp_file = next(a.split("=", 1)[1] for a in command if a.startswith("gp_file="))
-    if result.returncode != 0 or not (workdir / gp_file).exists():
+    for stale in workdir.glob(f"{gp_file}*"):  # a potential left by an interrupted fit
+        stale.unlink()
+    try:
+        with open(log_file, "w") as log_handle:
+            result = subprocess.run(command, cwd=workdir, stdout=log_handle,
+                                    stderr=subprocess.STDOUT, env=env, check=False)
+    except OSError as error:
+        raise GapFitError(f"Could not run gap_fit in {workdir} ({error}). Free some space "
+                          "or fix permissions and run again.") from None
+    problem = None if result.returncode == 0 else f"exit code {result.returncode}"
+    if problem is None:
+        problem = _potential_problem(workdir / gp_file)
+    if problem is not None:
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-_LOG_TAIL:])
-        raise GapFitError(f"gap_fit failed (exit code {result.returncode}); the end of its "
-                          f"log {log_file}:\n{tail}")
+        raise GapFitError(f"gap_fit failed ({problem}); the end of its log {log_file}:\n"
+                          f"{tail}")
+
+
+def _potential_problem(path: Path) -> str | None:
+    """Why the potential gap_fit wrote is unusable (missing, cut short by a full disk, a
+    sparse-point file missing or empty), or None when it is whole."""
+    import xml.etree.ElementTree as ElementTree
+
+    if not path.exists():
+        return f"it wrote no {path.name}"
+    try:
+        root = ElementTree.parse(path).getroot()
+    except ElementTree.ParseError as error:
+        return f"{path.name} is not complete XML ({error}); was the disk full?"
+    import hashlib
+
+    for element in root.iter():
+        name = element.attrib.get("sparseX_filename")
+        if not name:
+            continue
+        sparse = path.parent / name
+        if not sparse.exists():
+            return f"its sparse-point file {name} is missing"
+        md5 = element.attrib.get("sparseX_md5sum")
+        if md5 and hashlib.md5(sparse.read_bytes()).hexdigest() != md5:
+            return f"its sparse-point file {name} does not match its checksum; was the disk full?"
+    return None
 
 
 # --- fitting -----------------------------------------------------------------------------
@@ -370,7 +405,11 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry, workdir, *,
                 f"and {have / 2**30:.1f} GiB is available. Fit fewer structures, use fewer "
                 "SOAP sparse points or a smaller SOAP basis, or pass check_memory=False.")
     train_file = workdir / "train.xyz"
-    write(train_file, training, format="extxyz")
+    try:
+        write(train_file, training, format="extxyz")
+    except OSError as error:
+        raise GapFitError(f"Could not write the training file {train_file} ({error}). Free "
+                          "some space and run again.") from None
     executable = find_gap_fit()
 
     def stage(name: str, stage_deltas: dict) -> tuple[Path, Path]:

@@ -407,7 +407,7 @@ class Dashboard(w.VBox):
     def __init__(self, explorer, *, structure_map: bool = True, **kwargs):
         self.explorer = explorer
         self.controls = IterationControls(explorer)
-        self.curves = LearningCurves(explorer.store.root)
+        self.curves = LearningCurves(explorer.store)
         self.inspector = StructureInspector(title="Selected in the last iteration")
         self.show_map = structure_map
         self.map_box = w.VBox()

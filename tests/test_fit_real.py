@@ -70,3 +70,22 @@ def test_failed_labels_are_left_out(fitted, tmp_path):
     again = fit_gap(broken, si, tmp_path, settings=GapSettings.light(si), deltas=result.deltas)
     assert again.n_structures == result.n_structures - 5
     assert not again.stage_rmse  # δ given: one gap_fit run
+
+
+def test_a_cut_short_or_damaged_potential_is_refused(fitted, tmp_path):
+    """A full disk can leave gap_fit's files cut short with exit code 0: never a result."""
+    import shutil
+
+    from gapexplore.fit import _potential_problem
+
+    result, _ = fitted
+    copy = tmp_path / "gap"
+    shutil.copytree(result.potential.parent, copy)
+    xml = copy / result.potential.name
+    assert _potential_problem(xml) is None
+    sparse = sorted(copy.glob(f"{xml.name}.sparseX.*"))[-1]
+    sparse.write_text(sparse.read_text()[:100])
+    assert "does not match its checksum" in _potential_problem(xml)
+    text = xml.read_text()
+    xml.write_text(text[: len(text) // 2])
+    assert "not complete XML" in _potential_problem(xml)

@@ -129,3 +129,31 @@ def test_parallel_generation_gives_the_same_cells(si):
     parallel = random_cells(si, 12, rng=np.random.default_rng(11), n_jobs=2)
     assert same_structures(serial, parallel)
     assert [a.info for a in serial] == [a.info for a in parallel]
+
+
+_CELLS_HASH = """
+import hashlib, sys
+import numpy as np
+from gapexplore import Chemistry, initial_cells
+cells = initial_cells(Chemistry.of("Si"), 24, rng=np.random.default_rng(7), n_atoms=(4, 16))
+print(hashlib.sha256(b"".join(a.positions.tobytes() + a.cell[:].tobytes()
+                              for a in cells)).hexdigest())
+"""
+
+
+def test_random_cells_are_the_same_bits_on_every_blas_kernel():
+    """Generation uses no BLAS (gapexplore._exact): another CPU's kernels, forced here
+    with OPENBLAS_CORETYPE, must give the same cells to the last bit."""
+    import os
+    import subprocess
+    import sys
+
+    hashes = set()
+    for coretype in (None, "Sandybridge", "Prescott"):
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+        if coretype:
+            env["OPENBLAS_CORETYPE"] = coretype
+        out = subprocess.run([sys.executable, "-c", _CELLS_HASH], env=env, check=True,
+                             capture_output=True, text=True).stdout.split()
+        hashes.add(out[-1])
+    assert len(hashes) == 1

@@ -34,3 +34,64 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert ci == ["make test"]
     assert "\nmake test\n" in readme and "\nmake demo\n" in readme
+
+
+def _lock():
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[_canonical(name)] = version
+    return pins
+
+
+def _canonical(name):
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_lock_pins_every_dependency_within_pyproject_ranges():
+    """`make` installs requirements.lock as pip constraints: it must pin each dependency
+    pyproject.toml names, at a version its range allows (else `make lock` is due)."""
+    from packaging.requirements import Requirement
+
+    project = _pyproject()["project"]
+    wanted = list(project["dependencies"])
+    for extra in ("notebook", "test", "surrogate", "dft"):
+        wanted += project["optional-dependencies"][extra]
+    pins = _lock()
+    for text in wanted:
+        requirement = Requirement(text)
+        name = _canonical(requirement.name)
+        assert name in pins, f"{name} is not in requirements.lock: run make lock"
+        assert requirement.specifier.contains(pins[name], prereleases=True), \
+            f"requirements.lock pins {name}=={pins[name]}, outside {requirement.specifier}"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--constraint $(LOCK)" in makefile and "LOCK := requirements.lock" in makefile
+
+
+def test_the_environment_is_the_locked_one():
+    """What runs the tests is what the lock says (a fresh `make` installs exactly it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    different = {}
+    for name, pinned in _lock().items():
+        try:
+            installed = version(name).split("+")[0]
+        except PackageNotFoundError:
+            continue  # an optional part not installed here (e.g. GPAW without make gpaw)
+        if installed != pinned:
+            different[name] = (installed, pinned)
+    assert not different, f"installed vs locked: {different}; run make setup"
+
+
+def test_license_and_citation():
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert _pyproject()["project"]["license"] == {"file": "LICENSE"}
+    import yaml
+
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["license"] == "MIT"
+    assert citation["preferred-citation"]["doi"] == "10.1038/s41524-019-0236-6"
+    assert citation["version"] == _pyproject()["project"]["version"]
