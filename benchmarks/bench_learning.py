@@ -153,7 +153,6 @@ def run_one(job: dict) -> dict:
     folder = Path(job["folder"])
     settings = ExploreSettings.from_dict(job["settings"])
     start = time.perf_counter()
-    _allow_more_iterations(folder, settings)
     explorer = Explorer(folder, settings, n_jobs=1)
     read_back = explorer.finished()
     if explorer.iteration == 0:   # iteration 0 chooses from more cells (they cost no relaxing)
@@ -166,21 +165,6 @@ def run_one(job: dict) -> dict:
             "records": records,
             "read_back": read_back, "wall_seconds": time.perf_counter() - start,
             "step_seconds": sum(sum(r.get("seconds", {}).values()) for r in records)}
-
-
-def _allow_more_iterations(folder: Path, settings: ExploreSettings) -> None:
-    """A finished run of the same settings but another ``max_iterations`` (a stop criterion,
-    as ``gapexplore run --iterations`` may change) continues, or is read up to it."""
-    from gapexplore.store import RunStore
-
-    store = RunStore(folder)
-    stored = store.read_json("settings.json")
-    if stored is None:
-        return
-    old = ExploreSettings.from_dict(stored)
-    if old != settings and dataclasses.replace(
-            old, max_iterations=settings.max_iterations) == settings:
-        store.write_json("settings.json", settings.to_dict())
 
 
 def learning_rows(result: dict) -> list[dict]:

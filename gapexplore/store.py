@@ -241,7 +241,12 @@ class RunStore:
 
     def labels(self, ok_only: bool = True, iteration: int | None = None) -> list[Atoms]:
         """Every stored label (or those of one ``iteration``) as ``ase.Atoms`` with
-        ``REF_*`` keys (or ``LABEL_ERROR``)."""
+        ``REF_*`` keys (or ``LABEL_ERROR``), ordered by (iteration, uid).
+
+        Labels are stored in the order their calculations finish, which differs from run to
+        run with several workers; the fit depends on the order of its training set, so they
+        are always read back in this fixed order.
+        """
         if not self.db_path.exists():
             return []
         out = []
@@ -265,7 +270,7 @@ class RunStore:
                 atoms.info[keys.LABEL_ERROR] = row.label_error
             atoms.calc = None
             out.append(atoms)
-        return out
+        return sorted(out, key=lambda a: (a.info[ITERATION], a.info[UID]))
 
 
 _LABEL_INFO = {keys.REF_ENERGY, keys.REF_VIRIAL, keys.REF_NAME, keys.LABEL_ERROR, UID,

@@ -56,7 +56,10 @@ def test_a_tiny_run_end_to_end(tmp_path):
     lines = (root / "validation.csv").read_text().splitlines()
     assert lines[0] == "iteration,labels,structure,gap,reference,error" and len(lines) == 3
     curve = [r["validation"]["diamond"] for r in state["iterations"]]
-    assert all(abs(c["error"]) < 0.5 for c in curve)
+    # a GAP of 4 random cells and the dimers can be far off (that is what the loop fixes):
+    # check the bookkeeping, not the accuracy (tests/test_fit_real.py checks that)
+    assert all(np.isfinite(c["error"]) and c["error"] == pytest.approx(c["gap"] - c["reference"])
+               for c in curve)
     assert state["reference_energies"]["diamond"] == pytest.approx(-4.3366, abs=1e-3)
     # wall times per step [s]; validation is timed apart from the fit
     assert set(state["iterations"][1]["seconds"]) == {"generate", "relax", "select", "label",
@@ -246,3 +249,23 @@ def test_a_moved_run_finds_its_potential(tmp_path, monkeypatch):
     assert moved.potential.exists()
     moved.run()  # relaxes with the potential where it now is
     assert moved.iteration == 2 and moved.state["iterations"][1]["relaxations"]
+
+
+def test_labels_are_read_back_in_a_fixed_order_whatever_order_they_arrived(tmp_path):
+    """Several workers finish in a varying order; the fit must see one order."""
+    from ase.build import bulk
+
+    from gapexplore.store import UID, RunStore
+
+    store = RunStore(tmp_path)
+    cells = []
+    for uid in ("i001-s0002", "i000-x001", "i001-s0000", "i000-s0001", "i000-s0000"):
+        atoms = bulk("Si", "diamond", a=5.43)
+        atoms.info.update({UID: uid, keys.REF_ENERGY: -1.0})
+        atoms.arrays[keys.REF_FORCES] = np.zeros((2, 3))
+        cells.append(atoms)
+    with store.lock():
+        for atoms in cells:
+            store.add_labels([atoms], int(atoms.info[UID][1:4]))
+    assert [a.info[UID] for a in store.labels()] == [
+        "i000-s0000", "i000-s0001", "i000-x001", "i001-s0000", "i001-s0002"]

@@ -10,9 +10,26 @@ from gapexplore.reference import label_structures, reference_calculator
 
 pytestmark = pytest.mark.slow
 
-#: Stated tolerance on the relaxed diamond energy [eV/atom] for this 40-cell fit; at the
-#: fixed seed below the error is about 17 meV/atom (FIELD-NOTES: 5-17 meV in 3 of 5 seeds).
-DIAMOND_TOLERANCE = 0.04
+#: Tolerance on the relaxed diamond energy [eV/atom] of the fit below (40 random cells, 6
+#: rattled diamond cells at 5.25-5.65 Å, dimers, atom; light GAP; SW reference). Measured
+#: over ten training sets (seeds 0-9 of this recipe): -2.8 to +0.7 meV/atom, and the same to
+#: 0.01 meV under OPENBLAS_CORETYPE=Sandybridge (seeds 0-2). 10 meV/atom is 3.5x the worst
+#: of ten. (Without the diamond cells the error is set by extrapolation and spreads from -41
+#: to +95 meV/atom over ten seeds at 40 cells, -81 to +18 at 120: no fit test can rest on it.)
+DIAMOND_TOLERANCE = 0.010
+#: Training RMSE bounds: measured 23-39 meV/atom and 0.26-0.34 eV/Å over the ten sets.
+ENERGY_RMSE_BOUND, FORCE_RMSE_BOUND = 0.05, 0.45
+
+
+def _diamond_cells(rng):
+    """Six 8-atom diamond cells around the minimum, rattled by 0.05 Å (what the fit must
+    reproduce: the region of the known structure is in its training set)."""
+    cells = []
+    for a in np.linspace(5.25, 5.65, 6):
+        atoms = bulk("Si", "diamond", a=a, cubic=True)
+        atoms.positions += rng.normal(scale=0.05, size=atoms.positions.shape)
+        cells.append(atoms)
+    return cells
 
 
 def _relaxed_diamond_energy(calc):
@@ -31,7 +48,8 @@ def _relaxed_diamond_energy(calc):
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
     si = Chemistry.of("Si")
-    structures = initial_cells(si, 40, rng=np.random.default_rng(0)) + dimers(si) \
+    rng = np.random.default_rng(0)
+    structures = initial_cells(si, 40, rng=rng) + _diamond_cells(rng) + dimers(si) \
         + [isolated_atom(si)]
     labelled = label_structures(structures, "sw-si")
     workdir = tmp_path_factory.mktemp("gap")
@@ -42,8 +60,8 @@ def test_fit_reproduces_its_training_data(fitted):
     result, labelled = fitted
     assert result.potential.exists() and list(result.potential.parent.glob("gap.xml.sparseX*"))
     assert result.n_structures == len(labelled) - 1  # all but the isolated atom
-    assert result.rmse_energy < 0.05       # eV/atom over the random cells
-    assert result.rmse_forces < 0.6        # eV/Å
+    assert result.rmse_energy < ENERGY_RMSE_BOUND   # eV/atom over the periodic cells
+    assert result.rmse_forces < FORCE_RMSE_BOUND    # eV/Å
     assert result.e0 == {"Si": pytest.approx(0.0, abs=1e-9)}  # SW's isolated atom
     # δ set from the data, in the paper's order of magnitude: 2b > 3b > SOAP
     assert result.deltas["2b"] > result.deltas["3b"] > result.deltas["soap"] > 0
