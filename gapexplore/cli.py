@@ -240,6 +240,11 @@ def main(argv=None) -> int:
     except GapExploreError as error:
         print(f"gapexplore: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"gapexplore: interrupted; everything finished so far is kept in "
+              f"{getattr(args, 'folder', 'the run folder')}: run the same command again to "
+              "continue.", file=sys.stderr)
+        return 130
     return 0
 
 

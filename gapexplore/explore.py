@@ -274,8 +274,10 @@ class Explorer:
         The run folder. If it holds a run, that run is opened and continues where it
         stopped; otherwise a new run starts there with ``settings``.
     settings : ExploreSettings, optional
-        For a new run (default ``ExploreSettings()``). For an existing run, omit it or
-        give the same settings.
+        For a new run (default ``ExploreSettings()``). For an existing run, omit it, or
+        give its settings with other stop criteria (:data:`STOP_CRITERIA`), stored when
+        the run next holds its folder. Nothing is written to ``folder`` until a step runs
+        (or a control is set).
     reference : str, callable or ASE calculator, optional
         Overrides the toy reference (see :func:`gapexplore.reference.label_structures`),
         e.g. a function returning a VASP or GPAW calculator. Not stored: give it again

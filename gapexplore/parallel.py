@@ -28,7 +28,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from ._checks import check_int, check_real, fail
@@ -179,20 +179,27 @@ def _killed_worker_types() -> tuple:
 
 def _map_on(executor: Executor, fn: Callable, items: list, progress: bool, desc: str,
             verdicts: tuple = (), on_result: Callable | None = None) -> list:
-    futures = {executor.submit(fn, item): index for index, item in enumerate(items)}
+    """Map on a given executor. Each future is dropped the moment its result is taken: a
+    Dask cluster keeps a result on its worker while the future lives, and a worker that dies
+    then takes finished results with it, which Dask would compute again."""
+    pending = {executor.submit(fn, item): index for index, item in enumerate(items)}
     results = [None] * len(items)
     try:
         with _bar(None, progress, desc, total=len(items)) as bar:
             killed = []
-            for future in as_completed(futures):
-                try:
-                    results[futures[future]] = future.result()
+            while pending:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for future in done:
+                    index = pending.pop(future)
+                    try:
+                        results[index] = future.result()
+                    except verdicts:
+                        killed.append(index)
+                        continue
                     bar.update(1)
-                except verdicts:
-                    killed.append(futures[future])
-                    continue
-                if on_result is not None:
-                    on_result(futures[future], results[futures[future]])
+                    if on_result is not None:
+                        on_result(index, results[index])
+                del done, future
             # A task that shared a worker with a crashing one is killed with it; run each
             # killed task again alone, so that only the task that crashes by itself is
             # given up.
@@ -205,7 +212,7 @@ def _map_on(executor: Executor, fn: Callable, items: list, progress: bool, desc:
                 if on_result is not None:
                     on_result(index, results[index])
     except BaseException:
-        for future in futures:
+        for future in pending:
             future.cancel()
         raise
     return results

@@ -56,3 +56,14 @@ def _crash_or_hang(atoms):
 def crashing_sw():
     """SW that kills its process on one-atom cells and hangs on dimers longer than 4.9 Å."""
     return _SW(_crash_or_hang)
+
+
+def _log_then_crash(atoms):
+    _log(atoms)
+    if len(atoms) == 1:
+        os._exit(3)
+
+
+def counting_crashing_sw():
+    """SW that logs each calculation as it starts and kills its process on one-atom cells."""
+    return _SW(_log_then_crash)

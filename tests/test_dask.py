@@ -1,5 +1,7 @@
 """The same run on a Dask cluster and on the local process pool gives the same result."""
 
+import os
+
 import numpy as np
 import pytest
 from ase.db import connect
@@ -202,3 +204,38 @@ def test_a_lost_scheduler_stops_the_run_clearly_and_it_resumes(tmp_path):
     assert again.returncode == 0, again.stderr
     uids = [row.uid for row in connect(folder / "labels.db").select()]
     assert len(uids) == len(set(uids)) == 30 and labels_before <= set(uids)
+
+
+def test_a_crashing_task_does_not_make_dask_repeat_finished_ones(tmp_path, monkeypatch):
+    """A worker that dies takes the results it holds with it, and Dask recomputes what is
+    still referenced: results are released as they arrive, so a crash repeats no finished
+    calculation (the landed code made 140 calls for these 31 structures)."""
+    import logging
+    from collections import Counter
+    from pathlib import Path
+
+    from ase.build import bulk
+    from dask.distributed import Client, LocalCluster
+
+    from gapexplore import keys
+    from gapexplore.reference import label_structures
+
+    here = Path(__file__).parent
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("FAULTY_LOG", str(log))
+    monkeypatch.setenv("FAULTY_DELAY", "0.05")
+    monkeypatch.setenv("PYTHONPATH", f"{here}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.syspath_prepend(str(here))
+    from faulty_references import counting_crashing_sw, structure_hash
+
+    good = [bulk("Si", "diamond", a=5.3 + 0.01 * k) for k in range(30)]
+    bad = bulk("Si", "diamond", a=5.43)[:1]  # one atom: kills its worker
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
+            Client(cluster) as client:
+        labels = label_structures(good[:10] + [bad] + good[10:], counting_crashing_sw,
+                                  executor=client.get_executor())
+    assert [keys.LABEL_ERROR in a.info for a in labels] == [False] * 10 + [True] + [False] * 20
+    calls = Counter(log.read_text().split())
+    repeated_good = sum(n - 1 for h, n in calls.items() if h != structure_hash(bad))
+    assert len(calls) == 31 and repeated_good <= 2

@@ -221,3 +221,29 @@ def test_an_unwritable_folder_is_refused_clearly(tmp_path, capsys):
     assert main(["run", "/proc/gapexplore-test-run", "--quiet"]) == 2
     assert "Cannot write to the run folder /proc/gapexplore-test-run" in \
         capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
+    """SIGINT to the whole foreground group (Ctrl-C): workers ignore it, the main process
+    stops them and exits 130 with one line; the resume repeats no finished calculation."""
+    folder, log = tmp_path / "run", tmp_path / "calls.log"
+    command = [sys.executable, "-m", "gapexplore", "run", str(folder), "--element", "Si",
+               "--candidates", "8", "--select", "4", "--iterations", "1", "--gap", "light",
+               "--soap", "fast", "--reference", "faulty_references:counting_sw",
+               "--jobs", "2", "--quiet"]
+    first = subprocess.Popen(command, env=_env(log), start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    start = time.time()
+    while _rows(folder) < 4:
+        assert first.poll() is None and time.time() - start < 120
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGINT)
+    assert first.wait(timeout=60) == 130
+    err = first.stderr.read()
+    assert "interrupted" in err and "Traceback" not in err
+    assert subprocess.run(["pgrep", "-s", str(first.pid)], capture_output=True).returncode == 1
+    done = subprocess.run(command, env=_env(log), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    calls = Counter(log.read_text().split())
+    assert len(calls) == 4 + 22 and sum(n - 1 for n in calls.values()) <= 2
