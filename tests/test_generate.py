@@ -141,18 +141,30 @@ print(hashlib.sha256(b"".join(a.positions.tobytes() + a.cell[:].tobytes()
 """
 
 
-def test_random_cells_are_the_same_bits_on_every_blas_kernel():
+#: numpy's SIMD extensions above its baseline, switched off to act as an older CPU.
+_NUMPY_SIMD = ("SSSE3 SSE41 POPCNT SSE42 AVX F16C FMA3 AVX2 AVX512F AVX512CD AVX512_SKX "
+               "AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR")
+
+
+def test_random_cells_are_the_same_bits_on_every_cpu():
     """Generation uses no BLAS (gapexplore._exact): another CPU's kernels, forced here
-    with OPENBLAS_CORETYPE, must give the same cells to the last bit."""
+    with OPENBLAS_CORETYPE, and numpy without its SIMD extensions (an older CPU's code
+    paths), must give the same cells to the last bit."""
     import os
     import subprocess
     import sys
 
+    import numpy as np
+
+    found = set(np.__config__.CONFIG["SIMD Extensions"]["found"])
     hashes = set()
-    for coretype in (None, "Sandybridge", "Prescott"):
-        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    for coretype, simd in ((None, None), ("Sandybridge", None), ("Prescott", _NUMPY_SIMD)):
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES")}
         if coretype:
             env["OPENBLAS_CORETYPE"] = coretype
+        if simd:
+            env["NPY_DISABLE_CPU_FEATURES"] = " ".join(f for f in simd.split() if f in found)
         out = subprocess.run([sys.executable, "-c", _CELLS_HASH], env=env, check=True,
                              capture_output=True, text=True).stdout.split()
         hashes.add(out[-1])
