@@ -88,7 +88,8 @@ def test_the_environment_is_the_locked_one():
 
 def test_license_and_citation():
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
-    assert _pyproject()["project"]["license"] == {"file": "LICENSE"}
+    project = _pyproject()["project"]
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
     import yaml
 
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
