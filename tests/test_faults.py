@@ -232,8 +232,11 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
                "--candidates", "8", "--select", "4", "--iterations", "1", "--gap", "light",
                "--soap", "fast", "--reference", "faulty_references:counting_sw",
                "--jobs", "2", "--quiet"]
+    # as from a terminal: CI and `nohup ... &` start processes with SIGINT ignored, which
+    # Python keeps (a stray Ctrl-C then does nothing at all)
     first = subprocess.Popen(command, env=_env(log), start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     start = time.time()
     while _rows(folder) < 4:
         assert first.poll() is None and time.time() - start < 120
