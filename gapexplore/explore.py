@@ -44,7 +44,7 @@ from .reference import (
     reference_min_distance,
 )
 from .relax import RelaxSettings, relax_structures
-from .select import KT_SCHEDULE, METHODS, select_structures
+from .select import KT_SCHEDULE, METHODS, kt_for_iteration, select_structures
 from .store import UID, RunStore, write_csv
 from .validate import as_rows, known_structure, prediction_error, validate
 
@@ -241,7 +241,7 @@ class ExploreSettings:
 
     def kt_for(self, iteration: int) -> float:
         """Temperature kT [eV] of the flat histogram in ``iteration`` (>= 1)."""
-        return self.kT[min(iteration, len(self.kT)) - 1]
+        return kt_for_iteration(iteration, self.kT)
 
     def to_dict(self) -> dict:
         """Plain values, for ``settings.json``."""
@@ -635,10 +635,10 @@ class Explorer:
             kT = record["kT"]
             database = [a for a in self.store.labels() if a.pbc.all()]
         n = min(record["n_select"], len(pool))
-        n_histogram = self.settings.n_histogram or 10 * n
         s = self.settings
         selection = select_structures(pool, n, rng=self._rng("select"), kT=kT,
-                                      n_histogram=max(n_histogram, n), soap=soap,
+                                      n_histogram=None if s.n_histogram is None
+                                      else max(s.n_histogram, n), soap=soap,
                                       database=database, method=s.selection,
                                       stochastic=s.selection_stochastic,
                                       center=s.selection_center, n_jobs=1)

@@ -65,10 +65,11 @@ _TINY = 1e-12
 _MAX_FEATURES = 500   # CUR works on at most this many principal directions of the features
 
 
-def kt_for_iteration(iteration: int) -> float:
-    """KT [eV] of the paper's schedule for an iteration ≥ 1: 0.3, 0.2, then 0.1."""
+def kt_for_iteration(iteration: int, schedule: tuple = KT_SCHEDULE) -> float:
+    """The flat histogram's kT [eV] in an iteration ≥ 1: ``schedule[iteration - 1]``, its
+    last value repeating (the paper's: 0.3, 0.2, then 0.1). The one home of this rule."""
     iteration = check_int(iteration, "iteration", "kt_for_iteration", low=1)
-    return KT_SCHEDULE[min(iteration, len(KT_SCHEDULE)) - 1]
+    return float(schedule[min(iteration, len(schedule)) - 1])
 
 
 # --- flat histogram ------------------------------------------------------------------------

@@ -151,3 +151,13 @@ def test_select_structures_explains_missing_enthalpies(si_cells, small_soap):
         for a in cells:
             a.info[keys.ENTHALPY_PER_ATOM] = -4.0
         select_structures(cells, 3, kT=-1, soap=small_soap, rng=np.random.default_rng(0))
+
+
+def test_one_rule_for_the_kt_schedule():
+    from gapexplore.explore import ExploreSettings
+    from gapexplore.select import kt_for_iteration
+
+    assert [kt_for_iteration(i) for i in (1, 2, 3, 9)] == [0.3, 0.2, 0.1, 0.1]  # the paper's
+    assert kt_for_iteration(4, (0.5, 0.25)) == 0.25
+    settings = ExploreSettings(kT=(0.4, 0.2))
+    assert [settings.kt_for(i) for i in (1, 2, 5)] == [0.4, 0.2, 0.2]
