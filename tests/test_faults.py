@@ -7,7 +7,6 @@ before the fix.
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from test_resume import _rows
 
 from gapexplore import Chemistry, dimers, isolated_atom, keys
 from gapexplore.cli import main
@@ -32,12 +32,12 @@ def _env(log):
                 FAULTY_LOG=str(log), FAULTY_DELAY="0.15")
 
 
-def _rows(folder):
-    try:
-        with sqlite3.connect(folder / "labels.db") as db:
-            return db.execute("select count(*) from systems").fetchone()[0]
-    except sqlite3.Error:
-        return 0
+def _command(folder):
+    """A small run of iteration 0 labelled by the logging SW reference, on 2 workers."""
+    return [sys.executable, "-m", "gapexplore", "run", str(folder), "--element", "Si",
+            "--candidates", "8", "--select", "4", "--iterations", "1", "--gap", "light",
+            "--soap", "fast", "--reference", "faulty_references:counting_sw",
+            "--jobs", "2", "--quiet"]
 
 
 @pytest.mark.slow
@@ -45,10 +45,7 @@ def test_a_finished_reference_calculation_is_never_run_again(tmp_path):
     """SIGKILL of the whole process group in the middle of labelling, then a resume: only
     the calculations in flight at the kill (at most one per worker) may run twice."""
     folder, log = tmp_path / "run", tmp_path / "calls.log"
-    command = [sys.executable, "-m", "gapexplore", "run", str(folder), "--element", "Si",
-               "--candidates", "8", "--select", "4", "--iterations", "1", "--gap", "light",
-               "--soap", "fast", "--reference", "faulty_references:counting_sw",
-               "--jobs", "2", "--quiet"]
+    command = _command(folder)
     first = subprocess.Popen(command, env=_env(log), start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     start = time.time()
@@ -228,10 +225,7 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
     """SIGINT to the whole foreground group (Ctrl-C): workers ignore it, the main process
     stops them and exits 130 with one line; the resume repeats no finished calculation."""
     folder, log = tmp_path / "run", tmp_path / "calls.log"
-    command = [sys.executable, "-m", "gapexplore", "run", str(folder), "--element", "Si",
-               "--candidates", "8", "--select", "4", "--iterations", "1", "--gap", "light",
-               "--soap", "fast", "--reference", "faulty_references:counting_sw",
-               "--jobs", "2", "--quiet"]
+    command = _command(folder)
     # as from a terminal: CI and `nohup ... &` start processes with SIGINT ignored, which
     # Python keeps (a stray Ctrl-C then does nothing at all)
     first = subprocess.Popen(command, env=_env(log), start_new_session=True,
