@@ -26,6 +26,7 @@ MAX_OPERATIONS = 8
 #: Space-group numbers of the rhombohedral groups; used in their primitive (R) setting.
 RHOMBOHEDRAL = frozenset({146, 148, 155, 160, 161, 166, 167})
 
+_TOL = 1e-8
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,7 +166,7 @@ def _null_space(a):
         x[free] = 1
         for row, c in zip(rows, pivots):
             x[c] = -row[free]
-        scale = math.lcm(*(v.denominator for v in x))  # ints and Fractions alike
+        scale = math.lcm(*(v.denominator if hasattr(v, "denominator") else 1 for v in x))
         ints = [int(v * scale) for v in x]
         g = math.gcd(*ints)
         ints = [v // g for v in ints]

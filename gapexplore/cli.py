@@ -27,6 +27,7 @@ DEMO = dict(element="Si", n_candidates=24, n_atoms=(4, 8), n_select=16, max_iter
 
 #: Keys of a settings file that say where the work runs (not part of the run's settings).
 _WHERE_KEYS = {"dask_workers", "scheduler"}
+_STOP_CRITERIA = {"max_labels", "max_iterations", "target_error", "target_prediction_error"}
 _SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
     "element": "element", "bonding": "bonding", "radius": "radius",
     "reference": "reference", "candidates": "n_candidates", "atoms": "n_atoms",

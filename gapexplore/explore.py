@@ -332,9 +332,9 @@ class Explorer:
                 if set(changed) - STOP_CRITERIA:
                     raise GapExploreError(
                         f"{folder} holds a run with other settings ({', '.join(changed)}); "
-                        "continue it without them (only the stop criteria "
-                        f"{', '.join(sorted(STOP_CRITERIA))} may change), or start a new "
-                        "folder.")
+                        "continue it without them (only the stop criteria max_labels, "
+                        "max_iterations, target_error and target_prediction_error may "
+                        "change), or start a new folder.")
                 self._pending["settings.json"] = settings
             else:
                 settings = existing
@@ -393,10 +393,10 @@ class Explorer:
         """Refuse a run folder whose finished steps have lost their files."""
         root = self.store.root
         missing = []
-        files = {"generate": "candidates.xyz", "relax": "trajectories.xyz",
-                 "select": "selected.xyz"}  # what each step writes (see the steps below)
         for record in self.state["iterations"]:
-            done = STEPS if "fit" in record else self.state["done"]
+            done = (STEPS if "fit" in record else self.state["done"])
+            files = {"generate": "candidates.xyz", "relax": "trajectories.xyz",
+                     "select": "selected.xyz"}
             iteration = record["iteration"]
             if "fit" in record:
                 potential = self.potential_of(iteration)
@@ -681,9 +681,11 @@ class Explorer:
         """The wall-time limit of one reference calculation [s] (see ExploreSettings)."""
         if self.settings.reference_timeout is not None:
             return self.settings.reference_timeout
-        toy_or_surrogate = isinstance(self.reference, str) and \
-            self.reference in NAMED_REFERENCES and self.reference not in DFT_REFERENCES
-        return DEFAULT_REFERENCE_TIMEOUT if toy_or_surrogate else None
+        named = NAMED_REFERENCES.get(self.reference) if isinstance(self.reference, str) \
+            else None
+        if named is not None and self.reference not in DFT_REFERENCES:
+            return DEFAULT_REFERENCE_TIMEOUT
+        return None
 
     @_locked
     def fit(self):

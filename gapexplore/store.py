@@ -65,7 +65,6 @@ class RunStore:
             raise GapExploreError(f"{self.root} is a file, not a run folder: give the path of "
                                   "a folder (new or holding a run).")
         self._lock_handle, self._lock_depth = None, 0
-        self._db_checked = False
 
     @contextlib.contextmanager
     def lock(self):
@@ -178,9 +177,8 @@ class RunStore:
     def _db(self):
         from ase.db import connect
 
-        if not self._db_checked and self.db_path.exists():
-            _check_database(self.db_path)  # once: labels are added one connection each
-            self._db_checked = True
+        if self.db_path.exists():
+            _check_database(self.db_path)
         return connect(self.db_path)
 
     def labelled_uids(self) -> set[str]:
