@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -36,7 +35,7 @@ def run_seed(seed: int, folder: Path, n_jobs: int) -> float:
     """Run the demo at ``seed`` in ``folder`` to the end; its wall time [s] (0 if it had
     finished before)."""
     from gapexplore.cli import DEMO
-    from gapexplore.explore import Explorer, ExploreSettings
+    from gapexplore.run import Explorer, ExploreSettings
 
     start = time.perf_counter()
     explorer = Explorer(folder, ExploreSettings(**DEMO, seed=seed), n_jobs=n_jobs)
@@ -57,7 +56,7 @@ def step_hashes(folder: Path) -> list[dict]:
 
     from gapexplore import keys
     from gapexplore.fit import load_potential
-    from gapexplore.store import RunStore
+    from gapexplore.run.store import RunStore
 
     store = RunStore(folder)
     probes = [bulk("Si", "diamond", a=5.43), bulk("Si", "diamond", a=5.2),
@@ -90,14 +89,15 @@ def step_hashes(folder: Path) -> list[dict]:
 
 
 def summary(folder: Path) -> dict:
-    state = json.loads((folder / "state.json").read_text())
-    records = state["iterations"]
-    found = next((r["iteration"] for r in records
-                  if (r.get("lowest") or {}).get("spacegroup", "").startswith("Fd-3m")), None)
-    errors = {name: [1000 * r["validation"][name]["error"] for r in records
-                     if "validation" in r] for name in ("diamond", "beta-tin")}
+    from gapexplore.run import RunStore
+
+    records = RunStore(folder).read_state().iterations
+    found = next((r.iteration for r in records
+                  if (r.lowest or {}).get("spacegroup", "").startswith("Fd-3m")), None)
+    errors = {name: [1000 * r.validation[name]["error"] for r in records if r.validation]
+              for name in ("diamond", "beta-tin")}
     return {"found": found, "errors": errors,
-            "lowest": [(r.get("lowest") or {}).get("spacegroup", "-") for r in records]}
+            "lowest": [(r.lowest or {}).get("spacegroup", "-") for r in records]}
 
 
 def main():

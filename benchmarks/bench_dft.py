@@ -25,7 +25,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from ase.build import bulk  # noqa: E402
 
-from gapexplore.dft import ELEMENT_SETTINGS, GPAWReference, kpoint_grid  # noqa: E402
+from gapexplore.label.dft import ELEMENT_SETTINGS, GPAWReference, kpoint_grid  # noqa: E402
 
 
 def single_point(preset: str) -> tuple[float, float]:
@@ -44,18 +44,16 @@ OWN_STEPS = ("generate", "relax", "select", "fit")
 
 def iteration_shares(folder) -> list[dict]:
     """Per iteration: step seconds, reference (label) seconds and the share outside it."""
-    import json
-    from pathlib import Path
+    from gapexplore.run import RunStore
 
-    state = json.loads((Path(folder) / "state.json").read_text())
     rows = []
-    for record in state["iterations"]:
-        seconds = record.get("seconds", {})
+    for record in RunStore(folder).read_state().iterations:
+        seconds = record.seconds
         if "label" not in seconds or "fit" not in seconds:
             continue  # unfinished
         own = sum(seconds.get(step, 0.0) for step in OWN_STEPS)
-        rows.append({"iteration": record["iteration"], "labelled": record.get("labelled"),
-                     "failed": record.get("failed"), "seconds": seconds,
+        rows.append({"iteration": record.iteration, "labelled": record.labelled,
+                     "failed": record.failed, "seconds": seconds,
                      "reference": seconds["label"], "own": own,
                      "share_outside": own / (own + seconds["label"])})
     return rows

@@ -26,7 +26,7 @@ import numpy as np
 
 from gapexplore import Chemistry, dimers, initial_cells, isolated_atom
 from gapexplore.fit import GapSettings, fit_gap
-from gapexplore.reference import label_structures
+from gapexplore.label import label_structures
 
 
 def main():

@@ -63,8 +63,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from gapexplore.explore import Explorer, ExploreSettings  # noqa: E402
-from gapexplore.store import write_csv  # noqa: E402
+from gapexplore.run import Explorer, ExploreSettings  # noqa: E402
+from gapexplore.run.store import write_csv  # noqa: E402
 
 #: Selection methods compared: name -> ExploreSettings fields.
 METHODS = {
@@ -160,7 +160,7 @@ def run_one(job: dict) -> dict:
         explorer.run(iterations=1)
         explorer.n_candidates = settings.n_candidates
     explorer.run()
-    records = explorer.state["iterations"][:settings.max_iterations]
+    records = [r.to_dict() for r in explorer.state.iterations[:settings.max_iterations]]
     return {**{k: job[k] for k in ("reference", "method", "seed", "folder")},
             "records": records,
             "read_back": read_back, "wall_seconds": time.perf_counter() - start,
@@ -206,7 +206,7 @@ def energy_volume_rows(results: list[dict]) -> list[dict]:
     relaxed. One row per run, structure and volume [Å³/atom], energies [eV/atom]."""
     from gapexplore.analysis import energy_volume
     from gapexplore.fit import load_potential
-    from gapexplore.reference import reference_calculator
+    from gapexplore.label import reference_calculator
     from gapexplore.relax import RelaxSettings, relax
     from gapexplore.validate import known_structure
 
@@ -355,11 +355,12 @@ def prediction_table(results: list[dict], reference: str) -> str:
     A method that chooses what the GAP does not know yet scores higher here. Runs made
     before ``prediction_error`` was recorded are left out.
     """
-    from gapexplore.validate import prediction_rows
+    from gapexplore.run.state import IterationRecord, RunState
 
     cells: dict = {}   # method -> labels of the predicting GAP -> RMSE per seed
     for result in (r for r in results if r["reference"] == reference):
-        for row in prediction_rows(result["records"]):
+        state = RunState(iterations=[IterationRecord.from_dict(r) for r in result["records"]])
+        for row in state.prediction_rows():
             cells.setdefault(result["method"], {}).setdefault(row["labels"], []).append(
                 1000 * row["rmse"])
     if not cells:
@@ -490,7 +491,7 @@ def plot_html(rows: list[dict], reference: str, path: Path, ev_rows=()) -> Path:
     from bokeh.palettes import Category10_10
     from bokeh.plotting import figure
 
-    from gapexplore.plots import save_html
+    from gapexplore.widgets.plots import save_html
 
     rows = [r for r in rows if r["reference"] == reference]
     ev_rows = [r for r in ev_rows if r["reference"] == reference]

@@ -84,7 +84,7 @@ def _executor(kind, workers):
 
 def _overhead_ms(executor, tasks=200):
     """Wall time per no-op task through map_ordered on ``executor`` [ms]."""
-    from gapexplore.parallel import map_ordered
+    from gapexplore.core.parallel import map_ordered
 
     map_ordered(abs, range(10), executor=executor)  # warm up
     t0 = time.perf_counter()

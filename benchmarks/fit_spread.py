@@ -32,7 +32,7 @@ def main():
 
     from gapexplore import Chemistry, dimers, initial_cells, isolated_atom
     from gapexplore.fit import GapSettings, fit_gap, load_potential
-    from gapexplore.reference import label_structures, reference_calculator
+    from gapexplore.label import label_structures, reference_calculator
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, nargs="+", default=[40])

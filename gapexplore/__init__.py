@@ -1,36 +1,52 @@
 """gapexplore: de novo exploration and fitting of potential-energy surfaces with GAP-RSS.
 
 The protocol of Bernstein, Csányi & Deringer, npj Comput. Mater. 5, 99 (2019), one
-module per step: :mod:`~gapexplore.generate` (random cells, dimers, isolated atom),
-:mod:`~gapexplore.relax` (enthalpy minimisation at random pressures),
-:mod:`~gapexplore.descriptors` (configuration-averaged SOAP and its kernel),
-:mod:`~gapexplore.select` (Boltzmann-biased flat histogram, then leverage-score CUR),
-:mod:`~gapexplore.reference` (labels from any ASE calculator, toy references by name) and
-:mod:`~gapexplore.fit` (the 2b + 3b + SOAP GAP with automatic δ and hull-based noise).
-Where the work runs is :mod:`~gapexplore.parallel`.
+sub-package per step of its Fig. 1:
+
+* :mod:`~gapexplore.generate` — random cells (AIRSS buildcell semantics), dimers, the
+  isolated atom;
+* :mod:`~gapexplore.relax` — enthalpy minimisation with the current GAP at random pressures;
+* :mod:`~gapexplore.describe` — configuration-averaged SOAP and its kernel;
+* :mod:`~gapexplore.select` — Boltzmann-biased flat histogram, then leverage-score CUR;
+* :mod:`~gapexplore.label` — reference labels from any ASE calculator (toy potentials,
+  CHGNet, GPAW by name);
+* :mod:`~gapexplore.fit` — the 2b + 3b + SOAP GAP with automatic δ and hull-based noise;
+* :mod:`~gapexplore.validate` — known structures relaxed by the GAP and the reference;
+* :mod:`~gapexplore.run` — the loop (:class:`Explorer`), its settings and its run folder.
+
+Under them :mod:`~gapexplore.core` (keys, errors, checks, chemistry, geometry, where the
+work runs); over them the faces: :mod:`~gapexplore.cli`, :mod:`~gapexplore.widgets`, and
+:mod:`~gapexplore.analysis` of finished runs.
 """
 
-from .chemistry import Chemistry
-from .descriptors import SoapSettings, averaged_soap, soap_kernel
-from .errors import (
-                     GapExploreError,
-                     GapFitError,
-                     GenerationError,
-                     InvalidParameterError,
-                     ReferenceFailed,
+from gapexplore.core import keys
+from gapexplore.core.chemistry import Chemistry
+from gapexplore.core.errors import (
+    GapExploreError,
+    GapFitError,
+    GenerationError,
+    InvalidParameterError,
+    ReferenceFailed,
 )
-from .explore import Explorer, ExploreSettings
-from .fit import FitResult, GapSettings, fit_gap, load_potential
-from .generate import dimers, initial_cells, isolated_atom, random_cells
-from .noise import NoiseSettings
-from .parallel import default_executor, map_ordered
-from .reference import label_structures, reference_calculator, split_labelled
-from .relax import RelaxSettings, random_pressures, relax_structures
-from .select import Selection, kt_for_iteration, select_structures
+from gapexplore.core.parallel import default_executor, map_ordered
+from gapexplore.describe import SoapSettings, averaged_soap, soap_kernel
+from gapexplore.fit import FitResult, GapSettings, NoiseSettings, fit_gap, load_potential
+from gapexplore.generate import dimers, initial_cells, isolated_atom, random_cells
+from gapexplore.label import (
+    Reference,
+    as_reference,
+    label_structures,
+    reference_calculator,
+    split_labelled,
+)
+from gapexplore.relax import RelaxSettings, random_pressures, relax_structures
+from gapexplore.run import Explorer, ExploreSettings, RunStore
+from gapexplore.select import Selection, kt_for_iteration, select_structures
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "keys",
     "Chemistry",
     "SoapSettings",
     "averaged_soap",
@@ -42,6 +58,7 @@ __all__ = [
     "ReferenceFailed",
     "Explorer",
     "ExploreSettings",
+    "RunStore",
     "FitResult",
     "GapSettings",
     "fit_gap",
@@ -49,6 +66,8 @@ __all__ = [
     "NoiseSettings",
     "default_executor",
     "map_ordered",
+    "Reference",
+    "as_reference",
     "label_structures",
     "reference_calculator",
     "split_labelled",

@@ -1,7 +1,7 @@
 """What a run found and how well its GAPs know it: the data behind paper Figs. 2–5.
 
 Pure functions on lists of ``ase.Atoms`` and run folders; the plots of these data are in
-:mod:`gapexplore.plots` and the interactive views in :mod:`gapexplore.widgets`.
+:mod:`gapexplore.widgets.plots` and the interactive views in :mod:`gapexplore.widgets`.
 
 - :func:`learning_curves` — energy error of the known structures after each fit, against
   the number of reference labels (paper Figs. 2 and 3, left).
@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from . import keys
-from ._checks import check_int, check_real, fail
-from .descriptors import SoapSettings, averaged_soap, soap_kernel
-from .generate import min_distance
-from .store import ITERATION, UID
+from gapexplore.core import keys
+from gapexplore.core.checks import check_int, check_real, fail
+from gapexplore.core.geometry import min_distance
+from gapexplore.describe import SoapSettings, averaged_soap, soap_kernel
 
 __all__ = ["MAP_SOAP", "StructureMapData", "coordination_numbers", "energy_energy",
            "energy_volume", "learning_curves", "nystrom_residual", "prediction_errors",
@@ -165,7 +164,7 @@ def structure_map(structures: list[Atoms], *, soap: SoapSettings = MAP_SOAP,
     coordinates = KernelPCA(n_components=2, kernel="precomputed").fit_transform(kernel)
     coordination = np.array([coordination_numbers(a, coordination_cutoff * _MAP_BOND).mean()
                              for a in scaled])
-    labels = [{"uid": str(a.info.get(UID, "")), "iteration": a.info.get(ITERATION, -1),
+    labels = [{"uid": str(a.info.get(keys.UID, "")), "iteration": a.info.get(keys.ITERATION, -1),
                "config_type": str(a.info.get(keys.CONFIG_TYPE, "")), "n_atoms": len(a)}
               for a in structures]
     energies = np.array([a.info[keys.REF_ENERGY] / len(a) if keys.REF_ENERGY in a.info
@@ -188,7 +187,7 @@ def nystrom_residual(kernel, chosen) -> float:
     Parameters
     ----------
     kernel : numpy.ndarray, shape (n, n)
-        A positive semi-definite kernel (e.g. :func:`~gapexplore.descriptors.soap_kernel`).
+        A positive semi-definite kernel (e.g. :func:`~gapexplore.describe.soap_kernel`).
     chosen : array_like of int
         Indices of the selected structures.
     """
@@ -218,7 +217,7 @@ def learning_curves(folder) -> list[dict]:
     ----------
     folder : str, pathlib.Path or RunStore
         A run folder whose settings name known structures to ``validate`` (a
-        :class:`~gapexplore.store.RunStore`, e.g. ``explorer.store``, may be a run whose
+        :class:`~gapexplore.run.store.RunStore`, e.g. ``explorer.store``, may be a run whose
         first step has not run yet: no rows).
 
     Returns
@@ -228,10 +227,7 @@ def learning_curves(folder) -> list[dict]:
         ``structure``, ``gap``, ``reference`` [eV/atom] and ``error`` (GAP − reference)
         [eV/atom]. Empty before the first validated fit.
     """
-    from .validate import as_rows
-
-    state = _store(folder, "learning_curves").read_json("state.json") or {}
-    return as_rows(state.get("iterations", []))
+    return _store(folder, "learning_curves").read_state().validation_rows()
 
 
 def prediction_errors(folder) -> list[dict]:
@@ -253,10 +249,7 @@ def prediction_errors(folder) -> list[dict]:
         (structures scored), ``rmse``, ``mae``, ``max`` and ``mean`` of E_GAP − E_ref
         [eV/atom].
     """
-    from .validate import prediction_rows
-
-    state = _store(folder, "prediction_errors").read_json("state.json") or {}
-    return prediction_rows(state.get("iterations", []))
+    return _store(folder, "prediction_errors").read_state().prediction_rows()
 
 
 def energy_volume(atoms: Atoms, calculators: dict, *, scales=None) -> dict:
@@ -319,7 +312,7 @@ def energy_energy(structures: list[Atoms], potential) -> dict:
         ``reference`` and ``gap`` energies per atom [eV/atom], ``rmse`` [eV/atom], and
         ``iteration`` of each structure (-1 if unknown).
     """
-    from .fit import predict
+    from gapexplore.fit import predict
 
     structures = [a for a in structures if keys.REF_ENERGY in a.info]
     if not structures:
@@ -330,11 +323,11 @@ def energy_energy(structures: list[Atoms], potential) -> dict:
     gap = predict(structures, potential)[0] / n
     return {"reference": reference, "gap": gap,
             "rmse": float(np.sqrt(np.mean((gap - reference) ** 2))),
-            "iteration": np.array([a.info.get(ITERATION, -1) for a in structures])}
+            "iteration": np.array([a.info.get(keys.ITERATION, -1) for a in structures])}
 
 
 def _store(folder, where: str):
-    from .store import RunStore
+    from gapexplore.run.store import RunStore
 
     if isinstance(folder, RunStore):
         return folder

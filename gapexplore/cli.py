@@ -15,10 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from .chemistry import BONDING_KINDS
-from .errors import GapExploreError
-from .explore import Explorer, ExploreSettings
-from .store import RunStore
+from gapexplore.core.chemistry import BONDING_KINDS
+from gapexplore.core.errors import GapExploreError
+from gapexplore.run import Explorer, ExploreSettings
+from gapexplore.run.store import RunStore
 
 #: The demo: small enough for a laptop, large enough to see the loop learn.
 DEMO = dict(element="Si", n_candidates=24, n_atoms=(4, 8), n_select=16, max_iterations=4,
@@ -27,7 +27,6 @@ DEMO = dict(element="Si", n_candidates=24, n_atoms=(4, 8), n_select=16, max_iter
 
 #: Keys of a settings file that say where the work runs (not part of the run's settings).
 _WHERE_KEYS = {"dask_workers", "scheduler"}
-_STOP_CRITERIA = {"max_labels", "max_iterations", "target_error", "target_prediction_error"}
 _SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
     "element": "element", "bonding": "bonding", "radius": "radius",
     "reference": "reference", "candidates": "n_candidates", "atoms": "n_atoms",
@@ -57,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--folder", type=Path, default=Path("runs/demo"))
     for p in (run, demo):
         p.add_argument("--jobs", type=int, default=None, help="worker processes (all cores)")
-        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--quiet", action="store_true", help="no progress bars or step lines")
         where = p.add_mutually_exclusive_group()
         where.add_argument("--dask-workers", type=int, metavar="N",
                            help="run relaxations and labels on a local Dask cluster of N workers")
@@ -192,24 +191,28 @@ def _where_from_config(args: argparse.Namespace) -> None:
     args.scheduler = values.get("scheduler")
 
 
+def _or_dash(value) -> str:
+    return "-" if value is None else str(value)
+
+
 def _report(explorer: Explorer, seconds: float | None = None) -> None:
     failed = explorer.store.count_labels(ok_only=False) - explorer.n_labels
-    done = ", ".join(explorer.state["done"]) or "nothing yet"
+    done = ", ".join(explorer.state.done) or "nothing yet"
     print(f"gapexplore: {explorer.store.root} — {explorer.chemistry.element}, "
           f"{explorer.n_labels} labels ({failed} failed), iteration {explorer.iteration} "
           f"(done: {done})" + (f", {seconds:.0f} s" if seconds is not None else ""))
-    for record in explorer.state["iterations"]:
-        fit = record.get("fit", {})
-        lowest = record.get("lowest") or {}
+    for record in explorer.state.iterations:
+        fit = record.fit or {}
+        lowest = record.lowest or {}
         errors = {name: values["error"] for name, values in
-                  (record.get("validation") or {}).items() if name != "differences"}
-        print(f"  iteration {record['iteration']}: selected {record.get('selected', '-')}, "
-              f"labels {record.get('labels_total', '-')}, training RMSE "
+                  (record.validation or {}).items() if name != "differences"}
+        print(f"  iteration {record.iteration}: selected {_or_dash(record.selected)}, "
+              f"labels {_or_dash(record.labels_total)}, training RMSE "
               f"{1000 * fit.get('rmse_energy', float('nan')):.1f} meV/atom"
               + (f", lowest H {lowest['enthalpy_per_atom']:.3f} eV/atom "
                  f"({lowest['spacegroup']}, {lowest['n_atoms']} atoms)" if lowest else "")
               + (f", new labels predicted to {1000 * predicted['rmse']:.1f} meV/atom RMSE"
-                 if (predicted := record.get("prediction_error")) else "")
+                 if (predicted := record.prediction_error) else "")
               + "".join(f", {name} error {1000 * e:+.1f} meV/atom" for name, e in errors.items()))
     if explorer.potential:
         print(f"  newest potential: {explorer.potential}")
@@ -235,7 +238,10 @@ def main(argv=None) -> int:
         with _executor(args) as executor:
             explorer = Explorer(args.folder, settings, n_jobs=args.jobs, executor=executor,
                                 progress=not args.quiet)
-            explorer.run()
+            for iteration, step in explorer.irun():
+                if not args.quiet:
+                    seconds = explorer.state.iterations[iteration].seconds[step]
+                    print(f"iteration {iteration}: {step} done ({seconds:.1f} s)", flush=True)
         _report(explorer, time.perf_counter() - start)
     except GapExploreError as error:
         print(f"gapexplore: error: {error}", file=sys.stderr)

@@ -27,12 +27,16 @@ import numpy as np
 from ase import Atoms
 from ase.units import GPa
 
-from . import keys
-from ._checks import check_int, check_real, check_rng, fail
-from .chemistry import Chemistry
-from .generate import shortest_distance_below
+from gapexplore.core import keys
+from gapexplore.core.checks import check_int, check_real, check_rng, check_structures, fail
+from gapexplore.core.chemistry import Chemistry, check_chemistry
+from gapexplore.core.geometry import shortest_distance_below
+from gapexplore.core.parallel import TaskTimedOut, map_ordered, process_cached
+from gapexplore.fit import load_potential
+from gapexplore.label import as_reference, cached_calculator
 
-__all__ = ["RelaxSettings", "random_pressures", "relax", "relax_structures"]
+__all__ = ["RelaxSettings", "random_pressures", "relax", "relax_structures", "lowest_final",
+           "status_kind"]
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +248,8 @@ def relax_structures(structures: list[Atoms], potential, *, chemistry: Chemistry
         Candidates (not modified).
     potential : str, pathlib.Path, callable or Calculator
         A GAP XML file (each worker process loads it once and keeps it), a zero-argument
-        function returning a calculator, or a calculator.
+        function returning a calculator, or a calculator (anything
+        :func:`gapexplore.label.as_reference` takes but a name), built once per process.
     chemistry : Chemistry
         Sets the explosion guard's minimum distance.
     rng : numpy.random.Generator
@@ -252,7 +257,7 @@ def relax_structures(structures: list[Atoms], potential, *, chemistry: Chemistry
         same pressures whatever the executor.
     settings : RelaxSettings, optional
     executor, n_jobs, progress
-        Where the relaxations run; see :func:`gapexplore.parallel.map_ordered`.
+        Where the relaxations run; see :func:`gapexplore.core.parallel.map_ordered`.
     timeout : float, optional
         Wall-time limit of one relaxation [s] (local worker processes only); one over it
         is stopped and returns its starting structure with status ``"error: timed out"``.
@@ -263,13 +268,19 @@ def relax_structures(structures: list[Atoms], potential, *, chemistry: Chemistry
         The trajectory of each structure, in input order; every frame carries
         ``keys.RELAX_ID`` (the structure's position in ``structures``).
     """
-    from .parallel import TaskTimedOut, map_ordered
-
+    where = "relax_structures"
+    structures = check_structures(structures, "structures", where)
+    check_chemistry(chemistry, where)
     settings = RelaxSettings() if settings is None else settings
-    rng = check_rng(rng, "relax_structures")
+    if not isinstance(settings, RelaxSettings):
+        raise fail("settings", where, "a RelaxSettings or None", settings)
+    rng = check_rng(rng, where)
+    check_int(n_jobs, "n_jobs", where, low=1)
+    if timeout is not None:
+        check_real(timeout, "timeout", where, low=0.0, low_open=True)
+    task = _RelaxTask(potential, chemistry, settings)
     pressures = [float(random_pressures(1, rng=child, p0=settings.p0, beta=settings.beta)[0])
                  for child in rng.spawn(len(structures))]
-    task = _RelaxTask(potential, chemistry, settings)
     trajectories = map_ordered(task, list(zip(structures, pressures)), executor=executor,
                                n_jobs=n_jobs, progress=progress, desc="relaxing",
                                return_killed=True, timeout=timeout)
@@ -292,7 +303,8 @@ class _RelaxTask:
     def __init__(self, potential, chemistry, settings):
         from pathlib import Path
 
-        self.potential = str(potential) if isinstance(potential, Path) else potential
+        self.potential = str(potential) if isinstance(potential, (str, Path)) \
+            else as_reference(potential, where="relax_structures")
         self.chemistry, self.settings = chemistry, settings
 
     def __call__(self, item):
@@ -301,24 +313,42 @@ class _RelaxTask:
                      chemistry=self.chemistry, settings=self.settings)
 
 
-_CACHE: dict = {}
-
-
 def _calculator(potential):
-    """The calculator for ``potential``; a GAP file is loaded once per process and kept
-    while its content is the same (keyed by the SHA-256 of the XML, which names its
-    sparse-point files): a new iteration's GAP replaces it, wherever it is mounted."""
+    """The calculator for ``potential`` in this process. A GAP file is loaded once per
+    process and kept while its content is the same (keyed by the SHA-256 of the XML,
+    which names its sparse-point files): a new iteration's GAP replaces it, wherever it is
+    mounted. Anything else is a reference (:func:`gapexplore.label.as_reference`)."""
     import hashlib
 
     if isinstance(potential, str):
-        from .fit import load_potential
-
         with open(potential, "rb") as handle:
             key = hashlib.sha256(handle.read()).hexdigest()
-        if key not in _CACHE:
-            _CACHE.clear()
-            _CACHE[key] = load_potential(potential)
-        return _CACHE[key]
-    if callable(potential) and not hasattr(potential, "get_potential_energy"):
-        return potential()
-    return potential
+        return process_cached("gap", key, lambda: load_potential(potential), keep=1)
+    return cached_calculator(potential)
+
+
+def status_kind(status: str) -> str:
+    """The kind of a ``RELAX_STATUS``: ``"converged"``, ``"max_steps"``, ``"exploded"`` or
+    ``"error"`` (the last two carry their reason after a colon)."""
+    return status.partition(":")[0]
+
+
+def lowest_final(trajectories: list[list[Atoms]]) -> dict | None:
+    """The lowest-enthalpy final frame among converged relaxations of ``trajectories``
+    (:func:`relax_structures`' output): its enthalpy [eV/atom], pressure [GPa], atom count,
+    volume [Å³/atom], space group (spglib, symprec 0.1 Å) and ``RELAX_ID``; None if no
+    relaxation converged."""
+    import spglib
+
+    finals = [t[-1] for t in trajectories
+              if t[-1].info.get(keys.RELAX_STATUS) == "converged"
+              and keys.ENTHALPY_PER_ATOM in t[-1].info]
+    if not finals:
+        return None
+    best = min(finals, key=lambda a: a.info[keys.ENTHALPY_PER_ATOM])
+    cell = (best.cell[:], best.get_scaled_positions(), best.numbers)
+    return {"enthalpy_per_atom": best.info[keys.ENTHALPY_PER_ATOM],
+            "pressure": best.info[keys.PRESSURE], "n_atoms": len(best),
+            "volume_per_atom": best.get_volume() / len(best),
+            "spacegroup": spglib.get_spacegroup(cell, symprec=0.1),
+            "relax_id": best.info.get(keys.RELAX_ID)}

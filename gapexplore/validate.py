@@ -26,10 +26,10 @@ from ase import Atoms
 from ase.build import bulk
 from ase.spacegroup import crystal
 
-from . import keys
-from ._checks import fail
-from .chemistry import Chemistry
-from .relax import RelaxSettings, relax
+from gapexplore.core import keys
+from gapexplore.core.checks import fail
+from gapexplore.core.chemistry import Chemistry
+from gapexplore.relax import RelaxSettings, relax
 
 __all__ = ["KNOWN_STRUCTURES", "known_structure", "prediction_error", "validate"]
 
@@ -154,28 +154,6 @@ def _relaxed_energy(atoms, calculator, chemistry, settings) -> tuple[float, str]
     if keys.GAP_ENERGY not in last.info:
         return float("nan"), last.info[keys.RELAX_STATUS]
     return float(last.info[keys.GAP_ENERGY] / len(last)), last.info[keys.RELAX_STATUS]
-
-
-def as_rows(history: list[dict]) -> list[dict]:
-    """Flatten the validation records of a run into table rows (one per iteration and name)."""
-    rows = []
-    for record in history:
-        for name, values in (record.get("validation") or {}).items():
-            if name == "differences":
-                continue
-            rows.append({"iteration": record["iteration"],
-                         "labels": record.get("labels_total"), "structure": name,
-                         **{k: values[k] for k in ("gap", "reference", "error")}})
-    return rows
-
-
-def prediction_rows(history: list[dict]) -> list[dict]:
-    """Flatten the ``prediction_error`` records of a run into table rows, each placed at
-    ``labels``, the label count of the GAP that made the prediction (the iteration before)."""
-    return [{"iteration": record["iteration"],
-             "labels": history[record["iteration"] - 1].get("labels_total"),
-             **record["prediction_error"]}
-            for record in history if record.get("prediction_error")]
 
 
 def prediction_error(structures: list[Atoms]) -> dict | None:

@@ -11,7 +11,7 @@ import time
 
 from ase.calculators.calculator import Calculator, all_changes
 
-from gapexplore.reference import reference_calculator
+from gapexplore.label import reference_calculator
 
 
 def structure_hash(atoms) -> str:

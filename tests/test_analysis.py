@@ -16,9 +16,9 @@ from gapexplore.analysis import (
     rescale_to_shortest_bond,
     structure_map,
 )
-from gapexplore.generate import min_distance
-from gapexplore.plots import learning_curve_figure
-from gapexplore.reference import label_structures, reference_calculator
+from gapexplore.core.geometry import min_distance
+from gapexplore.label import label_structures, reference_calculator
+from gapexplore.widgets.plots import learning_curve_figure
 
 
 def test_rescaling_sets_the_shortest_bond_and_keeps_the_shape():
@@ -85,11 +85,11 @@ def test_energy_energy_of_the_reference_against_itself_has_no_error(si_cells):
 
 def test_learning_curves_come_from_the_run_folder(tmp_path):
     (tmp_path / "settings.json").write_text("{}")
-    state = {"iterations": [
-        {"iteration": 0, "labels_total": 30,
+    state = {"iteration": 2, "done": [], "iterations": [
+        {"iteration": 0, "n_candidates": 40, "n_select": 20, "kT": None, "labels_total": 30,
          "validation": {"diamond": {"gap": -4.2, "reference": -4.3, "error": 0.1},
                         "differences": {}}},
-        {"iteration": 1, "labels_total": 40}]}
+        {"iteration": 1, "n_candidates": 40, "n_select": 10, "kT": 0.3, "labels_total": 40}]}
     (tmp_path / "state.json").write_text(json.dumps(state))
     rows = learning_curves(tmp_path)
     assert rows == [{"iteration": 0, "labels": 30, "structure": "diamond", "gap": -4.2,
@@ -101,9 +101,11 @@ def test_learning_curves_come_from_the_run_folder(tmp_path):
 def test_prediction_errors_are_placed_at_the_predicting_gaps_labels(tmp_path):
     (tmp_path / "settings.json").write_text("{}")
     scored = {"n": 3, "rmse": 0.02, "mae": 0.015, "max": 0.03, "mean": -0.01}
-    state = {"iterations": [{"iteration": 0, "labels_total": 30},
-                            {"iteration": 1, "labels_total": 40, "prediction_error": scored},
-                            {"iteration": 2}]}   # not labelled yet
+    controls = {"n_candidates": 40, "n_select": 10}
+    state = {"iteration": 2, "done": ["generate"], "iterations": [
+        {"iteration": 0, "labels_total": 30, **controls},
+        {"iteration": 1, "labels_total": 40, "prediction_error": scored, **controls},
+        {"iteration": 2, **controls}]}   # not labelled yet
     (tmp_path / "state.json").write_text(json.dumps(state))
     assert prediction_errors(tmp_path) == [{"iteration": 1, "labels": 30, **scored}]
     figure = learning_curve_figure([], predicted=prediction_errors(tmp_path))

@@ -8,10 +8,13 @@ from gapexplore.cli import main
 def test_run_starts_continues_and_guards_its_settings(tmp_path, capsys):
     folder = tmp_path / "run"
     args = ["run", str(folder), "--candidates", "6", "--select", "3", "--iterations", "1",
-            "--gap", "light", "--soap", "fast", "--quiet", "--jobs", "1"]
+            "--gap", "light", "--soap", "fast", "--jobs", "1"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "iteration 1 (done: nothing yet)" in out and "iteration 0: selected 3" in out
+    steps = [line.split(":")[1].split()[0] for line in out.splitlines()
+             if line.startswith("iteration 0: ") and " done (" in line]
+    assert steps == ["generate", "select", "label", "fit"]  # a line per step (Explorer.irun)
     assert (folder / "iter_000" / "gap" / "gap.xml").exists()
     # continuing a finished run does nothing more
     assert main(["run", str(folder), "--quiet"]) == 0
@@ -54,7 +57,7 @@ def test_status_and_settings_file(tmp_path, capsys):
 
 
 def test_a_second_process_is_refused(tmp_path):
-    from gapexplore.store import RunStore
+    from gapexplore.run.store import RunStore
 
     store = RunStore(tmp_path / "run")
     with store.lock():
@@ -80,17 +83,18 @@ def test_selection_options_reach_the_settings(tmp_path):
 
 def test_the_prediction_error_is_a_stop_criterion_and_is_reported(tmp_path, capsys):
     from gapexplore.cli import _parser, _report, _settings
-    from gapexplore.explore import Explorer
+    from gapexplore.run import Explorer
+    from gapexplore.run.state import IterationRecord
 
     args = _parser().parse_args(["run", str(tmp_path / "r"), "--target-prediction-error",
                                  "0.01"])
     settings = _settings(args)
     assert settings.target_prediction_error == 0.01
     explorer = Explorer(tmp_path / "r", settings)
-    explorer.state["iterations"] = [
-        {"iteration": 0, "selected": 3, "labels_total": 25},
-        {"iteration": 1, "selected": 3, "labels_total": 28,
-         "prediction_error": {"n": 3, "rmse": 0.0123, "mae": 0.01, "max": 0.02, "mean": 0.0}}]
+    explorer.state.iterations = [
+        IterationRecord(0, 6, 3, selected=3, labels_total=25),
+        IterationRecord(1, 6, 3, selected=3, labels_total=28, prediction_error={
+            "n": 3, "rmse": 0.0123, "mae": 0.01, "max": 0.02, "mean": 0.0})]
     _report(explorer)
     out = capsys.readouterr().out
     assert "iteration 0: selected 3, labels 25" in out and "new labels predicted" not in \

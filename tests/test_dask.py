@@ -7,7 +7,7 @@ import pytest
 from ase.db import connect
 from ase.io import read
 
-from gapexplore.explore import Explorer, ExploreSettings
+from gapexplore.run import Explorer, ExploreSettings
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def test_dask_local_cluster_matches_the_process_pool(tmp_path):
         x, y = read(tmp_path / "pool" / name, ":"), read(tmp_path / "dask" / name, ":")
         assert len(x) == len(y) and all(np.allclose(p.positions, q.positions)
                                         for p, q in zip(x, y))
-    fits = [r.state["iterations"][1]["fit"]["rmse_energy"] for r in (pool_run, dask_run)]
+    fits = [r.state.iterations[1].fit["rmse_energy"] for r in (pool_run, dask_run)]
     assert fits[0] == pytest.approx(fits[1], rel=1e-9)
 
 
@@ -44,7 +44,7 @@ def crashing_sw():
 
     from ase.calculators.calculator import Calculator, all_changes
 
-    from gapexplore.reference import reference_calculator
+    from gapexplore.label import reference_calculator
 
     class Crashing(Calculator):
         implemented_properties = ["energy", "forces", "stress"]
@@ -71,7 +71,7 @@ def test_a_task_that_kills_its_worker_is_recorded_and_the_rest_finish():
     from dask.distributed import Client, LocalCluster
 
     from gapexplore import keys
-    from gapexplore.reference import label_structures
+    from gapexplore.label import label_structures
 
     good = [bulk("Si", "diamond", a=5.43 + 0.01 * k) for k in range(4)]
     bad = bulk("Si", "diamond", a=5.43).repeat((3, 1, 1))[:3]
@@ -218,7 +218,7 @@ def test_a_crashing_task_does_not_make_dask_repeat_finished_ones(tmp_path, monke
     from dask.distributed import Client, LocalCluster
 
     from gapexplore import keys
-    from gapexplore.reference import label_structures
+    from gapexplore.label import label_structures
 
     here = Path(__file__).parent
     log = tmp_path / "calls.log"

@@ -9,8 +9,8 @@ from ase.db import connect
 from ase.io import read
 
 from gapexplore import GapExploreError, InvalidParameterError, keys
-from gapexplore.explore import Explorer, ExploreSettings
-from gapexplore.reference import reference_calculator
+from gapexplore.label import reference_calculator
+from gapexplore.run import Explorer, ExploreSettings
 
 TINY = ExploreSettings(element="Si", n_candidates=8, n_select=4, max_iterations=2, gap="light",
                        soap="fast", relax_fmax=0.1, relax_max_steps=25, seed=3,
@@ -84,7 +84,7 @@ def test_steps_resume_and_labels_are_never_repeated(tmp_path):
     first.store.add_labels(part, 0)
     CountingSW.calls = 0
     again = Explorer(folder, reference=CountingSW(), n_jobs=1)
-    assert again.settings == settings and again.state["done"] == ["generate", "select"]
+    assert again.settings == settings and again.state.done == ["generate", "select"]
     assert again.step() == "label"
     assert CountingSW.calls == 2 + 22  # the two not stored, the atom and the dimers
     uids = [row.uid for row in connect(folder / "labels.db").select()]
@@ -124,8 +124,9 @@ def test_wrong_use_is_explained(tmp_path):
 def test_labels_round_trip_through_the_database(tmp_path):
     from ase.build import bulk
 
-    from gapexplore.reference import label_structures
-    from gapexplore.store import UID, RunStore
+    from gapexplore.label import label_structures
+    from gapexplore.run.store import RunStore
+    UID = keys.UID
 
     cell = bulk("Si", "diamond", a=5.3, cubic=True)
     cell.rattle(0.05, seed=1)
@@ -156,7 +157,7 @@ def test_reference_by_import_path_and_target_error(tmp_path):
                                soap="fast", reference="test_explore:sw_factory",
                                validate=("diamond",), target_error=10.0, max_iterations=5)
     explorer = Explorer(tmp_path / "run", settings, n_jobs=1)
-    assert explorer.reference is sw_factory
+    assert explorer.reference.function is sw_factory
     explorer.run()
     assert explorer.iteration == 1  # GAP_0 is within 10 eV/atom: stop after one fit
     with pytest.raises(InvalidParameterError, match="'reference' parameter"):
@@ -169,7 +170,7 @@ def test_reference_by_import_path_and_target_error(tmp_path):
 
 def test_the_previous_gap_is_scored_on_its_new_labels_and_can_stop_the_run(tmp_path):
     from gapexplore.fit import load_potential
-    from gapexplore.store import RunStore
+    from gapexplore.run.store import RunStore
 
     settings = ExploreSettings(element="Si", n_candidates=6, n_select=3, gap="light",
                                soap="fast", relax_fmax=0.1, relax_max_steps=25,
@@ -178,9 +179,9 @@ def test_the_previous_gap_is_scored_on_its_new_labels_and_can_stop_the_run(tmp_p
     # iteration 0 labels random cells (no GAP yet); GAP_0 predicts iteration 1's labels
     # within 10 eV/atom, so the run stops once iteration 1 is fitted
     assert explorer.iteration == 2
-    first, second = explorer.state["iterations"]
-    assert "prediction_error" not in first
-    scored = second["prediction_error"]
+    first, second = explorer.state.iterations
+    assert first.prediction_error is None
+    scored = second.prediction_error
     # independently: GAP_0 on iteration 1's labelled frames
     new = RunStore(tmp_path / "run").labels(iteration=1)
     assert scored["n"] == len(new) == 3
@@ -205,10 +206,10 @@ def test_own_known_structures_are_validated_and_kept(tmp_path):
     mine = bulk("Si", "diamond", a=5.5)
     explorer = Explorer(tmp_path / "run", settings, n_jobs=1, known={"my-diamond": mine})
     explorer.run()
-    record = explorer.state["iterations"][0]["validation"]
+    record = explorer.state.iterations[0].validation
     assert record["my-diamond"]["reference"] == pytest.approx(-4.3366, abs=1e-3)
     reopened = Explorer(tmp_path / "run")
-    assert list(reopened._own_known()) == ["my-diamond"]
+    assert list(reopened.store.read_known()) == ["my-diamond"]
     assert (tmp_path / "run" / "validation.csv").read_text().count("my-diamond") == 1
 
 
@@ -248,14 +249,15 @@ def test_a_moved_run_finds_its_potential(tmp_path, monkeypatch):
     assert moved.potential == tmp_path / "moved" / "iter_000" / "gap" / "gap.xml"
     assert moved.potential.exists()
     moved.run()  # relaxes with the potential where it now is
-    assert moved.iteration == 2 and moved.state["iterations"][1]["relaxations"]
+    assert moved.iteration == 2 and moved.state.iterations[1].relaxations
 
 
 def test_labels_are_read_back_in_a_fixed_order_whatever_order_they_arrived(tmp_path):
     """Several workers finish in a varying order; the fit must see one order."""
     from ase.build import bulk
 
-    from gapexplore.store import UID, RunStore
+    from gapexplore.run.store import RunStore
+    UID = keys.UID
 
     store = RunStore(tmp_path)
     cells = []

@@ -18,9 +18,9 @@ from test_resume import _rows
 
 from gapexplore import Chemistry, dimers, isolated_atom, keys
 from gapexplore.cli import main
-from gapexplore.errors import GapExploreError
-from gapexplore.explore import Explorer, ExploreSettings
-from gapexplore.reference import label_structures
+from gapexplore.core.errors import GapExploreError
+from gapexplore.label import label_structures
+from gapexplore.run import Explorer, ExploreSettings
 
 HERE = Path(__file__).parent
 TINY = ExploreSettings(element="Si", n_candidates=6, n_select=3, max_iterations=1, gap="light",
@@ -101,7 +101,7 @@ def test_a_refused_process_writes_nothing(tmp_path):
     folder = tmp_path / "run"
     Explorer(folder, TINY, n_jobs=1).generate()
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
-    from gapexplore.store import RunStore
+    from gapexplore.run.store import RunStore
 
     with RunStore(folder).lock():
         result = subprocess.run([sys.executable, "-m", "gapexplore", "run", str(folder),
@@ -115,8 +115,8 @@ def test_a_refused_process_writes_nothing(tmp_path):
 
 _ORPHAN_SCRIPT = """
 import sys, time
-from gapexplore.parallel import map_ordered
-from gapexplore.store import RunStore
+from gapexplore.core.parallel import map_ordered
+from gapexplore.run.store import RunStore
 
 def sleep(_):
     import os
@@ -146,7 +146,7 @@ def test_workers_die_with_their_parent_and_do_not_hold_the_lock(tmp_path):
     while any(_alive(p) for p in workers) and time.time() < deadline:
         time.sleep(0.05)
     assert not any(_alive(p) for p in workers)
-    from gapexplore.store import RunStore
+    from gapexplore.run.store import RunStore
 
     with RunStore(tmp_path / "run").lock():  # free again
         pass
@@ -244,3 +244,26 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
     assert done.returncode == 0, done.stderr
     calls = Counter(log.read_text().split())
     assert len(calls) == 4 + 22 and sum(n - 1 for n in calls.values()) <= 2
+
+
+def test_a_lock_file_left_by_a_killed_writer_does_not_stop_the_next_run(tmp_path):
+    """A run killed while writing a label left ASE's ``labels.db.lock`` behind; the resumed
+    run waited on it forever (found by test_resume, which kills runs at random times)."""
+    script = """
+import sys
+from gapexplore import Chemistry, isolated_atom, label_structures
+from gapexplore.run import RunStore
+store = RunStore(sys.argv[1])
+[atom] = label_structures([isolated_atom(Chemistry.of("Si"))], "sw-si")
+with store.lock():
+    for uid in ("a", "b"):
+        atom.info["uid"] = uid
+        store.add_labels([atom], 0)
+        (store.db_path.parent / "labels.db.lock").write_text("")  # as a killed writer left it
+print(store.count_labels())
+"""
+    folder = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["2"]

@@ -5,15 +5,15 @@ import pytest
 from ase import Atoms
 
 from gapexplore import Chemistry, InvalidParameterError, keys
-from gapexplore.errors import GapFitError
+from gapexplore.core.errors import GapFitError
 from gapexplore.fit import (
     GapSettings,
     delta_from_spread,
     find_gap_fit,
     fit_gap,
     gap_fit_command,
-    run_gap_fit,
 )
+from gapexplore.fit.run import run_gap_fit
 
 
 def test_table1_settings_in_units_of_r():
@@ -82,7 +82,7 @@ def test_fit_needs_the_isolated_atom_before_any_work(tmp_path):
 
 
 def test_fit_refuses_what_memory_cannot_hold(tmp_path, monkeypatch):
-    import gapexplore.fit as fit
+    import gapexplore.fit.run as fit
 
     atom = Atoms("Si", cell=[20] * 3)
     atom.info[keys.REF_ENERGY] = 0.0

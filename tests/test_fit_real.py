@@ -6,7 +6,7 @@ from ase.build import bulk
 
 from gapexplore import Chemistry, dimers, initial_cells, isolated_atom, keys
 from gapexplore.fit import GapSettings, fit_gap, load_potential
-from gapexplore.reference import label_structures, reference_calculator
+from gapexplore.label import label_structures, reference_calculator
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +94,7 @@ def test_a_cut_short_or_damaged_potential_is_refused(fitted, tmp_path):
     """A full disk can leave gap_fit's files cut short with exit code 0: never a result."""
     import shutil
 
-    from gapexplore.fit import _potential_problem
+    from gapexplore.fit.run import _potential_problem
 
     result, _ = fitted
     copy = tmp_path / "gap"

@@ -13,7 +13,8 @@ from gapexplore import (
     keys,
     random_cells,
 )
-from gapexplore.generate import NARROW_SPREAD, WIDE_SPREAD, min_distance
+from gapexplore.core.geometry import min_distance
+from gapexplore.generate import NARROW_SPREAD, WIDE_SPREAD
 
 
 def _n_symmetry_ops(atoms, symprec):
@@ -147,7 +148,7 @@ _NUMPY_SIMD = ("SSSE3 SSE41 POPCNT SSE42 AVX F16C FMA3 AVX2 AVX512F AVX512CD AVX
 
 
 def test_random_cells_are_the_same_bits_on_every_cpu():
-    """Generation uses no BLAS (gapexplore._exact): another CPU's kernels, forced here
+    """Generation uses no BLAS (gapexplore.generate.exact): another CPU's kernels, forced here
     with OPENBLAS_CORETYPE, and numpy without its SIMD extensions (an older CPU's code
     paths), must give the same cells to the last bit."""
     import os

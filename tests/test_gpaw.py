@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from gapexplore import dft, keys
-from gapexplore.dft import GPAWReference, gpaw_reference, kpoint_grid, structure_kind
-from gapexplore.errors import InvalidParameterError
-from gapexplore.reference import label_structures
+from gapexplore import keys
+from gapexplore.core.errors import InvalidParameterError
+from gapexplore.label import dft, label_structures
+from gapexplore.label.dft import GPAWReference, gpaw_reference, kpoint_grid, structure_kind
 
 needs_gpaw = pytest.mark.skipif(not dft.gpaw_available(), reason="GPAW missing: make gpaw")
 
@@ -65,8 +65,8 @@ def test_unconverged_scf_is_a_failed_label():
 
 
 def test_gpaw_is_a_named_reference_that_checks_its_elements_first(monkeypatch, tmp_path):
-    from gapexplore.explore import Explorer, ExploreSettings
-    from gapexplore.reference import DFT_REFERENCES, NAMED_REFERENCES, PackagedReference
+    from gapexplore.label import DFT_REFERENCES, NAMED_REFERENCES, PackagedReference
+    from gapexplore.run import Explorer, ExploreSettings
 
     assert {"gpaw", "gpaw-low"} <= set(NAMED_REFERENCES)
     assert dict(DFT_REFERENCES["gpaw"].options) == {"preset": "paper"}

@@ -3,7 +3,7 @@ import pytest
 from ase import Atoms
 
 from gapexplore import keys
-from gapexplore.noise import NoiseSettings, hull_distance, noise_for, with_noise
+from gapexplore.fit.noise import NoiseSettings, hull_distance, noise_for, with_noise
 
 
 def test_hull_distance_on_hand_made_points():

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from gapexplore.errors import InvalidParameterError
-from gapexplore.parallel import TaskKilled, TaskTimedOut, default_executor, map_ordered
+from gapexplore.core.errors import InvalidParameterError
+from gapexplore.core.parallel import TaskKilled, TaskTimedOut, default_executor, map_ordered
 
 
 def slow_identity(x):

@@ -96,3 +96,61 @@ def test_license_and_citation():
     assert citation["license"] == "MIT"
     assert citation["preferred-citation"]["doi"] == "10.1038/s41524-019-0236-6"
     assert citation["version"] == _pyproject()["project"]["version"]
+
+
+# --- the package's shape -------------------------------------------------------------------
+
+def _imports():
+    """{module: set of gapexplore modules it imports}, module-level and function-local."""
+    import ast
+
+    graph = {}
+    for path in sorted((ROOT / "gapexplore").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(
+            ".__init__")
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+            elif isinstance(node, ast.ImportFrom) and node.level:
+                found.add("relative")
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+        graph[module] = {m for m in found if m.startswith("gapexplore") or m == "relative"}
+    return graph
+
+
+def _part(module):
+    """The step, core or face a module belongs to: its first name under gapexplore."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "gapexplore"
+
+
+FACES = {"cli", "widgets", "__main__"}
+
+
+def test_the_engine_imports_no_face_and_the_core_nothing_else():
+    graph = _imports()
+    assert "gapexplore.run.explorer" in graph and "gapexplore.core.keys" in graph
+    for module, imported in graph.items():
+        assert "relative" not in imported, f"{module}: imports are absolute"
+        parts = {_part(m) for m in imported}
+        if _part(module) not in FACES | {"gapexplore"}:
+            assert not parts & FACES, f"{module} imports a face: {sorted(imported)}"
+        if _part(module) == "core":
+            assert parts <= {"core", "gapexplore"}, f"{module} imports {sorted(imported)}"
+
+
+def test_the_parts_import_each_other_without_cycles():
+    import graphlib
+
+    graph = _imports()
+    parts = {}
+    for module, imported in graph.items():
+        here = _part(module)
+        if here == "gapexplore":
+            continue   # the package's __init__ gathers everything
+        parts.setdefault(here, set()).update(
+            p for p in map(_part, imported) if p not in (here, "gapexplore"))
+    graphlib.TopologicalSorter(parts).prepare()  # raises CycleError on a cycle
+    assert parts["core"] == set() and "run" not in parts["label"]

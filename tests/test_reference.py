@@ -13,9 +13,9 @@ from ase.constraints import FixAtoms
 from ase.io import read, write
 
 from gapexplore import keys
-from gapexplore.errors import InvalidParameterError
-from gapexplore.parallel import default_executor
-from gapexplore.reference import (
+from gapexplore.core.errors import InvalidParameterError
+from gapexplore.core.parallel import default_executor
+from gapexplore.label import (
     DEFAULT_TOY_REFERENCES,
     TOY_REFERENCES,
     default_reference,
@@ -212,7 +212,7 @@ def check_faulty_labels(out, batch):
 def test_failures_are_recorded_and_the_batch_goes_on(caplog):
     batch = faulty_batch()
     before = snapshot(batch)
-    with caplog.at_level(logging.WARNING, logger="gapexplore.reference"):
+    with caplog.at_level(logging.WARNING, logger="gapexplore.label"):
         out = label_structures(batch, FaultySW(), name="sw-faulty")
     check_faulty_labels(out, batch)
     assert out[0].info[keys.REF_NAME] == "sw-faulty"
@@ -355,7 +355,7 @@ def test_elements_override_for_user_calculators():
 
 
 def test_reference_min_distance_is_what_labelling_refuses_below():
-    from gapexplore.reference import DEFAULT_MIN_DISTANCE, reference_min_distance
+    from gapexplore.label import DEFAULT_MIN_DISTANCE, reference_min_distance
 
     assert reference_min_distance("sw-si", "Si") == DEFAULT_MIN_DISTANCE
     assert reference_min_distance(lambda: None, "C") == DEFAULT_MIN_DISTANCE
@@ -365,7 +365,7 @@ def test_reference_min_distance_is_what_labelling_refuses_below():
 
 
 def test_a_distance_at_the_limit_is_computed_and_one_below_is_refused():
-    from gapexplore.chemistry import Chemistry
+    from gapexplore.core.chemistry import Chemistry
     from gapexplore.generate import dimers
 
     chemistry = Chemistry.of("Si")

@@ -5,7 +5,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from conftest import same_structures
 
 from gapexplore import Chemistry, InvalidParameterError, keys
-from gapexplore.reference import reference_calculator
+from gapexplore.label import reference_calculator
 from gapexplore.relax import RelaxSettings, random_pressures, relax, relax_structures
 
 

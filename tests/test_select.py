@@ -154,7 +154,7 @@ def test_select_structures_explains_missing_enthalpies(si_cells, small_soap):
 
 
 def test_one_rule_for_the_kt_schedule():
-    from gapexplore.explore import ExploreSettings
+    from gapexplore.run import ExploreSettings
     from gapexplore.select import kt_for_iteration
 
     assert [kt_for_iteration(i) for i in (1, 2, 3, 9)] == [0.3, 0.2, 0.1, 0.1]  # the paper's

@@ -6,13 +6,13 @@ from ase import Atoms
 from ase.build import bulk
 
 from gapexplore import InvalidParameterError, keys
-from gapexplore.explore import Explorer, ExploreSettings
-from gapexplore.reference import (
+from gapexplore.label import (
     SURROGATE_REFERENCES,
     label_structures,
     reference_calculator,
     split_labelled,
 )
+from gapexplore.run import Explorer, ExploreSettings
 from gapexplore.validate import known_structure
 
 
@@ -37,7 +37,7 @@ def test_chgnet_loads_and_computes_quietly(capsys):
     # about CHGNet's volume tensor on the first call
     import warnings
 
-    from gapexplore.reference import chgnet_calculator
+    from gapexplore.label.surrogate import chgnet_calculator
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -115,7 +115,7 @@ def test_too_close_atoms_are_failed_labels_not_nonsense():
 
 
 def test_a_missing_surrogate_is_named_with_its_install_command(monkeypatch, tmp_path):
-    from gapexplore.reference import PackagedReference
+    from gapexplore.label import PackagedReference
 
     monkeypatch.setattr(PackagedReference, "available", lambda self: False)
     with pytest.raises(InvalidParameterError, match=r"pip install torch==2\.13\.0"):
@@ -131,7 +131,7 @@ def test_a_boron_run_with_the_surrogate(tmp_path):
                                n_atoms=(4, 8), n_select=4, max_iterations=1, gap="light",
                                soap="fast")
     explorer = Explorer(tmp_path / "run", settings, n_jobs=2).run()
-    record = explorer.state["iterations"][0]
+    record = explorer.state.iterations[0]
     # 4 cells + the atom + 21 dimers, of which the ones below 1.01 Å are refused
-    assert record["labelled"] + record["failed"] == 26 and 1 <= record["failed"] <= 2
+    assert record.labelled + record.failed == 26 and 1 <= record.failed <= 2
     assert explorer.potential.exists()

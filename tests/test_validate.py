@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from gapexplore import Chemistry, InvalidParameterError, keys
-from gapexplore.reference import reference_calculator
-from gapexplore.validate import KNOWN_STRUCTURES, as_rows, known_structure, validate
+from gapexplore.label import reference_calculator
+from gapexplore.run.state import IterationRecord, RunState
+from gapexplore.validate import KNOWN_STRUCTURES, known_structure, validate
 
 
 def test_known_structures_have_their_space_groups():
@@ -58,7 +59,8 @@ def test_validation_of_the_reference_against_itself():
     again = validate(structures, sw, None, chemistry=si,
                      reference_energies={n: result[n]["reference"] for n in structures})
     assert again["beta-tin"]["reference"] == result["beta-tin"]["reference"]
-    rows = as_rows([{"iteration": 0, "labels_total": 10, "validation": result}])
+    rows = RunState(iterations=[IterationRecord(0, 10, 5, labels_total=10,
+                                                validation=result)]).validation_rows()
     assert [r["structure"] for r in rows] == ["diamond", "beta-tin"]
     assert np.isfinite([r["gap"] for r in rows]).all()
 

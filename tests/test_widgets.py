@@ -5,15 +5,16 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from gapexplore import InvalidParameterError, plots
+from gapexplore import InvalidParameterError
 from gapexplore.analysis import structure_map
-from gapexplore.explore import Explorer, ExploreSettings
+from gapexplore.run import Explorer, ExploreSettings
 from gapexplore.widgets import (
     Dashboard,
     IterationControls,
     StructureInspector,
     StructureMap,
     describe,
+    plots,
 )
 
 
@@ -87,8 +88,8 @@ def test_controls_refuse_impossible_values_before_running_anything(tmp_path):
     controls.n_select.value = 9
     assert controls.run_next() is None
     assert "cannot exceed" in controls.status.value
-    assert explorer.state["done"] == [] and not (tmp_path / "run" / "iter_000").exists()
-    assert explorer.run(iterations=0).state["done"] == []
+    assert explorer.state.done == [] and not (tmp_path / "run" / "iter_000").exists()
+    assert explorer.run(iterations=0).state.done == []
     with pytest.raises(InvalidParameterError, match="iterations"):
         explorer.run(iterations=-1)
 
@@ -103,7 +104,7 @@ def test_the_controls_set_what_the_next_iteration_uses(tmp_path):
     controls = dashboard.controls
     controls.n_select.value = 3
     first = controls.run_next()
-    assert first["n_select"] == 3 and first["selected"] == 3 and first["kT"] is None
+    assert first.n_select == 3 and first.selected == 3 and first.kT is None
     assert "Iteration 0 finished" in controls.status.value
     assert controls.kT.value == 0.3  # the schedule's value for iteration 1
     assert len(dashboard.inspector.structures) == 3
@@ -111,8 +112,8 @@ def test_the_controls_set_what_the_next_iteration_uses(tmp_path):
     controls.kT.value = 0.25
     controls.n_candidates.value = 6
     second = controls.run_next()
-    assert (second["kT"], second["n_candidates"], second["n_select"]) == (0.25, 6, 3)
-    assert second["candidates"] == 6
+    assert (second.kT, second.n_candidates, second.n_select) == (0.25, 6, 3)
+    assert second.candidates == 6
     assert len(dashboard.map.data.structures) == 6  # the periodic labels of both iterations
     assert explorer.potential_of(0) == tmp_path / "run" / "iter_000" / "gap" / "gap.xml"
     assert explorer.potential_of(1) == explorer.potential and explorer.potential_of(2) is None

@@ -73,6 +73,12 @@ RELAX_ID = "relax_id"
 #: How the relaxation ended: "converged", "max_steps", "exploded: ..." or "error: ..." (str).
 RELAX_STATUS = "relax_status"
 
+# --- the run's database (gapexplore.run.store) ---------------------------------------------
+#: Unique id of a structure that is (to be) labelled (str, e.g. ``"i001-s0003"``).
+UID = "uid"
+#: Iteration that labelled a structure (int), set by ``RunStore.labels``.
+ITERATION = "iteration"
+
 # --- known structures (gapexplore.validate) ------------------------------------------------
 #: Name of a known structure (a named phase, or one of the user's own in ``known.xyz``).
 KNOWN_NAME = "known_name"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
-from ._checks import check_int, check_real, fail
+from gapexplore.core.checks import check_int, check_real, check_structures, fail
 
 __all__ = ["SoapSettings", "averaged_soap", "soap_kernel"]
 
@@ -101,7 +101,7 @@ def averaged_soap(structures: list[Atoms], settings: SoapSettings | None = None,
     settings = SoapSettings() if settings is None else settings
     if not isinstance(settings, SoapSettings):
         raise fail("settings", where, "a gapexplore.SoapSettings", settings)
-    structures = _check_structures(structures, where)
+    structures = check_structures(structures, "structures", where)
     n_jobs = check_int(n_jobs, "n_jobs", where, low=1)
     if species is None:
         species = sorted({s for atoms in structures for s in atoms.get_chemical_symbols()})
@@ -143,14 +143,6 @@ def soap_kernel(p: np.ndarray, q: np.ndarray | None = None, *, zeta: int = 4) ->
     p = np.asarray(p, dtype=float)
     q = p if q is None else np.asarray(q, dtype=float)
     return (p @ q.T) ** zeta
-
-
-def _check_structures(structures, where: str) -> list[Atoms]:
-    structures = list(structures)
-    if not all(isinstance(a, Atoms) for a in structures):
-        raise fail("structures", where, "a list of ase.Atoms", type(structures[0]).__name__
-                   if structures else structures)
-    return structures
 
 
 def _boxed(atoms: Atoms) -> Atoms:

@@ -26,8 +26,6 @@ MAX_OPERATIONS = 8
 #: Space-group numbers of the rhombohedral groups; used in their primitive (R) setting.
 RHOMBOHEDRAL = frozenset({146, 148, 155, 160, 161, 166, 167})
 
-_TOL = 1e-8
-
 
 @dataclass(frozen=True, eq=False)
 class SiteKind:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import fail
+from gapexplore.core.checks import fail
 
 __all__ = ["energy_energy_figure", "energy_volume_figure", "learning_curve_figure",
            "save_html", "structure_map_figure"]

@@ -31,9 +31,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from ._checks import check_int, check_real, fail
+from gapexplore.core.checks import check_int, check_real, fail
 
-__all__ = ["TaskKilled", "TaskTimedOut", "default_executor", "map_ordered"]
+__all__ = ["TaskKilled", "TaskTimedOut", "default_executor", "map_ordered", "process_cached"]
 
 
 class TaskKilled(Exception):
@@ -86,7 +86,7 @@ def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = No
     ----------
     fn : callable
         Function of one item. It should not raise: a function whose failures are part of
-        its result (as :func:`gapexplore.reference.label_structures` records a failed
+        its result (as :func:`gapexplore.label.label_structures` records a failed
         calculation on the structure) lets every other item finish. An exception that
         ``fn`` does raise propagates out of ``map_ordered``, and tasks not yet started
         are cancelled. With an executor, ``fn`` and the items must be serialisable by it
@@ -333,6 +333,36 @@ class _Again:
 
     def __call__(self, item):
         return self.fn(item)
+
+
+#: What this process built once and keeps: group -> {key: object}, oldest first.
+_PROCESS_CACHE: dict[str, dict] = {}
+
+
+def process_cached(group: str, key, build: Callable, *, keep: int = 4):
+    """``build()``, built once in this process and kept under ``(group, key)``.
+
+    The one per-process cache of the package: a worker process builds a reference's
+    calculator or loads a GAP once and reuses it for every task it runs. Each group keeps
+    its ``keep`` newest keys (a new iteration's GAP replaces the last with ``keep=1``).
+
+    Parameters
+    ----------
+    group : str
+        What kind of object (e.g. ``"reference"``, ``"gap"``).
+    key : hashable
+        Which one: equal keys must mean interchangeable objects.
+    build : callable
+        Makes the object when it is not cached.
+    keep : int
+        Objects of ``group`` kept at most.
+    """
+    cached = _PROCESS_CACHE.setdefault(group, {})
+    if key not in cached:
+        while len(cached) >= keep:
+            cached.pop(next(iter(cached)))
+        cached[key] = build()
+    return cached[key]
 
 
 def _bar(iterable, progress: bool, desc: str, total: int | None = None):

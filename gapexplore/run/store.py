@@ -33,15 +33,17 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read, write
 from ase.stress import full_3x3_to_voigt_6_stress, voigt_6_to_full_3x3_stress
 
-from . import keys
-from .errors import GapExploreError
+from gapexplore.core import keys
+from gapexplore.core.errors import GapExploreError
+from gapexplore.run.state import IterationRecord, RunState
 
-__all__ = ["ITERATION", "RunStore", "UID", "write_csv"]
+__all__ = ["RunStore", "STEP_FILES", "write_csv"]
 
-#: info key of the unique id of a structure that is (to be) labelled.
-UID = "uid"
-#: info key of the iteration that labelled a structure (int), set by :meth:`RunStore.labels`.
-ITERATION = "iteration"
+#: The file each step writes in ``iter_NNN/`` (the fit writes ``gap/``).
+STEP_FILES = {"generate": "candidates.xyz", "relax": "trajectories.xyz",
+              "select": "selected.xyz"}
+
+UID, ITERATION = keys.UID, keys.ITERATION  # short names inside this module
 
 
 class RunStore:
@@ -168,6 +170,66 @@ class RunStore:
             raise FileNotFoundError(path)
         return read(path, index=":", format="extxyz") if path.stat().st_size else []
 
+    def read_state(self) -> RunState:
+        """The run's :class:`~gapexplore.run.state.RunState` (a new one without
+        ``state.json``)."""
+        values = self.read_json("state.json")
+        return RunState() if values is None else RunState.from_dict(values)
+
+    def write_state(self, state: RunState) -> None:
+        """Write ``state.json``, atomically."""
+        self.write_json("state.json", state.to_dict())
+
+    def potential_of(self, record: IterationRecord) -> Path | None:
+        """The GAP fitted in ``record``'s iteration (XML, found in the run folder as it is
+        now: the record holds the path as given at fit time), or None if none was."""
+        if record.fit is None:
+            return None
+        return (self.root / f"iter_{record.iteration:03d}" / "gap"
+                / Path(record.fit["potential"]).name)
+
+    def lost_files(self, state: RunState) -> list[str]:
+        """Files of finished steps (:data:`STEP_FILES`, the GAPs, ``labels.db``) that
+        ``state`` says exist and the folder has lost, as paths in the folder."""
+        missing = []
+        for record in state.iterations:
+            iteration = record.iteration
+            if record.fitted:
+                potential = self.potential_of(record)
+                if not potential.exists():
+                    missing.append(str(potential.relative_to(self.root)))
+                done = STEP_FILES
+            elif iteration == state.iteration:
+                done = state.done
+            else:
+                continue
+            for step in done:
+                name = STEP_FILES.get(step)
+                if name and not (iteration == 0 and step == "relax") \
+                        and not (self.root / f"iter_{iteration:03d}" / name).exists():
+                    missing.append(f"iter_{iteration:03d}/{name}")
+        labelled = max((r.labels_total or 0 for r in state.iterations), default=0)
+        if labelled and not self.db_path.exists():
+            missing.append(f"labels.db ({labelled} labels recorded)")
+        return missing
+
+    def write_known(self, known: dict[str, Atoms]) -> None:
+        """Keep the user's own known structures (name -> Atoms) in ``known.xyz``, atomically."""
+        structures = []
+        for name, atoms in known.items():
+            atoms = _without_calc(atoms)
+            atoms.info[keys.KNOWN_NAME] = name
+            structures.append(atoms)
+        _atomic_write(self.root / "known.xyz",
+                      lambda tmp: write(tmp, structures, format="extxyz"))
+
+    def read_known(self) -> dict[str, Atoms]:
+        """The structures of ``known.xyz`` by name (empty without the file)."""
+        path = self.root / "known.xyz"
+        if not path.exists():
+            return {}
+        return {a.info[keys.KNOWN_NAME]: a for a in read(path, ":", format="extxyz")}
+
     # --- labels ----------------------------------------------------------------------------
     @property
     def db_path(self) -> Path:
@@ -179,7 +241,10 @@ class RunStore:
 
         if self.db_path.exists():
             _check_database(self.db_path)
-        return connect(self.db_path)
+        # No ASE lock file: the run folder's own lock (:meth:`lock`) keeps other writers out,
+        # and ASE's lock file, left behind by a process killed while writing, would make
+        # every later run wait on it forever.
+        return connect(self.db_path, use_lock_file=False)
 
     def labelled_uids(self) -> set[str]:
         """Unique ids of every structure with a stored reference result or failure."""

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from .errors import InvalidParameterError
+from gapexplore.core.errors import InvalidParameterError
 
 
 def fail(name: str, where: str, allowed: str, got: object) -> InvalidParameterError:
@@ -94,3 +94,19 @@ def check_rng(rng, where: str) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise fail("rng", where, "a numpy.random.Generator (e.g. numpy.random.default_rng(0))", rng)
     return rng
+
+
+def check_structures(structures, name: str, where: str) -> list:
+    """``structures`` as a list if every item is an ``ase.Atoms``; the error names the first
+    item that is not, by position and type."""
+    from ase import Atoms
+
+    if isinstance(structures, Atoms) or not hasattr(structures, "__iter__"):
+        raise fail(name, where, "a list of ase.Atoms", type(structures).__name__)
+    structures = list(structures)
+    for index, atoms in enumerate(structures):
+        if not isinstance(atoms, Atoms):
+            raise fail(name, where, "a list of ase.Atoms",
+                       f"{type(atoms).__name__} at position {index}")
+    return structures
+

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
-from . import keys
-from ._checks import check_real, fail
+from gapexplore.core import keys
+from gapexplore.core.checks import check_real, fail
 
 __all__ = ["NoiseSettings", "hull_distance", "noise_for", "with_noise"]
 

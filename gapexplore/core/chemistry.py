@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ase.data import atomic_numbers, covalent_radii
 
-from ._checks import check_choice, check_real, fail
+from gapexplore.core.checks import check_choice, check_real, fail
 
 __all__ = ["Chemistry", "METALLIC_RADII", "BONDING_KINDS", "VOLUME_FACTORS"]
 
@@ -128,3 +128,11 @@ class Chemistry:
     def min_separation(self) -> float:
         """Minimum interatomic distance of random cells [Å]: 1.8 r."""
         return MIN_SEPARATION_FACTOR * self.radius
+
+
+def check_chemistry(chemistry, where: str) -> Chemistry:
+    """``chemistry`` if it is a :class:`Chemistry`; else the error says how to make one."""
+    if not isinstance(chemistry, Chemistry):
+        raise fail("chemistry", where, "a gapexplore.Chemistry (e.g. Chemistry.of('Si'))",
+                   chemistry)
+    return chemistry

@@ -4,9 +4,9 @@ GPAW is an optional extra (``dft``) that must be built from source against Debia
 FFTW and OpenBLAS: run ``make gpaw`` (see the Makefile and ``tools/gpaw-siteconfig.py``).
 PAW setups come from the ``gpaw-data`` package; nothing is downloaded.
 
-Use it as a reference of :func:`gapexplore.reference.label_structures`::
+Use it as a reference of :func:`gapexplore.label.label_structures`::
 
-    from gapexplore.dft import gpaw_reference
+    from gapexplore.label.dft import gpaw_reference
     labelled = label_structures(structures, gpaw_reference("paper"), n_jobs=2)
 
 :func:`gpaw_reference` returns a picklable function of no arguments (a
@@ -34,8 +34,8 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
-from ._checks import fail
-from .errors import InvalidParameterError
+from gapexplore.core.checks import fail
+from gapexplore.core.errors import InvalidParameterError
 
 __all__ = ["ELEMENT_SETTINGS", "PRESETS", "DFTSettings", "GPAWReference", "gpaw_available",
            "gpaw_calculator", "gpaw_reference", "kpoint_grid", "structure_kind"]
@@ -173,7 +173,7 @@ def gpaw_calculator(element: str, *, kind: str = "bulk", cell=None, preset: str 
         Plane-wave cutoff [eV]; default from the element and preset.
     maxiter : int, optional
         Most SCF iterations (default 333). If the SCF does not converge GPAW raises
-        ``KohnShamConvergenceError``, which :func:`~gapexplore.reference.label_structures`
+        ``KohnShamConvergenceError``, which :func:`~gapexplore.label.label_structures`
         records as a failed label.
     convergence : dict, optional
         GPAW's ``convergence`` (default :data:`CONVERGENCE` of the preset).
@@ -279,7 +279,7 @@ class GPAWReference(Calculator):
 def gpaw_reference(preset: str = "paper", **overrides):
     """A picklable function of no arguments that returns a :class:`GPAWReference`.
 
-    For :func:`~gapexplore.reference.label_structures`'s ``reference`` (worker processes
+    For :func:`~gapexplore.label.label_structures`'s ``reference`` (worker processes
     included). Checks that GPAW is installed now, before any work.
 
     Parameters

@@ -1,0 +1,190 @@
+"""The GAP's settings (paper Table 1) and the one place that builds the ``gap_fit`` command."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from gapexplore.core import keys
+from gapexplore.core.checks import check_int, check_real, fail
+from gapexplore.core.chemistry import Chemistry
+from gapexplore.core.errors import GapFitError
+from gapexplore.fit.noise import NoiseSettings
+
+__all__ = ["TABLE1_CUTOFFS", "TERMS", "GapSettings", "gap_fit_command", "find_gap_fit",
+           "estimate_memory"]
+
+#: Table 1 cutoffs in units of r: (2b, 3b, SOAP) per bonding kind.
+TABLE1_CUTOFFS = {"covalent": (9.0, 2.925, 4.5), "metallic": (8.2, 2.665, 4.1)}
+
+#: Memory of a fit per atomic environment [bytes] at SOAP n_max = l_max = 8 (FIELD-NOTES).
+_BYTES_PER_ENVIRONMENT = 0.85e6
+
+@dataclass(frozen=True)
+class GapSettings:
+    """Hyperparameters of the 2b + 3b + SOAP GAP (paper Table 1). Lengths in Å.
+
+    Build it with :meth:`for_chemistry` (the paper's model) or :meth:`light` (a cheap
+    model for tests and demos); override single values with :func:`dataclasses.replace`.
+
+    Parameters
+    ----------
+    cutoff_2b, cutoff_3b, cutoff_soap : float
+        Cutoffs [Å] (paper: 9.0 r, 2.925 r, 4.5 r covalent; 8.2 r, 2.665 r, 4.1 r metallic).
+    theta_2b, theta_3b : float
+        Length scales σ_at of the squared-exponential 2b and 3b kernels [Å] (0.5, 1.0).
+    n_sparse_2b, n_sparse_3b, n_sparse_soap : int
+        Sparse points (30, 100, 2000). More than there are environments is allowed.
+    atom_sigma : float
+        SOAP atomic Gaussian width [Å] (0.75).
+    n_max, l_max, zeta : int
+        SOAP basis and kernel exponent (8, 8, 4).
+    soap_transition_width : float
+        Width of SOAP's smooth cutoff [Å].
+    sparse_jitter : float
+        Regulariser added to the sparse covariance diagonal.
+    noise : NoiseSettings
+        Per-configuration noise.
+    seed : int
+        gap_fit's random seed (sparse-point choice).
+    """
+
+    cutoff_2b: float
+    cutoff_3b: float
+    cutoff_soap: float
+    theta_2b: float = 0.5
+    theta_3b: float = 1.0
+    n_sparse_2b: int = 30
+    n_sparse_3b: int = 100
+    n_sparse_soap: int = 2000
+    atom_sigma: float = 0.75
+    n_max: int = 8
+    l_max: int = 8
+    zeta: int = 4
+    soap_transition_width: float = 1.0
+    sparse_jitter: float = 1e-8
+    noise: NoiseSettings = field(default_factory=NoiseSettings)
+    seed: int = 1
+
+    def __post_init__(self):
+        where = "GapSettings"
+        for name in ("cutoff_2b", "cutoff_3b", "cutoff_soap", "theta_2b", "theta_3b",
+                     "atom_sigma", "soap_transition_width", "sparse_jitter"):
+            check_real(getattr(self, name), name, where, low=0.0, low_open=True)
+        for name in ("n_sparse_2b", "n_sparse_3b", "n_sparse_soap", "n_max", "zeta"):
+            check_int(getattr(self, name), name, where, low=1)
+        check_int(self.l_max, "l_max", where, low=0)
+        if self.soap_transition_width >= self.cutoff_soap:
+            raise fail("soap_transition_width", where,
+                       f"smaller than cutoff_soap ({self.cutoff_soap} Å)",
+                       self.soap_transition_width)
+
+    @classmethod
+    def for_chemistry(cls, chemistry: Chemistry, **overrides) -> "GapSettings":
+        """The paper's model (Table 1) for ``chemistry``'s radius and bonding kind."""
+        f2, f3, fs = TABLE1_CUTOFFS[chemistry.bonding]
+        r = chemistry.radius
+        values = dict(cutoff_2b=round(f2 * r, 4), cutoff_3b=round(f3 * r, 4),
+                      cutoff_soap=round(fs * r, 4))
+        return cls(**(values | overrides))
+
+    @classmethod
+    def light(cls, chemistry: Chemistry, **overrides) -> "GapSettings":
+        """A cheap model for tests and demos: 2b cutoff 6 Å, SOAP n = l = 4 with 300 sparse
+        points; 3b and the other values as in the paper (about 8 s to fit 50 cells).
+        """
+        light = dict(n_max=4, l_max=4, n_sparse_soap=300)
+        paper = cls.for_chemistry(chemistry)
+        return replace(paper, cutoff_2b=min(6.0, paper.cutoff_2b), **(light | overrides))
+
+
+# --- the gap_fit command -----------------------------------------------------------------
+
+#: The descriptor terms of a fit, in the order the paper adds them.
+TERMS = ("2b", "3b", "soap")
+
+
+def _descriptor(term: str, settings: GapSettings, delta: float) -> str:
+    if term == "2b":
+        return (f"distance_2b cutoff={settings.cutoff_2b:g} covariance_type=ard_se "
+                f"delta={delta:.6g} theta_uniform={settings.theta_2b:g} sparse_method=uniform "
+                f"n_sparse={settings.n_sparse_2b} add_species=T")
+    if term == "3b":
+        return (f"angle_3b cutoff={settings.cutoff_3b:g} covariance_type=ard_se "
+                f"delta={delta:.6g} theta_uniform={settings.theta_3b:g} sparse_method=uniform "
+                f"n_sparse={settings.n_sparse_3b} add_species=T")
+    return (f"soap n_max={settings.n_max} l_max={settings.l_max} "
+            f"atom_sigma={settings.atom_sigma:g} cutoff={settings.cutoff_soap:g} "
+            f"cutoff_transition_width={settings.soap_transition_width:g} "
+            f"covariance_type=dot_product zeta={settings.zeta} delta={delta:.6g} "
+            f"sparse_method=cur_points n_sparse={settings.n_sparse_soap} add_species=T")
+
+
+def gap_fit_command(train_file: str, gp_file: str, settings: GapSettings,
+                    deltas: dict[str, float], e0: dict[str, float],
+                    executable: str = "gap_fit") -> list[str]:
+    """The ``gap_fit`` argument list — the one place where it is formatted.
+
+    Parameters
+    ----------
+    train_file : str
+        extxyz file of labelled structures (``REF_*`` keys, per-configuration σ).
+    gp_file : str
+        Potential file to write (XML; gap_fit writes sparse-point files beside it).
+    settings : GapSettings
+        Hyperparameters.
+    deltas : dict
+        δ [eV] per term (``"2b"``, ``"3b"``, ``"soap"``); only the terms given are fitted.
+    e0 : dict
+        Isolated-atom energy [eV] per chemical symbol.
+    executable : str
+        Path of the gap_fit binary.
+
+    Returns
+    -------
+    list of str
+        For :func:`subprocess.run`, no shell involved.
+    """
+    terms = [t for t in TERMS if t in deltas]
+    if not terms:
+        raise fail("deltas", "gap_fit_command", f"a dict with some of the keys {TERMS}", deltas)
+    gap = " : ".join(_descriptor(t, settings, deltas[t]) for t in terms)
+    e0_text = ":".join(f"{symbol}:{energy:.10g}" for symbol, energy in sorted(e0.items()))
+    return [
+        executable,
+        f"at_file={train_file}",
+        f"gap={{{gap}}}",
+        f"e0={{{e0_text}}}",
+        "default_sigma={0.001 0.0316 0.0632 0.0}",
+        f"energy_parameter_name={keys.REF_ENERGY}",
+        f"force_parameter_name={keys.REF_FORCES}",
+        f"virial_parameter_name={keys.REF_VIRIAL}",
+        f"config_type_parameter_name={keys.CONFIG_TYPE}",
+        f"sparse_jitter={settings.sparse_jitter:g}",
+        f"rnd_seed={settings.seed}",
+        "do_copy_at_file=F",
+        "sparse_separate_file=T",
+        f"gp_file={gp_file}",
+    ]
+
+
+def find_gap_fit() -> str:
+    """Path of the gap_fit binary: beside the running Python (a venv), else on PATH."""
+    beside = Path(sys.executable).parent / "gap_fit"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("gap_fit")
+    if found is None:
+        raise GapFitError("gap_fit was not found beside the Python interpreter or on PATH. "
+                          "Install it with `pip install quippy-ase`.")
+    return found
+
+
+def estimate_memory(n_environments: int, settings: GapSettings) -> float:
+    """Rough peak memory of one fit [bytes]: 0.85 MB per atomic environment at
+    n_max = l_max = 8 (measured, FIELD-NOTES), scaled by the SOAP vector length.
+    """
+    soap_length = (settings.n_max * (settings.n_max + 1) // 2) * (settings.l_max + 1)
+    return n_environments * _BYTES_PER_ENVIRONMENT * max(soap_length / 324.0, 0.25)

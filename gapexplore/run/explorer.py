@@ -1,0 +1,471 @@
+"""The exploration engine: the paper's Fig. 1 loop, step by step, on disk, resumable.
+
+Iteration 0: random cells (half wide, half narrow volume range) -> averaged-SOAP kernel CUR
+-> reference labels for the chosen cells, the dimers and the isolated atom -> GAP_0.
+Iteration k >= 1: new random cells (narrow range) -> enthalpy minimisation with GAP_{k-1}
+at random pressures, every frame kept -> Boltzmann-biased flat histogram (kT 0.3, 0.2,
+then 0.1 eV) -> kernel CUR, with the labelled database counted as already chosen ->
+reference labels -> GAP_k refitted on everything labelled so far.
+The run stops when the database holds ``max_labels`` labels (paper: 2,500) or after
+``max_iterations`` iterations.
+
+Every step writes its result to the run folder (:mod:`gapexplore.run.store`) before it counts
+as done, and every random draw comes from a generator seeded by (seed, iteration, step):
+an interrupted run, opened again, carries on from the first unfinished step with the same
+results it would have had, and a reference calculation stored once is never repeated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from gapexplore.core import keys
+from gapexplore.core.checks import check_int, check_real, fail
+from gapexplore.core.errors import GapExploreError
+from gapexplore.fit import fit_gap, load_potential
+from gapexplore.generate import dimers, initial_cells, isolated_atom, random_cells
+from gapexplore.label import as_reference, default_reference, label_structures
+from gapexplore.relax import lowest_final, relax_structures, status_kind
+from gapexplore.run.settings import STOP_CRITERIA, ExploreSettings
+from gapexplore.run.state import IterationRecord
+from gapexplore.run.store import RunStore, write_csv
+from gapexplore.select import select_structures
+from gapexplore.validate import known_structure, prediction_error, validate
+
+__all__ = ["Explorer", "STEPS"]
+
+log = logging.getLogger(__name__)
+
+#: The steps of an iteration, in order (iteration 0 has no relaxation).
+STEPS = ("generate", "relax", "select", "label", "fit")
+
+
+def _locked(step):
+    """Run a step of the Explorer holding its run folder (see :meth:`RunStore.lock`)."""
+    @functools.wraps(step)
+    def wrapper(self, *args, **kwargs):
+        with self._holding():
+            self._started = time.perf_counter()
+            return step(self, *args, **kwargs)
+    return wrapper
+
+
+class _Control:
+    """A control of the next iteration: kept in ``state.json`` (``controls``) the moment it
+    is set; unset, the settings' value (for kT, None: the settings' schedule)."""
+
+    def __init__(self, doc: str):
+        self.__doc__ = doc
+
+    def __set_name__(self, owner, name: str):
+        self.name = name
+
+    def __get__(self, explorer, owner=None):
+        if explorer is None:
+            return self
+        value = getattr(explorer.state.controls, self.name)
+        if value is None and self.name != "kT":
+            return getattr(explorer.settings, self.name)
+        return value
+
+    def __set__(self, explorer, value) -> None:
+        if self.name == "kT":
+            if value is not None:
+                value = check_real(value, "kT", "Explorer", low=0.0, low_open=True)
+        else:
+            value = check_int(value, self.name, "Explorer", low=1)
+        if value != self.__get__(explorer):
+            with explorer._holding():
+                setattr(explorer.state.controls, self.name, value)
+                explorer.store.write_state(explorer.state)
+
+
+class Explorer:
+    """One GAP-RSS run in one folder, run step by step or to the end.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        The run folder. If it holds a run, that run is opened and continues where it
+        stopped; otherwise a new run starts there with ``settings``.
+    settings : ExploreSettings, optional
+        For a new run (default ``ExploreSettings()``). For an existing run, omit it, or
+        give its settings with other stop criteria (:data:`STOP_CRITERIA`), stored when
+        the run next holds its folder. Nothing is written to ``folder`` until a step runs
+        (or a control is set).
+    reference : str, callable or ASE calculator, optional
+        Overrides the toy reference (see :func:`gapexplore.label.label_structures`),
+        e.g. a function returning a VASP or GPAW calculator. Not stored: give it again
+        when reopening the run.
+    executor : concurrent.futures.Executor or dask.distributed.Client, optional
+        Where relaxations and labels run (a Dask client is used through its executor);
+        default: the local cores (``n_jobs``).
+    n_jobs : int, optional
+        Local worker processes when no executor is given; default: all cores.
+    progress : bool
+        Progress bars for relaxations and labels.
+    known : dict of str to ase.Atoms, optional
+        Your own known structures to validate each GAP on, besides the named ones of
+        ``settings.validate``; stored in ``known.xyz`` of the run folder, so a reopened run
+        keeps them.
+
+    Attributes
+    ----------
+    n_candidates, n_select, kT
+        Controls of the next iteration (kT None: the schedule). Change them between
+        iterations: they are kept in ``state.json`` (``controls``) at once, so the run
+        opened again (a second ``gapexplore run``, a restarted notebook) goes on with them;
+        the values each iteration used are recorded in its record.
+
+    Raises
+    ------
+    GapExploreError
+        Before anything is written: for settings other than those of the run in
+        ``folder`` (only the stop criteria :data:`STOP_CRITERIA` may change), a damaged or
+        incomplete run folder (a file of a finished step missing, a damaged JSON file),
+        or a reference that cannot be used. The folder is written only by the steps,
+        holding its lock, so a refused call changes nothing.
+    """
+
+    def __init__(self, folder, settings: ExploreSettings | None = None, *, reference=None,
+                 executor=None, n_jobs: int | None = None, progress: bool = False,
+                 known: dict | None = None):
+        import os
+
+        self.store = RunStore(folder)
+        self._pending: dict = {}  # files to write once the folder is held (see _holding)
+        stored = self.store.read_json("settings.json")
+        if stored is not None:
+            try:
+                existing = ExploreSettings.from_dict(stored)
+            except (TypeError, ValueError) as error:
+                raise GapExploreError(
+                    f"{self.store.root / 'settings.json'} does not hold valid settings "
+                    f"({error}). Restore it from a backup or start a new folder.") from None
+            if settings is not None and settings != existing:
+                changed = existing.changed(settings)
+                if set(changed) - STOP_CRITERIA:
+                    raise GapExploreError(
+                        f"{folder} holds a run with other settings ({', '.join(changed)}); "
+                        "continue it without them (only the stop criteria max_labels, "
+                        "max_iterations, target_error and target_prediction_error may "
+                        "change), or start a new folder.")
+                self._pending["settings.json"] = settings
+            else:
+                settings = existing
+        else:
+            settings = ExploreSettings() if settings is None else settings
+            if not isinstance(settings, ExploreSettings):
+                raise fail("settings", "Explorer", "an ExploreSettings", settings)
+            self._pending["settings.json"] = settings
+        self.settings = settings
+        self.chemistry = settings.chemistry()
+        if n_jobs is not None:
+            check_int(n_jobs, "n_jobs", "Explorer", low=1)
+        if reference is None:
+            reference = settings.reference or default_reference(self.chemistry.element)
+        self.reference = as_reference(reference, where="Explorer")
+        if executor is not None and hasattr(executor, "get_executor"):  # a Dask Client
+            executor = executor.get_executor()
+        self.executor = executor
+        self.n_jobs = 1 if executor is not None else (n_jobs or os.cpu_count() or 1)
+        self.progress = progress
+        self.state = self.store.read_state()
+        if stored is not None:
+            lost = self.store.lost_files(self.state)
+            if lost:
+                raise GapExploreError(
+                    f"The run in {self.store.root} has lost files of finished steps: "
+                    f"{', '.join(lost)}. Restore them from a backup, or start a new folder (a "
+                    "run whose labels are kept can be refitted from labels.db). Nothing was "
+                    "changed.")
+        if known:
+            if not all(isinstance(a, Atoms) for a in known.values()):
+                raise fail("known", "Explorer", "a dict of names to ase.Atoms", known)
+            self._pending["known.xyz"] = dict(known)
+
+    @contextlib.contextmanager
+    def _holding(self):
+        """Hold the run folder; the first time, write what the constructor accepted."""
+        with self.store.lock():
+            if "known.xyz" in self._pending:
+                self.store.write_known(self._pending.pop("known.xyz"))
+            if "settings.json" in self._pending:
+                self.store.write_json("settings.json",
+                                      self._pending.pop("settings.json").to_dict())
+            yield
+
+    # --- the controls of the next iteration (kept in state.json) ------------------------------
+    n_candidates = _Control("Random cells of the next iteration (default: the settings' "
+                            "``n_candidates``).")
+    n_select = _Control("Structures labelled in the next iteration (default: the settings' "
+                        "``n_select``).")
+    kT = _Control("The flat histogram's kT [eV] in the next iteration; None: the settings' "
+                  "schedule.")
+
+    # --- where the run stands ----------------------------------------------------------------
+    @property
+    def iteration(self) -> int:
+        """The iteration in progress (or next to start)."""
+        return self.state.iteration
+
+    @property
+    def n_labels(self) -> int:
+        """Successful reference labels in the database."""
+        return self.store.count_labels()
+
+    @property
+    def potential(self) -> Path | None:
+        """The newest fitted GAP (XML), or None before the first fit.
+
+        Found in the run folder as it is now (``state.json`` records the path as it was
+        given at fit time, perhaps relative to another working directory).
+        """
+        fitted = self.state.fitted
+        return self.store.potential_of(fitted[-1]) if fitted else None
+
+    def potential_of(self, iteration: int) -> Path | None:
+        """The GAP fitted in ``iteration`` (XML, in the run folder), or None if none was."""
+        records = self.state.iterations
+        return self.store.potential_of(records[iteration]) \
+            if 0 <= iteration < len(records) else None
+
+    def steps(self, iteration: int | None = None) -> tuple[str, ...]:
+        """The steps of ``iteration`` (default: the current one)."""
+        iteration = self.iteration if iteration is None else iteration
+        return tuple(s for s in STEPS if not (iteration == 0 and s == "relax"))
+
+    def finished(self) -> bool:
+        """Whether a stop criterion is met (:meth:`ExploreSettings.stop_reason`)."""
+        return self.settings.stop_reason(self.state, self.n_labels) is not None
+
+    # --- the loop --------------------------------------------------------------------------
+    def irun(self, iterations: int | None = None):
+        """Run the loop one step at a time, as a generator (after ASE's ``Dynamics.irun``).
+
+        Each ``next()`` does the next unfinished step and yields ``(iteration, step)``, the
+        step just done; the run folder is held from the first step to the last. It stops
+        when a stop criterion is met, or after at most ``iterations`` more iterations (an
+        unfinished iteration counts as one). :meth:`run`, the widgets and the command line
+        all run the loop through it::
+
+            for iteration, step in explorer.irun():
+                print(iteration, step, explorer.next_step)
+        """
+        if iterations is not None:
+            check_int(iterations, "iterations", "Explorer.irun", low=0)
+        with self._holding():
+            done = 0
+            while not self.finished() and (iterations is None or done < iterations):
+                iteration = self.iteration
+                while self.iteration == iteration:
+                    yield iteration, self.step()
+                done += 1
+
+    def run(self, iterations: int | None = None) -> "Explorer":
+        """Run iterations until a stop criterion is met, or at most ``iterations`` more
+        (an unfinished iteration counts as one); returns self."""
+        for _ in self.irun(iterations):
+            pass
+        return self
+
+    def run_iteration(self) -> IterationRecord:
+        """Finish the current iteration, stop criteria or not; return its record."""
+        iteration = self.iteration
+        with self._holding():
+            while self.iteration == iteration:
+                self.step()
+        return self.state.iterations[iteration]
+
+    @property
+    def next_step(self) -> str:
+        """The next unfinished step of the current iteration."""
+        return next(s for s in self.steps() if s not in self.state.done)
+
+    def step(self) -> str:
+        """Do the next unfinished step of the current iteration; return its name."""
+        name = self.next_step
+        getattr(self, name)()
+        return name
+
+    def _record(self) -> IterationRecord:
+        records = self.state.iterations
+        if len(records) <= self.iteration:
+            kT = None if self.iteration == 0 else (
+                self.kT if self.kT is not None else self.settings.kt_for(self.iteration))
+            records.append(IterationRecord(self.iteration, self.n_candidates, self.n_select,
+                                           kT))
+        return records[self.iteration]
+
+    def _done(self, step: str, *, carved: dict | None = None, **facts) -> None:
+        """Record ``step`` as done with ``facts``; its wall time [s] goes under
+        ``seconds``, less the parts timed on their own in ``carved`` (name -> s)."""
+        record = self._record()
+        record.record(facts)
+        seconds = record.seconds
+        elapsed = time.perf_counter() - self._started
+        for name, value in (carved or {}).items():
+            seconds[name] = round(value, 3)
+            elapsed -= value
+        seconds[step] = round(elapsed, 3)
+        self.state.done.append(step)
+        if step == "fit":
+            self.state.iteration += 1
+            self.state.done = []
+        self.store.write_state(self.state)
+        log.info("iteration %d: %s done %s", self.iteration, step, facts or "")
+
+    def _rng(self, step: str) -> np.random.Generator:
+        return np.random.default_rng([self.settings.seed, self.iteration, STEPS.index(step)])
+
+    def _check_order(self, step: str) -> None:
+        steps = self.steps()
+        missing = [s for s in steps[:steps.index(step)] if s not in self.state.done]
+        if missing:
+            raise fail("step", f"Explorer.{step}", f"run after {', '.join(missing)} in "
+                       f"iteration {self.iteration}", step)
+
+    # --- the steps -------------------------------------------------------------------------
+    @_locked
+    def generate(self) -> list[Atoms]:
+        """Random cells of this iteration (iteration 0: half wide, half narrow range)."""
+        self._check_order("generate")
+        record = self._record()
+        rng = self._rng("generate")
+        n = record.n_candidates
+        atoms = self.settings.n_atoms
+        if self.iteration == 0:
+            cells = initial_cells(self.chemistry, n, rng=rng, n_atoms=atoms, n_jobs=self.n_jobs,
+                                  executor=self.executor)
+        else:
+            cells = random_cells(self.chemistry, n, rng=rng, n_atoms=atoms, n_jobs=self.n_jobs,
+                                 executor=self.executor)
+        self.store.write_structures(self.iteration, "candidates", cells)
+        self._done("generate", candidates=len(cells))
+        return cells
+
+    @_locked
+    def relax(self) -> list[Atoms]:
+        """Relax this iteration's candidates with the previous GAP; all frames, flat."""
+        self._check_order("relax")
+        cells = self.store.read_structures(self.iteration, "candidates")
+        # A relaxation stops where atoms come closer than the reference computes: frames
+        # beyond would be chosen (a GAP hole has low enthalpy) and then refused; stopping
+        # there makes the frames at the limit the ones chosen, whose labels teach repulsion.
+        limit = self.reference.min_distance(Atoms(self.chemistry.element))
+        settings = self.settings.relax_settings()
+        settings = dataclasses.replace(settings, min_distance_factor=max(
+            settings.min_distance_factor, limit / self.chemistry.radius))
+        trajectories = relax_structures(cells, self.potential, chemistry=self.chemistry,
+                                         rng=self._rng("relax"), settings=settings,
+                                         executor=self.executor, n_jobs=self.n_jobs,
+                                         progress=self.progress,
+                                         timeout=self.settings.relax_timeout)
+        frames = [frame for trajectory in trajectories for frame in trajectory]
+        self.store.write_structures(self.iteration, "trajectories", frames)
+        statuses = [status_kind(t[-1].info[keys.RELAX_STATUS]) for t in trajectories]
+        self._done("relax", frames=len(frames),
+                   relaxations={s: statuses.count(s) for s in sorted(set(statuses))},
+                   lowest=lowest_final(trajectories))
+        return frames
+
+    @_locked
+    def select(self) -> list[Atoms]:
+        """Choose this iteration's structures to label (flat histogram, then the
+        ``selection`` method of the settings: kernel CUR by default)."""
+        self._check_order("select")
+        record = self._record()
+        soap = self.settings.soap_settings()
+        if self.iteration == 0:
+            pool, kT, database = self.store.read_structures(0, "candidates"), None, []
+        else:
+            frames = self.store.read_structures(self.iteration, "trajectories")
+            pool = [f for f in frames if keys.ENTHALPY_PER_ATOM in f.info]
+            kT = record.kT
+            database = [a for a in self.store.labels() if a.pbc.all()]
+        n = min(record.n_select, len(pool))
+        s = self.settings
+        selection = select_structures(pool, n, rng=self._rng("select"), kT=kT,
+                                      n_histogram=None if s.n_histogram is None
+                                      else max(s.n_histogram, n), soap=soap,
+                                      database=database, method=s.selection,
+                                      stochastic=s.selection_stochastic,
+                                      center=s.selection_center, n_jobs=1)
+        chosen = selection.structures
+        for rank, atoms in enumerate(chosen):
+            atoms.info[keys.UID] = f"i{self.iteration:03d}-s{rank:04d}"
+        self.store.write_structures(self.iteration, "selected", chosen)
+        self._done("select", selected=len(chosen))
+        return chosen
+
+    @_locked
+    def label(self) -> list[Atoms]:
+        """Label the selected structures (iteration 0 adds dimers and the isolated atom);
+        each result is stored as it arrives, and stored ones are not computed again."""
+        self._check_order("label")
+        todo = self.store.read_structures(self.iteration, "selected")
+        if self.iteration == 0:
+            extras = [isolated_atom(self.chemistry)] + dimers(self.chemistry)
+            for j, atoms in enumerate(extras):
+                atoms.info[keys.UID] = f"i000-x{j:03d}"
+            todo = todo + extras
+        stored = self.store.labelled_uids()
+        todo = [a for a in todo if a.info[keys.UID] not in stored]
+        iteration = self.iteration
+        labelled = label_structures(
+            todo, self.reference, executor=self.executor, n_jobs=self.n_jobs,
+            progress=self.progress, timeout=self._reference_timeout(),
+            on_label=lambda atoms: self.store.add_labels([atoms], iteration))
+        rows = self.store.labels(ok_only=False, iteration=iteration)  # resumed ones too
+        failed = sum(keys.LABEL_ERROR in a.info for a in rows)
+        facts = {}
+        if iteration > 0:   # the previous GAP on what its own search found
+            facts["prediction_error"] = prediction_error(
+                [a for a in rows if keys.LABEL_ERROR not in a.info])
+        self._done("label", labelled=len(rows) - failed, failed=failed,
+                   labels_total=self.n_labels, **facts)
+        return labelled
+
+    def _reference_timeout(self) -> float | None:
+        """The wall-time limit of one reference calculation [s]: the settings', else the
+        reference's own default."""
+        if self.settings.reference_timeout is not None:
+            return self.settings.reference_timeout
+        return self.reference.timeout
+
+    @_locked
+    def fit(self):
+        """Fit GAP_k to every label in the database; returns the FitResult."""
+        self._check_order("fit")
+        gap = self.settings.gap_settings()
+        workdir = self.store.iteration_dir(self.iteration) / "gap"
+        result = fit_gap(self.store.labels(), self.chemistry, workdir, settings=gap)
+        facts, carved = {"fit": result.summary()}, {}
+        validating = bool(self.settings.validate or self.store.read_known())
+        if validating:  # timed apart: with a DFT reference it relaxes with the reference
+            start = time.perf_counter()
+            facts["validation"] = self._validate(result.potential)
+            carved["validate"] = time.perf_counter() - start
+        self._done("fit", carved=carved, **facts)
+        if validating:
+            write_csv(self.store.root / "validation.csv", self.state.validation_rows())
+        return result
+
+    def _validate(self, potential) -> dict:
+        structures = {n: known_structure(self.chemistry.element, n)
+                      for n in self.settings.validate}
+        structures |= self.store.read_known()
+        calculator = self.reference.calculator()
+        cached = self.state.reference_energies
+        result = validate(structures, load_potential(potential), calculator,
+                          chemistry=self.chemistry, reference_energies=cached)
+        cached.update({n: result[n]["reference"] for n in structures})
+        return result

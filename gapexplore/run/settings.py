@@ -1,0 +1,364 @@
+"""What defines a run: :class:`ExploreSettings`, stored in ``settings.json`` of its folder,
+and which of them may change when a run is continued (:data:`STOP_CRITERIA`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from gapexplore.core.checks import check_choice, check_int, check_int_range, check_real, fail
+from gapexplore.core.chemistry import Chemistry
+from gapexplore.core.errors import InvalidParameterError
+from gapexplore.describe import SoapSettings
+from gapexplore.fit import GapSettings, NoiseSettings
+from gapexplore.label.named import NAMED_REFERENCES
+from gapexplore.relax import RelaxSettings
+from gapexplore.select import KT_SCHEDULE, METHODS, kt_for_iteration
+from gapexplore.validate import known_structure
+
+__all__ = ["ExploreSettings", "STOP_CRITERIA"]
+
+
+#: Settings a run may change when it is continued: its stop criteria. Any other change
+#: would make the run's folder a mix of two runs.
+STOP_CRITERIA = frozenset({"max_labels", "max_iterations", "target_error",
+                           "target_prediction_error"})
+
+
+@dataclass(frozen=True)
+class ExploreSettings:
+    """Everything that defines a run; stored in ``settings.json`` of its folder.
+
+    Parameters
+    ----------
+    element : str
+        Chemical symbol.
+    bonding : {"covalent", "metallic"}, optional
+        Default: tabulated for the element (:meth:`Chemistry.of`).
+    radius : float, optional
+        Characteristic radius r [Å]; default: tabulated.
+    reference : str, optional
+        Named reference (:data:`gapexplore.label.NAMED_REFERENCES`: a toy such as
+        ``"sw-si"``, the surrogate ``"chgnet"``, or GPAW DFT ``"gpaw"``), or
+        ``"module:function"`` naming an importable function that returns an ASE
+        calculator (e.g. ``"mysetup:vasp"``); default: the element's toy reference. A
+        calculator object can also be passed to :class:`Explorer` directly.
+    n_candidates : int
+        Random cells per iteration (paper: 10,000).
+    n_atoms : (int, int)
+        Inclusive range of atoms per random cell (paper: 6–24).
+    n_select : int
+        Structures labelled per iteration (paper: 100).
+    n_histogram : int, optional
+        Frames the flat histogram passes to CUR; default 10 × ``n_select``.
+    max_labels : int
+        Stop once the database holds this many labels (paper: 2,500).
+    max_iterations : int, optional
+        Stop after this many iterations (iteration 0 included).
+    target_error : float, optional
+        Stop once every ``validate`` structure's relaxed energy is within this of the
+        reference [eV/atom] (e.g. 0.01).
+    target_prediction_error : float, optional
+        Stop once the previous GAP's energy RMSE on an iteration's new labels, frames its
+        own search found and it never saw, is within this [eV/atom] (e.g. 0.01): a
+        convergence signal that needs no known structure
+        (:func:`gapexplore.validate.prediction_error`; recorded in ``state.json`` as
+        ``prediction_error`` of every iteration from 1 on).
+    kT : tuple of float
+        kT [eV] of iterations 1, 2, ...; the last value repeats (paper: 0.3, 0.2, 0.1).
+    gap : {"paper", "light"}, dict or GapSettings
+        The GAP model: a preset — Table 1 (:meth:`GapSettings.for_chemistry`) or the cheap
+        model of :meth:`GapSettings.light` — or a table of :class:`GapSettings` fields over
+        a preset, e.g. ``{"preset": "light", "n_sparse_soap": 500, "noise": {"energy":
+        [0.002, 0.1]}}`` (a ``[gap]`` table in TOML); a GapSettings is kept as such a table.
+        :meth:`gap_settings` builds it.
+    soap : {"paper", "fast"}, dict or SoapSettings
+        Selection SOAP: :meth:`SoapSettings.paper` or :meth:`SoapSettings.fast`, or a table
+        of :class:`SoapSettings` fields over one (``{"preset": "fast", "r_cut": 6.0}``).
+    selection : {"kernel_cur", "vector_cur", "random"}
+        How the structures to label are chosen after the flat histogram
+        (:func:`gapexplore.select.select_structures`): leverage-score CUR on the SOAP
+        kernel (the paper's method), CUR on the matrix of averaged SOAP vectors, or
+        uniform random choice (the two baselines of the paper's Fig. 2).
+    selection_stochastic : bool
+        CUR draws each structure with probability equal to its leverage instead of taking
+        the largest (autoplex and wfl do; the paper's text does not say). Only with a CUR
+        ``selection``.
+    selection_center : bool
+        CUR on the centred kernel (or centred vectors), as wfl does; default the paper's
+        uncentred kernel. Only with a CUR ``selection``.
+    relax_fmax : float
+        Relaxation convergence [eV/Å] (paper: 0.01).
+    relax_max_steps : int
+        Relaxation step cap.
+    relax : dict
+        Further :class:`RelaxSettings` fields of the GAP relaxations (``p0`` [GPa],
+        ``beta``, ``precon``, ``min_distance_factor``, ``volume_bounds``); default the
+        paper's. :meth:`relax_settings` builds them.
+    seed : int
+        Seed of every random draw of the run.
+    validate : tuple of str
+        Known structures (:data:`gapexplore.validate.KNOWN_STRUCTURES`, e.g.
+        ``("diamond", "beta-tin")`` for Si) relaxed with each new GAP and with the
+        reference: the learning curves of paper Figs. 2–3, in ``state.json`` and
+        ``validation.csv``.
+    reference_timeout : float, optional
+        Wall-time limit of one reference calculation [s]; one over it is stopped and
+        recorded as a failed label with that reason. Default: 600 s for the toy and
+        surrogate references (whose calculations take milliseconds to seconds), no limit
+        for DFT and your own calculators.
+    relax_timeout : float, optional
+        Wall-time limit of one GAP relaxation [s]; one over it is stopped and recorded
+        with status ``"error: timed out"``. Default: no limit.
+    """
+
+    element: str = "Si"
+    bonding: str | None = None
+    radius: float | None = None
+    reference: str | None = None
+    n_candidates: int = 10_000
+    n_atoms: tuple = (6, 24)
+    n_select: int = 100
+    n_histogram: int | None = None
+    max_labels: int = 2500
+    max_iterations: int | None = None
+    target_error: float | None = None
+    target_prediction_error: float | None = None
+    kT: tuple = KT_SCHEDULE
+    gap: str | dict = "paper"
+    soap: str | dict = "paper"
+    selection: str = "kernel_cur"
+    selection_stochastic: bool = False
+    selection_center: bool = False
+    relax_fmax: float = 0.01
+    relax_max_steps: int = 300
+    relax: dict = dataclasses.field(default_factory=dict)
+    seed: int = 0
+    validate: tuple = ()
+    reference_timeout: float | None = None
+    relax_timeout: float | None = None
+
+    def __post_init__(self):
+        where = "ExploreSettings"
+        self.chemistry()  # checks element, bonding and radius
+        check_int(self.n_candidates, "n_candidates", where, low=1)
+        check_int(self.n_select, "n_select", where, low=1, high=self.n_candidates)
+        check_int(self.max_labels, "max_labels", where, low=1)
+        check_int(self.seed, "seed", where, low=0)
+        check_real(self.relax_fmax, "relax_fmax", where, low=0.0, low_open=True)
+        check_int(self.relax_max_steps, "relax_max_steps", where, low=1)
+        for name in ("reference_timeout", "relax_timeout"):
+            if getattr(self, name) is not None:
+                check_real(getattr(self, name), name, where, low=0.0, low_open=True)
+        if self.n_histogram is not None:
+            check_int(self.n_histogram, "n_histogram", where, low=1)
+        if self.max_iterations is not None:
+            check_int(self.max_iterations, "max_iterations", where, low=1)
+        if self.target_error is not None:
+            check_real(self.target_error, "target_error", where, low=0.0, low_open=True)
+            if not self.validate:
+                raise fail("target_error", where, "used with validate (the structures whose "
+                           "error it bounds)", self.target_error)
+        if self.target_prediction_error is not None:
+            check_real(self.target_prediction_error, "target_prediction_error", where,
+                       low=0.0, low_open=True)
+        if self.reference is not None and ":" not in self.reference \
+                and self.reference not in NAMED_REFERENCES:
+            known = ", ".join(repr(n) for n in NAMED_REFERENCES)
+            raise fail("reference", where, f"one of {known}, or 'module:function' returning "
+                       "an ASE calculator", self.reference)
+        covers = getattr(NAMED_REFERENCES.get(self.reference), "elements", None)
+        if covers is not None and self.element not in covers:
+            raise fail("reference", where, f"a reference that covers {self.element} "
+                       f"({self.reference!r} covers {', '.join(covers)} only)", self.reference)
+        for name, kind in (("gap", GapSettings), ("soap", SoapSettings)):
+            value = getattr(self, name)
+            if isinstance(value, kind):  # kept as its table of fields
+                object.__setattr__(self, name, _plain(dataclasses.asdict(value)))
+        if not isinstance(self.relax, dict):
+            raise fail("relax", where, "a dict of RelaxSettings fields (p0, beta, precon, "
+                       "min_distance_factor, volume_bounds)", self.relax)
+        object.__setattr__(self, "relax", _plain(self.relax))
+        self.gap_settings()   # checks the tables
+        self.soap_settings()
+        self.relax_settings()
+        check_choice(self.selection, "selection", where, METHODS)
+        for name in ("selection_stochastic", "selection_center"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise fail(name, where, "a bool", value)
+            if value and self.selection == "random":
+                raise fail(name, where, "False with selection='random' (a CUR option)", value)
+        if isinstance(self.kT, (int, float)) and not isinstance(self.kT, bool):
+            object.__setattr__(self, "kT", (self.kT,))  # one temperature for every iteration
+        if not isinstance(self.kT, (tuple, list)) or not self.kT or any(
+                isinstance(t, bool) or not (isinstance(t, (int, float)) and t > 0)
+                for t in self.kT):
+            raise fail("kT", where, "a temperature > 0 eV or a non-empty sequence of them",
+                       self.kT)
+        object.__setattr__(self, "kT", tuple(float(t) for t in self.kT))
+        object.__setattr__(self, "validate", tuple(self.validate))
+        object.__setattr__(self, "n_atoms",
+                           check_int_range(self.n_atoms, "n_atoms", where, low=1, high=200))
+        for name in self.validate:
+            known_structure(self.element, name)  # checks the name
+
+    def chemistry(self) -> Chemistry:
+        """The run's :class:`Chemistry`."""
+        return Chemistry.of(self.element, bonding=self.bonding, radius=self.radius)
+
+    def kt_for(self, iteration: int) -> float:
+        """Temperature kT [eV] of the flat histogram in ``iteration`` (>= 1)."""
+        return kt_for_iteration(iteration, self.kT)
+
+    def stop_reason(self, state, n_labels: int) -> str | None:
+        """The stop criterion (:data:`STOP_CRITERIA`) that a run at ``state`` (a
+        :class:`~gapexplore.run.state.RunState`) with ``n_labels`` labels has met, or None."""
+        if n_labels >= self.max_labels:
+            return "max_labels"
+        if self.max_iterations is not None and state.iteration >= self.max_iterations:
+            return "max_iterations"
+        validated = [r.validation for r in state.iterations if r.validation]
+        if self.target_error is not None and validated and all(
+                abs(validated[-1][name]["error"]) <= self.target_error
+                for name in self.validate):
+            return "target_error"
+        predicted = [r.prediction_error for r in state.fitted if r.prediction_error]
+        if self.target_prediction_error is not None and predicted \
+                and predicted[-1]["rmse"] <= self.target_prediction_error:
+            return "target_prediction_error"
+        return None
+
+    def gap_settings(self) -> GapSettings:
+        """The run's :class:`GapSettings` (its preset, with the table's fields over it)."""
+        preset, fields = _preset("gap", self.gap, GAP_PRESETS)
+        base = GAP_PRESETS[preset](self.chemistry())
+        if "noise" in fields:
+            fields["noise"] = _build(NoiseSettings, fields["noise"], "gap.noise",
+                                     dataclasses.asdict(base.noise))
+        return _build(GapSettings, fields, "gap", dataclasses.asdict(base) | {"noise": base.noise})
+
+    def soap_settings(self) -> SoapSettings:
+        """The selection's :class:`SoapSettings` (its preset, with the table's fields)."""
+        preset, fields = _preset("soap", self.soap, SOAP_PRESETS)
+        return _build(SoapSettings, fields, "soap",
+                      dataclasses.asdict(SOAP_PRESETS[preset]()))
+
+    def relax_settings(self) -> RelaxSettings:
+        """The :class:`RelaxSettings` of the GAP relaxations: ``relax_fmax``,
+        ``relax_max_steps`` and the ``relax`` table over the defaults."""
+        for name in ("fmax", "max_steps"):
+            if name in self.relax:
+                raise fail("relax", "ExploreSettings", f"a table without {name!r} (set "
+                           f"relax_{name} instead)", self.relax)
+        return _build(RelaxSettings, dict(self.relax), "relax",
+                      dataclasses.asdict(RelaxSettings(fmax=self.relax_fmax,
+                                                       max_steps=self.relax_max_steps)))
+
+    @classmethod
+    def from_toml(cls, text: str) -> "ExploreSettings":
+        """Settings from TOML text: fields at the top, ``[gap]``, ``[gap.noise]``,
+        ``[soap]`` and ``[relax]`` tables for the step settings (see :meth:`to_toml`)."""
+        import tomllib
+
+        try:
+            values = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise fail("text", "ExploreSettings.from_toml", "valid TOML", str(error)) from None
+        return cls.from_dict(values)
+
+    def to_toml(self) -> str:
+        """The settings as TOML (None values left out: they are the defaults)."""
+        values = {k: v for k, v in self.to_dict().items() if v is not None}
+        tables = {k: values.pop(k) for k in list(values) if isinstance(values[k], dict)}
+        lines = [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+        for name, table in tables.items():
+            inner = {k: v for k, v in table.items() if isinstance(v, dict)}
+            lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()
+                                          if k not in inner and v is not None]
+            for sub_name, sub_table in inner.items():
+                lines += ["", f"[{name}.{sub_name}]"] + [
+                    f"{k} = {_toml_value(v)}" for k, v in sub_table.items() if v is not None]
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict:
+        """Plain values, for ``settings.json``."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ExploreSettings":
+        """Settings from :meth:`to_dict`'s output (fields added since default)."""
+        if not isinstance(values, dict):
+            raise fail("values", "ExploreSettings.from_dict", "a dict of settings", values)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise fail("values", "ExploreSettings.from_dict", "settings of this version "
+                       f"(unknown: {', '.join(unknown)})", values)
+        try:
+            return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        except TypeError as error:
+            raise fail("values", "ExploreSettings.from_dict", "settings of this version",
+                       str(error)) from None
+
+    def changed(self, other: "ExploreSettings") -> list[str]:
+        """Names of the fields whose values differ in ``other``."""
+        return [f.name for f in dataclasses.fields(self)
+                if getattr(self, f.name) != getattr(other, f.name)]
+
+
+#: The GAP presets by name: functions of the Chemistry.
+GAP_PRESETS = {"paper": GapSettings.for_chemistry, "light": GapSettings.light}
+#: The selection SOAP presets by name.
+SOAP_PRESETS = {"paper": SoapSettings.paper, "fast": SoapSettings.fast}
+
+
+def _preset(name: str, value, presets: dict) -> tuple[str, dict]:
+    """(preset name, fields over it) of a ``gap``/``soap`` setting."""
+    where = "ExploreSettings"
+    if isinstance(value, str):
+        check_choice(value, name, where, tuple(presets))
+        return value, {}
+    if not isinstance(value, dict):
+        raise fail(name, where, f"one of {', '.join(presets)}, or a table of fields over "
+                   "one", value)
+    fields = dict(value)
+    preset = fields.pop("preset", "paper")
+    check_choice(preset, f"{name}.preset", where, tuple(presets))
+    return preset, fields
+
+
+def _build(kind, fields: dict, name: str, base: dict):
+    """``kind(**(base | fields))``; an unknown or bad field named as ``name.field``."""
+    where = "ExploreSettings"
+    unknown = sorted(set(fields) - set(base))
+    if unknown:
+        raise fail(name, where, f"a table of {kind.__name__} fields ({', '.join(base)})",
+                   f"unknown {', '.join(unknown)}")
+    values = base | {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    try:
+        return kind(**values)
+    except InvalidParameterError as error:  # the field's own check: say which table
+        raise InvalidParameterError(f"In the {name!r} table of {where}: {error}") from None
+    except (TypeError, ValueError) as error:
+        raise fail(name, where, f"valid {kind.__name__} fields", str(error)) from None
+
+
+def _plain(value):
+    """Nested dicts with tuples as lists: what JSON and TOML give back."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)

@@ -1,0 +1,224 @@
+"""Where a run stands, typed: :class:`RunState` (``state.json`` of the run folder), with one
+:class:`IterationRecord` per iteration and the :class:`Controls` of the next one.
+
+``state.json`` carries a schema version (:data:`SCHEMA_VERSION`); a folder written before
+the version existed (schema 1, the same fields) opens as it is. A field that is None is left
+out of the file (the controls of a record excepted), so a record holds exactly the facts
+of the steps that finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from gapexplore.core.errors import GapExploreError
+
+__all__ = ["SCHEMA_VERSION", "Controls", "IterationRecord", "RunState"]
+
+#: Version of the layout of ``state.json``: 1 had no ``schema`` field, 2 adds it.
+SCHEMA_VERSION = 2
+
+
+@dataclass
+class Controls:
+    """The controls of the next iteration, set between iterations (None: the settings'
+    value; for ``kT``, the settings' schedule).
+
+    Attributes
+    ----------
+    n_candidates : int or None
+        Random cells.
+    n_select : int or None
+        Structures labelled.
+    kT : float or None
+        Temperature of the flat histogram [eV].
+    """
+
+    n_candidates: int | None = None
+    n_select: int | None = None
+    kT: float | None = None
+
+
+@dataclass
+class IterationRecord:
+    """What one iteration did: its controls, then the facts of each step as it finished.
+
+    Attributes
+    ----------
+    iteration : int
+        Its number, from 0.
+    n_candidates, n_select : int
+        The controls it ran with.
+    kT : float or None
+        The flat histogram's temperature [eV] (None in iteration 0).
+    candidates : int or None
+        Random cells made (generate).
+    frames : int or None
+        Relaxation frames kept (relax).
+    relaxations : dict or None
+        Relaxations per final status, e.g. ``{"converged": 20, "max_steps": 4}`` (relax).
+    lowest : dict or None
+        The lowest-enthalpy converged minimum (:func:`gapexplore.relax.lowest_final`).
+    selected : int or None
+        Structures chosen (select).
+    labelled, failed, labels_total : int or None
+        Labels of this iteration, failed ones, and successful labels in the database
+        (label).
+    prediction_error : dict or None
+        The previous GAP on this iteration's new labels
+        (:func:`gapexplore.validate.prediction_error`; iterations ≥ 1).
+    fit : dict or None
+        The fit's summary (:meth:`gapexplore.fit.FitResult.summary`): δ, errors, potential.
+    validation : dict or None
+        Known structures by the GAP and the reference (:func:`gapexplore.validate.validate`).
+    seconds : dict
+        Wall time of each step [s].
+    extra : dict
+        Fields of a later version, kept as they were.
+    """
+
+    iteration: int
+    n_candidates: int
+    n_select: int
+    kT: float | None = None
+    candidates: int | None = None
+    frames: int | None = None
+    relaxations: dict | None = None
+    lowest: dict | None = None
+    selected: int | None = None
+    labelled: int | None = None
+    failed: int | None = None
+    labels_total: int | None = None
+    prediction_error: dict | None = None
+    fit: dict | None = None
+    validation: dict | None = None
+    seconds: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def fitted(self) -> bool:
+        """Whether its GAP was fitted (the iteration finished)."""
+        return self.fit is not None
+
+    def record(self, facts: dict) -> None:
+        """Set the facts of a finished step (field -> value)."""
+        for name, value in facts.items():
+            if name not in _RECORD_FIELDS:
+                raise GapExploreError(f"IterationRecord has no field {name!r}")
+            setattr(self, name, value)
+
+    def to_dict(self) -> dict:
+        """Plain values for ``state.json``: the controls it ran with, then the facts of the
+        finished steps (None facts left out)."""
+        out = {name: getattr(self, name) for name in _RECORD_FIELDS
+               if name != "extra" and (name in _CONTROL_FIELDS or getattr(self, name) is not None)}
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> IterationRecord:
+        """A record from :meth:`to_dict`'s output (any schema)."""
+        known = {k: v for k, v in values.items() if k in _RECORD_FIELDS and k != "extra"}
+        return cls(**known, extra={k: v for k, v in values.items()
+                                   if k not in _RECORD_FIELDS})
+
+
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(IterationRecord))
+_CONTROL_FIELDS = ("iteration", "n_candidates", "n_select", "kT")
+
+
+@dataclass
+class RunState:
+    """Where a run stands: ``state.json`` of its folder.
+
+    Attributes
+    ----------
+    iteration : int
+        The iteration in progress (or next to start).
+    done : list of str
+        Its finished steps.
+    iterations : list of IterationRecord
+        One per iteration begun.
+    controls : Controls
+        The controls of the next iteration.
+    reference_energies : dict
+        Relaxed reference energies of the known structures [eV/atom], by name (computed
+        once per run).
+    schema : int
+        :data:`SCHEMA_VERSION` of the file it was read from (written as the current one).
+    """
+
+    iteration: int = 0
+    done: list = field(default_factory=list)
+    iterations: list = field(default_factory=list)
+    controls: Controls = field(default_factory=Controls)
+    reference_energies: dict = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def fitted(self) -> list[IterationRecord]:
+        """The records of the iterations whose GAP was fitted, in order."""
+        return [r for r in self.iterations if r.fitted]
+
+    def validation_rows(self) -> list[dict]:
+        """The learning curves as table rows: one per fitted iteration and known
+        structure, with ``iteration``, ``labels`` (labels the GAP was fitted to),
+        ``structure``, ``gap``, ``reference`` and ``error`` [eV/atom]."""
+        rows = []
+        for record in self.iterations:
+            for name, values in (record.validation or {}).items():
+                if name == "differences":
+                    continue
+                rows.append({"iteration": record.iteration, "labels": record.labels_total,
+                             "structure": name,
+                             **{k: values[k] for k in ("gap", "reference", "error")}})
+        return rows
+
+    def prediction_rows(self) -> list[dict]:
+        """The ``prediction_error`` records as table rows, each placed at ``labels``, the
+        label count of the GAP that made the prediction (the iteration before)."""
+        return [{"iteration": record.iteration,
+                 "labels": self.iterations[record.iteration - 1].labels_total,
+                 **record.prediction_error}
+                for record in self.iterations if record.prediction_error]
+
+    def to_dict(self) -> dict:
+        """Plain values for ``state.json``."""
+        out = {"schema": SCHEMA_VERSION, "iteration": self.iteration, "done": list(self.done),
+               "iterations": [r.to_dict() for r in self.iterations]}
+        controls = {k: v for k, v in dataclasses.asdict(self.controls).items()
+                    if v is not None}
+        if controls:
+            out["controls"] = controls
+        if self.reference_energies:
+            out["reference_energies"] = dict(self.reference_energies)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RunState:
+        """The state of ``state.json`` as read (schema 1 or 2).
+
+        Raises
+        ------
+        GapExploreError
+            For a file of a newer schema or one that is not a run's state.
+        """
+        if not isinstance(values, dict) or "iteration" not in values:
+            raise GapExploreError("state.json does not hold a run's state; restore it from "
+                                  "a backup or start a new folder.")
+        schema = values.get("schema", 1)
+        if schema > SCHEMA_VERSION:
+            raise GapExploreError(
+                f"state.json has schema {schema}, newer than this gapexplore reads "
+                f"({SCHEMA_VERSION}); update gapexplore to open this run.")
+        try:
+            return cls(iteration=int(values["iteration"]), done=list(values.get("done", [])),
+                       iterations=[IterationRecord.from_dict(r)
+                                   for r in values.get("iterations", [])],
+                       controls=Controls(**values.get("controls", {})),
+                       reference_energies=dict(values.get("reference_energies", {})),
+                       schema=schema)
+        except (TypeError, ValueError, KeyError) as error:
+            raise GapExploreError(f"state.json is damaged ({error}); restore it from a "
+                                  "backup or start a new folder.") from None

@@ -1,0 +1,16 @@
+"""Step 3 of the loop: which structures to label. The flat histogram (:mod:`.histogram`),
+then CUR or random choice (:mod:`.cur`), on lists of ``ase.Atoms`` by
+:func:`select_structures` (:mod:`.selection`)."""
+
+from gapexplore.select.cur import cur_indices, kernel_features, random_indices
+from gapexplore.select.histogram import (
+    KT_SCHEDULE,
+    flat_histogram_indices,
+    flat_histogram_probabilities,
+    kt_for_iteration,
+)
+from gapexplore.select.selection import METHODS, Selection, select_structures
+
+__all__ = ["KT_SCHEDULE", "METHODS", "kt_for_iteration", "flat_histogram_probabilities",
+           "flat_histogram_indices", "cur_indices", "kernel_features", "random_indices",
+           "Selection", "select_structures"]

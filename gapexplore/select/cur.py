@@ -1,0 +1,162 @@
+"""Stage 2 of the selection on arrays: leverage-score CUR with Schur-complement deflation on
+a Nyström factor of the SOAP kernel, and uniform random choice (the baseline)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+
+from gapexplore.core.checks import check_int, check_rng, fail
+
+__all__ = ["kernel_features", "cur_indices", "random_indices"]
+
+_TINY = 1e-12
+_MAX_FEATURES = 500   # CUR works on at most this many principal directions of the features
+
+
+def kernel_features(vectors: np.ndarray, *, zeta: int = 4, n_landmarks: int = 2000,
+                    center: bool = False, rng: np.random.Generator) -> np.ndarray:
+    """Rows Φ with Φ Φᵀ ≈ K, K_AB = (p_A · p_B)^ζ, by the Nyström method.
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray, shape (n, d)
+        Normalised averaged SOAP vectors.
+    zeta : int
+        Kernel exponent ζ (paper: 4).
+    n_landmarks : int
+        Columns of K used (scikit-learn ``Nystroem``); with ``n <= n_landmarks`` all are
+        used and Φ Φᵀ = K to round-off.
+    center : bool
+        Centre the kernel in feature space (Φ minus its mean row).
+    rng : numpy.random.Generator
+        Chooses the landmark columns when ``n > n_landmarks``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, min(n, n_landmarks))
+    """
+    from sklearn.kernel_approximation import Nystroem
+
+    where = "kernel_features"
+    vectors = np.asarray(vectors, dtype=float)
+    if vectors.ndim != 2 or not np.all(np.isfinite(vectors)):
+        raise fail("vectors", where, "a finite 2-d array (structures × features)", vectors.shape)
+    n_landmarks = check_int(n_landmarks, "n_landmarks", where, low=1)
+    rng = check_rng(rng, where)
+    nystroem = Nystroem(kernel="poly", degree=check_int(zeta, "zeta", where, low=1), gamma=1.0,
+                        coef0=0.0, n_components=min(n_landmarks, len(vectors)),
+                        random_state=int(rng.integers(2**31)))
+    features = nystroem.fit_transform(vectors)
+    return features - features.mean(axis=0) if center else features
+
+
+def cur_indices(features: np.ndarray, n: int, *, rank: int = 1, stochastic: bool = False,
+                exclude=(), rng: np.random.Generator | None = None):
+    """Leverage-score CUR selection of rows, one at a time with deflation.
+
+    Parameters
+    ----------
+    features : numpy.ndarray, shape (m, r)
+        One row per structure. For CUR on the kernel, rows Φ with Φ Φᵀ = K
+        (:func:`kernel_features`); for the paper's baseline, the SOAP vectors themselves.
+    n : int
+        Number of rows to select (at most the number not excluded).
+    rank : int
+        Number of top singular vectors the leverage score sums over.
+    stochastic : bool
+        Draw each row with probability equal to its leverage instead of taking the largest.
+    exclude : sequence of int
+        Rows already chosen (e.g. the database): removed from the others first, never picked.
+    rng : numpy.random.Generator, optional
+        Required when ``stochastic`` is true.
+
+    Returns
+    -------
+    indices : numpy.ndarray of int, shape (n,)
+        Selected rows, in the order picked.
+    scores : numpy.ndarray of float, shape (n,)
+        Leverage of each row when it was picked (leverages of the remaining rows sum to 1).
+
+    Notes
+    -----
+    Step t computes the top-``rank`` eigenvectors v_a (eigenvalues s_a²) of the residual
+    Gram matrix XᵀX, the leverage ℓ_i = Σ_a (x_i · v_a)² / s_a² / rank, picks a row j, and
+    projects x_j's direction out of every row: X ← X (I − x̂_j x̂_jᵀ). For Φ Φᵀ = K this is
+    the Schur complement of K on the picked structure.
+    """
+    where = "cur_indices"
+    x = np.array(features, dtype=float)  # a copy: deflation works in place
+    if x.ndim != 2 or not np.all(np.isfinite(x)):
+        raise fail("features", where, "a finite 2-d array (structures × features)",
+                   getattr(x, "shape", x))
+    exclude = np.unique(np.asarray(list(exclude), dtype=int))
+    if len(exclude) and (exclude.min() < 0 or exclude.max() >= len(x)):
+        raise fail("exclude", where, f"row indices in [0, {len(x)})", exclude.tolist())
+    n = check_int(n, "n", where, low=0, high=len(x) - len(exclude))
+    rank = check_int(rank, "rank", where, low=1)
+    if stochastic:
+        rng = check_rng(rng, where)
+    if x.shape[1] > _MAX_FEATURES:
+        x = _principal_rows(x)
+    available = np.ones(len(x), dtype=bool)
+    available[exclude] = False
+    gram = x.T @ x
+    for j in exclude:
+        gram = _deflate(x, gram, j)
+    chosen, scores = [], []
+    for _ in range(n):
+        leverage = _leverage(x, gram, rank) * available
+        if leverage.sum() <= _TINY:   # nothing left to explain: fall back to residual size
+            leverage = np.einsum("ij,ij->i", x, x) * available
+        if leverage.sum() <= _TINY:   # all remaining rows are already explained
+            leverage = available.astype(float)
+        leverage = leverage / leverage.sum()
+        j = int(rng.choice(len(x), p=leverage)) if stochastic else int(np.argmax(leverage))
+        chosen.append(j)
+        scores.append(float(leverage[j]))
+        available[j] = False
+        gram = _deflate(x, gram, j)
+    return np.asarray(chosen, dtype=int), np.asarray(scores)
+
+
+def random_indices(m: int, n: int, *, exclude=(), rng: np.random.Generator) -> np.ndarray:
+    """``n`` of ``range(m)`` uniformly without replacement, none of ``exclude`` (baseline)."""
+    where = "random_indices"
+    allowed = np.setdiff1d(np.arange(check_int(m, "m", where, low=0)), np.asarray(exclude, int))
+    n = check_int(n, "n", where, low=0, high=len(allowed))
+    return check_rng(rng, where).choice(allowed, size=n, replace=False)
+
+
+def _leverage(x: np.ndarray, gram: np.ndarray, rank: int) -> np.ndarray:
+    """Row leverage over the top ``rank`` singular vectors of ``x`` (``gram`` = xᵀx)."""
+    size = len(gram)
+    rank = min(rank, size)
+    eigval, eigvec = scipy.linalg.eigh(gram, subset_by_index=[size - rank, size - 1])
+    top, v = eigval[::-1], eigvec[:, ::-1]
+    keep = top > _TINY * max(top[0], _TINY)
+    if not np.any(keep):
+        return np.zeros(len(x))
+    return np.sum((x @ v[:, keep]) ** 2 / top[keep], axis=1) / rank
+
+
+def _deflate(x: np.ndarray, gram: np.ndarray, j: int) -> np.ndarray:
+    """Project row j's direction out of every row of ``x`` in place; return the new xᵀx.
+
+    With P = I − v vᵀ, the new Gram matrix is P G P: O(r²) instead of O(m r²).
+    """
+    norm = np.linalg.norm(x[j])
+    if norm <= _TINY:
+        return gram
+    v = x[j] / norm
+    x -= np.outer(x @ v, v)
+    gv = gram @ v
+    return gram - np.outer(gv, v) - np.outer(v, gv - (v @ gv) * v)
+
+
+def _principal_rows(x: np.ndarray) -> np.ndarray:
+    """The rows of ``x`` in its top principal directions (same Gram matrix to truncation)."""
+    from sklearn.utils.extmath import randomized_svd
+
+    u, s, _ = randomized_svd(x, _MAX_FEATURES, n_iter=2, random_state=0)
+    return u * s
