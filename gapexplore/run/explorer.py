@@ -9,7 +9,8 @@ reference labels -> GAP_k refitted on everything labelled so far.
 The run stops when the database holds ``max_labels`` labels (paper: 2,500) or after
 ``max_iterations`` iterations.
 
-Every step writes its result to the run folder (:mod:`gapexplore.run.store`) before it counts
+The step machine lives here; the steps themselves in :mod:`gapexplore.run.steps`. Every
+step writes its result to the run folder (:mod:`gapexplore.run.store`) before it counts
 as done, and every random draw comes from a generator seeded by (seed, iteration, step):
 an interrupted run, opened again, carries on from the first unfinished step with the same
 results it would have had, and a reference calculation stored once is never repeated.
@@ -18,8 +19,6 @@ results it would have had, and a reference calculation stored once is never repe
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
 import logging
 import time
 from pathlib import Path
@@ -27,35 +26,18 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from gapexplore.core import keys
 from gapexplore.core.checks import check_int, check_real, fail
 from gapexplore.core.errors import GapExploreError
-from gapexplore.fit import fit_gap, load_potential
-from gapexplore.generate import dimers, initial_cells, isolated_atom, random_cells
-from gapexplore.label import as_reference, default_reference, label_structures
-from gapexplore.relax import lowest_final, relax_structures, status_kind
+from gapexplore.label import as_reference, default_reference
 from gapexplore.run.settings import STOP_CRITERIA, ExploreSettings
 from gapexplore.run.state import IterationRecord
-from gapexplore.run.store import RunStore, write_csv
-from gapexplore.select import select_structures
-from gapexplore.validate import known_structure, prediction_error, validate
+from gapexplore.run.steps import STEPS, Steps
+from gapexplore.run.store import RunStore
 
 __all__ = ["Explorer", "STEPS"]
 
 log = logging.getLogger(__name__)
 
-#: The steps of an iteration, in order (iteration 0 has no relaxation).
-STEPS = ("generate", "relax", "select", "label", "fit")
-
-
-def _locked(step):
-    """Run a step of the Explorer holding its run folder (see :meth:`RunStore.lock`)."""
-    @functools.wraps(step)
-    def wrapper(self, *args, **kwargs):
-        with self._holding():
-            self._started = time.perf_counter()
-            return step(self, *args, **kwargs)
-    return wrapper
 
 
 class _Control:
@@ -88,7 +70,7 @@ class _Control:
                 explorer.store.write_state(explorer.state)
 
 
-class Explorer:
+class Explorer(Steps):
     """One GAP-RSS run in one folder, run step by step or to the end.
 
     Parameters
@@ -325,147 +307,3 @@ class Explorer:
 
     def _rng(self, step: str) -> np.random.Generator:
         return np.random.default_rng([self.settings.seed, self.iteration, STEPS.index(step)])
-
-    def _check_order(self, step: str) -> None:
-        steps = self.steps()
-        missing = [s for s in steps[:steps.index(step)] if s not in self.state.done]
-        if missing:
-            raise fail("step", f"Explorer.{step}", f"run after {', '.join(missing)} in "
-                       f"iteration {self.iteration}", step)
-
-    # --- the steps -------------------------------------------------------------------------
-    @_locked
-    def generate(self) -> list[Atoms]:
-        """Random cells of this iteration (iteration 0: half wide, half narrow range)."""
-        self._check_order("generate")
-        record = self._record()
-        rng = self._rng("generate")
-        n = record.n_candidates
-        atoms = self.settings.n_atoms
-        if self.iteration == 0:
-            cells = initial_cells(self.chemistry, n, rng=rng, n_atoms=atoms, n_jobs=self.n_jobs,
-                                  executor=self.executor)
-        else:
-            cells = random_cells(self.chemistry, n, rng=rng, n_atoms=atoms, n_jobs=self.n_jobs,
-                                 executor=self.executor)
-        self.store.write_structures(self.iteration, "candidates", cells)
-        self._done("generate", candidates=len(cells))
-        return cells
-
-    @_locked
-    def relax(self) -> list[Atoms]:
-        """Relax this iteration's candidates with the previous GAP; all frames, flat."""
-        self._check_order("relax")
-        cells = self.store.read_structures(self.iteration, "candidates")
-        # A relaxation stops where atoms come closer than the reference computes: frames
-        # beyond would be chosen (a GAP hole has low enthalpy) and then refused; stopping
-        # there makes the frames at the limit the ones chosen, whose labels teach repulsion.
-        limit = self.reference.min_distance(Atoms(self.chemistry.element))
-        settings = self.settings.relax_settings()
-        settings = dataclasses.replace(settings, min_distance_factor=max(
-            settings.min_distance_factor, limit / self.chemistry.radius))
-        trajectories = relax_structures(cells, self.potential, chemistry=self.chemistry,
-                                         rng=self._rng("relax"), settings=settings,
-                                         executor=self.executor, n_jobs=self.n_jobs,
-                                         progress=self.progress,
-                                         timeout=self.settings.relax_timeout)
-        frames = [frame for trajectory in trajectories for frame in trajectory]
-        self.store.write_structures(self.iteration, "trajectories", frames)
-        statuses = [status_kind(t[-1].info[keys.RELAX_STATUS]) for t in trajectories]
-        self._done("relax", frames=len(frames),
-                   relaxations={s: statuses.count(s) for s in sorted(set(statuses))},
-                   lowest=lowest_final(trajectories))
-        return frames
-
-    @_locked
-    def select(self) -> list[Atoms]:
-        """Choose this iteration's structures to label (flat histogram, then the
-        ``selection`` method of the settings: kernel CUR by default)."""
-        self._check_order("select")
-        record = self._record()
-        soap = self.settings.soap_settings()
-        if self.iteration == 0:
-            pool, kT, database = self.store.read_structures(0, "candidates"), None, []
-        else:
-            frames = self.store.read_structures(self.iteration, "trajectories")
-            pool = [f for f in frames if keys.ENTHALPY_PER_ATOM in f.info]
-            kT = record.kT
-            database = [a for a in self.store.labels() if a.pbc.all()]
-        n = min(record.n_select, len(pool))
-        s = self.settings
-        selection = select_structures(pool, n, rng=self._rng("select"), kT=kT,
-                                      n_histogram=None if s.n_histogram is None
-                                      else max(s.n_histogram, n), soap=soap,
-                                      database=database, method=s.selection,
-                                      stochastic=s.selection_stochastic,
-                                      center=s.selection_center, n_jobs=1)
-        chosen = selection.structures
-        for rank, atoms in enumerate(chosen):
-            atoms.info[keys.UID] = f"i{self.iteration:03d}-s{rank:04d}"
-        self.store.write_structures(self.iteration, "selected", chosen)
-        self._done("select", selected=len(chosen))
-        return chosen
-
-    @_locked
-    def label(self) -> list[Atoms]:
-        """Label the selected structures (iteration 0 adds dimers and the isolated atom);
-        each result is stored as it arrives, and stored ones are not computed again."""
-        self._check_order("label")
-        todo = self.store.read_structures(self.iteration, "selected")
-        if self.iteration == 0:
-            extras = [isolated_atom(self.chemistry)] + dimers(self.chemistry)
-            for j, atoms in enumerate(extras):
-                atoms.info[keys.UID] = f"i000-x{j:03d}"
-            todo = todo + extras
-        stored = self.store.labelled_uids()
-        todo = [a for a in todo if a.info[keys.UID] not in stored]
-        iteration = self.iteration
-        labelled = label_structures(
-            todo, self.reference, executor=self.executor, n_jobs=self.n_jobs,
-            progress=self.progress, timeout=self._reference_timeout(),
-            on_label=lambda atoms: self.store.add_labels([atoms], iteration))
-        rows = self.store.labels(ok_only=False, iteration=iteration)  # resumed ones too
-        failed = sum(keys.LABEL_ERROR in a.info for a in rows)
-        facts = {}
-        if iteration > 0:   # the previous GAP on what its own search found
-            facts["prediction_error"] = prediction_error(
-                [a for a in rows if keys.LABEL_ERROR not in a.info])
-        self._done("label", labelled=len(rows) - failed, failed=failed,
-                   labels_total=self.n_labels, **facts)
-        return labelled
-
-    def _reference_timeout(self) -> float | None:
-        """The wall-time limit of one reference calculation [s]: the settings', else the
-        reference's own default."""
-        if self.settings.reference_timeout is not None:
-            return self.settings.reference_timeout
-        return self.reference.timeout
-
-    @_locked
-    def fit(self):
-        """Fit GAP_k to every label in the database; returns the FitResult."""
-        self._check_order("fit")
-        gap = self.settings.gap_settings()
-        workdir = self.store.iteration_dir(self.iteration) / "gap"
-        result = fit_gap(self.store.labels(), self.chemistry, workdir, settings=gap)
-        facts, carved = {"fit": result.summary()}, {}
-        validating = bool(self.settings.validate or self.store.read_known())
-        if validating:  # timed apart: with a DFT reference it relaxes with the reference
-            start = time.perf_counter()
-            facts["validation"] = self._validate(result.potential)
-            carved["validate"] = time.perf_counter() - start
-        self._done("fit", carved=carved, **facts)
-        if validating:
-            write_csv(self.store.root / "validation.csv", self.state.validation_rows())
-        return result
-
-    def _validate(self, potential) -> dict:
-        structures = {n: known_structure(self.chemistry.element, n)
-                      for n in self.settings.validate}
-        structures |= self.store.read_known()
-        calculator = self.reference.calculator()
-        cached = self.state.reference_energies
-        result = validate(structures, load_potential(potential), calculator,
-                          chemistry=self.chemistry, reference_energies=cached)
-        cached.update({n: result[n]["reference"] for n in structures})
-        return result
