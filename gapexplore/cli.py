@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gapexplore.core.chemistry import BONDING_KINDS
 from gapexplore.core.errors import GapExploreError
+from gapexplore.export import export_run, run_report
 from gapexplore.run import Explorer, ExploreSettings
 from gapexplore.run.store import RunStore
 
@@ -52,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
                      "or scheduler (flags override it)")
     status = sub.add_parser("status", help="where a run stands")
     status.add_argument("folder", type=Path)
+    export = sub.add_parser("export", help="the newest GAP with its training set, gap_fit "
+                            "commands, settings, report and ASE and LAMMPS snippets")
+    export.add_argument("folder", type=Path, help="run folder")
+    export.add_argument("destination", type=Path, help="new (or empty) folder to write")
     demo = sub.add_parser("demo", help="a complete small exploration of Si (SW reference)")
     demo.add_argument("--folder", type=Path, default=Path("runs/demo"))
     for p in (run, demo):
@@ -191,31 +196,8 @@ def _where_from_config(args: argparse.Namespace) -> None:
     args.scheduler = values.get("scheduler")
 
 
-def _or_dash(value) -> str:
-    return "-" if value is None else str(value)
-
-
 def _report(explorer: Explorer, seconds: float | None = None) -> None:
-    failed = explorer.store.count_labels(ok_only=False) - explorer.n_labels
-    done = ", ".join(explorer.state.done) or "nothing yet"
-    print(f"gapexplore: {explorer.store.root} — {explorer.chemistry.element}, "
-          f"{explorer.n_labels} labels ({failed} failed), iteration {explorer.iteration} "
-          f"(done: {done})" + (f", {seconds:.0f} s" if seconds is not None else ""))
-    for record in explorer.state.iterations:
-        fit = record.fit or {}
-        lowest = record.lowest or {}
-        errors = {name: values["error"] for name, values in
-                  (record.validation or {}).items() if name != "differences"}
-        print(f"  iteration {record.iteration}: selected {_or_dash(record.selected)}, "
-              f"labels {_or_dash(record.labels_total)}, training RMSE "
-              f"{1000 * fit.get('rmse_energy', float('nan')):.1f} meV/atom"
-              + (f", lowest H {lowest['enthalpy_per_atom']:.3f} eV/atom "
-                 f"({lowest['spacegroup']}, {lowest['n_atoms']} atoms)" if lowest else "")
-              + (f", new labels predicted to {1000 * predicted['rmse']:.1f} meV/atom RMSE"
-                 if (predicted := record.prediction_error) else "")
-              + "".join(f", {name} error {1000 * e:+.1f} meV/atom" for name, e in errors.items()))
-    if explorer.potential:
-        print(f"  newest potential: {explorer.potential}")
+    print(run_report(explorer, seconds))
 
 
 def main(argv=None) -> int:
@@ -227,6 +209,11 @@ def main(argv=None) -> int:
             if not (args.folder / "settings.json").exists():
                 raise GapExploreError(f"{args.folder} holds no gapexplore run.")
             _report(Explorer(args.folder, n_jobs=1))
+            return 0
+        if args.command == "export":
+            out = export_run(args.folder, args.destination)
+            print(f"gapexplore: exported {args.folder} to {out}: "
+                  + ", ".join(sorted(p.name for p in out.iterdir() if ".sparseX." not in p.name)))
             return 0
         if args.command == "demo":
             stored = (args.folder / "settings.json").exists()

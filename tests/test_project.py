@@ -126,7 +126,7 @@ def _part(module):
     return parts[1] if len(parts) > 1 else "gapexplore"
 
 
-FACES = {"cli", "widgets", "__main__"}
+FACES = {"cli", "widgets", "export", "__main__"}
 
 
 def test_the_engine_imports_no_face_and_the_core_nothing_else():

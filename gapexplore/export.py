@@ -1,0 +1,175 @@
+"""What a run leaves a scientist to take elsewhere: the newest GAP with what is needed to use
+it, and the run's report.
+
+:func:`export_run` writes, into a folder of its own:
+
+* ``gap.xml`` and its sparse-point files (``gap.xml.sparseX.*``): the potential;
+* ``train.xyz``: its training set, as ``gap_fit`` read it (``REF_energy``, ``REF_forces``,
+  ``REF_virial``, the per-configuration σ and ``config_type``);
+* ``gap_fit_commands.txt``: the ``gap_fit`` command line of each of the fit's three stages
+  (2b, 2b + 3b, all: the last is the potential's);
+* ``settings.json`` and ``settings.toml``: the run's settings; ``report.txt``: the run's
+  report (``gapexplore status``), ``validation.csv`` when the run validated;
+* ``use_with_ase.py`` and ``lammps.in``: how to load the potential in ASE (quippy) and in
+  LAMMPS (``pair_style quip``);
+* ``README.txt``: what each file is.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from ase.data import atomic_numbers
+
+from gapexplore.core.errors import GapExploreError
+from gapexplore.run import Explorer
+
+__all__ = ["export_run", "run_report"]
+
+
+def run_report(explorer: Explorer, seconds: float | None = None) -> str:
+    """Where a run stands, as text: its labels, each iteration's selection, fit error,
+    lowest structure, prediction and validation errors, and the newest potential."""
+    failed = explorer.store.count_labels(ok_only=False) - explorer.n_labels
+    done = ", ".join(explorer.state.done) or "nothing yet"
+    lines = [f"gapexplore: {explorer.store.root} — {explorer.chemistry.element}, "
+             f"{explorer.n_labels} labels ({failed} failed), iteration {explorer.iteration} "
+             f"(done: {done})" + (f", {seconds:.0f} s" if seconds is not None else "")]
+    for record in explorer.state.iterations:
+        fit = record.fit or {}
+        lowest = record.lowest or {}
+        errors = {name: values["error"] for name, values in
+                  (record.validation or {}).items() if name != "differences"}
+        lines.append(
+            f"  iteration {record.iteration}: selected {_or_dash(record.selected)}, "
+            f"labels {_or_dash(record.labels_total)}, training RMSE "
+            f"{1000 * fit.get('rmse_energy', float('nan')):.1f} meV/atom"
+            + (f", lowest H {lowest['enthalpy_per_atom']:.3f} eV/atom "
+               f"({lowest['spacegroup']}, {lowest['n_atoms']} atoms)" if lowest else "")
+            + (f", new labels predicted to {1000 * predicted['rmse']:.1f} meV/atom RMSE"
+               if (predicted := record.prediction_error) else "")
+            + "".join(f", {name} error {1000 * e:+.1f} meV/atom" for name, e in errors.items()))
+    if explorer.potential:
+        lines.append(f"  newest potential: {explorer.potential}")
+    return "\n".join(lines)
+
+
+def export_run(folder, destination) -> Path:
+    """Write the newest GAP of the run in ``folder``, with what is needed to use it
+    elsewhere, into ``destination`` (see the module docstring for the files).
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        A run folder with at least one fitted GAP.
+    destination : str or pathlib.Path
+        A folder that does not exist or is empty; created.
+
+    Returns
+    -------
+    pathlib.Path
+        ``destination``.
+
+    Raises
+    ------
+    GapExploreError
+        Before anything is written: for a folder that holds no run or no fitted GAP yet,
+        or a destination that holds files.
+    """
+    folder, destination = Path(folder), Path(destination)
+    if not (folder / "settings.json").exists():
+        raise GapExploreError(f"{folder} holds no gapexplore run.")
+    explorer = Explorer(folder, n_jobs=1)
+    potential = explorer.potential
+    if potential is None:
+        raise GapExploreError(f"The run in {folder} has no fitted GAP yet; run its first "
+                              "iteration, then export.")
+    if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
+        raise GapExploreError(f"{destination} exists and is not an empty folder; choose a "
+                              "new one.")
+    destination.mkdir(parents=True, exist_ok=True)
+    gap_dir = potential.parent
+    for path in sorted(gap_dir.glob(potential.name + "*")):   # the XML and its sparse files
+        shutil.copy2(path, destination / path.name)
+    shutil.copy2(gap_dir / "train.xyz", destination / "train.xyz")
+    commands = []
+    for stage in sorted(gap_dir.glob("*.xml"), key=lambda p: (p == potential, p.name)):
+        if (line := _command_line(stage)) is not None:   # 2b, 2b + 3b, then the potential
+            commands.append(f"# {stage.name}\ngap_fit{line}\n")
+    (destination / "gap_fit_commands.txt").write_text("\n".join(commands))
+    shutil.copy2(folder / "settings.json", destination / "settings.json")
+    (destination / "settings.toml").write_text(explorer.settings.to_toml())
+    if (folder / "validation.csv").exists():
+        shutil.copy2(folder / "validation.csv", destination / "validation.csv")
+    (destination / "report.txt").write_text(run_report(explorer) + "\n")
+    label = _label(potential)
+    number = atomic_numbers[explorer.chemistry.element]
+    (destination / "use_with_ase.py").write_text(_ASE.format(name=potential.name))
+    (destination / "lammps.in").write_text(_LAMMPS.format(
+        name=potential.name, label=label, number=number, element=explorer.chemistry.element))
+    (destination / "README.txt").write_text(_README.format(
+        name=potential.name, folder=folder.resolve(), iteration=explorer.iteration - 1,
+        labels=explorer.n_labels))
+    return destination
+
+
+def _or_dash(value) -> str:
+    return "-" if value is None else str(value)
+
+
+def _label(potential: Path) -> str:
+    """The label of the GAP in its XML (``<Potential label=... init_args=...>``)."""
+    with open(potential) as handle:
+        head = handle.read(4096)
+    found = re.search(r'<Potential label="([^"]+)"', head)
+    if found is None:
+        raise GapExploreError(f"{potential} is not a GAP XML file (no Potential label).")
+    return found.group(1)
+
+
+def _command_line(xml: Path) -> str | None:
+    found = re.search(r"<command_line><!\[CDATA\[(.*?)\]\]></command_line>", xml.read_text(),
+                      re.S)
+    return None if found is None else " " + " ".join(found.group(1).split())
+
+
+_ASE = '''"""Load the exported GAP in ASE (needs quippy: pip install quippy-ase)."""
+from pathlib import Path
+
+from ase.io import read
+from quippy.potential import Potential
+
+HERE = Path(__file__).resolve().parent
+calculator = Potential(param_filename=str(HERE / "{name}"))
+
+if __name__ == "__main__":   # the GAP on the first periodic structure of its training set
+    atoms = next(a for a in read(HERE / "train.xyz", ":") if a.pbc.all())
+    reference = atoms.info["REF_energy"]
+    atoms.calc = calculator
+    print(f"GAP {{atoms.get_potential_energy():.6f}} eV, reference {{reference:.6f}} eV "
+          f"({{len(atoms)}} atoms)")
+'''
+
+_LAMMPS = '''# The exported GAP in LAMMPS (a LAMMPS built with the QUIP package, pair_style quip).
+# Units metal (eV, Å); atom type 1 is {element} (atomic number {number}).
+units           metal
+atom_style      atomic
+# read_data     your_structure.data
+pair_style      quip
+pair_coeff      * * {name} "IP GAP label={label}" {number}
+'''
+
+_README = '''A GAP exported by gapexplore from the run in {folder}
+(its newest potential, fitted in iteration {iteration} to {labels} reference labels).
+
+{name}, {name}.sparseX.*   the potential (keep them together)
+train.xyz                 its training set as gap_fit read it (extxyz)
+gap_fit_commands.txt      gap_fit's command line for each stage of the fit
+settings.json, .toml      the run's settings
+report.txt                the run's report (gapexplore status)
+validation.csv            known structures by each GAP and the reference (if validated)
+use_with_ase.py           the potential as an ASE calculator (quippy)
+lammps.in                 the potential in LAMMPS (pair_style quip)
+'''
