@@ -27,6 +27,8 @@ from gapexplore.core import keys
 from gapexplore.core.checks import check_int, check_real, fail
 from gapexplore.core.geometry import min_distance
 from gapexplore.describe import SoapSettings, averaged_soap, soap_kernel
+from gapexplore.fit import predict
+from gapexplore.run.store import RunStore
 
 __all__ = ["MAP_SOAP", "StructureMapData", "coordination_numbers", "energy_energy",
            "energy_volume", "learning_curves", "nystrom_residual", "prediction_errors",
@@ -312,8 +314,6 @@ def energy_energy(structures: list[Atoms], potential) -> dict:
         ``reference`` and ``gap`` energies per atom [eV/atom], ``rmse`` [eV/atom], and
         ``iteration`` of each structure (-1 if unknown).
     """
-    from gapexplore.fit import predict
-
     structures = [a for a in structures if keys.REF_ENERGY in a.info]
     if not structures:
         raise fail("structures", "energy_energy", "labelled structures (with "
@@ -327,7 +327,6 @@ def energy_energy(structures: list[Atoms], potential) -> dict:
 
 
 def _store(folder, where: str):
-    from gapexplore.run.store import RunStore
 
     if isinstance(folder, RunStore):
         return folder

@@ -25,8 +25,10 @@ import ipywidgets as w
 import numpy as np
 from ase import Atoms
 
+from gapexplore.analysis import learning_curves, prediction_errors, structure_map
 from gapexplore.core import keys
 from gapexplore.core.checks import fail
+from gapexplore.widgets.plots import learning_curve_figure, structure_map_figure
 
 __all__ = ["LearningCurves", "StructureInspector", "StructureMap", "describe",
            "figure_widget"]
@@ -215,9 +217,6 @@ class StructureMap(w.VBox):
 
     def set_structures(self, structures) -> None:
         """Recompute the map for ``structures``."""
-        from gapexplore.analysis import structure_map
-        from gapexplore.widgets.plots import structure_map_figure
-
         self.data = structure_map(list(structures), n_jobs=self.n_jobs)
         self.figure = structure_map_figure(self.data, marker_by=self.marker_by)
         self.source = self.figure.select_one({"name": "map"}).data_source
@@ -246,9 +245,6 @@ class LearningCurves(w.Box):
 
     def refresh(self) -> None:
         """Redraw from the run folder."""
-        from gapexplore.analysis import learning_curves, prediction_errors
-        from gapexplore.widgets.plots import learning_curve_figure
-
         self.figure = learning_curve_figure(learning_curves(self.folder),
                                             predicted=prediction_errors(self.folder))
         self.children = [figure_widget(self.figure)]
