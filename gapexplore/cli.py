@@ -20,6 +20,7 @@ from gapexplore.core.errors import GapExploreError
 from gapexplore.export import export_run, run_report
 from gapexplore.run import Explorer, ExploreSettings
 from gapexplore.run.store import RunStore
+from gapexplore.select import METHODS
 
 #: The demo: small enough for a laptop, large enough to see the loop learn.
 DEMO = dict(element="Si", n_candidates=24, n_atoms=(4, 8), n_select=16, max_iterations=4,
@@ -86,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
                      "labels is within this [eV/atom] (no known structure needed)")
     run.add_argument("--gap", choices=("paper", "light"), help="GAP model (paper)")
     run.add_argument("--soap", choices=("paper", "fast"), help="selection SOAP (paper)")
-    run.add_argument("--selection", choices=("kernel_cur", "vector_cur", "random"),
+    run.add_argument("--selection", choices=METHODS,
                      help="how structures are chosen after the flat histogram (kernel_cur)")
     run.add_argument("--stochastic", action="store_true", default=None,
                      help="CUR draws by leverage instead of taking the largest")

@@ -161,3 +161,70 @@ def test_one_rule_for_the_kt_schedule():
     assert kt_for_iteration(4, (0.5, 0.25)) == 0.25
     settings = ExploreSettings(kT=(0.4, 0.2))
     assert [settings.kt_for(i) for i in (1, 2, 5)] == [0.4, 0.2, 0.2]
+
+
+# --- the authors' leverage sampling (issue 20) ----------------------------------------------
+
+def _orthogonal_rows():
+    """Rows Φ whose two columns are orthogonal: the singular vectors of K = Φ Φᵀ are the
+    normalised columns, so the leverage is known by hand."""
+    return np.array([[3.0, 0.0], [0.0, 2.0], [0.0, 1.0], [0.001, 0.0]])
+
+
+def test_leverage_sampling_scores_are_the_top_singular_vectors_squared():
+    from gapexplore.select import leverage_indices
+
+    phi = _orthogonal_rows()
+    c1, c2 = phi[:, 0] ** 2 / 9.000001, phi[:, 1] ** 2 / 5.0   # squared unit columns
+    picked, scores = leverage_indices(phi, 2, k=2, stochastic=False)
+    assert list(picked) == [0, 1]
+    assert scores == pytest.approx(((c1 + c2) / 2)[[0, 1]], rel=1e-9)
+    # k = 1 (the default for n = 2): the largest singular vector alone
+    picked, scores = leverage_indices(phi, 2, stochastic=False)
+    assert list(picked) == [0, 3] and scores[0] == pytest.approx(c1[0])
+    # the database is in the kernel but never drawn
+    picked, _ = leverage_indices(phi, 2, k=2, stochastic=False, exclude=[0])
+    assert list(picked) == [1, 2]
+
+
+def test_leverage_from_the_factor_equals_leverage_from_the_kernel(si_cells, small_soap):
+    """Independently: the eigenvectors of the kernel matrix itself."""
+    from gapexplore import averaged_soap
+    from gapexplore.select import kernel_features, leverage_indices
+
+    vectors = averaged_soap(si_cells[:20], small_soap)
+    kernel = (vectors @ vectors.T) ** 4
+    values, vectors_k = np.linalg.eigh(kernel)
+    top = vectors_k[:, np.argsort(values)[::-1][:3]]
+    expected = np.sum(top ** 2, axis=1) / 3
+    phi = kernel_features(vectors, zeta=4, rng=np.random.default_rng(0))
+    picked, scores = leverage_indices(phi, 20, k=3, stochastic=False)
+    assert scores == pytest.approx(expected[picked] / expected.sum(), abs=1e-9)
+
+
+def test_leverage_sampling_draws_in_proportion_to_leverage():
+    from gapexplore.select import leverage_indices
+
+    phi = _orthogonal_rows()
+    expected = np.array([0.5, 0.4, 0.1, 0.0])     # (c1² + c2²) / 2, to 1e-7
+    rng = np.random.default_rng(20)
+    first = [int(leverage_indices(phi, 1, k=2, rng=rng)[0][0]) for _ in range(4000)]
+    frequency = np.bincount(first, minlength=4) / 4000
+    # binomial standard error at 4000 draws is at most 0.008: 0.03 is about 4 of them
+    assert frequency == pytest.approx(expected, abs=0.03)
+    drawn = leverage_indices(phi, 3, k=2, rng=np.random.default_rng(1))[0]
+    assert len(set(drawn)) == 3 and 3 not in drawn   # without replacement, none at zero
+
+
+def test_select_structures_with_the_authors_sampling(si_cells, small_soap):
+    from gapexplore import keys, select_structures
+
+    database = si_cells[30:]
+    selection = select_structures(si_cells[:30], 6, rng=np.random.default_rng(3),
+                                  method="kernel_leverage", soap=small_soap,
+                                  database=database)
+    assert len(set(selection.indices)) == 6 and max(selection.indices) < 30
+    assert all(a.info[keys.SELECT_METHOD] == "kernel_leverage" for a in selection.structures)
+    again = select_structures(si_cells[:30], 6, rng=np.random.default_rng(3),
+                              method="kernel_leverage", soap=small_soap, database=database)
+    assert list(again.indices) == list(selection.indices)

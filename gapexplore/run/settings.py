@@ -76,15 +76,17 @@ class ExploreSettings:
     soap : {"paper", "fast"}, dict or SoapSettings
         Selection SOAP: :meth:`SoapSettings.paper` or :meth:`SoapSettings.fast`, or a table
         of :class:`SoapSettings` fields over one (``{"preset": "fast", "r_cut": 6.0}``).
-    selection : {"kernel_cur", "vector_cur", "random"}
+    selection : {"kernel_cur", "kernel_leverage", "vector_cur", "random"}
         How the structures to label are chosen after the flat histogram
-        (:func:`gapexplore.select.select_structures`): leverage-score CUR on the SOAP
-        kernel (the paper's method), CUR on the matrix of averaged SOAP vectors, or
-        uniform random choice (the two baselines of the paper's Fig. 2).
+        (:func:`gapexplore.select.select_structures`): on the SOAP kernel, greedy
+        leverage-score CUR with deflation (the default) or the paper's authors' leverage
+        sampling (``"kernel_leverage"``: top n/2 singular vectors, drawn, no deflation);
+        or the baselines of the paper's Fig. 2, CUR on the matrix of averaged SOAP
+        vectors and uniform random choice.
     selection_stochastic : bool
         CUR draws each structure with probability equal to its leverage instead of taking
-        the largest (autoplex and wfl do; the paper's text does not say). Only with a CUR
-        ``selection``.
+        the largest (autoplex and wfl do; the paper's text does not say). Only with
+        ``"kernel_cur"`` or ``"vector_cur"`` (``"kernel_leverage"`` always draws).
     selection_center : bool
         CUR on the centred kernel (or centred vectors), as wfl does; default the paper's
         uncentred kernel. Only with a CUR ``selection``.
@@ -190,6 +192,9 @@ class ExploreSettings:
                 raise fail(name, where, "a bool", value)
             if value and self.selection == "random":
                 raise fail(name, where, "False with selection='random' (a CUR option)", value)
+        if self.selection_stochastic and self.selection == "kernel_leverage":
+            raise fail("selection_stochastic", where, "False with selection='kernel_leverage' "
+                       "(which always draws)", True)
         if isinstance(self.kT, (int, float)) and not isinstance(self.kT, bool):
             object.__setattr__(self, "kT", (self.kT,))  # one temperature for every iteration
         if not isinstance(self.kT, (tuple, list)) or not self.kT or any(

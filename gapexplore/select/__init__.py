@@ -2,7 +2,12 @@
 then CUR or random choice (:mod:`.cur`), on lists of ``ase.Atoms`` by
 :func:`select_structures` (:mod:`.selection`)."""
 
-from gapexplore.select.cur import cur_indices, kernel_features, random_indices
+from gapexplore.select.cur import (
+    cur_indices,
+    kernel_features,
+    leverage_indices,
+    random_indices,
+)
 from gapexplore.select.histogram import (
     KT_SCHEDULE,
     flat_histogram_indices,
@@ -12,5 +17,6 @@ from gapexplore.select.histogram import (
 from gapexplore.select.selection import METHODS, Selection, select_structures
 
 __all__ = ["KT_SCHEDULE", "METHODS", "kt_for_iteration", "flat_histogram_probabilities",
-           "flat_histogram_indices", "cur_indices", "kernel_features", "random_indices",
+           "flat_histogram_indices", "cur_indices", "kernel_features", "leverage_indices",
+           "random_indices",
            "Selection", "select_structures"]

@@ -1,5 +1,6 @@
-"""Stage 2 of the selection on arrays: leverage-score CUR with Schur-complement deflation on
-a Nyström factor of the SOAP kernel, and uniform random choice (the baseline)."""
+"""Stage 2 of the selection on arrays, on a Nyström factor of the SOAP kernel: leverage-score
+CUR with Schur-complement deflation (:func:`cur_indices`), the authors' leverage sampling
+without deflation (:func:`leverage_indices`), and uniform random choice (the baseline)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import scipy.linalg
 
 from gapexplore.core.checks import check_int, check_rng, fail
 
-__all__ = ["kernel_features", "cur_indices", "random_indices"]
+__all__ = ["kernel_features", "cur_indices", "leverage_indices", "random_indices"]
 
 _TINY = 1e-12
 _MAX_FEATURES = 500   # CUR works on at most this many principal directions of the features
@@ -118,6 +119,76 @@ def cur_indices(features: np.ndarray, n: int, *, rank: int = 1, stochastic: bool
         available[j] = False
         gram = _deflate(x, gram, j)
     return np.asarray(chosen, dtype=int), np.asarray(scores)
+
+
+def leverage_indices(features: np.ndarray, n: int, *, k: int | None = None,
+                     stochastic: bool = True, exclude=(), rng: np.random.Generator | None = None):
+    """The CUR of the paper's authors: leverage over the top ``k`` singular vectors of the
+    kernel, computed once, then ``n`` rows drawn by it without replacement.
+
+    As the authors' selection script (ported by wfl's ``by_descriptor.CUR`` and by autoplex):
+    with K = Φ Φᵀ (:func:`kernel_features`), whose singular vectors are the left singular
+    vectors u_a of Φ, the leverage of row i is π_i = Σ_{a<k} u_ai² / k; excluded rows (the
+    database) get π = 0 and the rest is renormalised. Unlike :func:`cur_indices` nothing is
+    deflated: two near-identical structures can both be drawn.
+
+    Parameters
+    ----------
+    features : numpy.ndarray, shape (m, r)
+        Rows Φ with Φ Φᵀ = K (or any rows whose Gram matrix is the kernel).
+    n : int
+        Rows to select (at most the number not excluded).
+    k : int, optional
+        Singular vectors summed over; default ``max(1, n // 2)`` as the authors' script,
+        at most the rank of ``features``.
+    stochastic : bool
+        Draw by leverage (the authors' default); False takes the ``n`` largest.
+    exclude : sequence of int
+        Rows never selected (the database: in the kernel, not drawn).
+    rng : numpy.random.Generator, optional
+        Required when ``stochastic`` is true.
+
+    Returns
+    -------
+    indices : numpy.ndarray of int, shape (n,)
+        Selected rows, in the order drawn (largest first when not stochastic).
+    scores : numpy.ndarray of float, shape (n,)
+        Their leverage π (over all rows not excluded, summing to 1). When fewer rows than
+        ``n`` have any leverage, the rest are drawn uniformly (score 0).
+    """
+    where = "leverage_indices"
+    x = np.asarray(features, dtype=float)
+    if x.ndim != 2 or not np.all(np.isfinite(x)) or not x.size:
+        raise fail("features", where, "a finite, non-empty 2-d array (structures × features)",
+                   getattr(x, "shape", x))
+    exclude = np.unique(np.asarray(list(exclude), dtype=int))
+    if len(exclude) and (exclude.min() < 0 or exclude.max() >= len(x)):
+        raise fail("exclude", where, f"row indices in [0, {len(x)})", exclude.tolist())
+    n = check_int(n, "n", where, low=0, high=len(x) - len(exclude))
+    k = max(1, n // 2) if k is None else check_int(k, "k", where, low=1)
+    k = min(k, min(x.shape))
+    if stochastic:
+        rng = check_rng(rng, where)
+    u = np.linalg.svd(x, full_matrices=False)[0]
+    scores = np.einsum("ia,ia->i", u[:, :k], u[:, :k]) / k
+    scores[exclude] = 0.0
+    total = scores.sum()
+    scores = scores / total if total > _TINY else scores * 0.0
+    drawable = np.flatnonzero(scores > 0)
+    take = min(n, len(drawable))
+    if stochastic:
+        picked = rng.choice(len(x), size=take, replace=False, p=scores) if take else []
+    else:
+        picked = np.argsort(-scores, kind="stable")[:take]
+    picked = list(np.asarray(picked, dtype=int))
+    if take < n:   # no leverage left: the rest uniformly among the rows not yet taken
+        rest = np.setdiff1d(np.arange(len(x)), np.concatenate([exclude, picked]))
+        if rng is None:
+            picked += list(rest[: n - take])
+        else:
+            picked += list(rng.choice(rest, size=n - take, replace=False))
+    indices = np.asarray(picked, dtype=int)
+    return indices, scores[indices]
 
 
 def random_indices(m: int, n: int, *, exclude=(), rng: np.random.Generator) -> np.ndarray:

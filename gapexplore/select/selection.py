@@ -41,7 +41,12 @@ from ase import Atoms
 from gapexplore.core import keys
 from gapexplore.core.checks import check_choice, check_int, check_rng, fail
 from gapexplore.describe import SoapSettings, averaged_soap
-from gapexplore.select.cur import cur_indices, kernel_features, random_indices
+from gapexplore.select.cur import (
+    cur_indices,
+    kernel_features,
+    leverage_indices,
+    random_indices,
+)
 from gapexplore.select.histogram import (
     _check_values,
     flat_histogram_indices,
@@ -50,8 +55,10 @@ from gapexplore.select.histogram import (
 
 __all__ = ["METHODS", "Selection", "select_structures"]
 
-#: Selection methods of :func:`select_structures`: the paper's and its two baselines (Fig. 2).
-METHODS = ("kernel_cur", "vector_cur", "random")
+#: Selection methods of :func:`select_structures`: CUR on the kernel by deflation (this
+#: package's default) or by the authors' leverage sampling, and the paper's two baselines
+#: (Fig. 2): CUR on the SOAP vectors, and random choice.
+METHODS = ("kernel_cur", "kernel_leverage", "vector_cur", "random")
 
 
 @dataclass
@@ -102,15 +109,19 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
         (iteration 0, random cells without enthalpies). See :func:`kt_for_iteration`.
     n_histogram : int, optional
         Candidates the flat histogram passes on to CUR; default ``10 * n``.
-    method : {"kernel_cur", "vector_cur", "random"}
-        CUR on the SOAP kernel (the paper's method), CUR on the matrix of SOAP vectors,
-        or uniform random choice (the two baselines of Fig. 2).
+    method : {"kernel_cur", "kernel_leverage", "vector_cur", "random"}
+        On the SOAP kernel: greedy leverage-score CUR with deflation (:func:`cur_indices`;
+        the default), or the authors' leverage sampling over its top ``n // 2`` singular
+        vectors, drawn without deflation (:func:`leverage_indices`; the paper's script).
+        The baselines of Fig. 2: CUR on the matrix of SOAP vectors, or uniform random
+        choice.
     soap : SoapSettings, optional
         Averaged-SOAP settings; default ``SoapSettings()``, the paper's.
     database : list of ase.Atoms
         Structures already labelled: CUR treats them as already chosen.
     rank, stochastic : int, bool
-        See :func:`cur_indices`.
+        See :func:`cur_indices` (``"kernel_cur"`` and ``"vector_cur"``; ``"kernel_leverage"``
+        always draws).
     center : bool
         Centre the kernel (or the vectors) before CUR.
     n_landmarks : int
@@ -146,13 +157,17 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
     else:
         structures = [candidates[i] for i in pool] + database
         vectors = averaged_soap(structures, soap, n_jobs=n_jobs)
-        if method == "kernel_cur":
+        if method.startswith("kernel_"):
             rows = kernel_features(vectors, zeta=soap.zeta, n_landmarks=n_landmarks,
                                    center=center, rng=rng)
         else:
             rows = vectors - vectors.mean(axis=0) if center else vectors
-        picked, leverage = cur_indices(rows, n, rank=rank, stochastic=stochastic, rng=rng,
-                                       exclude=np.arange(len(pool), len(structures)))
+        database = np.arange(len(pool), len(structures))
+        if method == "kernel_leverage":
+            picked, leverage = leverage_indices(rows, n, rng=rng, exclude=database)
+        else:
+            picked, leverage = cur_indices(rows, n, rank=rank, stochastic=stochastic,
+                                           rng=rng, exclude=database)
     indices = pool[picked]
     chosen = []
     for order, (i, score) in enumerate(zip(indices, leverage)):
