@@ -3,11 +3,14 @@
 The same small exploration (same seed, same random cells in iteration 0, same number of
 reference evaluations per iteration) is run with each selection method:
 
-* ``kernel_cur``: leverage-score CUR on the averaged-SOAP kernel, top leverage, uncentred
-  (the paper's method and the package default);
+* ``kernel_cur``: greedy leverage-score CUR with deflation on the averaged-SOAP kernel, top
+  leverage, uncentred (the package default);
 * ``kernel_cur_stochastic``: the same, each structure drawn with probability ∝ leverage;
 * ``kernel_cur_centred``: the same on the centred kernel (as wfl);
 * ``kernel_cur_centred_stochastic``: both (wfl's defaults);
+* ``kernel_leverage``: the authors' CUR (leverage over the top n/2 singular vectors of the
+  kernel, drawn without deflation: the paper's own script);
+* ``kernel_fps``: farthest-point sampling in the kernel's metric, from the database;
 * ``vector_cur``: CUR on the matrix of averaged SOAP vectors (the paper's first baseline);
 * ``random``: uniform random choice after the flat histogram (the second baseline).
 
@@ -73,6 +76,8 @@ METHODS = {
     "kernel_cur_centred": dict(selection="kernel_cur", selection_center=True),
     "kernel_cur_centred_stochastic": dict(selection="kernel_cur", selection_center=True,
                                           selection_stochastic=True),
+    "kernel_leverage": dict(selection="kernel_leverage"),
+    "kernel_fps": dict(selection="kernel_fps"),
     "vector_cur": dict(selection="vector_cur"),
     "random": dict(selection="random"),
 }

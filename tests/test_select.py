@@ -228,3 +228,26 @@ def test_select_structures_with_the_authors_sampling(si_cells, small_soap):
     again = select_structures(si_cells[:30], 6, rng=np.random.default_rng(3),
                               method="kernel_leverage", soap=small_soap, database=database)
     assert list(again.indices) == list(selection.indices)
+
+
+def test_farthest_point_sampling_starts_from_the_database():
+    from gapexplore.select import fps_indices
+
+    line = np.array([[0.0], [1.0], [2.0], [10.0], [9.5]])
+    picked, distances = fps_indices(line, 3, exclude=[0])
+    # farthest from 0 is 10; then from {0, 10}: 2 (2 away) beats 1 (1) and 9.5 (0.5)
+    assert list(picked) == [3, 2, 1] and list(distances) == pytest.approx([10.0, 2.0, 1.0])
+    drawn, _ = fps_indices(line, 2, rng=np.random.default_rng(0))  # no database: random start
+    assert len(set(drawn)) == 2
+    with pytest.raises(Exception, match="rng"):
+        fps_indices(line, 1)
+
+
+def test_select_structures_by_farthest_points(si_cells, small_soap):
+    from gapexplore import keys, select_structures
+
+    selection = select_structures(si_cells[:30], 5, rng=np.random.default_rng(3),
+                                  method="kernel_fps", soap=small_soap,
+                                  database=si_cells[30:])
+    assert len(set(selection.indices)) == 5
+    assert all(a.info[keys.SELECT_METHOD] == "kernel_fps" for a in selection.structures)

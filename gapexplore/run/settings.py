@@ -76,13 +76,14 @@ class ExploreSettings:
     soap : {"paper", "fast"}, dict or SoapSettings
         Selection SOAP: :meth:`SoapSettings.paper` or :meth:`SoapSettings.fast`, or a table
         of :class:`SoapSettings` fields over one (``{"preset": "fast", "r_cut": 6.0}``).
-    selection : {"kernel_cur", "kernel_leverage", "vector_cur", "random"}
+    selection : {"kernel_cur", "kernel_leverage", "kernel_fps", "vector_cur", "random"}
         How the structures to label are chosen after the flat histogram
         (:func:`gapexplore.select.select_structures`): on the SOAP kernel, greedy
         leverage-score CUR with deflation (the default) or the paper's authors' leverage
-        sampling (``"kernel_leverage"``: top n/2 singular vectors, drawn, no deflation);
-        or the baselines of the paper's Fig. 2, CUR on the matrix of averaged SOAP
-        vectors and uniform random choice.
+        sampling (``"kernel_leverage"``: top n/2 singular vectors, drawn, no deflation),
+        or farthest-point sampling from the database (``"kernel_fps"``); or the baselines
+        of the paper's Fig. 2, CUR on the matrix of averaged SOAP vectors and uniform
+        random choice.
     selection_stochastic : bool
         CUR draws each structure with probability equal to its leverage instead of taking
         the largest (autoplex and wfl do; the paper's text does not say). Only with
@@ -190,8 +191,9 @@ class ExploreSettings:
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise fail(name, where, "a bool", value)
-            if value and self.selection == "random":
-                raise fail(name, where, "False with selection='random' (a CUR option)", value)
+            if value and self.selection in ("random", "kernel_fps"):
+                raise fail(name, where, f"False with selection={self.selection!r} (a CUR "
+                           "option)", value)
         if self.selection_stochastic and self.selection == "kernel_leverage":
             raise fail("selection_stochastic", where, "False with selection='kernel_leverage' "
                        "(which always draws)", True)

@@ -4,6 +4,7 @@ then CUR or random choice (:mod:`.cur`), on lists of ``ase.Atoms`` by
 
 from gapexplore.select.cur import (
     cur_indices,
+    fps_indices,
     kernel_features,
     leverage_indices,
     random_indices,
@@ -18,5 +19,5 @@ from gapexplore.select.selection import METHODS, Selection, select_structures
 
 __all__ = ["KT_SCHEDULE", "METHODS", "kt_for_iteration", "flat_histogram_probabilities",
            "flat_histogram_indices", "cur_indices", "kernel_features", "leverage_indices",
-           "random_indices",
+           "fps_indices",            "random_indices",
            "Selection", "select_structures"]

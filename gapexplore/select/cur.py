@@ -1,6 +1,7 @@
 """Stage 2 of the selection on arrays, on a Nyström factor of the SOAP kernel: leverage-score
 CUR with Schur-complement deflation (:func:`cur_indices`), the authors' leverage sampling
-without deflation (:func:`leverage_indices`), and uniform random choice (the baseline)."""
+without deflation (:func:`leverage_indices`), farthest-point sampling (:func:`fps_indices`),
+and uniform random choice (the baseline)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import scipy.linalg
 
 from gapexplore.core.checks import check_int, check_rng, fail
 
-__all__ = ["kernel_features", "cur_indices", "leverage_indices", "random_indices"]
+__all__ = ["kernel_features", "cur_indices", "leverage_indices", "fps_indices",
+           "random_indices"]
 
 _TINY = 1e-12
 _MAX_FEATURES = 500   # CUR works on at most this many principal directions of the features
@@ -189,6 +191,66 @@ def leverage_indices(features: np.ndarray, n: int, *, k: int | None = None,
             picked += list(rng.choice(rest, size=n - take, replace=False))
     indices = np.asarray(picked, dtype=int)
     return indices, scores[indices]
+
+
+def fps_indices(features: np.ndarray, n: int, *, exclude=(),
+                rng: np.random.Generator | None = None):
+    """Greedy farthest-point sampling of rows, seeded with the excluded rows.
+
+    Each pick is the row farthest (Euclidean distance between rows; for rows Φ of a kernel,
+    d² = K_ii + K_jj − 2 K_ij) from everything picked or excluded so far, so the database
+    counts as already chosen. Without excluded rows the first pick is drawn uniformly.
+
+    Parameters
+    ----------
+    features : numpy.ndarray, shape (m, r)
+        One row per structure (e.g. :func:`kernel_features`).
+    n : int
+        Rows to select (at most the number not excluded).
+    exclude : sequence of int
+        Rows already chosen (the database): distances count from them, never picked.
+    rng : numpy.random.Generator, optional
+        Draws the first pick when nothing is excluded (required then).
+
+    Returns
+    -------
+    indices : numpy.ndarray of int, shape (n,)
+        Selected rows, in the order picked.
+    distances : numpy.ndarray of float, shape (n,)
+        Each pick's distance to the nearest row picked or excluded before it (inf for a
+        first pick drawn at random).
+    """
+    where = "fps_indices"
+    x = np.asarray(features, dtype=float)
+    if x.ndim != 2 or not np.all(np.isfinite(x)):
+        raise fail("features", where, "a finite 2-d array (structures × features)",
+                   getattr(x, "shape", x))
+    exclude = np.unique(np.asarray(list(exclude), dtype=int))
+    if len(exclude) and (exclude.min() < 0 or exclude.max() >= len(x)):
+        raise fail("exclude", where, f"row indices in [0, {len(x)})", exclude.tolist())
+    n = check_int(n, "n", where, low=0, high=len(x) - len(exclude))
+    nearest = np.full(len(x), np.inf)      # squared distance to the nearest chosen row
+    chosen, distances = [], []
+
+    def add(j: int) -> None:
+        nearest[:] = np.minimum(nearest, np.einsum("ij,ij->i", x - x[j], x - x[j]))
+
+    for j in exclude:
+        add(j)
+    if n and not len(exclude):
+        j = int(check_rng(rng, where).integers(len(x)))
+        chosen.append(j)
+        distances.append(np.inf)
+        add(j)
+    while len(chosen) < n:
+        candidates = nearest.copy()
+        candidates[exclude] = -1.0
+        candidates[chosen] = -1.0
+        j = int(np.argmax(candidates))
+        chosen.append(j)
+        distances.append(float(np.sqrt(max(nearest[j], 0.0))))
+        add(j)
+    return np.asarray(chosen, dtype=int), np.asarray(distances)
 
 
 def random_indices(m: int, n: int, *, exclude=(), rng: np.random.Generator) -> np.ndarray:

@@ -43,6 +43,7 @@ from gapexplore.core.checks import check_choice, check_int, check_rng, fail
 from gapexplore.describe import SoapSettings, averaged_soap
 from gapexplore.select.cur import (
     cur_indices,
+    fps_indices,
     kernel_features,
     leverage_indices,
     random_indices,
@@ -56,9 +57,10 @@ from gapexplore.select.histogram import (
 __all__ = ["METHODS", "Selection", "select_structures"]
 
 #: Selection methods of :func:`select_structures`: CUR on the kernel by deflation (this
-#: package's default) or by the authors' leverage sampling, and the paper's two baselines
-#: (Fig. 2): CUR on the SOAP vectors, and random choice.
-METHODS = ("kernel_cur", "kernel_leverage", "vector_cur", "random")
+#: package's default) or by the authors' leverage sampling, farthest-point sampling in the
+#: kernel's metric, and the paper's two baselines (Fig. 2): CUR on the SOAP vectors, and
+#: random choice.
+METHODS = ("kernel_cur", "kernel_leverage", "kernel_fps", "vector_cur", "random")
 
 
 @dataclass
@@ -109,12 +111,13 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
         (iteration 0, random cells without enthalpies). See :func:`kt_for_iteration`.
     n_histogram : int, optional
         Candidates the flat histogram passes on to CUR; default ``10 * n``.
-    method : {"kernel_cur", "kernel_leverage", "vector_cur", "random"}
+    method : {"kernel_cur", "kernel_leverage", "kernel_fps", "vector_cur", "random"}
         On the SOAP kernel: greedy leverage-score CUR with deflation (:func:`cur_indices`;
-        the default), or the authors' leverage sampling over its top ``n // 2`` singular
-        vectors, drawn without deflation (:func:`leverage_indices`; the paper's script).
-        The baselines of Fig. 2: CUR on the matrix of SOAP vectors, or uniform random
-        choice.
+        the default), the authors' leverage sampling over its top ``n // 2`` singular
+        vectors, drawn without deflation (:func:`leverage_indices`; the paper's script),
+        or farthest-point sampling in the kernel's metric, seeded with the database
+        (:func:`fps_indices`). The baselines of Fig. 2: CUR on the matrix of SOAP vectors,
+        or uniform random choice.
     soap : SoapSettings, optional
         Averaged-SOAP settings; default ``SoapSettings()``, the paper's.
     database : list of ase.Atoms
@@ -165,6 +168,9 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
         database = np.arange(len(pool), len(structures))
         if method == "kernel_leverage":
             picked, leverage = leverage_indices(rows, n, rng=rng, exclude=database)
+        elif method == "kernel_fps":
+            picked, _ = fps_indices(rows, n, rng=rng, exclude=database)
+            leverage = np.full(n, np.nan)
         else:
             picked, leverage = cur_indices(rows, n, rank=rank, stochastic=stochastic,
                                            rng=rng, exclude=database)
