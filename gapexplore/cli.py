@@ -18,6 +18,8 @@ from pathlib import Path
 from gapexplore.core.chemistry import BONDING_KINDS
 from gapexplore.core.errors import GapExploreError
 from gapexplore.export import export_run, run_report
+from gapexplore.relax import status_kind
+from gapexplore.results import rank_run
 from gapexplore.run import Explorer, ExploreSettings
 from gapexplore.run.store import RunStore
 from gapexplore.select import METHODS
@@ -54,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
                      "or scheduler (flags override it)")
     status = sub.add_parser("status", help="where a run stands")
     status.add_argument("folder", type=Path)
+    results = sub.add_parser("results", help="the distinct low-energy structures the run "
+                             "found, ranked; the top ones relaxed with the reference")
+    results.add_argument("folder", type=Path, help="run folder")
+    results.add_argument("--top", type=int, default=10, help="structures listed (10)")
+    results.add_argument("--verify", type=int, default=3, metavar="N",
+                         help="relax the N lowest with the reference (3; kept, not redone)")
     export = sub.add_parser("export", help="the newest GAP with its training set, gap_fit "
                             "commands, settings, report and ASE and LAMMPS snippets")
     export.add_argument("folder", type=Path, help="run folder")
@@ -197,6 +205,25 @@ def _where_from_config(args: argparse.Namespace) -> None:
     args.scheduler = values.get("scheduler")
 
 
+def _print_results(found: list, folder: Path) -> None:
+    if not found:
+        print(f"gapexplore: {folder}: no converged relaxation yet (iteration 1 relaxes).")
+        return
+    print(f"{'rank':>4}  {'formula':>8}  {'space group':>16}  {'V [Å³/at]':>9}  "
+          f"{'E_GAP [eV/at]':>13}  {'ΔE [meV/at]':>11}  {'E_ref [eV/at]':>13}  "
+          f"{'found':>5}  first")
+    lowest = found[0].energy
+    for rank, item in enumerate(found, start=1):
+        reference = (f"{item.reference:.4f}" if item.reference is not None
+                     else status_kind(item.reference_status) if item.reference_status
+                     else "-")
+        print(f"{rank:>4}  {item.atoms.get_chemical_formula():>8}  {item.spacegroup:>16}  "
+              f"{item.volume:9.2f}  {item.energy:13.4f}  {1000 * (item.energy - lowest):11.1f}"
+              f"  {reference:>13}  {item.count:>5}  {item.first_iteration:>5}")
+    print(f"gapexplore: ranked structures in {folder / 'results'} (ranked.xyz, ranked.csv, "
+          "one CIF each)")
+
+
 def _report(explorer: Explorer, seconds: float | None = None) -> None:
     print(run_report(explorer, seconds))
 
@@ -210,6 +237,12 @@ def main(argv=None) -> int:
             if not (args.folder / "settings.json").exists():
                 raise GapExploreError(f"{args.folder} holds no gapexplore run.")
             _report(Explorer(args.folder, n_jobs=1))
+            return 0
+        if args.command == "results":
+            if not (args.folder / "settings.json").exists():
+                raise GapExploreError(f"{args.folder} holds no gapexplore run.")
+            _print_results(rank_run(args.folder, top=args.top, verify_top=args.verify),
+                           args.folder)
             return 0
         if args.command == "export":
             out = export_run(args.folder, args.destination)

@@ -79,6 +79,13 @@ UID = "uid"
 #: Iteration that labelled a structure (int), set by ``RunStore.labels``.
 ITERATION = "iteration"
 
+# --- the ranked results of a run (gapexplore.results) ---------------------------------------
+#: Rank of a distinct structure found by a run, from 1 (int).
+RESULT_RANK = "result_rank"
+#: Prefix of the figures of a ranked structure in ``results/ranked.xyz`` (``result_energy``
+#: [eV/atom], ``result_spacegroup``, ``result_count``, ``result_reference`` [eV/atom], ...).
+RESULT_PREFIX = "result_"
+
 # --- known structures (gapexplore.validate) ------------------------------------------------
 #: Name of a known structure (a named phase, or one of the user's own in ``known.xyz``).
 KNOWN_NAME = "known_name"

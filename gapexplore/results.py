@@ -1,0 +1,290 @@
+"""The search's result: the distinct low-energy structures a run found, ranked, and the top
+ones checked with the reference (AIRSS's ``ca -r`` is the model).
+
+The minima are the final frames of every converged GAP relaxation of the run. Each was
+relaxed by the GAP of its iteration, whose energies can be far off (an early GAP can put a
+structure 0.2 eV/atom too low), so :func:`rank_run` ranks them by the energy per atom that
+the run's newest GAP gives each relaxed structure. Relaxations run at random pressures; the
+energy per atom is their enthalpy at zero pressure (the pressures are a few GPa at most),
+and each keeps its own enthalpy and pressure.
+
+Two minima are the same structure (:func:`same_structure`) when they have the same
+composition and space group (spglib at ``symprec``; a structure and its mirror image, in
+the two groups of an enantiomorphic pair such as P6₁22 and P6₅22, count as one), energies
+per atom within
+``energy_tol`` and volumes per atom within ``volume_tol``, and averaged-SOAP vectors whose
+cosine is at least ``1 - soap_tol``. The SOAP comparison is size-invariant, so a supercell
+or another setting of a cell merges with it; the space group keeps polymorphs with
+near-identical local order apart (diamond and lonsdaleite: Fd-3m and P6₃/mmc).
+
+:func:`verify` relaxes the top structures with the reference (zero pressure, cell
+included) and keeps each result in ``results/reference.json`` of the run folder the moment
+it finishes, keyed by the structure: a rerun computes only what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from gapexplore.core import keys
+from gapexplore.core.checks import check_int, check_real
+from gapexplore.describe import SoapSettings, averaged_soap
+from gapexplore.fit import load_potential
+from gapexplore.relax import RelaxSettings, relax
+from gapexplore.run import Explorer
+from gapexplore.run.store import write_csv
+
+__all__ = ["Found", "run_minima", "same_structure", "distinct_structures", "verify",
+           "rank_run"]
+
+#: Settings of the SOAP comparison of the matcher (short range: local order).
+MATCH_SOAP = SoapSettings(n_max=6, l_max=6, sigma=0.5, r_cut=5.0)
+
+
+@dataclass
+class Found:
+    """One distinct structure of a run.
+
+    Attributes
+    ----------
+    atoms : ase.Atoms
+        Its lowest-energy minimum (a final relaxation frame), no calculator.
+    energy : float
+        GAP energy per atom of ``atoms`` [eV/atom] (by the run's newest GAP in
+        :func:`rank_run`).
+    enthalpy, pressure : float
+        GAP enthalpy per atom [eV/atom] at the pressure [GPa] it was relaxed at.
+    spacegroup : str
+        spglib's symbol and number at the matcher's ``symprec``.
+    volume : float
+        Volume per atom [Å³/atom].
+    count : int
+        Relaxations that ended in it.
+    first_iteration : int
+        Iteration of the first of them.
+    reference, reference_status : float or None, str or None
+        The reference's own relaxed energy per atom [eV/atom] and how that relaxation
+        ended (after :func:`verify`).
+    """
+
+    atoms: Atoms
+    energy: float
+    enthalpy: float
+    pressure: float
+    spacegroup: str
+    volume: float
+    count: int = 1
+    first_iteration: int = 0
+    reference: float | None = None
+    reference_status: str | None = None
+    _vector: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> str:
+        """A short hash of the structure (numbers, cell, positions to 1e-6 Å)."""
+        a = self.atoms
+        data = (a.numbers.tobytes() + np.round(a.cell[:], 6).tobytes()
+                + np.round(a.positions, 6).tobytes())
+        return hashlib.sha256(data).hexdigest()[:16]
+
+    def row(self) -> dict:
+        """Plain values for tables."""
+        return {"formula": self.atoms.get_chemical_formula(), "n_atoms": len(self.atoms),
+                "spacegroup": self.spacegroup, "volume": self.volume, "energy": self.energy,
+                "enthalpy": self.enthalpy, "pressure": self.pressure, "count": self.count,
+                "first_iteration": self.first_iteration, "reference": self.reference,
+                "reference_status": self.reference_status}
+
+
+def run_minima(store) -> list[Atoms]:
+    """The final frames of every converged GAP relaxation of a run
+    (:class:`~gapexplore.run.RunStore`), each with ``info[keys.ITERATION]``."""
+    minima = []
+    for folder in sorted(store.root.glob("iter_*")):
+        if not (folder / "trajectories.xyz").exists():
+            continue
+        iteration = int(folder.name.split("_")[1])
+        frames = store.read_structures(iteration, "trajectories")
+        last = {}
+        for frame in frames:           # the last frame of each relaxation
+            last[frame.info[keys.RELAX_ID]] = frame
+        for frame in last.values():
+            if frame.info.get(keys.RELAX_STATUS) == "converged" and keys.GAP_ENERGY in frame.info:
+                frame.info[keys.ITERATION] = iteration
+                minima.append(frame)
+    return minima
+
+
+def same_structure(a: Found, b: Found, *, energy_tol: float = 0.005,
+                   volume_tol: float = 0.03, soap_tol: float = 1e-3) -> bool:
+    """Whether two found structures are the same (see the module docstring)."""
+    return (a.atoms.get_chemical_formula(empirical=True)
+            == b.atoms.get_chemical_formula(empirical=True)
+            and _achiral(a.spacegroup) == _achiral(b.spacegroup)
+            and abs(a.energy - b.energy) <= energy_tol
+            and abs(a.volume - b.volume) <= volume_tol * min(a.volume, b.volume)
+            and float(a._vector @ b._vector) >= 1.0 - soap_tol)
+
+
+def distinct_structures(minima: list[Atoms], *, energies=None, symprec: float = 0.1,
+                        energy_tol: float = 0.005, volume_tol: float = 0.03,
+                        soap_tol: float = 1e-3) -> list[Found]:
+    """The distinct structures among relaxed ``minima``, lowest energy per atom first.
+
+    Parameters
+    ----------
+    minima : list of ase.Atoms
+        Relaxed structures with ``keys.GAP_ENERGY`` [eV], ``keys.ENTHALPY_PER_ATOM``,
+        ``keys.PRESSURE`` and, optionally, ``keys.ITERATION`` (:func:`run_minima`).
+    energies : array_like of float, optional
+        Energy per atom of each minimum to rank and match by [eV/atom] (e.g. by the newest
+        GAP); default ``GAP_ENERGY / len``.
+    symprec : float
+        spglib tolerance [Å] of the space group.
+    energy_tol : float
+        Energies per atom closer than this [eV/atom] may be one structure.
+    volume_tol : float
+        Relative difference of the volumes per atom allowed.
+    soap_tol : float
+        1 − cosine of the averaged SOAP vectors allowed (:data:`MATCH_SOAP`).
+    """
+    import spglib
+
+    energy_tol = check_real(energy_tol, "energy_tol", "distinct_structures", low=0.0)
+    volume_tol = check_real(volume_tol, "volume_tol", "distinct_structures", low=0.0)
+    candidates = []
+    vectors = averaged_soap(minima, MATCH_SOAP) if minima else []
+    if energies is None:
+        energies = [a.info[keys.GAP_ENERGY] / len(a) for a in minima]
+    for atoms, vector, energy in zip(minima, vectors, energies):
+        cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+        found = Found(atoms=_bare(atoms), energy=float(energy),
+                      enthalpy=float(atoms.info.get(keys.ENTHALPY_PER_ATOM, np.nan)),
+                      pressure=float(atoms.info.get(keys.PRESSURE, 0.0)),
+                      spacegroup=spglib.get_spacegroup(cell, symprec=symprec) or "?",
+                      volume=atoms.get_volume() / len(atoms),
+                      first_iteration=int(atoms.info.get(keys.ITERATION, 0)), _vector=vector)
+        candidates.append(found)
+    candidates.sort(key=lambda f: f.energy)
+    groups: list[Found] = []
+    for found in candidates:
+        same = next((g for g in groups if same_structure(
+            g, found, energy_tol=energy_tol, volume_tol=volume_tol, soap_tol=soap_tol)), None)
+        if same is None:
+            groups.append(found)
+        else:
+            same.count += 1
+            same.first_iteration = min(same.first_iteration, found.first_iteration)
+    return groups
+
+
+def verify(found: list[Found], reference, *, chemistry, store=None,
+           settings: RelaxSettings | None = None) -> list[Found]:
+    """Relax each of ``found`` with the reference's calculator at zero pressure and record
+    its energy per atom (``reference``, ``reference_status``); returns ``found``.
+
+    Parameters
+    ----------
+    found : list of Found
+    reference : Reference
+        :func:`gapexplore.label.as_reference` of the run's reference.
+    chemistry : Chemistry
+    store : RunStore, optional
+        Keep each result in ``results/reference.json`` as it finishes, and take those
+        already there instead of computing them again.
+    settings : RelaxSettings, optional
+        Default: fmax 0.01 eV/Å, 300 steps, no preconditioner.
+    """
+    settings = RelaxSettings(precon=False) if settings is None else settings
+    done = (store.read_json("results/reference.json") if store is not None else None) or {}
+    calculator = None
+    for item in found:
+        if item.key not in done:
+            calculator = calculator or reference.calculator()
+            frames = relax(item.atoms, calculator, pressure=0.0, chemistry=chemistry,
+                           settings=settings)
+            last = frames[-1]
+            energy = (float(last.info[keys.GAP_ENERGY] / len(last))
+                      if keys.GAP_ENERGY in last.info else None)
+            done[item.key] = {"energy": energy, "status": last.info[keys.RELAX_STATUS]}
+            if store is not None:
+                (store.root / "results").mkdir(exist_ok=True)
+                store.write_json("results/reference.json", done)
+        item.reference = done[item.key]["energy"]
+        item.reference_status = done[item.key]["status"]
+    return found
+
+
+def rank_run(folder, *, top: int = 10, verify_top: int = 0, write: bool = True,
+             **matcher) -> list[Found]:
+    """The ranked distinct structures of the run in ``folder`` (the ``top`` lowest by the
+    run's newest GAP), the first ``verify_top`` of them checked with the run's reference
+    (:func:`verify`).
+
+    With ``write``, ``results/ranked.xyz`` (extxyz, the ranked structures with their
+    figures in ``info``), ``results/ranked.csv`` and one CIF per structure
+    (``results/NN_<space group>.cif``) go into the run folder.
+    """
+    top = check_int(top, "top", "rank_run", low=1)
+    verify_top = check_int(verify_top, "verify_top", "rank_run", low=0)
+    explorer = Explorer(folder, n_jobs=1)
+    minima = run_minima(explorer.store)
+    energies = None
+    if minima and explorer.potential is not None:
+        newest = load_potential(explorer.potential)
+        energies = [_energy(a, newest) / len(a) for a in minima]
+    found = distinct_structures(minima, energies=energies, **matcher)[:top]
+    verify(found[:verify_top], explorer.reference, chemistry=explorer.chemistry,
+           store=explorer.store)
+    if write and found:
+        _write(explorer.store.root / "results", found)
+    return found
+
+
+def _write(folder: Path, found: list[Found]) -> None:
+    from ase.io import write
+
+    folder.mkdir(exist_ok=True)
+    structures = []
+    for rank, item in enumerate(found, start=1):
+        atoms = item.atoms.copy()
+        atoms.info.update({keys.RESULT_PREFIX + k: v for k, v in item.row().items()
+                           if v is not None})
+        atoms.info[keys.RESULT_RANK] = rank
+        structures.append(atoms)
+        name = item.spacegroup.split()[0].replace("/", "_")
+        write(folder / f"{rank:02d}_{name}.cif", item.atoms, format="cif")
+    write(folder / "ranked.xyz", structures, format="extxyz")
+    write_csv(folder / "ranked.csv", [{"rank": r, **item.row()}
+                                      for r, item in enumerate(found, start=1)])
+
+
+#: The 11 pairs of enantiomorphic space groups (a structure and its mirror image).
+_ENANTIOMORPHS = {76: 78, 91: 95, 92: 96, 144: 145, 151: 153, 152: 154, 169: 170,
+                  171: 172, 178: 179, 180: 181, 212: 213}
+
+
+def _achiral(spacegroup: str) -> int | str:
+    """The space-group number, one of each enantiomorphic pair standing for both."""
+    try:
+        number = int(spacegroup.rsplit("(", 1)[1].rstrip(")"))
+    except (IndexError, ValueError):
+        return spacegroup
+    return min(number, _ENANTIOMORPHS.get(number, number),
+               *(k for k, v in _ENANTIOMORPHS.items() if v == number))
+
+
+def _energy(atoms: Atoms, calculator) -> float:
+    atoms = _bare(atoms)
+    atoms.calc = calculator
+    return float(atoms.get_potential_energy())
+
+
+def _bare(atoms: Atoms) -> Atoms:
+    copy = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+    return copy

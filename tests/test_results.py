@@ -1,0 +1,92 @@
+"""`gapexplore results`: the distinct structures a run found, ranked and checked."""
+
+import os
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.spacegroup import crystal
+
+from gapexplore import keys, reference_calculator
+from gapexplore.cli import main
+from gapexplore.results import distinct_structures
+from gapexplore.validate import known_structure
+
+
+def _minimum(atoms, iteration=1):
+    """A relaxed minimum as run_minima gives it, its energy by Stillinger–Weber."""
+    atoms = atoms.copy()
+    atoms.calc = reference_calculator("sw-si")
+    atoms.info[keys.GAP_ENERGY] = atoms.get_potential_energy()
+    atoms.info[keys.ENTHALPY_PER_ATOM] = atoms.info[keys.GAP_ENERGY] / len(atoms)
+    atoms.info[keys.PRESSURE] = 0.0
+    atoms.info[keys.ITERATION] = iteration
+    atoms.calc = None
+    return atoms
+
+
+def test_the_matcher_merges_settings_of_one_structure_and_keeps_polymorphs_apart():
+    primitive = bulk("Si", "diamond", a=5.431)
+    conventional = bulk("Si", "diamond", a=5.431, cubic=True)
+    conventional.rotate(30, "z", rotate_cell=True)
+    conventional.rattle(1e-4, seed=1)
+    lonsdaleite = crystal("Si", [(1 / 3, 2 / 3, 1 / 16)], spacegroup=194,
+                          cellpar=[3.84, 3.84, 6.27, 90, 90, 120])
+    chiral = crystal("Si", [(0.1, 0.2, 0.0)], spacegroup=178, cellpar=[5, 5, 7, 90, 90, 120])
+    mirror = chiral.copy()
+    mirror.positions *= -1      # its enantiomorph: P6_422 against P6_222
+    mirror.wrap()
+    minima = [_minimum(a, i) for i, a in enumerate(
+        [known_structure("Si", "beta-tin"), conventional, lonsdaleite,
+         primitive, chiral, mirror], start=1)]
+    found = distinct_structures(minima)
+    names = [f.spacegroup.split()[0] for f in found]
+    assert names[0] == "Fd-3m" and found[0].count == 2 and found[0].first_iteration == 2
+    assert {"P6_3/mmc", "I4_1/amd"} <= set(names)   # lonsdaleite and beta-tin apart
+    assert len(found) == 4   # diamond, lonsdaleite, beta-tin, the chiral pair as one
+    pair = next(f for f in found if f.spacegroup.split()[0] in ("P6_222", "P6_422"))
+    assert pair.count == 2
+    energies = [f.energy for f in found]
+    assert energies == sorted(energies)
+
+
+def test_results_rank_verify_and_resume(tmp_path, capsys):
+    log = tmp_path / "calculations.log"
+    os.environ["FAULTY_LOG"] = str(log)
+    try:
+        folder = tmp_path / "run"
+        assert main(["run", str(folder), "--candidates", "8", "--select", "4", "--iterations",
+                     "2", "--gap", "light", "--soap", "fast", "--fmax", "0.1", "--max-steps",
+                     "40", "--reference", "faulty_references:counting_sw", "--jobs", "1",
+                     "--quiet", "--seed", "3"]) == 0
+        capsys.readouterr()
+        before = len(log.read_text().splitlines())
+        assert main(["results", str(folder), "--top", "5", "--verify", "2"]) == 0
+        out = capsys.readouterr().out
+        rows = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
+        assert 1 <= len(rows) <= 5
+        verified = [line for line in rows[:2] if not line.split()[-3] == "-"]
+        assert len(verified) == min(2, len(rows))
+        computed = len(log.read_text().splitlines()) - before
+        assert computed > 0          # the reference relaxed the top structures
+        assert main(["results", str(folder), "--top", "5", "--verify", "2"]) == 0
+        assert capsys.readouterr().out == out       # the same table ...
+        assert len(log.read_text().splitlines()) - before == computed   # ... none redone
+    finally:
+        del os.environ["FAULTY_LOG"]
+    results = folder / "results"
+    assert (results / "ranked.xyz").exists() and (results / "ranked.csv").exists()
+    assert len(list(results.glob("*.cif"))) == len(rows)
+    from ase.io import read
+
+    ranked = read(results / "ranked.xyz", ":")
+    assert [a.info[keys.RESULT_RANK] for a in ranked] == list(range(1, len(rows) + 1))
+    energies = [a.info[keys.RESULT_PREFIX + "energy"] for a in ranked]
+    assert np.all(np.diff(energies) >= 0)
+
+
+def test_results_of_a_folder_without_a_run_is_refused(tmp_path, capsys):
+    assert main(["results", str(tmp_path / "none")]) == 2
+    assert "holds no gapexplore run" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["results"])
