@@ -1,0 +1,129 @@
+"""Where one iteration's wall time goes: GAP calls, the reference, gap_fit, and the rest.
+
+Runs iteration 0 of a small Si run once (Stillinger–Weber reference), then iteration 1 on
+a copy of that folder for each worker setting (1 and 2 local processes; ``--dask``: a local
+Dask cluster of 2). From the step times the run records (``state.json``) and the same
+calls timed bare on the same structures in this process, it prints each share of the
+iteration's core-seconds (wall time × workers for the parallel steps):
+
+* GAP calls: one energy + forces + stress call of the iteration-0 GAP per relaxation frame;
+* reference: one Stillinger–Weber call per structure labelled;
+* gap_fit: the fit step less the validation;
+* the rest (overhead): everything else — optimiser and cell filter, explosion guards,
+  I/O, selection (SOAP, Nyström, CUR), process start-up and pickling.
+
+The figure to drive down is the rest; with a DFT reference the reference dominates. The
+bare costs are measured in this process, so the shares are ratios within one run::
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_iteration.py [--dask]
+        [--candidates 32] [--select 8] [--atoms 6 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+OUT = Path(__file__).resolve().parent / "out" / "iteration"
+
+
+def _settings(args):
+    from gapexplore import ExploreSettings
+
+    return ExploreSettings(element="Si", n_candidates=args.candidates, n_select=args.select,
+                           n_atoms=tuple(args.atoms), max_iterations=2, gap="light",
+                           soap="fast", relax_fmax=0.05, relax_max_steps=100, seed=args.seed)
+
+
+def _bare_seconds(structures, calculator, repeat: int = 1) -> float:
+    """Wall time of energy + forces + stress on each structure, bare [s]."""
+    start = time.perf_counter()
+    for _ in range(repeat):
+        for atoms in structures:
+            atoms = atoms.copy()
+            atoms.calc = calculator
+            atoms.get_potential_energy()
+            atoms.get_forces()
+            if atoms.pbc.all():
+                atoms.get_stress()
+    return (time.perf_counter() - start) / repeat
+
+
+@contextlib.contextmanager
+def _where(kind: str, workers: int):
+    if kind == "pool":
+        yield None, workers
+        return
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client.get_executor(), None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", type=int, default=32)
+    parser.add_argument("--select", type=int, default=8)
+    parser.add_argument("--atoms", type=int, nargs=2, default=[6, 16])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dask", action="store_true", help="also on a local Dask cluster")
+    args = parser.parse_args()
+
+    from gapexplore import load_potential, reference_calculator
+    from gapexplore.run import Explorer, RunStore
+
+    settings = _settings(args)
+    base = OUT / "iteration_0"
+    if not (base / "iter_000" / "gap" / "gap.xml").exists():
+        shutil.rmtree(base, ignore_errors=True)
+        Explorer(base, settings, n_jobs=2).run(iterations=1)
+    configurations = [("pool", 1), ("pool", 2)] + ([("dask", 2)] if args.dask else [])
+    print(f"Si, SW reference, light GAP; iteration 1: {args.candidates} random cells of "
+          f"{args.atoms[0]}-{args.atoms[1]} atoms relaxed (fmax 0.05 eV/Å, <= 100 steps), "
+          f"{args.select} labelled\n")
+    header = (f"{'where':>8} {'workers':>7} {'wall [s]':>9} {'core-s':>8}  {'GAP calls':>9} "
+              f"{'reference':>9} {'gap_fit':>8} {'rest':>6}   rest by step (relax / select / "
+              "other)")
+    print(header)
+    for kind, workers in configurations:
+        folder = OUT / f"iteration_1_{kind}_{workers}"
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(base, folder)
+        with _where(kind, workers) as (executor, n_jobs):
+            explorer = Explorer(folder, n_jobs=n_jobs, executor=executor)
+            start = time.perf_counter()
+            explorer.run_iteration()
+            wall = time.perf_counter() - start
+        record = RunStore(folder).read_state().iterations[1]
+        seconds = record.seconds
+        store = RunStore(folder)
+        frames = store.read_structures(1, "trajectories")
+        labelled = store.labels(iteration=1)
+        gap_calls = _bare_seconds(frames, load_potential(base / "iter_000" / "gap" / "gap.xml"))
+        reference = _bare_seconds(labelled, reference_calculator("sw-si"), repeat=3)
+        fit = seconds["fit"]
+        parallel = {"relax": seconds["relax"], "label": seconds["label"],
+                    "generate": seconds["generate"]}
+        core = sum(parallel.values()) * workers + seconds["select"] + fit
+        rest_relax = seconds["relax"] * workers - gap_calls
+        rest_label = seconds["label"] * workers - reference
+        rest_other = seconds["generate"] * workers + seconds["select"]
+        rest = rest_relax + rest_label + rest_other
+        print(f"{kind:>8} {workers:>7} {wall:9.1f} {core:8.1f}  {gap_calls / core:9.0%} "
+              f"{reference / core:9.0%} {fit / core:8.0%} {rest / core:6.0%}   "
+              f"{rest_relax / core:.0%} / {seconds['select'] / core:.0%} / "
+              f"{(rest_label + seconds['generate'] * workers) / core:.0%}")
+        print(f"{'':>8} {'':>7} relax overhead {100 * rest_relax / gap_calls:+.0f} % of its "
+              f"GAP calls ({len(frames)} frames); label overhead "
+              f"{rest_label:.1f} s for {reference:.2f} s of reference calls")
+
+
+if __name__ == "__main__":
+    main()
