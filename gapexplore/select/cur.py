@@ -89,14 +89,8 @@ def cur_indices(features: np.ndarray, n: int, *, rank: int = 1, stochastic: bool
     the Schur complement of K on the picked structure.
     """
     where = "cur_indices"
-    x = np.array(features, dtype=float)  # a copy: deflation works in place
-    if x.ndim != 2 or not np.all(np.isfinite(x)):
-        raise fail("features", where, "a finite 2-d array (structures × features)",
-                   getattr(x, "shape", x))
-    exclude = np.unique(np.asarray(list(exclude), dtype=int))
-    if len(exclude) and (exclude.min() < 0 or exclude.max() >= len(x)):
-        raise fail("exclude", where, f"row indices in [0, {len(x)})", exclude.tolist())
-    n = check_int(n, "n", where, low=0, high=len(x) - len(exclude))
+    x, exclude, n = _rows(features, exclude, n, where)
+    x = x.copy()  # deflation works in place
     rank = check_int(rank, "rank", where, low=1)
     if stochastic:
         rng = check_rng(rng, where)
@@ -159,14 +153,9 @@ def leverage_indices(features: np.ndarray, n: int, *, k: int | None = None,
         ``n`` have any leverage, the rest are drawn uniformly (score 0).
     """
     where = "leverage_indices"
-    x = np.asarray(features, dtype=float)
-    if x.ndim != 2 or not np.all(np.isfinite(x)) or not x.size:
-        raise fail("features", where, "a finite, non-empty 2-d array (structures × features)",
-                   getattr(x, "shape", x))
-    exclude = np.unique(np.asarray(list(exclude), dtype=int))
-    if len(exclude) and (exclude.min() < 0 or exclude.max() >= len(x)):
-        raise fail("exclude", where, f"row indices in [0, {len(x)})", exclude.tolist())
-    n = check_int(n, "n", where, low=0, high=len(x) - len(exclude))
+    x, exclude, n = _rows(features, exclude, n, where)
+    if not x.size:
+        raise fail("features", where, "a non-empty 2-d array (structures × features)", x.shape)
     k = max(1, n // 2) if k is None else check_int(k, "k", where, low=1)
     k = min(k, min(x.shape))
     if stochastic:
@@ -221,14 +210,7 @@ def fps_indices(features: np.ndarray, n: int, *, exclude=(),
         first pick drawn at random).
     """
     where = "fps_indices"
-    x = np.asarray(features, dtype=float)
-    if x.ndim != 2 or not np.all(np.isfinite(x)):
-        raise fail("features", where, "a finite 2-d array (structures × features)",
-                   getattr(x, "shape", x))
-    exclude = np.unique(np.asarray(list(exclude), dtype=int))
-    if len(exclude) and (exclude.min() < 0 or exclude.max() >= len(x)):
-        raise fail("exclude", where, f"row indices in [0, {len(x)})", exclude.tolist())
-    n = check_int(n, "n", where, low=0, high=len(x) - len(exclude))
+    x, exclude, n = _rows(features, exclude, n, where)
     nearest = np.full(len(x), np.inf)      # squared distance to the nearest chosen row
     chosen, distances = [], []
 
@@ -251,6 +233,18 @@ def fps_indices(features: np.ndarray, n: int, *, exclude=(),
         distances.append(float(np.sqrt(max(nearest[j], 0.0))))
         add(j)
     return np.asarray(chosen, dtype=int), np.asarray(distances)
+
+
+def _rows(features, exclude, n, where: str):
+    """The checked rows (float array), excluded rows (sorted, unique) and count to pick."""
+    x = np.asarray(features, dtype=float)
+    if x.ndim != 2 or not np.all(np.isfinite(x)):
+        raise fail("features", where, "a finite 2-d array (structures × features)",
+                   getattr(x, "shape", x))
+    exclude = np.unique(np.asarray(list(exclude), dtype=int))
+    if len(exclude) and (exclude.min() < 0 or exclude.max() >= len(x)):
+        raise fail("exclude", where, f"row indices in [0, {len(x)})", exclude.tolist())
+    return x, exclude, check_int(n, "n", where, low=0, high=len(x) - len(exclude))
 
 
 def random_indices(m: int, n: int, *, exclude=(), rng: np.random.Generator) -> np.ndarray:
