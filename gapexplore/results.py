@@ -82,7 +82,7 @@ class Found:
     first_iteration: int = 0
     reference: float | None = None
     reference_status: str | None = None
-    _vector: np.ndarray | None = field(default=None, repr=False)
+    _vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> str:
