@@ -24,7 +24,7 @@ import numpy as np
 from ase import Atoms
 
 from gapexplore.core import keys
-from gapexplore.core.checks import check_int, check_real, fail
+from gapexplore.core.checks import check_int, check_real, check_structures, fail
 from gapexplore.core.geometry import min_distance
 from gapexplore.describe import SoapSettings, averaged_soap, soap_kernel
 from gapexplore.fit import predict
@@ -142,9 +142,7 @@ def structure_map(structures: list[Atoms], *, soap: SoapSettings = MAP_SOAP,
     from sklearn.decomposition import KernelPCA
 
     where = "structure_map"
-    structures = list(structures)
-    if not all(isinstance(a, Atoms) for a in structures):
-        raise fail("structures", where, "a list of ase.Atoms", "other objects")
+    structures = check_structures(structures, "structures", where)
     if len(structures) < 3:
         raise fail("structures", where, "at least 3 periodic cells", f"{len(structures)}")
     if not all(a.pbc.all() for a in structures):

@@ -35,8 +35,8 @@ from gapexplore.core.parallel import TaskTimedOut, map_ordered, process_cached
 from gapexplore.fit import load_potential
 from gapexplore.label import as_reference, cached_calculator
 
-__all__ = ["RelaxSettings", "random_pressures", "relax", "relax_structures", "lowest_final",
-           "status_kind"]
+__all__ = ["RelaxSettings", "random_pressures", "relax", "relax_structures", "converged_finals",
+           "lowest_final", "status_kind"]
 
 log = logging.getLogger(__name__)
 
@@ -333,6 +333,14 @@ def status_kind(status: str) -> str:
     return status.partition(":")[0]
 
 
+def converged_finals(trajectories: list[list[Atoms]]) -> list[Atoms]:
+    """The final frames of the relaxations in ``trajectories`` that converged (each with
+    its energy and enthalpy)."""
+    return [t[-1] for t in trajectories
+            if t[-1].info.get(keys.RELAX_STATUS) == "converged"
+            and keys.GAP_ENERGY in t[-1].info and keys.ENTHALPY_PER_ATOM in t[-1].info]
+
+
 def lowest_final(trajectories: list[list[Atoms]]) -> dict | None:
     """The lowest-enthalpy final frame among converged relaxations of ``trajectories``
     (:func:`relax_structures`' output): its enthalpy [eV/atom], pressure [GPa], atom count,
@@ -340,9 +348,7 @@ def lowest_final(trajectories: list[list[Atoms]]) -> dict | None:
     relaxation converged."""
     import spglib
 
-    finals = [t[-1] for t in trajectories
-              if t[-1].info.get(keys.RELAX_STATUS) == "converged"
-              and keys.ENTHALPY_PER_ATOM in t[-1].info]
+    finals = converged_finals(trajectories)
     if not finals:
         return None
     best = min(finals, key=lambda a: a.info[keys.ENTHALPY_PER_ATOM])

@@ -34,8 +34,8 @@ from ase import Atoms
 from gapexplore.core import keys
 from gapexplore.core.checks import check_int, check_real
 from gapexplore.describe import SoapSettings, averaged_soap
-from gapexplore.fit import load_potential
-from gapexplore.relax import RelaxSettings, relax
+from gapexplore.fit import predict
+from gapexplore.relax import RelaxSettings, converged_finals, relax
 from gapexplore.run import Explorer
 from gapexplore.run.store import write_csv
 
@@ -109,14 +109,12 @@ def run_minima(store) -> list[Atoms]:
         if not (folder / "trajectories.xyz").exists():
             continue
         iteration = int(folder.name.split("_")[1])
-        frames = store.read_structures(iteration, "trajectories")
-        last = {}
-        for frame in frames:           # the last frame of each relaxation
-            last[frame.info[keys.RELAX_ID]] = frame
-        for frame in last.values():
-            if frame.info.get(keys.RELAX_STATUS) == "converged" and keys.GAP_ENERGY in frame.info:
-                frame.info[keys.ITERATION] = iteration
-                minima.append(frame)
+        trajectories = {}            # the frames of each relaxation, in order
+        for frame in store.read_structures(iteration, "trajectories"):
+            trajectories.setdefault(frame.info[keys.RELAX_ID], []).append(frame)
+        for frame in converged_finals(list(trajectories.values())):
+            frame.info[keys.ITERATION] = iteration
+            minima.append(frame)
     return minima
 
 
@@ -236,8 +234,8 @@ def rank_run(folder, *, top: int = 10, verify_top: int = 0, write: bool = True,
     minima = run_minima(explorer.store)
     energies = None
     if minima and explorer.potential is not None:
-        newest = load_potential(explorer.potential)
-        energies = [_energy(a, newest) / len(a) for a in minima]
+        totals, _ = predict(minima, explorer.potential)
+        energies = totals / np.array([len(a) for a in minima])
     found = distinct_structures(minima, energies=energies, **matcher)[:top]
     verify(found[:verify_top], explorer.reference, chemistry=explorer.chemistry,
            store=explorer.store)
@@ -277,12 +275,6 @@ def _achiral(spacegroup: str) -> int | str:
         return spacegroup
     return min(number, _ENANTIOMORPHS.get(number, number),
                *(k for k, v in _ENANTIOMORPHS.items() if v == number))
-
-
-def _energy(atoms: Atoms, calculator) -> float:
-    atoms = _bare(atoms)
-    atoms.calc = calculator
-    return float(atoms.get_potential_energy())
 
 
 def _bare(atoms: Atoms) -> Atoms:

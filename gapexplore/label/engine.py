@@ -34,7 +34,7 @@ import numpy as np
 from ase import Atoms
 
 from gapexplore.core import keys
-from gapexplore.core.checks import check_int, check_real, fail
+from gapexplore.core.checks import check_int, check_real, check_structures, fail
 from gapexplore.core.errors import InvalidParameterError
 from gapexplore.core.geometry import shortest_distance_below
 from gapexplore.core.parallel import TaskTimedOut, map_ordered
@@ -143,11 +143,7 @@ def label_structures(structures: Iterable[Atoms], reference, *, name: str | None
     -4.3366
     """
     where = "label_structures"
-    structures = list(structures)
-    for index, atoms in enumerate(structures):
-        if not isinstance(atoms, Atoms):
-            raise fail("structures", where, "a list of ase.Atoms",
-                       f"{type(atoms).__name__} at position {index}")
+    structures = check_structures(structures, "structures", where)
     task = _Task(as_reference(reference, name=name, elements=elements, where=where),
                  None if min_distance is None
                  else check_real(min_distance, "min_distance", where, low=0.0),

@@ -39,7 +39,7 @@ import numpy as np
 from ase import Atoms
 
 from gapexplore.core import keys
-from gapexplore.core.checks import check_choice, check_int, check_rng, fail
+from gapexplore.core.checks import check_choice, check_int, check_rng, check_structures, fail
 from gapexplore.describe import SoapSettings, averaged_soap
 from gapexplore.select.cur import (
     cur_indices,
@@ -137,10 +137,8 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
     Selection
     """
     where = "select_structures"
-    candidates = list(candidates)
-    database = list(database)
-    if not all(isinstance(a, Atoms) for a in candidates + database):
-        raise fail("candidates", where, "a list of ase.Atoms", "other objects")
+    candidates = check_structures(candidates, "candidates", where)
+    database = check_structures(database, "database", where)
     n = check_int(n, "n", where, low=0, high=len(candidates))
     rng = check_rng(rng, where)
     soap = SoapSettings() if soap is None else soap

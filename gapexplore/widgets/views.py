@@ -13,7 +13,7 @@ from ase import Atoms
 
 from gapexplore.analysis import learning_curves, prediction_errors, structure_map
 from gapexplore.core import keys
-from gapexplore.core.checks import fail
+from gapexplore.core.checks import check_structures, fail
 from gapexplore.widgets.plots import learning_curve_figure, structure_map_figure
 
 __all__ = ["LearningCurves", "StructureInspector", "StructureMap", "describe",
@@ -124,10 +124,7 @@ class StructureInspector(w.VBox):
 
     def set_structures(self, structures, *, title: str | None = None) -> None:
         """Browse ``structures`` (a list of ase.Atoms) from the first one."""
-        structures = list(structures)
-        if not all(isinstance(a, Atoms) for a in structures):
-            raise fail("structures", "StructureInspector", "a list of ase.Atoms",
-                       "other objects")
+        structures = check_structures(structures, "structures", "StructureInspector")
         self.structures = structures
         if title is not None:
             self._title = title
