@@ -19,7 +19,6 @@ from gapexplore.core.chemistry import BONDING_KINDS
 from gapexplore.core.errors import GapExploreError
 from gapexplore.export import export_run, run_report
 from gapexplore.relax import status_kind
-from gapexplore.results import rank_run
 from gapexplore.run import Explorer, ExploreSettings
 from gapexplore.run.store import RunStore
 from gapexplore.select import METHODS
@@ -241,8 +240,8 @@ def main(argv=None) -> int:
         if args.command == "results":
             if not (args.folder / "settings.json").exists():
                 raise GapExploreError(f"{args.folder} holds no gapexplore run.")
-            _print_results(rank_run(args.folder, top=args.top, verify_top=args.verify),
-                           args.folder)
+            _print_results(Explorer(args.folder, n_jobs=1).results(
+                top=args.top, verify=args.verify), args.folder)
             return 0
         if args.command == "export":
             out = export_run(args.folder, args.destination)

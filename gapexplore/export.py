@@ -46,14 +46,24 @@ def run_report(explorer: Explorer, seconds: float | None = None) -> str:
             f"  iteration {record.iteration}: selected {_or_dash(record.selected)}, "
             f"labels {_or_dash(record.labels_total)}, training RMSE "
             f"{1000 * fit.get('rmse_energy', float('nan')):.1f} meV/atom"
-            + (f", lowest H {lowest['enthalpy_per_atom']:.3f} eV/atom "
-               f"({lowest['spacegroup']}, {lowest['n_atoms']} atoms)" if lowest else "")
+            + (f", lowest H {lowest['enthalpy_per_atom']:.3f} eV/atom"
+               + _checked(lowest)
+               + f" ({lowest['spacegroup']}, {lowest['n_atoms']} atoms)" if lowest else "")
             + (f", new labels predicted to {1000 * predicted['rmse']:.1f} meV/atom RMSE"
                if (predicted := record.prediction_error) else "")
             + "".join(f", {name} error {1000 * e:+.1f} meV/atom" for name, e in errors.items()))
     if explorer.potential:
         lines.append(f"  newest potential: {explorer.potential}")
     return "\n".join(lines)
+
+
+def _checked(lowest: dict) -> str:
+    """The reference's enthalpy of an iteration's lowest minimum, as the report shows it."""
+    if "reference_enthalpy_per_atom" in lowest:
+        return f" (reference {lowest['reference_enthalpy_per_atom']:.3f})"
+    if "reference_status" in lowest:
+        return " (reference failed)"
+    return ""
 
 
 def export_run(folder, destination) -> Path:

@@ -4,11 +4,13 @@ import json
 
 import numpy as np
 import pytest
+from ase import units
 from ase.calculators.calculator import Calculator, all_changes
 from ase.db import connect
 from ase.io import read
 
 from gapexplore import GapExploreError, InvalidParameterError, keys
+from gapexplore.export import run_report
 from gapexplore.label import reference_calculator
 from gapexplore.run import Explorer, ExploreSettings
 
@@ -65,6 +67,20 @@ def test_a_tiny_run_end_to_end(tmp_path):
     assert set(state["iterations"][1]["seconds"]) == {"generate", "relax", "select", "label",
                                                       "fit", "validate"}
     assert all(t >= 0 for r in state["iterations"] for t in r["seconds"].values())
+    # the GAP's lowest minimum of iteration 1, checked with the reference (not trained on)
+    lowest = explorer.state.iterations[1].lowest
+    [checked] = read(root / "iter_001/lowest_checked.xyz", ":")
+    assert checked.info[keys.RELAX_ID] == lowest["relax_id"] and len(checked) == lowest["n_atoms"]
+    sw = checked.copy()
+    sw.calc = reference_calculator("sw-si")
+    n = len(sw)
+    assert lowest["reference_status"] == "ok"
+    assert lowest["reference_energy_per_atom"] == pytest.approx(sw.get_potential_energy() / n)
+    pv = lowest["pressure"] * units.GPa * sw.get_volume() / n
+    assert lowest["reference_enthalpy_per_atom"] == pytest.approx(
+        sw.get_potential_energy() / n + pv, abs=1e-9)
+    assert lowest["gap_energy_per_atom"] + pv == pytest.approx(lowest["enthalpy_per_atom"])
+    assert "(reference " in run_report(explorer).splitlines()[2]
     selected = read(root / "iter_001/selected.xyz", ":")
     assert all(s.info[keys.CONFIG_TYPE] == keys.CONFIG_RSS_TRAJECTORY for s in selected)
     assert all(keys.SELECT_HISTOGRAM_PROBABILITY in s.info for s in selected)

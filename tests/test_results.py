@@ -9,7 +9,8 @@ from ase.spacegroup import crystal
 
 from gapexplore import keys, reference_calculator
 from gapexplore.cli import main
-from gapexplore.results import distinct_structures
+from gapexplore.run import Explorer
+from gapexplore.run.results import distinct_structures
 from gapexplore.validate import known_structure
 
 
@@ -83,6 +84,16 @@ def test_results_rank_verify_and_resume(tmp_path, capsys):
     assert [a.info[keys.RESULT_RANK] for a in ranked] == list(range(1, len(rows) + 1))
     energies = [a.info[keys.RESULT_PREFIX + "energy"] for a in ranked]
     assert np.all(np.diff(energies) >= 0)
+    # the Explorer method is the same ranking, and takes the stored reference energies
+    os.environ["FAULTY_LOG"] = str(log)
+    try:
+        found = Explorer(folder, reference="faulty_references:counting_sw",
+                         n_jobs=1).results(top=5, verify=2, write=False)
+    finally:
+        del os.environ["FAULTY_LOG"]
+    assert len(log.read_text().splitlines()) - before == computed
+    assert [f.energy for f in found] == pytest.approx(energies)
+    assert [f.reference for f in found[:2]] == pytest.approx(references, abs=1e-4)
 
 
 def test_results_of_a_folder_without_a_run_is_refused(tmp_path, capsys):

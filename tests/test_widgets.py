@@ -11,6 +11,7 @@ from gapexplore.run import Explorer, ExploreSettings
 from gapexplore.widgets import (
     Dashboard,
     IterationControls,
+    ResultsTable,
     StructureInspector,
     StructureMap,
     describe,
@@ -54,6 +55,33 @@ def test_picking_points_on_the_map_shows_those_structures(crystals):
     view.source.selected.indices = [2, 3]
     assert linked.structures == [crystals[2], crystals[3]]
     assert "2 picked" in linked.title.value
+
+
+def test_choosing_a_row_of_the_results_table_shows_that_structure(crystals):
+    from gapexplore import keys, reference_calculator
+    from gapexplore.run.results import distinct_structures
+
+    minima = []
+    for atoms in crystals:
+        atoms = atoms.copy()
+        atoms.calc = reference_calculator("sw-si")
+        atoms.info[keys.GAP_ENERGY] = atoms.get_potential_energy()
+        atoms.calc = None
+        minima.append(atoms)
+    found = distinct_structures(minima)
+    found[1].reference = -4.25
+    table = ResultsTable(found)
+    assert len(table.rows.options) == len(found) == 4
+    assert table.inspector.index.value == 0 and "Fd-3m" in table.inspector.facts.value
+    table.show(2)      # rank 2: the second lowest by energy
+    assert table.inspector.index.value == 1
+    assert found[1].spacegroup.split()[0] in table.inspector.facts.value
+    assert "-4.2500 eV/atom" in table.inspector.facts.value    # its reference energy
+    assert "rank 2" in table.inspector.facts.value
+    label = table.rows.options[1][0].replace("\u00a0", " ")
+    assert label.split()[:2] == ["2", found[1].spacegroup.split()[0]]
+    table.set_results([])
+    assert table.rows.options == () and "nothing" in table.inspector.facts.value
 
 
 def test_figures_are_standalone_html_without_a_cdn(tmp_path, crystals):

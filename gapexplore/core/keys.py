@@ -79,7 +79,7 @@ UID = "uid"
 #: Iteration that labelled a structure (int), set by ``RunStore.labels``.
 ITERATION = "iteration"
 
-# --- the ranked results of a run (gapexplore.results) ---------------------------------------
+# --- the ranked results of a run (gapexplore.run.results) ---------------------------------------
 #: Rank of a distinct structure found by a run, from 1 (int).
 RESULT_RANK = "result_rank"
 #: Prefix of the figures of a ranked structure in ``results/ranked.xyz`` (``result_energy``

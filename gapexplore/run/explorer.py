@@ -229,6 +229,24 @@ class Explorer(Steps):
         """Whether a stop criterion is met (:meth:`ExploreSettings.stop_reason`)."""
         return self.settings.stop_reason(self.state, self.n_labels) is not None
 
+    # --- what the run found ------------------------------------------------------------------
+    def results(self, top: int = 10, *, verify: int = 0, write: bool = True, **matcher):
+        """The distinct low-energy structures the run found, ranked by its newest GAP, the
+        first ``verify`` relaxed with the reference (kept in ``results/reference.json``:
+        a second call computes only what is missing); see
+        :func:`gapexplore.run.results.rank_run`, which ``gapexplore results`` also calls.
+
+        Returns
+        -------
+        list of gapexplore.run.results.Found
+            At most ``top``, lowest energy per atom first; with ``write``, also in
+            ``results/`` (``ranked.xyz``, ``ranked.csv``, one CIF each).
+        """
+        from gapexplore.run.results import rank_run
+
+        with self._holding():
+            return rank_run(self, top=top, verify_top=verify, write=write, **matcher)
+
     # --- the loop --------------------------------------------------------------------------
     def irun(self, iterations: int | None = None):
         """Run the loop one step at a time, as a generator (after ASE's ``Dynamics.irun``).

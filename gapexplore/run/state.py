@@ -59,7 +59,10 @@ class IterationRecord:
     relaxations : dict or None
         Relaxations per final status, e.g. ``{"converged": 20, "max_steps": 4}`` (relax).
     lowest : dict or None
-        The lowest-enthalpy converged minimum (:func:`gapexplore.relax.lowest_final`).
+        The lowest-enthalpy converged minimum (:func:`gapexplore.relax.lowest_final`);
+        after the label step, with the reference's energy and enthalpy of that very
+        structure beside the GAP's (:func:`gapexplore.run.steps.checked_lowest`; the
+        calculation is in ``iter_NNN/lowest_checked.xyz``, never a training label).
     selected : int or None
         Structures chosen (select).
     labelled, failed, labels_total : int or None

@@ -37,6 +37,29 @@ def _locked(step):
     return wrapper
 
 
+#: The uid and file (``iter_NNN/lowest_checked.xyz``) of the reference's calculation on
+#: the GAP's lowest minimum of an iteration: a check, never a training label.
+_LOWEST_UID = "i{:03d}-lowest"
+_LOWEST_CHECKED = "lowest_checked"
+
+
+def checked_lowest(checked: Atoms) -> dict:
+    """The reference's figures for the GAP's lowest minimum of an iteration, from its
+    reference calculation ``checked`` (a final relaxation frame, labelled): the reference's
+    energy and enthalpy per atom at the GAP's geometry and pressure [eV/atom], and the GAP's
+    energy per atom; or the reason the calculation failed."""
+    n = len(checked)
+    gap = checked.info[keys.GAP_ENERGY] / n
+    if keys.LABEL_ERROR in checked.info or keys.REF_ENERGY not in checked.info:
+        return {"gap_energy_per_atom": gap,
+                "reference_status": str(checked.info.get(keys.LABEL_ERROR, "failed"))}
+    reference = checked.info[keys.REF_ENERGY] / n
+    return {"gap_energy_per_atom": gap, "reference_energy_per_atom": reference,
+            "reference_enthalpy_per_atom":
+                checked.info[keys.ENTHALPY_PER_ATOM] + reference - gap,
+            "reference_status": "ok"}
+
+
 class Steps:
     """The steps of :class:`~gapexplore.run.Explorer` (a mixin: it needs the Explorer's
     store, settings, chemistry, reference, executor and step bookkeeping)."""
@@ -134,19 +157,51 @@ class Steps:
         stored = self.store.labelled_uids()
         todo = [a for a in todo if a.info[keys.UID] not in stored]
         iteration = self.iteration
+        lowest = self._lowest_to_check()
+        check = lowest is not None and not self._lowest_checked_path().exists()
+        if check:   # checked in the same pass, kept apart from the training labels
+            todo.append(lowest)
+
+        def keep(atoms):
+            if atoms.info[keys.UID] == _LOWEST_UID.format(iteration):
+                self.store.write_structures(iteration, _LOWEST_CHECKED, [atoms])
+            else:
+                self.store.add_labels([atoms], iteration)
+
         labelled = label_structures(
             todo, self.reference, executor=self.executor, n_jobs=self.n_jobs,
-            progress=self.progress, timeout=self._reference_timeout(),
-            on_label=lambda atoms: self.store.add_labels([atoms], iteration))
+            progress=self.progress, timeout=self._reference_timeout(), on_label=keep)
+        labelled = [a for a in labelled if a.info[keys.UID] != _LOWEST_UID.format(iteration)]
         rows = self.store.labels(ok_only=False, iteration=iteration)  # resumed ones too
         failed = sum(keys.LABEL_ERROR in a.info for a in rows)
         facts = {}
         if iteration > 0:   # the previous GAP on what its own search found
             facts["prediction_error"] = prediction_error(
                 [a for a in rows if keys.LABEL_ERROR not in a.info])
+        if lowest is not None:
+            checked = self.store.read_structures(iteration, _LOWEST_CHECKED)[0]
+            facts["lowest"] = {**self._record().lowest, **checked_lowest(checked)}
         self._done("label", labelled=len(rows) - failed, failed=failed,
                    labels_total=self.n_labels, **facts)
         return labelled
+
+    def _lowest_checked_path(self):
+        return self.store.iteration_dir(self.iteration) / f"{_LOWEST_CHECKED}.xyz"
+
+    def _lowest_to_check(self) -> Atoms | None:
+        """The GAP's lowest-enthalpy minimum of this iteration's relaxations (the final
+        frame of the relaxation its ``lowest`` record names), or None."""
+        lowest = self._record().lowest
+        if not lowest or lowest.get("relax_id") is None:
+            return None
+        finals = {}
+        for frame in self.store.read_structures(self.iteration, "trajectories"):
+            finals[frame.info.get(keys.RELAX_ID)] = frame
+        final = finals.get(lowest["relax_id"])
+        if final is None:
+            return None
+        final.info[keys.UID] = _LOWEST_UID.format(self.iteration)
+        return final
 
     def _reference_timeout(self) -> float | None:
         """The wall-time limit of one reference calculation [s]: the settings', else the

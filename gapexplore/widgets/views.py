@@ -16,8 +16,8 @@ from gapexplore.core import keys
 from gapexplore.core.checks import check_structures, fail
 from gapexplore.widgets.plots import learning_curve_figure, structure_map_figure
 
-__all__ = ["LearningCurves", "StructureInspector", "StructureMap", "describe",
-           "figure_widget"]
+__all__ = ["LearningCurves", "ResultsTable", "StructureInspector", "StructureMap",
+           "describe", "figure_widget"]
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +214,81 @@ class StructureMap(w.VBox):
 
     def _picked(self, attr, old, new) -> None:
         self.pick(new)
+
+
+class ResultsTable(w.VBox):
+    """The ranked structures of a run (:meth:`Explorer.results
+    <gapexplore.run.Explorer.results>`) as a table; choosing a row shows that structure
+    in the 3D inspector.
+
+    Parameters
+    ----------
+    found : list of gapexplore.run.results.Found
+        The ranked structures, lowest first.
+    inspector : StructureInspector, optional
+        Where the chosen structure is shown; default: a new one below the table.
+    """
+
+    _HEADER = ("rank", "space group", "atoms", "V [Å³/at]", "E_GAP [eV/at]", "ΔE [meV/at]",
+               "E_ref [eV/at]", "found", "from it.")
+
+    def __init__(self, found, *, inspector: StructureInspector | None = None, **kwargs):
+        own = inspector is None
+        self.inspector = StructureInspector(title="Ranked structures") if own else inspector
+        self.header = w.HTML()
+        self.rows = w.Select(rows=8, layout={"width": "760px"})
+        self.rows.add_class("gx-results-rows")
+        self.rows.observe(lambda change: self._chosen(change["new"]), names="index")
+        super().__init__([self.header, self.rows] + ([self.inspector] if own else []),
+                         **kwargs)
+        self.add_class("gx-results")
+        self.set_results(found)
+
+    def set_results(self, found) -> None:
+        """Show ``found`` (a list of Found, lowest first) from the first row."""
+        self.found = list(found)
+        lowest = self.found[0].energy if self.found else 0.0
+        widths = (4, 14, 5, 9, 13, 11, 13, 5, 8)
+        self.header.value = (_MONOSPACE_ROWS + "<pre style='margin:0'>" + html.escape(" ".join(
+            h.rjust(n) for h, n in zip(self._HEADER, widths))) + "</pre>")
+        lines = []
+        for rank, item in enumerate(self.found, start=1):
+            ref = "-" if item.reference is None else f"{item.reference:.4f}"
+            cells = (str(rank), item.spacegroup.split()[0], str(len(item.atoms)),
+                     f"{item.volume:.2f}", f"{item.energy:.4f}",
+                     f"{1000 * (item.energy - lowest):.1f}", ref, str(item.count),
+                     str(item.first_iteration))
+            lines.append(" ".join(c.rjust(n) for c, n in zip(cells, widths)))
+        self.rows.options = [(line.replace(" ", "\u00a0"), i) for i, line in enumerate(lines)]
+        self.inspector.set_structures([_shown(rank, item) for rank, item
+                                       in enumerate(self.found, start=1)],
+                                      title="Ranked structures")
+        if self.found:
+            self.rows.index = 0
+
+    def show(self, rank: int) -> None:
+        """Choose the structure of ``rank`` (from 1) and show it in the inspector."""
+        self.rows.index = int(rank) - 1
+
+    def _chosen(self, index) -> None:
+        if index is not None and self.found:
+            self.inspector.show(index)
+
+
+#: The rows of a results table in a fixed-width font, so that its columns line up.
+_MONOSPACE_ROWS = "<style>.gx-results-rows select {font-family: monospace;}</style>"
+
+
+def _shown(rank: int, item) -> Atoms:
+    """A ranked structure with what the inspector shows beside it."""
+    atoms = item.atoms.copy()
+    n = len(atoms)
+    atoms.info.update({keys.GAP_ENERGY: item.energy * n, keys.ENTHALPY_PER_ATOM: item.enthalpy,
+                       keys.PRESSURE: item.pressure, keys.ITERATION: item.first_iteration,
+                       keys.UID: f"rank {rank} (found {item.count}×)"})
+    if item.reference is not None:
+        atoms.info[keys.REF_ENERGY] = item.reference * n
+    return atoms
 
 
 class LearningCurves(w.Box):

@@ -36,7 +36,7 @@ from gapexplore.core.checks import check_int, check_real
 from gapexplore.describe import SoapSettings, averaged_soap
 from gapexplore.fit import predict
 from gapexplore.relax import RelaxSettings, converged_finals, relax
-from gapexplore.run import Explorer
+from gapexplore.run.explorer import Explorer
 from gapexplore.run.store import write_csv
 
 __all__ = ["Found", "run_minima", "same_structure", "distinct_structures", "verify",
@@ -224,13 +224,17 @@ def rank_run(folder, *, top: int = 10, verify_top: int = 0, write: bool = True,
     run's newest GAP), the first ``verify_top`` of them checked with the run's reference
     (:func:`verify`).
 
+    ``folder`` is a run folder or its :class:`~gapexplore.run.Explorer` (whose reference
+    is then used: give an Explorer for a run with a reference of your own);
+    :meth:`Explorer.results <gapexplore.run.Explorer.results>` calls this.
+
     With ``write``, ``results/ranked.xyz`` (extxyz, the ranked structures with their
     figures in ``info``), ``results/ranked.csv`` and one CIF per structure
     (``results/NN_<space group>.cif``) go into the run folder.
     """
     top = check_int(top, "top", "rank_run", low=1)
     verify_top = check_int(verify_top, "verify_top", "rank_run", low=0)
-    explorer = Explorer(folder, n_jobs=1)
+    explorer = folder if isinstance(folder, Explorer) else Explorer(folder, n_jobs=1)
     minima = run_minima(explorer.store)
     energies = None
     if minima and explorer.potential is not None:
