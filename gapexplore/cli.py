@@ -1,4 +1,5 @@
-"""Command line: ``gapexplore run`` (a resumable exploration), ``status`` and ``demo``.
+"""Command line: ``gapexplore run`` (a resumable exploration), ``status``, ``results``, ``check``,
+``export`` and ``demo``.
 
 ``gapexplore run RUN --element Si ...`` starts a run in the folder RUN, or continues the
 run already there from its first unfinished step. ``gapexplore demo`` is a complete small
@@ -15,11 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+from gapexplore.check import CheckSettings, check_run
 from gapexplore.core.chemistry import BONDING_KINDS
 from gapexplore.core.errors import GapExploreError
-from gapexplore.export import export_run, run_report
+from gapexplore.export import check_summary, export_run, run_report, write_check_html
 from gapexplore.relax import status_kind
 from gapexplore.run import Explorer, ExploreSettings
+from gapexplore.run.settings import SOAP_PRESETS
 from gapexplore.run.store import RunStore
 from gapexplore.select import METHODS
 
@@ -61,6 +64,23 @@ def _parser() -> argparse.ArgumentParser:
     results.add_argument("--top", type=int, default=10, help="structures listed (10)")
     results.add_argument("--verify", type=int, default=3, metavar="N",
                          help="relax the N lowest with the reference (3; kept, not redone)")
+    check = sub.add_parser("check", help="the newest GAP against the reference: energy–volume "
+                           "curves, phase differences, its predicted error, MD stability; "
+                           "check/check.json and check/report.html in the run folder")
+    check.add_argument("folder", type=Path, help="run folder")
+    check.add_argument("--top", type=int, default=3,
+                       help="ranked structures whose E–V curves are checked (3)")
+    check.add_argument("--md-structures", type=int, default=2, metavar="N",
+                       help="ranked structures run with MD (2; 0: no MD)")
+    check.add_argument("--temperatures", type=float, nargs="+", default=[300.0, 1000.0, 2000.0],
+                       metavar="K", help="MD temperatures [K] (300 1000 2000)")
+    check.add_argument("--md-steps", type=int, default=200, help="Langevin NVT steps (200)")
+    check.add_argument("--nve-steps", type=int, default=100, help="NVE steps after (100)")
+    check.add_argument("--supercell", type=int, nargs=3, default=[2, 2, 2], metavar="N",
+                       help="MD supercell repetitions (2 2 2)")
+    check.add_argument("--spot-checks", type=int, default=2, metavar="N",
+                       help="MD frames of each stable run labelled by the reference (2)")
+    check.add_argument("--seed", type=int, default=0, help="seed of the MD (0)")
     export = sub.add_parser("export", help="the newest GAP with its training set, gap_fit "
                             "commands, settings, report and ASE and LAMMPS snippets")
     export.add_argument("folder", type=Path, help="run folder")
@@ -93,7 +113,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="stop when the previous GAP's energy RMSE on an iteration's new "
                      "labels is within this [eV/atom] (no known structure needed)")
     run.add_argument("--gap", choices=("paper", "light"), help="GAP model (paper)")
-    run.add_argument("--soap", choices=("paper", "fast"), help="selection SOAP (paper)")
+    run.add_argument("--soap", choices=tuple(SOAP_PRESETS),
+                     help="selection SOAP (paper; paper-quip: the paper's settings computed "
+                     "by QUIP, the authors' code, about 8× the cost)")
     run.add_argument("--selection", choices=METHODS,
                      help="how structures are chosen after the flat histogram (kernel_cur)")
     run.add_argument("--stochastic", action="store_true", default=None,
@@ -242,6 +264,20 @@ def main(argv=None) -> int:
                 raise GapExploreError(f"{args.folder} holds no gapexplore run.")
             _print_results(Explorer(args.folder, n_jobs=1).results(
                 top=args.top, verify=args.verify), args.folder)
+            return 0
+        if args.command == "check":
+            if not (args.folder / "settings.json").exists():
+                raise GapExploreError(f"{args.folder} holds no gapexplore run.")
+            settings = CheckSettings(
+                top=args.top, md_structures=args.md_structures,
+                temperatures=tuple(args.temperatures), md_steps=args.md_steps,
+                nve_steps=args.nve_steps, supercell=tuple(args.supercell),
+                spot_checks=args.spot_checks, seed=args.seed)
+            report = check_run(args.folder, settings)
+            page = write_check_html(report, args.folder / "check" / "report.html")
+            print(check_summary(report))
+            print(f"gapexplore: the numbers are in {page.parent / 'check.json'}, the report "
+                  f"in {page}")
             return 0
         if args.command == "export":
             out = export_run(args.folder, args.destination)

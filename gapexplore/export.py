@@ -9,7 +9,8 @@ it, and the run's report.
 * ``gap_fit_commands.txt``: the ``gap_fit`` command line of each of the fit's three stages
   (2b, 2b + 3b, all: the last is the potential's);
 * ``settings.json`` and ``settings.toml``: the run's settings; ``report.txt``: the run's
-  report (``gapexplore status``), ``validation.csv`` when the run validated;
+  report (``gapexplore status``), ``validation.csv`` when the run validated, and
+  ``check/check.json`` and ``check/report.html`` after ``gapexplore check``;
 * ``use_with_ase.py`` and ``lammps.in``: how to load the potential in ASE (quippy) and in
   LAMMPS (``pair_style quip``);
 * ``README.txt``: what each file is.
@@ -26,7 +27,7 @@ from ase.data import atomic_numbers
 from gapexplore.core.errors import GapExploreError
 from gapexplore.run import Explorer
 
-__all__ = ["export_run", "run_report"]
+__all__ = ["check_summary", "export_run", "run_report", "write_check_html"]
 
 
 def run_report(explorer: Explorer, seconds: float | None = None) -> str:
@@ -114,6 +115,10 @@ def export_run(folder, destination) -> Path:
     if (folder / "validation.csv").exists():
         shutil.copy2(folder / "validation.csv", destination / "validation.csv")
     (destination / "report.txt").write_text(run_report(explorer) + "\n")
+    for name in ("check.json", "report.html"):   # after gapexplore check
+        if (folder / "check" / name).exists():
+            (destination / "check").mkdir(exist_ok=True)
+            shutil.copy2(folder / "check" / name, destination / "check" / name)
     label = _label(potential)
     number = atomic_numbers[explorer.chemistry.element]
     (destination / "use_with_ase.py").write_text(_ASE.format(name=potential.name))
@@ -123,6 +128,115 @@ def export_run(folder, destination) -> Path:
         name=potential.name, folder=folder.resolve(), iteration=explorer.iteration - 1,
         labels=explorer.n_labels))
     return destination
+
+
+def check_summary(report: dict) -> str:
+    """:func:`gapexplore.check.check_run`'s findings as text (what ``gapexplore check``
+    prints): energy–volume fits and phase differences, GAP against reference, then MD."""
+    lines = [f"gapexplore check: {report['potential']}",
+             f"  {'structure':<18} {'source':<13} {'V0 GAP/ref':>15} {'B GAP/ref [GPa]':>16} "
+             f"{'ΔE GAP/ref [meV]':>17} {'err':>6} {'σ_GAP':>6}"]
+    for name, s in report["structures"].items():
+        gap, ref = s["fit"]["gap"], s["fit"]["reference"]
+        diff = report["differences"].get(name)
+        sigma = s["predicted_error"]
+        lines.append(
+            f"  {name:<18} {s['source']:<13} {gap['v0']:7.2f}/{ref['v0']:<7.2f} "
+            f"{gap['bulk_modulus']:7.0f}/{ref['bulk_modulus']:<8.0f} "
+            + (f"{diff['gap']:8.1f}/{diff['reference']:<8.1f} {diff['error']:6.1f}"
+               if diff else f"{'-':>17} {'-':>6}")
+            + (f" {1000 * sigma:6.1f}" if sigma is not None else f" {'-':>6}"))
+    lines.append("  (V0 [Å³/atom] and B from Birch–Murnaghan fits; ΔE: E0 above the lowest; err: "
+                 "GAP − reference [meV/atom]; σ_GAP: the GAP's predicted error [meV/atom])")
+    for md in report["md"]:
+        checks = [c for c in md["spot_checks"] if c["status"] == "ok"]
+        lines.append(
+            f"  MD {md['structure']} ×{md['n_atoms']} atoms at {md['temperature']:.0f} K: "
+            f"{md['status']}, {md['steps']} steps, closest {md['min_distance']:.2f} Å"
+            + (f", NVE drift {md['nve_drift']:+.2f} meV/atom/ps" if "nve_drift" in md else "")
+            + (", reference on {} frames: |ΔE| ≤ {:.1f} meV/atom, force RMSE ≤ {:.2f} eV/Å"
+               .format(len(checks), max(abs(c["energy_error"]) for c in checks),
+                       max(c["force_rmse"] for c in checks)) if checks else ""))
+    return "\n".join(lines)
+
+
+def write_check_html(report: dict, path) -> Path:
+    """Write :func:`gapexplore.check.check_run`'s findings as one standalone HTML page:
+    the tables of :func:`check_summary` and, with bokeh installed, the energy–volume
+    curves (BokehJS inline: it opens without internet).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    import html
+
+    path = Path(path)
+    body = [f"<h1>gapexplore check</h1><p>{html.escape(report['potential'])}</p>",
+            "<h2>Energy–volume curves and phase differences, GAP against reference</h2>",
+            _html_table(["structure", "source", "atoms", "V0 GAP [Å³/at]", "V0 ref",
+                         "B GAP [GPa]", "B ref", "ΔE GAP [meV/at]", "ΔE ref", "error",
+                         "curve RMSE [meV/at]", "σ_GAP [meV/at]"],
+                        [[name, s["source"], s["n_atoms"], s["fit"]["gap"]["v0"],
+                          s["fit"]["reference"]["v0"], s["fit"]["gap"]["bulk_modulus"],
+                          s["fit"]["reference"]["bulk_modulus"],
+                          *((d["gap"], d["reference"], d["error"])
+                            if (d := report["differences"].get(name)) else ("-",) * 3),
+                          1000 * s["rmse"], "-" if s["predicted_error"] is None
+                          else 1000 * s["predicted_error"]]
+                         for name, s in report["structures"].items()]),
+            "<h2>Molecular dynamics with the GAP (Langevin NVT, then NVE)</h2>",
+            _html_table(["structure", "T [K]", "atoms", "status", "steps", "closest [Å]",
+                         "limit [Å]", "mean T [K]", "NVE drift [meV/at/ps]",
+                         "reference checks: ΔE [meV/at], force RMSE [eV/Å]"],
+                        [[m["structure"], m["temperature"], m["n_atoms"], m["status"],
+                          m["steps"], m["min_distance"], m["limit"],
+                          m.get("mean_temperature", "-"), m.get("nve_drift", "-"),
+                          "; ".join(f"step {c['md_step']}: {c['energy_error']:+.1f}, "
+                                    f"{c['force_rmse']:.3f}" if c["status"] == "ok"
+                                    else f"step {c['md_step']}: {c['status']}"
+                                    for c in m["spot_checks"]) or "-"]
+                         for m in report["md"]])]
+    head = ""
+    try:
+        from bokeh.embed import components
+        from bokeh.resources import INLINE
+
+        from gapexplore.widgets.plots import energy_volume_figure
+
+        curves = {name: {"volume_per_atom": s["volume_per_atom"], "GAP": s["gap"],
+                         "reference": s["reference"]}
+                  for name, s in report["structures"].items()}
+        script, div = components(energy_volume_figure(curves, title="Energy–volume "
+                                                      "(solid: GAP, dashed: reference)"))
+        head = INLINE.render_js() + script
+        body.insert(2, div)
+    except ImportError:   # the engine alone: tables only
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'><title>gapexplore "
+                    f"check</title>{head}<style>{_CSS}</style></head><body>"
+                    + "".join(body) + "</body></html>", encoding="utf-8")
+    return path
+
+
+_CSS = ("body{font-family:sans-serif;margin:2em} table{border-collapse:collapse} "
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right} "
+        "td:first-child{text-align:left}")
+
+
+def _html_table(header: list[str], rows: list[list]) -> str:
+    import html
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            value = f"{value:.3g}" if abs(value) < 0.01 and value else f"{value:.2f}"
+        return html.escape(str(value))
+
+    return ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
+                      for row in rows) + "</table>")
 
 
 def _or_dash(value) -> str:
@@ -180,6 +294,7 @@ gap_fit_commands.txt      gap_fit's command line for each stage of the fit
 settings.json, .toml      the run's settings
 report.txt                the run's report (gapexplore status)
 validation.csv            known structures by each GAP and the reference (if validated)
+check/                    gapexplore check's findings, check.json and report.html (if run)
 use_with_ase.py           the potential as an ASE calculator (quippy)
 lammps.in                 the potential in LAMMPS (pair_style quip)
 '''

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from gapexplore import (
@@ -135,3 +136,16 @@ def test_the_authors_sampling_is_a_run_setting_that_always_draws():
     assert ExploreSettings.from_toml(settings.to_toml()).selection == "kernel_leverage"
     with pytest.raises(InvalidParameterError, match="always draws"):
         ExploreSettings(selection="kernel_leverage", selection_stochastic=True)
+
+
+def test_the_papers_kernel_by_quip_is_a_preset_the_selection_uses(si_cells):
+    from gapexplore import SoapSettings, averaged_soap
+    from gapexplore.select import select_structures
+
+    soap = ExploreSettings(element="Si", soap="paper-quip").soap_settings()
+    assert soap == SoapSettings(backend="quip")
+    small = dataclasses.replace(soap, n_max=4, l_max=4, sigma=0.5, r_cut=5.0)
+    chosen = select_structures(si_cells[:12], 4, rng=np.random.default_rng(0), soap=small)
+    vectors = averaged_soap(si_cells[:12], small)
+    other = averaged_soap(si_cells[:12], dataclasses.replace(small, backend="dscribe"))
+    assert len(chosen.structures) == 4 and not np.allclose(vectors, other, atol=1e-3)

@@ -73,9 +73,11 @@ class ExploreSettings:
         a preset, e.g. ``{"preset": "light", "n_sparse_soap": 500, "noise": {"energy":
         [0.002, 0.1]}}`` (a ``[gap]`` table in TOML); a GapSettings is kept as such a table.
         :meth:`gap_settings` builds it.
-    soap : {"paper", "fast"}, dict or SoapSettings
-        Selection SOAP: :meth:`SoapSettings.paper` or :meth:`SoapSettings.fast`, or a table
-        of :class:`SoapSettings` fields over one (``{"preset": "fast", "r_cut": 6.0}``).
+    soap : {"paper", "fast", "paper-quip"}, dict or SoapSettings
+        Selection SOAP: :meth:`SoapSettings.paper` or :meth:`SoapSettings.fast` (computed
+        by dscribe), the paper's settings computed by QUIP (``"paper-quip"``: the paper's
+        kernel exactly, about 8× the cost), or a table of :class:`SoapSettings` fields
+        over one (``{"preset": "fast", "backend": "quip"}``).
     selection : {"kernel_cur", "kernel_leverage", "kernel_fps", "vector_cur", "random"}
         How the structures to label are chosen after the flat histogram
         (:func:`gapexplore.select.select_structures`): on the SOAP kernel, greedy
@@ -318,7 +320,8 @@ class ExploreSettings:
 #: The GAP presets by name: functions of the Chemistry.
 GAP_PRESETS = {"paper": GapSettings.for_chemistry, "light": GapSettings.light}
 #: The selection SOAP presets by name.
-SOAP_PRESETS = {"paper": SoapSettings.paper, "fast": SoapSettings.fast}
+SOAP_PRESETS = {"paper": SoapSettings.paper, "fast": SoapSettings.fast,
+                "paper-quip": lambda: SoapSettings.paper(backend="quip")}
 
 
 def _preset(name: str, value, presets: dict) -> tuple[str, dict]:
