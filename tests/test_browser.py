@@ -71,6 +71,16 @@ def test_the_quickstart_dashboard_draws_and_its_controls_drive_the_next_iteratio
             ".some(e => e.textContent.includes('picked on the map'))", timeout=30_000)
         shot(page, folder, "after-map-selection")
 
+        # choosing a row of the ranked minima shows that structure in the 3D inspector
+        rows = page.locator(".gx-results-rows select").first
+        rows.scroll_into_view_if_needed()
+        rows.select_option(index=0)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.gx-inspector')]"
+            ".some(e => e.textContent.includes('Ranked structures')"
+            " && e.textContent.includes('rank 1'))", timeout=30_000)
+        shot(page, folder, "after-results-row")
+
         # a value typed into a control is what the next iteration uses
         field = page.locator(".gx-n-select input")
         field.scroll_into_view_if_needed()

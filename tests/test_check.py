@@ -149,16 +149,16 @@ def test_check_end_to_end_on_a_tiny_run(tmp_path, capsys):
         folder / "results" / "ranked.xyz", 0))
     frames = read(folder / "check" / "md_1_500K.xyz", ":")
     assert frames[0].info["md_step"] == 0
-    if md["status"] == "stable":   # the spot checks are the reference on those very frames
+    if md["status"] == "stable":   # the reference on those very frames (stored to 1e-8 Å)
         assert frames[-1].info["md_step"] == 30 and len(md["spot_checks"]) == 2
         last = next(c for c in md["spot_checks"] if c["md_step"] == 30)
         frame = frames[-1]
         frame.calc = reference_calculator("sw-si")
         assert last["energy_error"] == pytest.approx(1000 * (
-            frame.info[keys.GAP_ENERGY] - frame.get_potential_energy()) / len(frame), abs=1e-6)
+            frame.info[keys.GAP_ENERGY] - frame.get_potential_energy()) / len(frame), abs=1e-3)
     else:
         assert md["spot_checks"] == []
     page = (folder / "check" / "report.html").read_text()
-    assert page.count("<table>") == 2 and "simple-hexagonal" in page and "Bokeh" in page
+    assert page.count("<table><tr><th>") == 2 and "simple-hexagonal" in page and "Bokeh" in page
     assert main(["export", str(folder), str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "check" / "report.html").exists()

@@ -7,7 +7,8 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-SMALL = {"N_CELLS": "20", "N_CANDIDATES": "12", "N_SELECT": "6", "ITERATIONS": "2"}
+SMALL = {"N_CELLS": "20", "N_CANDIDATES": "12", "N_SELECT": "6", "ITERATIONS": "2",
+         "MD_STEPS": "20"}
 
 
 def _with_small_parameters(notebook):

@@ -101,3 +101,21 @@ def test_results_of_a_folder_without_a_run_is_refused(tmp_path, capsys):
     assert "holds no gapexplore run" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["results"])
+
+
+def test_the_space_group_does_not_depend_on_the_order_of_the_atoms():
+    """A demo minimum at the edge of spglib's 0.1 Å tolerance: spglib calls it P-62m or P321
+    depending on the order of its atoms; the matcher must not (it would keep a copy apart)."""
+    from ase import Atoms
+
+    cell = [[5.35595, 0, 0], [-2.67797, 4.63838, 0], [0, 0, 6.52376]]
+    fractional = [[0.99353, 0.57457, 0.18542], [0.42543, 0.41897, 0.18542],
+                  [0.58103, 0.00647, 0.18542], [0.57457, 0.99353, 0.81458],
+                  [0.41897, 0.42543, 0.81458], [0.00647, 0.58103, 0.81458],
+                  [0, 0, 0.31954], [0, 0, 0.68046]]
+    atoms = Atoms("Si8", scaled_positions=fractional, cell=cell, pbc=True)
+    rng = np.random.default_rng(0)
+    copies = [_minimum(atoms[rng.permutation(8)]) for _ in range(20)]
+    found = distinct_structures(copies)
+    assert len(found) == 1 and found[0].count == 20
+    assert sorted(found[0].members) == list(range(20))

@@ -143,6 +143,13 @@ def test_the_controls_set_what_the_next_iteration_uses(tmp_path):
     assert (second.kT, second.n_candidates, second.n_select) == (0.25, 6, 3)
     assert second.candidates == 6
     assert len(dashboard.map.data.structures) == 6  # the periodic labels of both iterations
+    # the minima found so far, ranked; choosing one shows it in the dashboard's inspector
+    found = dashboard.results.found
+    assert found and dashboard.results_box.children
+    assert "Labelled in iteration 1" in dashboard.inspector.title.value   # not taken over
+    dashboard.results.show(1)
+    assert "Ranked structures" in dashboard.inspector.title.value
+    assert found[0].spacegroup.split()[0] in dashboard.inspector.facts.value
     assert explorer.potential_of(0) == tmp_path / "run" / "iter_000" / "gap" / "gap.xml"
     assert explorer.potential_of(1) == explorer.potential and explorer.potential_of(2) is None
     assert controls.run_next() is None and "finished" in controls.status.value

@@ -70,6 +70,9 @@ class Found:
     reference, reference_status : float or None, str or None
         The reference's own relaxed energy per atom [eV/atom] and how that relaxation
         ended (after :func:`verify`).
+    members : list of int
+        Positions, in the list given to :func:`distinct_structures`, of the minima merged
+        into it (its own first).
     """
 
     atoms: Atoms
@@ -82,6 +85,7 @@ class Found:
     first_iteration: int = 0
     reference: float | None = None
     reference_status: str | None = None
+    members: list = field(default_factory=list, repr=False, compare=False)
     _vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -159,14 +163,15 @@ def distinct_structures(minima: list[Atoms], *, energies=None, symprec: float = 
     vectors = averaged_soap(minima, MATCH_SOAP) if minima else []
     if energies is None:
         energies = [a.info[keys.GAP_ENERGY] / len(a) for a in minima]
-    for atoms, vector, energy in zip(minima, vectors, energies):
-        cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    for index, (atoms, vector, energy) in enumerate(zip(minima, vectors, energies)):
+        cell = _canonical_cell(atoms)
         found = Found(atoms=_bare(atoms), energy=float(energy),
                       enthalpy=float(atoms.info.get(keys.ENTHALPY_PER_ATOM, np.nan)),
                       pressure=float(atoms.info.get(keys.PRESSURE, 0.0)),
                       spacegroup=spglib.get_spacegroup(cell, symprec=symprec) or "?",
                       volume=atoms.get_volume() / len(atoms),
-                      first_iteration=int(atoms.info.get(keys.ITERATION, 0)), _vector=vector)
+                      first_iteration=int(atoms.info.get(keys.ITERATION, 0)),
+                      members=[index], _vector=vector)
         candidates.append(found)
     candidates.sort(key=lambda f: f.energy)
     groups: list[Found] = []
@@ -177,6 +182,7 @@ def distinct_structures(minima: list[Atoms], *, energies=None, symprec: float = 
             groups.append(found)
         else:
             same.count += 1
+            same.members.append(found.members[0])
             same.first_iteration = min(same.first_iteration, found.first_iteration)
     return groups
 
@@ -279,6 +285,18 @@ def _achiral(spacegroup: str) -> int | str:
         return spacegroup
     return min(number, _ENANTIOMORPHS.get(number, number),
                *(k for k, v in _ENANTIOMORPHS.items() if v == number))
+
+
+def _canonical_cell(atoms: Atoms) -> tuple:
+    """The spglib cell of ``atoms`` with the atoms in a fixed order (by element, then
+    fractional coordinates to 1e-3): spglib's answer for a structure at the edge of its
+    tolerance can depend on the order of the atoms (measured: P-4 or P4/m for one 8-atom
+    minimum, ``benchmarks/bench_matcher.py``), and the order of atoms is not a property
+    of a structure."""
+    fractional = atoms.get_scaled_positions() % 1.0
+    rounded = np.round(fractional, 3) % 1.0
+    order = np.lexsort((rounded[:, 2], rounded[:, 1], rounded[:, 0], atoms.numbers))
+    return atoms.cell[:], fractional[order], atoms.numbers[order]
 
 
 def _bare(atoms: Atoms) -> Atoms:

@@ -10,7 +10,12 @@ import traceback
 import ipywidgets as w
 
 from gapexplore.core import keys
-from gapexplore.widgets.views import LearningCurves, StructureInspector, StructureMap
+from gapexplore.widgets.views import (
+    LearningCurves,
+    ResultsTable,
+    StructureInspector,
+    StructureMap,
+)
 
 __all__ = ["Dashboard", "IterationControls"]
 
@@ -156,7 +161,8 @@ class IterationControls(w.VBox):
 
 
 class Dashboard(w.VBox):
-    """One run at a glance: controls, learning curves, the latest selection in 3D, the map.
+    """One run at a glance: controls, learning curves, the latest selection in 3D, the
+    distinct minima found so far (ranked by the newest GAP), the map.
 
     Parameters
     ----------
@@ -172,10 +178,13 @@ class Dashboard(w.VBox):
         self.controls = IterationControls(explorer)
         self.curves = LearningCurves(explorer.store)
         self.inspector = StructureInspector(title="Selected in the last iteration")
+        self.results = ResultsTable([], inspector=self.inspector)
+        self.results_box = w.VBox()
         self.show_map = structure_map
         self.map_box = w.VBox()
         self.controls.on_iteration(lambda record: self.refresh())
-        super().__init__([self.controls, self.curves, self.inspector, self.map_box], **kwargs)
+        super().__init__([self.controls, self.curves, self.inspector, self.results_box,
+                          self.map_box], **kwargs)
         self.add_class("gx-dashboard")
         self.refresh()
 
@@ -188,6 +197,12 @@ class Dashboard(w.VBox):
             latest = [a for a in labels if a.info[keys.ITERATION] == last and a.pbc.all()]
             self.inspector.set_structures(
                 latest, title=f"Labelled in iteration {last}")
+        if self.explorer.potential is not None and any(
+                r.lowest for r in self.explorer.state.iterations):
+            self.results.set_results(self.explorer.results(top=10, write=False))
+            self.results_box.children = [w.HTML(
+                "<b>Found so far</b>: the distinct minima of the search, ranked by the "
+                "newest GAP; choose one to see it above."), self.results]
         periodic = [a for a in labels if a.pbc.all()]
         if self.show_map and len(periodic) >= 3:
             if not self.map_box.children:

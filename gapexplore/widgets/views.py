@@ -226,7 +226,9 @@ class ResultsTable(w.VBox):
     found : list of gapexplore.run.results.Found
         The ranked structures, lowest first.
     inspector : StructureInspector, optional
-        Where the chosen structure is shown; default: a new one below the table.
+        Where the chosen structure is shown; default: a new one below the table, which
+        shows the first row at once. A shared inspector (e.g. a :class:`Dashboard`'s) is
+        given the ranked structures only when a row is chosen.
     """
 
     _HEADER = ("rank", "space group", "atoms", "V [Å³/at]", "E_GAP [eV/at]", "ΔE [meV/at]",
@@ -235,6 +237,7 @@ class ResultsTable(w.VBox):
     def __init__(self, found, *, inspector: StructureInspector | None = None, **kwargs):
         own = inspector is None
         self.inspector = StructureInspector(title="Ranked structures") if own else inspector
+        self._own = own
         self.header = w.HTML()
         self.rows = w.Select(rows=8, layout={"width": "760px"})
         self.rows.add_class("gx-results-rows")
@@ -259,20 +262,29 @@ class ResultsTable(w.VBox):
                      f"{1000 * (item.energy - lowest):.1f}", ref, str(item.count),
                      str(item.first_iteration))
             lines.append(" ".join(c.rjust(n) for c, n in zip(cells, widths)))
+        self._shown = [_shown(rank, item) for rank, item in enumerate(self.found, start=1)]
         self.rows.options = [(line.replace(" ", "\u00a0"), i) for i, line in enumerate(lines)]
-        self.inspector.set_structures([_shown(rank, item) for rank, item
-                                       in enumerate(self.found, start=1)],
-                                      title="Ranked structures")
-        if self.found:
-            self.rows.index = 0
+        self.rows.index = None
+        self._pushed = None      # the inspector's list when it last got these structures
+        if self._own:
+            self._push()
+            if self.found:
+                self.rows.index = 0
 
     def show(self, rank: int) -> None:
         """Choose the structure of ``rank`` (from 1) and show it in the inspector."""
         self.rows.index = int(rank) - 1
 
     def _chosen(self, index) -> None:
-        if index is not None and self.found:
-            self.inspector.show(index)
+        if index is None or not self.found:
+            return
+        if self.inspector.structures is not self._pushed:
+            self._push()
+        self.inspector.show(index)
+
+    def _push(self) -> None:
+        self.inspector.set_structures(self._shown, title="Ranked structures")
+        self._pushed = self.inspector.structures
 
 
 #: The rows of a results table in a fixed-width font, so that its columns line up.
