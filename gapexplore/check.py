@@ -11,9 +11,9 @@ run's newest GAP through those, each against the run's reference:
   relaxed, both calculators on the same geometries. A Birch–Murnaghan fit of each curve
   gives the equilibrium volume V₀ [Å³/atom], the energy at it E₀ [eV/atom] and the bulk
   modulus B [GPa]; the **phase differences** are each E₀ above the lowest, by both.
-* **The GAP's own predicted error**: the square root of quippy's mean local GAP variance
-  (``calc_args="local_gap_variance"``) [eV/atom] at each structure's starting volume, beside
-  its actual error; a large one says the GAP was not shown anything like it.
+* **The GAP's own predicted error** (:func:`gapexplore.fit.predicted_errors`: the square
+  root of quippy's mean local GAP variance) [eV/atom] at each structure's starting volume,
+  beside its actual error; a large one says the GAP was not shown anything like it.
 * **Molecular dynamics** on supercells (default 2×2×2) of the top ranked structures at a
   few temperatures (default 300, 1000 and 2000 K, up to and beyond melting for most
   covalent solids): Langevin NVT, then NVE (velocity Verlet). A run is *unstable* when
@@ -44,13 +44,12 @@ from gapexplore.analysis import energy_volume
 from gapexplore.core import keys
 from gapexplore.core.checks import check_int, check_real, fail
 from gapexplore.core.geometry import min_distance, shortest_distance_below
-from gapexplore.fit import load_potential
+from gapexplore.fit import load_potential, predicted_errors
 from gapexplore.label import label_structures
 from gapexplore.run.explorer import Explorer
 from gapexplore.validate import KNOWN_STRUCTURES, known_structure
 
-__all__ = ["CheckSettings", "check_run", "equation_of_state", "gap_variance",
-           "md_stability"]
+__all__ = ["CheckSettings", "check_run", "equation_of_state", "md_stability"]
 
 
 @dataclass(frozen=True)
@@ -140,30 +139,6 @@ def equation_of_state(volumes, energies) -> dict:
     if not (np.isfinite(v0) and v[ok].min() * 0.8 <= v0 <= v[ok].max() * 1.2):
         return nan
     return {"v0": float(v0), "e0": float(e0), "bulk_modulus": float(b / units.GPa)}
-
-
-def gap_variance(atoms: Atoms, potential) -> float | None:
-    """The GAP's predicted error of ``atoms``: √(mean local GAP variance) [eV/atom], from
-    quippy's ``local_gap_variance``; None where the potential does not report it.
-
-    Parameters
-    ----------
-    atoms : ase.Atoms
-        Not modified.
-    potential : str or pathlib.Path
-        The GAP XML.
-    """
-    from quippy.potential import Potential
-
-    try:
-        calculator = Potential(param_filename=str(potential), calc_args="local_gap_variance")
-        copy = atoms.copy()
-        copy.calc = calculator
-        copy.get_potential_energy()
-        variance = calculator.extra_results["atoms"]["local_gap_variance"]
-    except Exception:
-        return None
-    return float(np.sqrt(np.mean(variance)))
 
 
 def md_stability(atoms: Atoms, calculator, temperature: float, *, rng: np.random.Generator,
@@ -347,7 +322,7 @@ def check_run(folder, settings: CheckSettings | None = None, *, reference=None,
             "fit": fits,
             "error_at_start": float(curve["gap"][middle] - curve["reference"][middle]),
             "rmse": float(np.sqrt(np.nanmean((curve["gap"] - curve["reference"]) ** 2))),
-            "predicted_error": gap_variance(atoms, potential_path)}
+            "predicted_error": _finite_or_none(predicted_errors([atoms], potential_path)[0])}
     report["differences"] = _differences(report["structures"])
     limit = max(explorer.reference.min_distance(Atoms(chemistry.element)),
                 0.6 * 2 * chemistry.radius)
@@ -375,6 +350,10 @@ def check_run(folder, settings: CheckSettings | None = None, *, reference=None,
         out.mkdir(exist_ok=True)
         (out / "check.json").write_text(json.dumps(report, indent=1, allow_nan=True))
     return report
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def _run_folder(folder):

@@ -13,6 +13,7 @@ from gapexplore import GapExploreError, InvalidParameterError, keys
 from gapexplore.export import run_report
 from gapexplore.label import reference_calculator
 from gapexplore.run import Explorer, ExploreSettings
+from gapexplore.validate import known_structure
 
 TINY = ExploreSettings(element="Si", n_candidates=8, n_select=4, max_iterations=2, gap="light",
                        soap="fast", relax_fmax=0.1, relax_max_steps=25, seed=3,
@@ -287,3 +288,30 @@ def test_labels_are_read_back_in_a_fixed_order_whatever_order_they_arrived(tmp_p
             store.add_labels([atoms], int(atoms.info[UID][1:4]))
     assert [a.info[UID] for a in store.labels()] == [
         "i000-s0000", "i000-s0001", "i000-x001", "i001-s0000", "i001-s0002"]
+
+
+@pytest.mark.slow
+def test_uncertainty_selection_in_the_loop_takes_what_the_gap_doubts(tmp_path):
+    import dataclasses
+
+    from gapexplore.fit import predicted_errors
+
+    settings = dataclasses.replace(TINY, selection="uncertainty", validate=())
+    explorer = Explorer(tmp_path / "run", settings, n_jobs=1).run()
+    record0, record1 = explorer.state.iterations
+    first = read(tmp_path / "run/iter_000/selected.xyz", ":")
+    assert {a.info[keys.SELECT_METHOD] for a in first} == {"kernel_cur"}  # no GAP yet
+    assert record0.selected_predicted_error is None
+    chosen = read(tmp_path / "run/iter_001/selected.xyz", ":")
+    assert {a.info[keys.SELECT_METHOD] for a in chosen} == {"uncertainty"}
+    stored = np.array([a.info[keys.SELECT_PREDICTED_ERROR] for a in chosen])
+    again = predicted_errors(chosen, explorer.potential_of(0))   # the GAP that relaxed them
+    assert np.allclose(stored, again, rtol=1e-6) and np.all(stored > 0)
+    assert record1.selected_predicted_error == pytest.approx(stored.mean())
+    assert len({a.info[keys.RELAX_ID] for a in chosen}) == len(chosen)   # one per relaxation
+    assert list(stored) == sorted(stored, reverse=True)
+    # the GAP doubts a structure unlike its training set more than a labelled one
+    labelled = [a for a in explorer.store.labels() if a.pbc.all()][:3]
+    far = [known_structure("Si", "simple-hexagonal").repeat((1, 1, 2))]
+    assert predicted_errors(far, explorer.potential).min() > \
+        predicted_errors(labelled, explorer.potential).min()

@@ -9,6 +9,7 @@ from gapexplore.select import (
     kernel_features,
     kt_for_iteration,
     random_indices,
+    uncertainty_indices,
 )
 
 
@@ -251,3 +252,21 @@ def test_select_structures_by_farthest_points(si_cells, small_soap):
                                   database=si_cells[30:])
     assert len(set(selection.indices)) == 5
     assert all(a.info[keys.SELECT_METHOD] == "kernel_fps" for a in selection.structures)
+
+
+def test_uncertainty_takes_the_largest_errors_one_per_relaxation_first():
+    errors = [0.1, 0.5, 0.4, 0.3, np.nan]
+    groups = [0, 1, 1, 2, 3]
+    assert uncertainty_indices(errors, 3, groups=groups).tolist() == [1, 3, 0]
+    assert uncertainty_indices(errors, 5, groups=groups).tolist() == [1, 3, 0, 4, 2]
+    assert uncertainty_indices(errors, 2).tolist() == [1, 2]   # no groups: plain top-n
+    with pytest.raises(InvalidParameterError, match="groups"):
+        uncertainty_indices(errors, 2, groups=[0, 1])
+
+
+def test_uncertainty_selection_needs_the_gap_before_any_work(si_cells, monkeypatch):
+    import gapexplore.select.selection as selection
+
+    monkeypatch.setattr(selection, "averaged_soap", None)   # would fail if reached
+    with pytest.raises(InvalidParameterError, match="potential"):
+        select_structures(si_cells, 3, rng=np.random.default_rng(0), method="uncertainty")

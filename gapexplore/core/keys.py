@@ -36,6 +36,9 @@ SELECT_RANK = "select_rank"
 SELECT_SOURCE_INDEX = "select_source_index"
 #: Selection method that chose the structure (str).
 SELECT_METHOD = "select_method"
+#: The GAP's predicted error of the structure when it was chosen [eV/atom]
+#: (:func:`gapexplore.fit.predicted_errors`; uncertainty selection).
+SELECT_PREDICTED_ERROR = "select_predicted_error"
 
 # --- reference labels (gap_fit reads these names: energy_parameter_name=REF_energy, ...) ---
 #: Reference total energy [eV] (info).

@@ -14,8 +14,15 @@ from gapexplore.fit.command import (
     gap_fit_command,
 )
 from gapexplore.fit.noise import NoiseSettings
-from gapexplore.fit.run import FitResult, delta_from_spread, fit_gap, load_potential, predict
+from gapexplore.fit.run import (
+    FitResult,
+    delta_from_spread,
+    fit_gap,
+    load_potential,
+    predict,
+    predicted_errors,
+)
 
 __all__ = ["TABLE1_CUTOFFS", "TERMS", "GapSettings", "estimate_memory", "find_gap_fit",
            "gap_fit_command", "NoiseSettings", "FitResult", "delta_from_spread", "fit_gap",
-           "load_potential", "predict"]
+           "load_potential", "predict", "predicted_errors"]

@@ -311,6 +311,42 @@ def predict(structures: list[Atoms], potential) -> tuple[np.ndarray, list[np.nda
     return np.array(energies), forces
 
 
+def predicted_errors(structures: list[Atoms], potential) -> np.ndarray:
+    """The GAP's own predicted error of each structure: √(mean over its atoms of quippy's
+    ``local_gap_variance``) [eV/atom] — the predictive variance of the GAP's local energies
+    given its sparse points, large where the potential was shown nothing alike.
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        Not modified.
+    potential : str or pathlib.Path
+        The GAP XML.
+
+    Returns
+    -------
+    numpy.ndarray of float
+        One value per structure [eV/atom]; NaN where the GAP reports no variance.
+    """
+    from quippy.potential import Potential
+
+    path = Path(potential)
+    if not path.exists():
+        raise fail("potential", "predicted_errors", "an existing GAP XML file", str(path))
+    calculator = Potential(param_filename=str(path), calc_args="local_gap_variance")
+    out = []
+    for atoms in structures:
+        copy = atoms.copy()
+        copy.calc = calculator
+        try:
+            copy.get_potential_energy()
+            variance = calculator.extra_results["atoms"]["local_gap_variance"]
+            out.append(float(np.sqrt(np.mean(variance))))
+        except (KeyError, RuntimeError):
+            out.append(float("nan"))
+    return np.array(out)
+
+
 def _errors(training: list[Atoms], path: Path) -> dict[str, float]:
     """Training RMSE of the energy per atom [eV/atom] over all structures, the periodic
     ones and the dimers, and of the periodic cells' force components [eV/Å].

@@ -78,12 +78,15 @@ class ExploreSettings:
         by dscribe), the paper's settings computed by QUIP (``"paper-quip"``: the paper's
         kernel exactly, about 8× the cost), or a table of :class:`SoapSettings` fields
         over one (``{"preset": "fast", "backend": "quip"}``).
-    selection : {"kernel_cur", "kernel_leverage", "kernel_fps", "vector_cur", "random"}
+    selection : str, one of :data:`gapexplore.select.METHODS`
         How the structures to label are chosen after the flat histogram
         (:func:`gapexplore.select.select_structures`): on the SOAP kernel, greedy
         leverage-score CUR with deflation (the default) or the paper's authors' leverage
         sampling (``"kernel_leverage"``: top n/2 singular vectors, drawn, no deflation),
-        or farthest-point sampling from the database (``"kernel_fps"``); or the baselines
+        or farthest-point sampling from the database (``"kernel_fps"``); by the previous
+        GAP's own predicted error (``"uncertainty"``, one frame per relaxation first;
+        iteration 0, which has no GAP, by kernel CUR; the chosen structures' mean
+        predicted error is recorded as ``selected_predicted_error``); or the baselines
         of the paper's Fig. 2, CUR on the matrix of averaged SOAP vectors and uniform
         random choice.
     selection_stochastic : bool

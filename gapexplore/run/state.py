@@ -65,6 +65,9 @@ class IterationRecord:
         calculation is in ``iter_NNN/lowest_checked.xyz``, never a training label).
     selected : int or None
         Structures chosen (select).
+    selected_predicted_error : float or None
+        Mean predicted error of the chosen structures by the GAP that relaxed them
+        [eV/atom] (uncertainty selection; :func:`gapexplore.fit.predicted_errors`).
     labelled, failed, labels_total : int or None
         Labels of this iteration, failed ones, and successful labels in the database
         (label).
@@ -90,6 +93,7 @@ class IterationRecord:
     relaxations: dict | None = None
     lowest: dict | None = None
     selected: int | None = None
+    selected_predicted_error: float | None = None
     labelled: int | None = None
     failed: int | None = None
     labels_total: int | None = None

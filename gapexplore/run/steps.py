@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import time
 
+import numpy as np
 from ase import Atoms
 
 from gapexplore.core import keys
@@ -130,17 +131,27 @@ class Steps:
             database = [a for a in self.store.labels() if a.pbc.all()]
         n = min(record.n_select, len(pool))
         s = self.settings
+        # uncertainty needs a GAP: iteration 0 (random cells, no GAP yet) chooses by CUR
+        uncertain = s.selection == "uncertainty" and self.iteration > 0
+        method = "kernel_cur" if s.selection == "uncertainty" and not uncertain \
+            else s.selection
         selection = select_structures(pool, n, rng=self._rng("select"), kT=kT,
                                       n_histogram=None if s.n_histogram is None
                                       else max(s.n_histogram, n), soap=soap,
-                                      database=database, method=s.selection,
+                                      database=database, method=method,
                                       stochastic=s.selection_stochastic,
-                                      center=s.selection_center, n_jobs=1)
+                                      center=s.selection_center,
+                                      potential=self.potential if uncertain else None,
+                                      n_jobs=1)
         chosen = selection.structures
         for rank, atoms in enumerate(chosen):
             atoms.info[keys.UID] = f"i{self.iteration:03d}-s{rank:04d}"
         self.store.write_structures(self.iteration, "selected", chosen)
-        self._done("select", selected=len(chosen))
+        facts = {}
+        if uncertain and chosen:    # the GAP's own doubt about what it chose: a signal
+            facts["selected_predicted_error"] = float(np.nanmean(
+                [a.info[keys.SELECT_PREDICTED_ERROR] for a in chosen]))
+        self._done("select", selected=len(chosen), **facts)
         return chosen
 
     @_locked

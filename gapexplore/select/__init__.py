@@ -8,6 +8,7 @@ from gapexplore.select.cur import (
     kernel_features,
     leverage_indices,
     random_indices,
+    uncertainty_indices,
 )
 from gapexplore.select.histogram import (
     KT_SCHEDULE,
@@ -19,5 +20,5 @@ from gapexplore.select.selection import METHODS, Selection, select_structures
 
 __all__ = ["KT_SCHEDULE", "METHODS", "kt_for_iteration", "flat_histogram_probabilities",
            "flat_histogram_indices", "cur_indices", "kernel_features", "leverage_indices",
-           "fps_indices",            "random_indices",
+           "fps_indices", "random_indices", "uncertainty_indices",
            "Selection", "select_structures"]

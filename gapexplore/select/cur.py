@@ -11,7 +11,7 @@ import scipy.linalg
 from gapexplore.core.checks import check_int, check_rng, fail
 
 __all__ = ["kernel_features", "cur_indices", "leverage_indices", "fps_indices",
-           "random_indices"]
+           "random_indices", "uncertainty_indices"]
 
 _TINY = 1e-12
 _MAX_FEATURES = 500   # CUR works on at most this many principal directions of the features
@@ -253,6 +253,41 @@ def random_indices(m: int, n: int, *, exclude=(), rng: np.random.Generator) -> n
     allowed = np.setdiff1d(np.arange(check_int(m, "m", where, low=0)), np.asarray(exclude, int))
     n = check_int(n, "n", where, low=0, high=len(allowed))
     return check_rng(rng, where).choice(allowed, size=n, replace=False)
+
+
+def uncertainty_indices(errors, n: int, *, groups=None) -> np.ndarray:
+    """The ``n`` largest of ``errors`` (e.g. a GAP's predicted errors), at most one per
+    group until every group has given one (the frames of one relaxation are a path: its
+    most uncertain frame stands for it), then the next largest; ties by position.
+
+    Parameters
+    ----------
+    errors : array_like of float
+        One score per row (NaN scores come last).
+    n : int
+        Rows to pick.
+    groups : array_like, optional
+        A label per row (e.g. the relaxation it came from); default: every row its own.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Positions, in the order picked.
+    """
+    where = "uncertainty_indices"
+    errors = np.asarray(errors, dtype=float)
+    if errors.ndim != 1:
+        raise fail("errors", where, "a 1-d array of scores", errors.shape)
+    n = check_int(n, "n", where, low=0, high=len(errors))
+    groups = np.arange(len(errors)) if groups is None else np.asarray(groups)
+    if groups.shape != errors.shape:
+        raise fail("groups", where, "one label per score", groups.shape)
+    order = np.lexsort((np.arange(len(errors)), -np.nan_to_num(errors, nan=-np.inf)))
+    first, rest, seen = [], [], set()
+    for i in order:
+        (rest if groups[i] in seen else first).append(i)
+        seen.add(groups[i])
+    return np.array((first + rest)[:n], dtype=int)
 
 
 def _leverage(x: np.ndarray, gram: np.ndarray, rank: int) -> np.ndarray:

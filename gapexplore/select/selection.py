@@ -41,12 +41,14 @@ from ase import Atoms
 from gapexplore.core import keys
 from gapexplore.core.checks import check_choice, check_int, check_rng, check_structures, fail
 from gapexplore.describe import SoapSettings, averaged_soap
+from gapexplore.fit import predicted_errors
 from gapexplore.select.cur import (
     cur_indices,
     fps_indices,
     kernel_features,
     leverage_indices,
     random_indices,
+    uncertainty_indices,
 )
 from gapexplore.select.histogram import (
     _check_values,
@@ -58,9 +60,10 @@ __all__ = ["METHODS", "Selection", "select_structures"]
 
 #: Selection methods of :func:`select_structures`: CUR on the kernel by deflation (this
 #: package's default) or by the authors' leverage sampling, farthest-point sampling in the
-#: kernel's metric, and the paper's two baselines (Fig. 2): CUR on the SOAP vectors, and
-#: random choice.
-METHODS = ("kernel_cur", "kernel_leverage", "kernel_fps", "vector_cur", "random")
+#: kernel's metric, the GAP's own predicted error (as active-learning codes select), and
+#: the paper's two baselines (Fig. 2): CUR on the SOAP vectors, and random choice.
+METHODS = ("kernel_cur", "kernel_leverage", "kernel_fps", "vector_cur", "uncertainty",
+           "random")
 
 
 @dataclass
@@ -94,7 +97,7 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
                       method: str = "kernel_cur", soap: SoapSettings | None = None,
                       database=(), rank: int = 1, stochastic: bool = False,
                       center: bool = False, n_landmarks: int = 2000,
-                      n_jobs: int = 1) -> Selection:
+                      potential=None, n_jobs: int = 1) -> Selection:
     """The paper's two-step selection on a list of structures.
 
     Parameters
@@ -111,13 +114,15 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
         (iteration 0, random cells without enthalpies). See :func:`kt_for_iteration`.
     n_histogram : int, optional
         Candidates the flat histogram passes on to CUR; default ``10 * n``.
-    method : {"kernel_cur", "kernel_leverage", "kernel_fps", "vector_cur", "random"}
+    method : str, one of :data:`METHODS`
         On the SOAP kernel: greedy leverage-score CUR with deflation (:func:`cur_indices`;
         the default), the authors' leverage sampling over its top ``n // 2`` singular
         vectors, drawn without deflation (:func:`leverage_indices`; the paper's script),
         or farthest-point sampling in the kernel's metric, seeded with the database
-        (:func:`fps_indices`). The baselines of Fig. 2: CUR on the matrix of SOAP vectors,
-        or uniform random choice.
+        (:func:`fps_indices`). ``"uncertainty"``: the largest predicted errors of
+        ``potential`` (:func:`gapexplore.fit.predicted_errors`), one per relaxation
+        (``keys.RELAX_ID``) before a second (:func:`uncertainty_indices`). The baselines of
+        Fig. 2: CUR on the matrix of SOAP vectors, or uniform random choice.
     soap : SoapSettings, optional
         Averaged-SOAP settings; default ``SoapSettings()``, the paper's.
     database : list of ase.Atoms
@@ -129,6 +134,10 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
         Centre the kernel (or the vectors) before CUR.
     n_landmarks : int
         Nyström columns for the kernel factor (see :func:`kernel_features`).
+    potential : str or pathlib.Path, optional
+        The GAP (XML) whose predicted errors ``"uncertainty"`` ranks by (the GAP that
+        relaxed the candidates); with any method, each chosen structure then carries its
+        predicted error [eV/atom] in ``info[keys.SELECT_PREDICTED_ERROR]``.
     n_jobs : int
         Processes for the SOAP calculation.
 
@@ -143,6 +152,9 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
     rng = check_rng(rng, where)
     soap = SoapSettings() if soap is None else soap
     check_choice(method, "method", where, METHODS)
+    if method == "uncertainty" and potential is None:
+        raise fail("potential", where, "the GAP (XML path) whose predicted errors "
+                   "method='uncertainty' ranks by", None)
     if n_histogram is None:
         n_histogram = 10 * n
     n_histogram = check_int(n_histogram, "n_histogram", where, low=n)
@@ -152,8 +164,15 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
         enthalpies = _enthalpies(candidates, where)
         probabilities = flat_histogram_probabilities(enthalpies, kT)
         pool = np.sort(flat_histogram_indices(enthalpies, n_histogram, kT, rng=rng))
+    errors = None
+    if potential is not None:
+        errors = predicted_errors([candidates[i] for i in pool], potential)
     if method == "random":
         picked = random_indices(len(pool), n, rng=rng)
+        leverage = np.full(n, np.nan)
+    elif method == "uncertainty":
+        groups = [candidates[i].info.get(keys.RELAX_ID, -1 - int(i)) for i in pool]
+        picked = uncertainty_indices(errors, n, groups=groups)
         leverage = np.full(n, np.nan)
     else:
         structures = [candidates[i] for i in pool] + database
@@ -182,6 +201,8 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
         atoms.info[keys.SELECT_LEVERAGE] = float(score)
         if probabilities is not None:
             atoms.info[keys.SELECT_HISTOGRAM_PROBABILITY] = float(probabilities[i])
+        if errors is not None:
+            atoms.info[keys.SELECT_PREDICTED_ERROR] = float(errors[picked[order]])
         chosen.append(atoms)
     return Selection(structures=chosen, indices=indices, leverage=leverage,
                      histogram_probabilities=probabilities, pool=pool)
