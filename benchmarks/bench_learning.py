@@ -79,6 +79,7 @@ METHODS = {
     "kernel_leverage": dict(selection="kernel_leverage"),
     "kernel_fps": dict(selection="kernel_fps"),
     "vector_cur": dict(selection="vector_cur"),
+    "uncertainty": dict(selection="uncertainty"),
     "random": dict(selection="random"),
 }
 
@@ -134,6 +135,13 @@ SIZES = {
     "large": Size(n_initial=100, n_candidates=12, n_select=12, iterations=5, n_atoms=(4, 8),
                   relax_fmax=0.05, relax_max_steps=80, soap="paper", seeds=5,
                   methods=("kernel_cur", "kernel_cur_stochastic", "kernel_cur_centred",
+                           "vector_cur", "random")),
+    # Beyond 82 labels: 20 relaxations and 20 labels per iteration to 254 labels, the
+    # methods that matter (issue 20) at five seeds; hours per reference: run it over
+    # several sittings (the runs resume), with --parallel 2 on a quiet machine.
+    "grown": Size(n_initial=100, n_candidates=20, n_select=20, iterations=12,
+                  n_atoms=(4, 8), relax_fmax=0.05, relax_max_steps=80, soap="paper", seeds=5,
+                  methods=("kernel_cur", "kernel_leverage", "kernel_fps", "uncertainty",
                            "vector_cur", "random")),
 }
 
@@ -201,6 +209,55 @@ def difference_rows(result: dict) -> list[dict]:
             for pair in pairs]
 
 
+def held_out_rows(results: list[dict], out: Path) -> list[dict]:
+    """Every fitted GAP of every run on the phases no run validates on
+    (:data:`gapexplore.validate.HELD_OUT_STRUCTURES`): relaxed energy per atom by the GAP and
+    by the reference, one row per run, iteration and structure, like :func:`learning_rows`.
+
+    The reference's relaxed energies are computed once per reference and kept in
+    ``out/held_out_<reference>.json``; each run's GAP energies in its folder
+    (``held_out.json``, by iteration), so a second call only adds new iterations.
+    """
+    from gapexplore.fit import load_potential
+    from gapexplore.label import reference_calculator
+    from gapexplore.validate import HELD_OUT_STRUCTURES, held_out_structure, validate
+
+    rows = []
+    for key in dict.fromkeys(r["reference"] for r in results):
+        name, element, _ = REFERENCES[key]
+        held_out = {s: held_out_structure(element, s) for s in HELD_OUT_STRUCTURES.get(element, {})}
+        if not held_out:
+            continue
+        chemistry = ExploreSettings(element=element, reference=name).chemistry()
+        cache = out / f"held_out_{key}.json"
+        energies = json.loads(cache.read_text()) if cache.exists() else {}
+        reference = None
+        for result in (r for r in results if r["reference"] == key):
+            folder = Path(result["folder"])
+            kept_path = folder / "held_out.json"
+            kept = json.loads(kept_path.read_text()) if kept_path.exists() else {}
+            explorer = Explorer(folder, n_jobs=1)
+            for record in result["records"]:
+                iteration = str(record["iteration"])
+                if iteration not in kept and record.get("fit"):
+                    reference = reference or reference_calculator(name)
+                    gap = load_potential(explorer.potential_of(record["iteration"]))
+                    found = validate(held_out, gap, reference, chemistry=chemistry,
+                                     reference_energies=energies)
+                    energies.update({s: found[s]["reference"] for s in held_out})
+                    cache.write_text(json.dumps(energies, indent=1))
+                    kept[iteration] = {s: found[s]["gap"] for s in held_out}
+                    kept_path.write_text(json.dumps(kept, indent=1))
+                for structure, gap_energy in kept.get(iteration, {}).items():
+                    rows.append({"reference": key, "method": result["method"],
+                                 "seed": result["seed"], "iteration": record["iteration"],
+                                 "labels": record.get("labels_total"),
+                                 "structure": structure, "gap": gap_energy,
+                                 "reference_energy": energies[structure],
+                                 "error": gap_energy - energies[structure]})
+    return rows
+
+
 #: Volume ratios V/V0 of the energy–volume curves (around the reference's relaxed cell).
 EV_SCALES = np.linspace(0.8, 1.2, 9)
 
@@ -250,16 +307,18 @@ def _mean_sd(values) -> str:
     return text + (f" ({len(values) - len(good)} nan)" if len(good) < len(values) else "")
 
 
-def learning_table(rows: list[dict], reference: str) -> str:
-    """Method × labels -> mean ± sd over seeds of |error| [meV/atom], per known structure."""
+def learning_table(rows: list[dict], reference: str, what: str = "known") -> str:
+    """Method × labels -> mean ± sd over seeds of |error| [meV/atom], per structure."""
     rows = [r for r in rows if r["reference"] == reference]
+    if not rows:
+        return ""
     iterations = sorted({r["iteration"] for r in rows})
     labels = {i: int(np.median([r["labels"] for r in rows if r["iteration"] == i]))
               for i in iterations}
     methods = list(dict.fromkeys(r["method"] for r in rows))
     structures = list(dict.fromkeys(r["structure"] for r in rows)) + ["mean of all"]
     width = 17
-    lines = [f"{reference}: |E_GAP - E_ref| of relaxed known structures [meV/atom], "
+    lines = [f"{reference}: |E_GAP - E_ref| of relaxed {what} structures [meV/atom], "
              f"mean ± sd over seeds (population sd, ddof 0)"]
     for structure in structures:
         lines.append(f"  {structure:<30s}" + "".join(f"{labels[i]:>{width}d}"
@@ -313,7 +372,8 @@ def first_below(rows: list[dict], reference: str, threshold: float = THRESHOLD) 
                  structures, table, width=20)
 
 
-def paired_table(rows: list[dict], reference: str, baseline: str = "random") -> str:
+def paired_table(rows: list[dict], reference: str, baseline: str = "random",
+                 what: str = "known") -> str:
     """Each method against ``baseline``, seed by seed, on the mean |error| of all known
     structures: the mean paired difference [meV/atom] and the seeds where the method is
     lower, with the one-sided sign-test p-value of that count.
@@ -349,8 +409,9 @@ def paired_table(rows: list[dict], reference: str, baseline: str = "random") -> 
             cells.append(f"{np.mean(pairs):+.0f} {wins}/{len(pairs)} p{p:.2f}")
         table.append((method, cells))
     return _grid(f"{reference}: paired by seed against {baseline}: mean of (method - "
-                 f"{baseline}) of the mean |error| [meV/atom], seeds where the method is "
-                 "lower, one-sided sign-test p", labels, table, width=20)
+                 f"{baseline}) of the mean |error| of the {what} structures [meV/atom], "
+                 "seeds where the method is lower, one-sided sign-test p", labels, table,
+                 width=20)
 
 
 def prediction_table(results: list[dict], reference: str) -> str:
@@ -593,8 +654,11 @@ def main(argv=None) -> dict:
     rows = [row for result in results for row in learning_rows(result)]
     differences = [row for result in results for row in difference_rows(result)]
     ev_rows = energy_volume_rows(results)
+    held_out = held_out_rows(results, args.out)
     stem = args.out / f"learning_{args.size}_{'_'.join(args.reference)}"
     write_csv(stem.with_suffix(".csv"), rows)
+    if held_out:
+        write_csv(stem.parent / f"{stem.name}_held_out.csv", held_out)
     write_csv(stem.parent / f"{stem.name}_differences.csv", differences)
     write_csv(stem.parent / f"{stem.name}_energy_volume.csv", ev_rows)
     stem.with_suffix(".json").write_text(json.dumps(
@@ -609,6 +673,11 @@ def main(argv=None) -> dict:
         print()
         print(paired_table(rows, reference))
         print()
+        if any(r["reference"] == reference for r in held_out):
+            print(learning_table(held_out, reference, what="held-out (never validated on)"))
+            print()
+            print(paired_table(held_out, reference, what="held-out"))
+            print()
         predicted = prediction_table(results, reference)
         if predicted:
             print(predicted)

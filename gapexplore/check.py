@@ -5,9 +5,10 @@ elsewhere — to other phases, other volumes, finite temperature. :func:`check_r
 run's newest GAP through those, each against the run's reference:
 
 * **Energy–volume curves** (paper Fig. 3d–f) of the top ranked structures the run found
-  (:meth:`Explorer.results <gapexplore.run.Explorer.results>`) and of *every* known
+  (:meth:`Explorer.results <gapexplore.run.Explorer.results>`), of *every* known
   structure of the element (:data:`gapexplore.validate.KNOWN_STRUCTURES`, validated by the
-  run or not, and the run's own ``known.xyz``): the cell scaled uniformly, atoms not
+  run or not, and the run's own ``known.xyz``) and of the phases no run validates on
+  (:data:`gapexplore.validate.HELD_OUT_STRUCTURES`): the cell scaled uniformly, atoms not
   relaxed, both calculators on the same geometries. A Birch–Murnaghan fit of each curve
   gives the equilibrium volume V₀ [Å³/atom], the energy at it E₀ [eV/atom] and the bulk
   modulus B [GPa]; the **phase differences** are each E₀ above the lowest, by both.
@@ -47,7 +48,12 @@ from gapexplore.core.geometry import min_distance, shortest_distance_below
 from gapexplore.fit import load_potential, predicted_errors
 from gapexplore.label import label_structures
 from gapexplore.run.explorer import Explorer
-from gapexplore.validate import KNOWN_STRUCTURES, known_structure
+from gapexplore.validate import (
+    HELD_OUT_STRUCTURES,
+    KNOWN_STRUCTURES,
+    held_out_structure,
+    known_structure,
+)
 
 __all__ = ["CheckSettings", "check_run", "equation_of_state", "md_stability"]
 
@@ -308,6 +314,8 @@ def check_run(folder, settings: CheckSettings | None = None, *, reference=None,
                             known_structure(chemistry.element, name))
     for name, atoms in explorer.store.read_known().items():
         structures[name] = ("validated", atoms)
+    for name in HELD_OUT_STRUCTURES.get(chemistry.element, {}):
+        structures.setdefault(name, ("held out", held_out_structure(chemistry.element, name)))
     report = {"potential": str(potential_path), "settings": _plain(settings),
               "structures": {}, "differences": {}, "md": []}
     for name, (source, atoms) in structures.items():

@@ -31,7 +31,8 @@ from gapexplore.core.checks import fail
 from gapexplore.core.chemistry import Chemistry
 from gapexplore.relax import RelaxSettings, relax
 
-__all__ = ["KNOWN_STRUCTURES", "known_structure", "prediction_error", "validate"]
+__all__ = ["HELD_OUT_STRUCTURES", "KNOWN_STRUCTURES", "held_out_structure", "known_structure",
+           "prediction_error", "validate"]
 
 
 def _beta_tin(element, a, c):
@@ -93,9 +94,50 @@ KNOWN_STRUCTURES = {
 }
 
 
+#: Further phases that no run validates on (``known_structure`` refuses them): the judge of
+#: a potential is what it was not shown. Built from published lattice parameters and
+#: Wyckoff positions as starting points (each potential relaxes them to its own minimum):
+#: Si hexagonal diamond (P6₃/mmc, 4f z = 1/16; a = 3.84, c = 6.28 Å, Besson et al., Phys.
+#: Rev. Lett. 59, 473 (1987)), simple cubic (a = 2.53 Å), fcc (a = 3.87 Å) and hcp (a = 2.72,
+#: c = 4.44 Å; the close-packed high-pressure phases, cf. Duclos et al., Phys. Rev. B 41,
+#: 12021 (1990)); C bc8 (Ia-3, 16c x = 0.0939, a = 4.455 Å; Yin, Phys. Rev. B 30, 1773
+#: (1984)), simple cubic (a = 1.75 Å) and fcc (a = 3.08 Å).
+HELD_OUT_STRUCTURES = {
+    "Si": {
+        "hexagonal-diamond": lambda: _lonsdaleite("Si", 3.84, 6.28),
+        "sc": lambda: bulk("Si", "sc", a=2.53),
+        "fcc": lambda: bulk("Si", "fcc", a=3.87),
+        "hcp": lambda: bulk("Si", "hcp", a=2.72, c=4.44),
+    },
+    "C": {
+        "bc8": lambda: _bc8("C", 4.455, 0.0939),
+        "sc": lambda: bulk("C", "sc", a=1.75),
+        "fcc": lambda: bulk("C", "fcc", a=3.08),
+    },
+}
+
+
+def held_out_structure(element: str, name: str) -> Atoms:
+    """A held-out phase of ``element`` (see :data:`HELD_OUT_STRUCTURES`): for judging a
+    finished run's potential, never for a run's own validation."""
+    table = HELD_OUT_STRUCTURES.get(element, {})
+    if name not in table:
+        options = ", ".join(repr(n) for n in table) or "none"
+        raise fail("name", "held_out_structure",
+                   f"a held-out structure of {element} ({options})", name)
+    atoms = table[name]()
+    atoms.info[keys.KNOWN_NAME] = name
+    return atoms
+
+
 def known_structure(element: str, name: str) -> Atoms:
     """A known crystal structure of ``element`` (see :data:`KNOWN_STRUCTURES`)."""
     table = KNOWN_STRUCTURES.get(element, {})
+    if name in HELD_OUT_STRUCTURES.get(element, {}):
+        raise fail("name", "known_structure", f"a known structure of {element} "
+                   f"({', '.join(repr(n) for n in table)}); {name!r} is held out: no run "
+                   "validates on it (judge a finished potential on it with "
+                   "gapexplore.validate.held_out_structure)", name)
     if name not in table:
         options = ", ".join(repr(n) for n in table) or "none"
         raise fail("name", "known_structure", f"a known structure of {element} ({options})",

@@ -52,6 +52,13 @@ def test_smallest_learning_comparison(tmp_path, capsys):
                  if r["structure"] == structure and r["method"] == "random"]
         assert int(np.argmin(curve)) == 4
     assert "energy–volume curves, RMS" in printed
+    # the held-out phases: every GAP of every run, never validated on by any run
+    held = list(csv.DictReader(open(Path(tmp_path) / "learning_small_kumagai-si_held_out.csv")))
+    assert {r["structure"] for r in held} == {"hexagonal-diamond", "sc", "fcc", "hcp"}
+    assert len(held) == 2 * 1 * 2 * 4 and not {r["structure"] for r in held} & {
+        r["structure"] for r in rows}
+    assert np.isfinite([float(r["error"]) for r in held]).all()
+    assert "relaxed held-out (never validated on) structures" in printed
     # a second call reads the finished runs back instead of repeating them
     states = {p: p.stat().st_mtime_ns for p in Path(tmp_path).rglob("state.json")}
     again = bench.main(["--size", "small", "--reference", "kumagai-si", "--out", str(tmp_path)])

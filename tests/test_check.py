@@ -128,10 +128,12 @@ def test_check_end_to_end_on_a_tiny_run(tmp_path, capsys):
     assert "MD #1" in out and "report" in out
     report = json.loads((folder / "check" / "check.json").read_text())
     structures = report["structures"]
-    # every known Si phase, validated by the run or not, and the run's own top structures
+    # every known Si phase, validated by the run or not, the held-out ones, the run's top ones
     assert {n: s["source"] for n, s in structures.items() if not n.startswith("#")} == {
         "diamond": "validated", "beta-tin": "not validated",
-        "simple-hexagonal": "not validated", "bc8": "not validated"}
+        "simple-hexagonal": "not validated", "bc8": "not validated",
+        "hexagonal-diamond": "held out", "sc": "held out", "fcc": "held out",
+        "hcp": "held out"}
     assert 1 <= sum(n.startswith("#") for n in structures) <= 2
     # the reference's curve is Stillinger–Weber's own energy of the scaled cell
     diamond = structures["diamond"]

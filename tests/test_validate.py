@@ -89,3 +89,21 @@ def test_prediction_error_uses_only_structures_with_both_energies():
     assert error["mae"] == pytest.approx(0.2) and error["max"] == pytest.approx(0.3)
     assert error["mean"] == pytest.approx(-0.1)
     assert prediction_error(structures[2:]) is None
+
+
+def test_held_out_phases_have_their_space_groups_and_no_run_validates_on_them():
+    import spglib
+
+    from gapexplore.run import ExploreSettings
+    from gapexplore.validate import HELD_OUT_STRUCTURES, held_out_structure
+
+    expected = {("Si", "hexagonal-diamond"): 194, ("Si", "sc"): 221, ("Si", "fcc"): 225,
+                ("Si", "hcp"): 194, ("C", "bc8"): 206, ("C", "sc"): 221, ("C", "fcc"): 225}
+    assert {(e, n) for e in HELD_OUT_STRUCTURES for n in HELD_OUT_STRUCTURES[e]} == set(expected)
+    for (element, name), number in expected.items():
+        atoms = held_out_structure(element, name)
+        cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+        assert spglib.get_symmetry_dataset(cell, symprec=1e-3).number == number, name
+        assert name not in KNOWN_STRUCTURES[element]
+    with pytest.raises(InvalidParameterError, match="held out"):
+        ExploreSettings(element="Si", validate=("diamond", "fcc"))
