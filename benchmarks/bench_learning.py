@@ -610,10 +610,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _jobs(args, size: Size) -> list[dict]:
-    jobs = []
+    jobs = []   # seed by seed: a comparison cut short still has whole seeds to pair
     for reference in args.reference:
-        for method in args.methods or size.methods:
-            for seed in range(args.seeds or size.seeds):
+        for seed in range(args.seeds or size.seeds):
+            for method in args.methods or size.methods:
                 folder = args.out / "runs" / reference / size.tag() / method / f"seed{seed}"
                 settings = settings_for(reference, method, seed, size, args.iterations)
                 jobs.append({"reference": reference, "method": method, "seed": seed,

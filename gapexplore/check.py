@@ -8,10 +8,12 @@ run's newest GAP through those, each against the run's reference:
   (:meth:`Explorer.results <gapexplore.run.Explorer.results>`), of *every* known
   structure of the element (:data:`gapexplore.validate.KNOWN_STRUCTURES`, validated by the
   run or not, and the run's own ``known.xyz``) and of the phases no run validates on
-  (:data:`gapexplore.validate.HELD_OUT_STRUCTURES`): the cell scaled uniformly, atoms not
-  relaxed, both calculators on the same geometries. A Birch–Murnaghan fit of each curve
-  gives the equilibrium volume V₀ [Å³/atom], the energy at it E₀ [eV/atom] and the bulk
-  modulus B [GPa]; the **phase differences** are each E₀ above the lowest, by both.
+  (:data:`gapexplore.validate.HELD_OUT_STRUCTURES`): each known phase first relaxed with
+  the reference (zero pressure, cell included), each found one as the GAP left it; then the
+  cell scaled uniformly, atoms not relaxed, both calculators on the same geometries. A
+  Birch–Murnaghan fit of each curve gives the equilibrium volume V₀ [Å³/atom], the energy
+  at it E₀ [eV/atom] and the bulk modulus B [GPa]; the **phase differences** are each E₀
+  above the lowest, by both.
 * **The GAP's own predicted error** (:func:`gapexplore.fit.predicted_errors`: the square
   root of quippy's mean local GAP variance) [eV/atom] at each structure's starting volume,
   beside its actual error; a large one says the GAP was not shown anything like it.
@@ -47,6 +49,7 @@ from gapexplore.core.checks import check_int, check_real, fail
 from gapexplore.core.geometry import min_distance, shortest_distance_below
 from gapexplore.fit import load_potential, predicted_errors
 from gapexplore.label import label_structures
+from gapexplore.relax import RelaxSettings, relax
 from gapexplore.run.explorer import Explorer
 from gapexplore.validate import (
     HELD_OUT_STRUCTURES,
@@ -319,6 +322,9 @@ def check_run(folder, settings: CheckSettings | None = None, *, reference=None,
     report = {"potential": str(potential_path), "settings": _plain(settings),
               "structures": {}, "differences": {}, "md": []}
     for name, (source, atoms) in structures.items():
+        if source != "found":   # a known phase: around the reference's own minimum
+            atoms = _bare(relax(atoms, ref, pressure=0.0, chemistry=chemistry,
+                                settings=RelaxSettings(precon=False))[-1])
         curve = energy_volume(atoms, {"gap": gap, "reference": ref}, scales=settings.scales)
         fits = {c: equation_of_state(curve["volume_per_atom"], curve[c])
                 for c in ("gap", "reference")}
@@ -358,6 +364,10 @@ def check_run(folder, settings: CheckSettings | None = None, *, reference=None,
         out.mkdir(exist_ok=True)
         (out / "check.json").write_text(json.dumps(report, indent=1, allow_nan=True))
     return report
+
+
+def _bare(atoms: Atoms) -> Atoms:
+    return Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -135,7 +135,7 @@ def check_summary(report: dict) -> str:
     prints): energy–volume fits and phase differences, GAP against reference, then MD."""
     lines = [f"gapexplore check: {report['potential']}",
              f"  {'structure':<18} {'source':<13} {'V0 GAP/ref':>15} {'B GAP/ref [GPa]':>16} "
-             f"{'ΔE GAP/ref [meV]':>17} {'err':>6} {'σ_GAP':>6}"]
+             f"{'ΔE GAP/ref [meV]':>17} {'err':>6} {'RMSE':>6} {'σ_GAP':>6}"]
     for name, s in report["structures"].items():
         gap, ref = s["fit"]["gap"], s["fit"]["reference"]
         diff = report["differences"].get(name)
@@ -145,9 +145,12 @@ def check_summary(report: dict) -> str:
             f"{gap['bulk_modulus']:7.0f}/{ref['bulk_modulus']:<8.0f} "
             + (f"{diff['gap']:8.1f}/{diff['reference']:<8.1f} {diff['error']:6.1f}"
                if diff else f"{'-':>17} {'-':>6}")
+            + f" {1000 * s['rmse']:6.1f}"
             + (f" {1000 * sigma:6.1f}" if sigma is not None else f" {'-':>6}"))
-    lines.append("  (V0 [Å³/atom] and B from Birch–Murnaghan fits; ΔE: E0 above the lowest; err: "
-                 "GAP − reference [meV/atom]; σ_GAP: the GAP's predicted error [meV/atom])")
+    lines.append("  (V0 [Å³/atom] and B from Birch–Murnaghan fits, nan: no minimum on the curve; "
+                 "ΔE: E0 above the lowest; err: GAP − reference [meV/atom]; RMSE: GAP − "
+                 "reference along the curve [meV/atom]; σ_GAP: the GAP's predicted error "
+                 "[meV/atom])")
     for md in report["md"]:
         checks = [c for c in md["spot_checks"] if c["status"] == "ok"]
         lines.append(
