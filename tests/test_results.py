@@ -75,10 +75,19 @@ def test_results_rank_verify_and_resume(tmp_path, capsys):
         assert len(log.read_text().splitlines()) - before == computed   # ... none redone
     finally:
         del os.environ["FAULTY_LOG"]
+    from ase.io import read
+
     results = folder / "results"
     assert (results / "ranked.xyz").exists() and (results / "ranked.csv").exists()
     assert len(list(results.glob("*.cif"))) == len(rows)
-    from ase.io import read
+    import spglib
+
+    for path in results.glob("*.cif"):   # symmetrised: the group holds at 1e-4 Å, not 0.1
+        cif = read(path)
+        number = spglib.get_symmetry_dataset(
+            (cif.cell[:], cif.get_scaled_positions(), cif.numbers), symprec=1e-4).number
+        assert path.stem.split("_", 1)[0].isdigit() and f"({number})" in next(
+            line for line in rows if line.split()[0] == str(int(path.stem[:2])))
 
     ranked = read(results / "ranked.xyz", ":")
     assert [a.info[keys.RESULT_RANK] for a in ranked] == list(range(1, len(rows) + 1))

@@ -40,7 +40,7 @@ from gapexplore.run.explorer import Explorer
 from gapexplore.run.store import write_csv
 
 __all__ = ["Found", "run_minima", "same_structure", "distinct_structures", "verify",
-           "rank_run"]
+           "rank_run", "symmetrised"]
 
 #: Settings of the SOAP comparison of the matcher (short range: local order).
 MATCH_SOAP = SoapSettings(n_max=6, l_max=6, sigma=0.5, r_cut=5.0)
@@ -234,9 +234,10 @@ def rank_run(folder, *, top: int = 10, verify_top: int = 0, write: bool = True,
     is then used: give an Explorer for a run with a reference of your own);
     :meth:`Explorer.results <gapexplore.run.Explorer.results>` calls this.
 
-    With ``write``, ``results/ranked.xyz`` (extxyz, the ranked structures with their
-    figures in ``info``), ``results/ranked.csv`` and one CIF per structure
-    (``results/NN_<space group>.cif``) go into the run folder.
+    With ``write``, ``results/ranked.xyz`` (extxyz, the ranked structures as relaxed, with
+    their figures in ``info``), ``results/ranked.csv`` and one CIF per structure,
+    symmetrised in its space group (:func:`symmetrised`; ``results/NN_<space group>.cif``)
+    go into the run folder.
     """
     top = check_int(top, "top", "rank_run", low=1)
     verify_top = check_int(verify_top, "verify_top", "rank_run", low=0)
@@ -250,11 +251,25 @@ def rank_run(folder, *, top: int = 10, verify_top: int = 0, write: bool = True,
     verify(found[:verify_top], explorer.reference, chemistry=explorer.chemistry,
            store=explorer.store)
     if write and found:
-        _write(explorer.store.root / "results", found)
+        _write(explorer.store.root / "results", found, matcher.get("symprec", 0.1))
     return found
 
 
-def _write(folder: Path, found: list[Found]) -> None:
+def symmetrised(atoms: Atoms, symprec: float = 0.1) -> Atoms:
+    """``atoms`` made exactly symmetric in the space group spglib finds at ``symprec`` [Å]:
+    its standardised conventional cell with idealised positions (spglib's
+    ``standardize_cell``); ``atoms`` itself (a copy) where spglib finds no cell."""
+    import spglib
+
+    cell = spglib.standardize_cell(_canonical_cell(atoms), to_primitive=False,
+                                   no_idealize=False, symprec=symprec)
+    if cell is None:
+        return _bare(atoms)
+    lattice, fractional, numbers = cell
+    return Atoms(numbers, scaled_positions=fractional, cell=lattice, pbc=True)
+
+
+def _write(folder: Path, found: list[Found], symprec: float) -> None:
     from ase.io import write
 
     folder.mkdir(exist_ok=True)
@@ -266,7 +281,8 @@ def _write(folder: Path, found: list[Found]) -> None:
         atoms.info[keys.RESULT_RANK] = rank
         structures.append(atoms)
         name = item.spacegroup.split()[0].replace("/", "_")
-        write(folder / f"{rank:02d}_{name}.cif", item.atoms, format="cif")
+        write(folder / f"{rank:02d}_{name}.cif", symmetrised(item.atoms, symprec),
+              format="cif")
     write(folder / "ranked.xyz", structures, format="extxyz")
     write_csv(folder / "ranked.csv", [{"rank": r, **item.row()}
                                       for r, item in enumerate(found, start=1)])
