@@ -20,7 +20,7 @@ work runs); over them the faces: :mod:`~gapexplore.cli`, :mod:`~gapexplore.widge
 """
 
 from gapexplore.core import keys
-from gapexplore.core.chemistry import Chemistry
+from gapexplore.core.chemistry import Chemistry, Composition
 from gapexplore.core.errors import (
     GapExploreError,
     GapFitError,
@@ -48,6 +48,7 @@ __version__ = "0.1.0"
 __all__ = [
     "keys",
     "Chemistry",
+    "Composition",
     "SoapSettings",
     "averaged_soap",
     "soap_kernel",

@@ -13,12 +13,13 @@ which hold the paper's 1.47 Å for Ti.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import gcd
 
 from ase.data import atomic_numbers, covalent_radii
 
 from gapexplore.core.checks import check_choice, check_real, fail
 
-__all__ = ["Chemistry", "METALLIC_RADII", "BONDING_KINDS", "VOLUME_FACTORS"]
+__all__ = ["Chemistry", "Composition", "METALLIC_RADII", "BONDING_KINDS", "VOLUME_FACTORS"]
 
 #: The bonding kinds the protocol knows, with the paper's volume per atom V0 = f r³.
 VOLUME_FACTORS = {"covalent": 14.5, "metallic": 5.5}
@@ -128,6 +129,134 @@ class Chemistry:
     def min_separation(self) -> float:
         """Minimum interatomic distance of random cells [Å]: 1.8 r."""
         return MIN_SEPARATION_FACTOR * self.radius
+
+
+@dataclass(frozen=True)
+class Composition:
+    """A compound: its formula unit and the chemistry of each of its elements.
+
+    Build it with :meth:`Composition.of`. The protocol's rules for one element carry over
+    pair by pair, as buildcell's per-pair ``MINSEP`` does: atoms of elements a and b are
+    at least 0.9 (r_a + r_b) apart in random cells (1.8 r for a = b, the paper's rule),
+    and the volume of a formula unit is the sum of its atoms' V0.
+
+    Parameters
+    ----------
+    counts : tuple of (str, int)
+        The reduced formula unit, elements in the order given, e.g. (("Ti", 1), ("O", 2)).
+    species : tuple of Chemistry
+        The chemistry of each element, in the same order.
+    """
+
+    counts: tuple
+    species: tuple
+
+    def __post_init__(self):
+        where = "Composition"
+        if not self.counts or len(self.counts) != len(self.species):
+            raise fail("species", where, "one Chemistry per element of the formula",
+                       self.species)
+        for (element, count), chemistry in zip(self.counts, self.species):
+            if not isinstance(chemistry, Chemistry) or chemistry.element != element:
+                raise fail("species", where, f"the Chemistry of {element}", chemistry)
+            check_real(count, "counts", where, low=1)
+
+    @classmethod
+    def of(cls, formula: str, *, bonding=None, radius=None) -> "Composition":
+        """The composition of ``formula`` with tabulated defaults per element.
+
+        Parameters
+        ----------
+        formula : str
+            A chemical formula, e.g. ``"SiC"``, ``"TiO2"``, ``"Cu3Au"``; it is reduced to
+            its formula unit (``"Si2C2"`` is SiC).
+        bonding : str or dict of str to str, optional
+            ``"covalent"`` or ``"metallic"`` for every element, or per element; default
+            per element as :meth:`Chemistry.of`.
+        radius : dict of str to float, optional
+            Characteristic radius [Å] per element; default as :meth:`Chemistry.of`.
+
+        Raises
+        ------
+        InvalidParameterError
+            For a formula that does not parse or names no element or an unknown one, a
+            bonding kind or radius for an element not in it, or a bad kind or radius.
+
+        Examples
+        --------
+        >>> Composition.of("SiC").formula
+        'SiC'
+        >>> Composition.of("Si2C2").atoms_per_formula_unit
+        2
+        """
+        from ase.formula import Formula
+
+        where = "Composition.of"
+        if not isinstance(formula, str) or not formula.strip():
+            raise fail("formula", where, "a chemical formula such as 'SiC' or 'TiO2'", formula)
+        try:
+            counts = Formula(formula.strip()).count()
+        except ValueError:
+            counts = None
+        if not counts or any(e not in atomic_numbers or e == "X" for e in counts):
+            raise fail("formula", where, "a chemical formula of known elements such as "
+                       "'SiC' or 'TiO2'", formula)
+        divisor = 0
+        for n in counts.values():
+            divisor = gcd(divisor, n)
+        counts = {e: n // divisor for e, n in counts.items()}
+        bondings = bonding if isinstance(bonding, dict) else {e: bonding for e in counts}
+        radii = dict(radius or {})
+        if not isinstance(radii, dict):
+            raise fail("radius", where, "a dict of element to radius [Å]", radius)
+        for name, table in (("bonding", bondings), ("radius", radii)):
+            strangers = sorted(set(table) - set(counts))
+            if strangers:
+                raise fail(name, where, f"values for the elements of {formula} "
+                           f"({', '.join(counts)})", f"values for {', '.join(strangers)}")
+        species = tuple(Chemistry.of(e, bonding=bondings.get(e), radius=radii.get(e))
+                        for e in counts)
+        return cls(counts=tuple(counts.items()), species=species)
+
+    @property
+    def elements(self) -> tuple:
+        """Chemical symbols, in the order of the formula."""
+        return tuple(e for e, _ in self.counts)
+
+    @property
+    def formula(self) -> str:
+        """The formula unit, e.g. ``"TiO2"``."""
+        return "".join(e + (str(n) if n > 1 else "") for e, n in self.counts)
+
+    @property
+    def atoms_per_formula_unit(self) -> int:
+        """Atoms in one formula unit."""
+        return sum(n for _, n in self.counts)
+
+    def chemistry(self, element: str) -> Chemistry:
+        """The :class:`Chemistry` of ``element``."""
+        for chemistry in self.species:
+            if chemistry.element == element:
+                return chemistry
+        raise fail("element", "Composition.chemistry", f"one of {', '.join(self.elements)}",
+                   element)
+
+    @property
+    def volume_per_formula_unit(self) -> float:
+        """Σ n_e V0_e [Å³]: the centre of the random cells' volume per formula unit."""
+        return sum(n * c.volume_per_atom for (_, n), c in zip(self.counts, self.species))
+
+    def min_separation(self, a: str, b: str) -> float:
+        """Minimum distance between atoms of elements ``a`` and ``b`` in random cells [Å]:
+        0.9 (r_a + r_b), i.e. the paper's 1.8 r for one element."""
+        return MIN_SEPARATION_FACTOR / 2 * (self.chemistry(a).radius + self.chemistry(b).radius)
+
+    def formula_units(self, n_atoms) -> list[int]:
+        """The numbers of formula units Z whose cells hold an atom count in the inclusive
+        range ``n_atoms`` (e.g. ``(6, 24)``)."""
+        lo, hi = n_atoms
+        n = self.atoms_per_formula_unit
+        return [z for z in range(1, hi // n + 1) if lo <= z * n <= hi]
 
 
 def check_chemistry(chemistry, where: str) -> Chemistry:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gapexplore.core import keys
 from gapexplore.core.checks import check_int, check_real, fail
-from gapexplore.core.chemistry import Chemistry
+from gapexplore.core.chemistry import Chemistry, Composition
 from gapexplore.core.errors import GapFitError
 from gapexplore.fit.noise import NoiseSettings
 
@@ -82,8 +82,16 @@ class GapSettings:
                        self.soap_transition_width)
 
     @classmethod
-    def for_chemistry(cls, chemistry: Chemistry, **overrides) -> "GapSettings":
-        """The paper's model (Table 1) for ``chemistry``'s radius and bonding kind."""
+    def for_chemistry(cls, chemistry, **overrides) -> "GapSettings":
+        """The paper's model (Table 1) for ``chemistry``'s radius and bonding kind.
+
+        For a :class:`~gapexplore.core.chemistry.Composition`, the element of the largest
+        radius sets the cutoffs (they must reach its bonds); ``add_species=T`` then gives
+        every pair of species its own 2b term, every triplet its 3b term and every centre
+        species its SOAP, as the paper's model does for one element.
+        """
+        if isinstance(chemistry, Composition):
+            chemistry = max(chemistry.species, key=lambda c: c.radius)
         f2, f3, fs = TABLE1_CUTOFFS[chemistry.bonding]
         r = chemistry.radius
         values = dict(cutoff_2b=round(f2 * r, 4), cutoff_3b=round(f3 * r, 4),

@@ -35,7 +35,7 @@ from ase.io import write
 
 from gapexplore.core import keys
 from gapexplore.core.checks import check_structures, fail
-from gapexplore.core.chemistry import Chemistry, check_chemistry
+from gapexplore.core.chemistry import Chemistry, Composition, check_chemistry
 from gapexplore.core.errors import GapFitError
 from gapexplore.fit.command import (
     TERMS,
@@ -181,7 +181,7 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry, workdir, *,
         Labelled structures (``keys.REF_ENERGY`` etc.), including the isolated atom
         (``config_type`` ``"isolated_atom"``), whose energy becomes e0. Structures whose
         labelling failed (``keys.LABEL_ERROR``) are left out with a log message.
-    chemistry : Chemistry
+    chemistry : Chemistry or Composition
         Sets the default :class:`GapSettings`.
     workdir : str or pathlib.Path
         Folder for the training file, the potentials of each stage and gap_fit's logs.
@@ -207,7 +207,8 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry, workdir, *,
     """
     where = "fit_gap"
     structures = check_structures(structures, "structures", where)
-    check_chemistry(chemistry, where)
+    if not isinstance(chemistry, Composition):
+        check_chemistry(chemistry, where)
     settings = GapSettings.for_chemistry(chemistry) if settings is None else settings
     workdir = Path(workdir)
     good = [a for a in structures if keys.LABEL_ERROR not in a.info and keys.REF_ENERGY in a.info]
@@ -218,7 +219,12 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry, workdir, *,
     if not isolated:
         raise fail("structures", where, "a list including the labelled isolated atom "
                    "(gapexplore.generate.isolated_atom), whose energy is e0", "none")
-    e0 = {isolated[0].get_chemical_symbols()[0]: float(isolated[0].info[keys.REF_ENERGY])}
+    e0 = {a.get_chemical_symbols()[0]: float(a.info[keys.REF_ENERGY]) for a in isolated}
+    missing = sorted({s for a in good for s in a.get_chemical_symbols()} - set(e0))
+    if missing:
+        raise fail("structures", where, "a list including the labelled isolated atom of "
+                   "every element (gapexplore.generate.isolated_atom), whose energy is its "
+                   "e0", f"none for {', '.join(missing)}")
     training = with_noise([a for a in good
                            if a.info.get(keys.CONFIG_TYPE) != keys.CONFIG_ISOLATED_ATOM],
                           settings.noise)

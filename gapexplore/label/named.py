@@ -42,7 +42,8 @@ from gapexplore.core.checks import fail
 from gapexplore.core.errors import InvalidParameterError
 from gapexplore.label.protocol import DEFAULT_MIN_DISTANCE, DEFAULT_REFERENCE_TIMEOUT
 
-__all__ = ["ToyReference", "PackagedReference", "TOY_REFERENCES", "SURROGATE_REFERENCES",
+__all__ = ["ToyReference", "PackagedReference", "TOY_REFERENCES", "ALLOY_REFERENCES",
+           "SURROGATE_REFERENCES",
            "DFT_REFERENCES", "NAMED_REFERENCES", "DEFAULT_TOY_REFERENCES", "default_reference",
            "named_reference"]
 
@@ -207,8 +208,20 @@ DFT_REFERENCES: dict[str, PackagedReference] = {ref.name: ref for ref in (
     for name, preset in (("gpaw", "paper"), ("gpaw-low", "low"))
 )}
 
+#: Toy references for alloys: ASE's effective-medium theory (``"emt"``) for the fcc metals
+#: Al, Ni, Cu, Pd, Ag, Pt, Au and their alloys (Cu–Au, Ni–Al, ...); part of ASE, no install.
+#: It has a repulsive wall, but atoms closer than half the sum of their covalent radii are
+#: not computed (far outside what its parameters were fitted to).
+ALLOY_REFERENCES: dict[str, PackagedReference] = {ref.name: ref for ref in (
+    PackagedReference("emt", ("ase",), "ase.calculators.emt:EMT", "part of ASE",
+                      "K. W. Jacobsen, P. Stoltze and J. K. Nørskov, Surf. Sci. 366, 394 "
+                      "(1996)", bond_fraction=0.5,
+                      elements=("Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")),
+)}
+
 #: Every reference that can be named: the toy references, the surrogates and GPAW.
-NAMED_REFERENCES: dict = {**TOY_REFERENCES, **SURROGATE_REFERENCES, **DFT_REFERENCES}
+NAMED_REFERENCES: dict = {**TOY_REFERENCES, **ALLOY_REFERENCES, **SURROGATE_REFERENCES,
+                          **DFT_REFERENCES}
 
 
 def default_reference(element: str) -> str:
