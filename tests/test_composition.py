@@ -114,3 +114,45 @@ def test_a_real_binary_fit_has_a_term_per_pair_and_an_e0_per_element(tmp_path):
     energies, _ = predict(tests, result.potential)
     errors = [(e - a.info[keys.REF_ENERGY]) / len(a) for e, a in zip(energies, tests)]
     assert np.all(np.abs(errors) < 0.3), errors
+
+
+@pytest.mark.parametrize("formula", ["SiC", "TiO2", "Cu3Au"])
+def test_random_cells_of_a_compound_keep_stoichiometry_separations_and_symmetry(formula):
+    import spglib
+    from ase.neighborlist import neighbor_list
+
+    from gapexplore.generate import initial_cells, random_cells
+
+    composition = Composition.of(formula)
+    unit = composition.atoms_per_formula_unit
+    cells = initial_cells(composition, 24, rng=np.random.default_rng(3), n_atoms=(4, 16))
+    again = random_cells(composition, 12, rng=np.random.default_rng(4), n_atoms=(4, 16))
+    v0 = composition.volume_per_formula_unit
+    for atoms in cells + again:
+        symbols = atoms.get_chemical_symbols()
+        z = len(atoms) // unit
+        assert len(atoms) == z * unit and 4 <= len(atoms) <= 16
+        assert all(symbols.count(e) == z * n for e, n in composition.counts)
+        i, j, d = neighbor_list("ijd", atoms, 4.0)
+        for a, b, dist in zip(i, j, d):
+            assert dist >= composition.min_separation(symbols[a], symbols[b]) - 1e-9
+        wide = atoms.info[keys.VOLUME_RANGE] == "wide"
+        spread = 0.25 if wide else 0.05
+        assert (1 - spread) * v0 * z - 1e-6 <= atoms.get_volume() <= (1 + spread) * v0 * z \
+            + 1e-6
+        if wide:
+            assert z % 2 == 0
+        cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+        found = spglib.get_symmetry_dataset(cell, symprec=1e-3)
+        assert len(found.rotations) >= atoms.info[keys.SYMMOPS]   # built symmetry holds
+    assert max(a.info[keys.SYMMOPS] for a in cells) > 1
+
+
+def test_a_compound_that_its_range_cannot_hold_is_refused_before_any_draw():
+    from gapexplore.generate import random_cells
+
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    with pytest.raises(InvalidParameterError, match="formula-unit count"):
+        random_cells(Composition.of("TiO2"), 3, rng=rng, n_atoms=(4, 5))
+    assert rng.bit_generator.state == state

@@ -48,7 +48,7 @@ from gapexplore.core.checks import (
     check_rng,
     fail,
 )
-from gapexplore.core.chemistry import Chemistry, check_chemistry
+from gapexplore.core.chemistry import Chemistry, Composition, check_chemistry
 from gapexplore.core.errors import GenerationError
 from gapexplore.core.parallel import map_ordered
 from gapexplore.generate.exact import det3, norm2, vecmat
@@ -77,12 +77,18 @@ def random_cells(chemistry: Chemistry, count: int, *, rng: np.random.Generator,
                  volume_range: str = "narrow", n_atoms=(6, 24), symmops=(1, 8),
                  even_fraction: float = 0.8, n_jobs: int = 1,
                  executor=None) -> list[Atoms]:
-    """Random periodic cells of one element, as AIRSS ``buildcell`` makes them.
+    """Random periodic cells of one element or one compound, as AIRSS ``buildcell`` makes
+    them.
 
     Parameters
     ----------
-    chemistry : Chemistry
-        Element, characteristic radius r [Å] and bonding kind.
+    chemistry : Chemistry or Composition
+        Element, characteristic radius r [Å] and bonding kind; or a compound. For a
+        compound the rules go by formula unit: Z formula units (``n_atoms`` bounds the
+        atoms, Z × the formula unit's), the volume per formula unit Σ n_e V0_e, even and
+        odd Z (not atom counts), every species on orbits of its own (so the symmetry
+        keeps the stoichiometry), and the separation per pair of species
+        (:meth:`Composition.min_separation`, 0.9 (r_a + r_b)).
     count : int
         Number of cells.
     rng : numpy.random.Generator
@@ -108,7 +114,7 @@ def random_cells(chemistry: Chemistry, count: int, *, rng: np.random.Generator,
         Periodic cells with ``info`` keys :data:`~gapexplore.core.keys.CONFIG_TYPE`
         (``"random_cell"``), ``VOLUME_RANGE``, ``SYMMOPS``, ``SPACEGROUP_BUILT`` and
         ``GEN_INDEX``. Every interatomic distance, periodic images included, is at least
-        ``chemistry.min_separation`` (1.8 r).
+        ``chemistry.min_separation`` (1.8 r), or the pair's for a compound.
 
     Raises
     ------
@@ -130,30 +136,39 @@ def random_cells(chemistry: Chemistry, count: int, *, rng: np.random.Generator,
     return _build(recipe, rng.spawn(count), n_jobs, executor)
 
 
+def _as_composition(chemistry, where: str) -> Composition:
+    """A Composition as given, or one element's Chemistry as a one-atom formula unit."""
+    if isinstance(chemistry, Composition):
+        return chemistry
+    chemistry = check_chemistry(chemistry, where)
+    return Composition(counts=((chemistry.element, 1),), species=(chemistry,))
+
+
 def _recipe(chemistry, count, rng, volume_range, n_atoms, symmops, even_fraction, n_jobs,
             where: str):
     """Check the parameters of :func:`random_cells` (before any draw); the cell recipe and
     the checked ``n_jobs``."""
-    check_chemistry(chemistry, where)
+    composition = _as_composition(chemistry, where)
     check_int(count, "count", where, low=0)
     check_rng(rng, where)
     check_choice(volume_range, "volume_range", where, tuple(VOLUME_SPREADS))
     lo, hi = check_int_range(n_atoms, "n_atoms", where, low=1, high=200)
     k_lo, k_hi = check_int_range(symmops, "symmops", where, low=1, high=MAX_OPERATIONS)
     even_fraction = check_real(even_fraction, "even_fraction", where, low=0.0, high=1.0)
-    counts = _allowed_counts(lo, hi, k_lo, k_hi)
-    even = [n for n in counts if n % 2 == 0]
-    odd = [n for n in counts if n % 2 == 1]
+    units = _allowed_units(composition, lo, hi, k_lo, k_hi)
+    even = [z for z in units if z % 2 == 0]
+    odd = [z for z in units if z % 2 == 1]
+    what = "atom" if composition.atoms_per_formula_unit == 1 else "formula-unit"
     if volume_range == "wide":
         odd, even_fraction = [], 1.0
     if not even and (volume_range == "wide" or even_fraction == 1.0):
-        raise fail("n_atoms", where, "a range containing an even count that the symmetry "
-                   "range allows", n_atoms)
-    if not counts:
-        raise fail("n_atoms", where, f"a range with an atom count that {k_lo}–{k_hi} symmetry "
-                   "operations can hold", n_atoms)
+        raise fail("n_atoms", where, f"a range containing an even {what} count that the "
+                   "symmetry range allows", n_atoms)
+    if not units:
+        raise fail("n_atoms", where, f"a range with an {what} count that {k_lo}–{k_hi} "
+                   f"symmetry operations can hold ({composition.formula})", n_atoms)
     n_jobs = check_int(n_jobs, "n_jobs", where, low=1)
-    return _Recipe(chemistry, volume_range, tuple(even), tuple(odd), even_fraction,
+    return _Recipe(composition, volume_range, tuple(even), tuple(odd), even_fraction,
                    (k_lo, k_hi)), n_jobs
 
 
@@ -177,20 +192,20 @@ def _build(recipe: "_Recipe", children: list, n_jobs: int, executor=None) -> lis
 class _Recipe:
     """Builds one random cell per child generator (picklable, for worker processes)."""
 
-    def __init__(self, chemistry, volume_range, even, odd, even_fraction, symmops):
-        self.chemistry, self.volume_range = chemistry, volume_range
+    def __init__(self, composition, volume_range, even, odd, even_fraction, symmops):
+        self.composition, self.volume_range = composition, volume_range
         self.even, self.odd, self.even_fraction = even, odd, even_fraction
         self.symmops = symmops
 
     def __call__(self, children) -> list[Atoms]:
         spread = VOLUME_SPREADS[self.volume_range]
-        v0 = self.chemistry.volume_per_atom
+        v0 = self.composition.volume_per_formula_unit
         cells = []
         for child in children:
             pick_even = bool(self.even) and (not self.odd or child.random() < self.even_fraction)
-            n = int(child.choice(self.even if pick_even else self.odd))
-            volume_per_atom = v0 * child.uniform(1 - spread, 1 + spread)
-            atoms = _random_cell(self.chemistry, n, volume_per_atom, v0 * (1 + spread),
+            z = int(child.choice(self.even if pick_even else self.odd))
+            volume_per_unit = v0 * child.uniform(1 - spread, 1 + spread)
+            atoms = _random_cell(self.composition, z, volume_per_unit, v0 * (1 + spread),
                                  self.symmops, child)
             atoms.info[keys.VOLUME_RANGE] = self.volume_range
             cells.append(atoms)
@@ -241,37 +256,57 @@ def initial_cells(chemistry: Chemistry, count: int, *, rng: np.random.Generator,
 
 # --- internals ----------------------------------------------------------------------------
 
-def _allowed_counts(lo: int, hi: int, k_lo: int, k_hi: int) -> list[int]:
-    return [n for n in range(lo, hi + 1) if groups_for(n, k_lo, k_hi)]
+def _allowed_units(composition: Composition, lo: int, hi: int, k_lo: int,
+                   k_hi: int) -> list[int]:
+    """Formula units Z whose cells hold lo–hi atoms with some group of k_lo–k_hi
+    operations able to hold every species' count."""
+    return [z for z in composition.formula_units((lo, hi))
+            if _groups(composition, z, (k_lo, k_hi))]
 
 
-def _random_cell(chemistry: Chemistry, n_atoms: int, volume_per_atom: float,
-                 max_volume_per_atom: float, symmops: tuple[int, int],
+def _groups(composition: Composition, z: int, symmops: tuple[int, int]) -> dict:
+    """Groups (by number of operations) that can hold each species' count of Z units on
+    orbits of its own."""
+    counts = [z * n for _, n in composition.counts]
+    by_k = {}
+    for k, groups in groups_for(counts[0], *symmops).items():
+        able = tuple(g for g in groups if all(g.can_hold(n) for n in counts[1:]))
+        if able:
+            by_k[k] = able
+    return by_k
+
+
+def _random_cell(composition: Composition, z: int, volume_per_unit: float,
+                 max_volume_per_unit: float, symmops: tuple[int, int],
                  rng: np.random.Generator) -> Atoms:
-    d_min = chemistry.min_separation
-    candidates = groups_for(n_atoms, *symmops)
+    elements = composition.elements
+    counts = [z * n for _, n in composition.counts]
+    d_min = np.array([[composition.min_separation(a, b) for b in elements] for a in elements])
+    candidates = _groups(composition, z, symmops)
     ks = list(candidates)
     for attempt in range(_MAX_CELL_ATTEMPTS):
         if attempt >= _EXPAND_AFTER:  # too dense to pack: widen the cell, within the range
-            volume_per_atom = min(volume_per_atom * _EXPAND_FACTOR, max_volume_per_atom)
+            volume_per_unit = min(volume_per_unit * _EXPAND_FACTOR, max_volume_per_unit)
         group = candidates[ks[rng.integers(len(ks))]]
         group = group[rng.integers(len(group))]
-        cell = _random_lattice(group.lattice, n_atoms * volume_per_atom, rng)
-        if _min_width(cell) < d_min:
+        cell = _random_lattice(group.lattice, z * volume_per_unit, rng)
+        if _min_width(cell) < d_min.max():
             continue
-        frac = place_orbits(group, n_atoms, cell, d_min, rng)
+        frac = place_orbits(group, counts, cell, d_min, rng)
         if frac is None:
             continue
-        atoms = Atoms(chemistry.element * n_atoms, positions=vecmat(frac, cell), cell=cell,
-                      pbc=True)
+        symbols = [e for e, n in zip(elements, counts) for _ in range(n)]
+        atoms = Atoms(symbols, positions=vecmat(frac, cell), cell=cell, pbc=True)
         atoms.info[keys.CONFIG_TYPE] = keys.CONFIG_RANDOM
         atoms.info[keys.SYMMOPS] = group.n_operations
         atoms.info[keys.SPACEGROUP_BUILT] = group.number
         return atoms
+    unit = composition.atoms_per_formula_unit
     raise GenerationError(
-        f"Could not build a {n_atoms}-atom {chemistry.element} cell with minimum separation "
-        f"{d_min:.3f} Å at {volume_per_atom:.2f} Å^3/atom in {_MAX_CELL_ATTEMPTS} attempts. "
-        "Use a smaller radius, a covalent (larger-volume) bonding kind, or fewer atoms.")
+        f"Could not build a {z * unit}-atom {composition.formula} cell with minimum "
+        f"separation {d_min.min():.3f}–{d_min.max():.3f} Å at "
+        f"{volume_per_unit / unit:.2f} Å^3/atom in {_MAX_CELL_ATTEMPTS} attempts. Use "
+        "smaller radii, a covalent (larger-volume) bonding kind, or fewer atoms.")
 
 
 def _random_lattice(kind: str, volume: float, rng: np.random.Generator) -> np.ndarray:

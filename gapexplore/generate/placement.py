@@ -1,6 +1,7 @@
 """Atoms on the orbits of a space group in a cell: general positions where the count allows,
 special positions for the rest, pushed apart orbit by orbit (the symmetry stays exact) until
-no two atoms are closer than the minimum separation, as buildcell pushes by default."""
+no two atoms are closer than the minimum separation (per pair of species for a compound),
+as buildcell pushes by default."""
 
 from __future__ import annotations
 
@@ -19,34 +20,53 @@ _ZERO_SHIFT = 13        # index of the (0, 0, 0) image in _SHIFTS
 _SHIFTS = np.array(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1], indexing="ij")).reshape(3, -1).T
 
 
-def place_orbits(group: SpaceGroup, n_atoms: int, cell: np.ndarray, d_min: float,
-                  rng: np.random.Generator):
+def place_orbits(group: SpaceGroup, n_atoms, cell: np.ndarray, d_min,
+                 rng: np.random.Generator):
     """Fractional positions of ``n_atoms`` in orbits of ``group``, or None on failure.
 
+    Parameters
+    ----------
+    n_atoms : int or sequence of int
+        Atoms of one species, or of each species (each species on orbits of its own, so
+        the symmetry keeps the stoichiometry).
+    d_min : float or array_like, shape (n_species, n_species)
+        Minimum separation [Å], or per pair of species.
+
     Each orbit is drawn a few times to find room for it; what still overlaps is then
-    pushed apart (:func:`_push_apart`), as buildcell does by default.
+    pushed apart (:func:`_push_apart`), as buildcell does by default. The positions come
+    species by species, in the order of ``n_atoms``.
     """
-    plan = _orbit_plan(group, n_atoms, rng)
-    if plan is None:
-        return None
+    counts = [int(n_atoms)] if np.ndim(n_atoms) == 0 else [int(n) for n in n_atoms]
+    d_min = np.broadcast_to(np.asarray(d_min, dtype=float), (len(counts), len(counts)))
+    plan, kinds = [], []
+    for species, count in enumerate(counts):
+        sites = _orbit_plan(group, count, rng)
+        if sites is None:
+            return None
+        plan += sites
+        kinds += [species] * len(sites)
+    atom_kinds = np.repeat(kinds, [site.multiplicity for site in plan])
     placed = np.empty((0, 3))
     representatives = []
-    for site in plan:
+    for site, species in zip(plan, kinds):
         orbit = None
+        new_kinds = np.full(site.multiplicity, species)
         for _ in range(_ORBIT_TRIES):
             trial = group.orbit(site.sample(rng))
             if len(trial) != site.multiplicity:
                 continue  # fell on a more special position
             orbit = trial
-            if _overlap(orbit, placed, cell, d_min) == 0.0:
+            limits = d_min[species][np.concatenate([atom_kinds[:len(placed)], new_kinds])]
+            if _overlap(orbit, placed, cell, limits) == 0.0:
                 break
         if orbit is None:
             return None
         representatives.append(orbit[0])
         placed = np.vstack([placed, orbit])
-    if _overlap(placed, np.empty((0, 3)), cell, d_min) == 0.0:
+    if _overlap(placed, np.empty((0, 3)), cell, d_min[atom_kinds][:, atom_kinds]) == 0.0:
         return placed
-    return _push_apart(group, plan, np.array(representatives), cell, d_min)
+    return _push_apart(group, plan, np.array(representatives), cell,
+                       d_min[np.asarray(kinds)][:, atom_kinds])
 
 
 def _orbit_plan(group: SpaceGroup, n_atoms: int, rng: np.random.Generator):
@@ -82,8 +102,10 @@ def _pair_vectors(frac: np.ndarray, others: np.ndarray, cell: np.ndarray) -> np.
     return vecmat(diff[:, :, None, :] + _SHIFTS[None, None], cell)
 
 
-def _overlap(new: np.ndarray, placed: np.ndarray, cell: np.ndarray, d_min: float):
-    """Total squared overlap below ``d_min`` [Å²] of ``new`` against ``placed ∪ new``.
+def _overlap(new: np.ndarray, placed: np.ndarray, cell: np.ndarray, d_min) -> float:
+    """Total squared overlap below ``d_min`` [Å²] of ``new`` against ``placed ∪ new``;
+    ``d_min`` is a float or, per pair, an array of shape (len(new), len(placed) + len(new))
+    (a row of it for every atom of ``new``).
 
     Exact for cells whose widths are at least ``d_min`` (the 27 nearest images suffice).
     """
@@ -92,7 +114,10 @@ def _overlap(new: np.ndarray, placed: np.ndarray, cell: np.ndarray, d_min: float
     dist = np.sqrt(norm2(vec))
     self_pairs = np.arange(len(new))
     dist[self_pairs, len(placed) + self_pairs, _ZERO_SHIFT] = np.inf  # an atom and itself
-    gap = np.clip(d_min - dist, 0.0, None)
+    limits = np.asarray(d_min, dtype=float)
+    limits = np.broadcast_to(limits, (len(new), len(others)))[..., None] if limits.ndim \
+        else limits
+    gap = np.clip(limits - dist, 0.0, None)
     return float(np.sum(gap**2))
 
 
@@ -105,8 +130,9 @@ def _expand(group: SpaceGroup, plan, representatives: np.ndarray):
 
 
 def _push_apart(group: SpaceGroup, plan, representatives: np.ndarray, cell: np.ndarray,
-                d_min: float):
-    """Move atoms apart until no two are closer than ``d_min`` [Å]; None if that fails.
+                d_min: np.ndarray):
+    """Move atoms apart until no two are closer than ``d_min`` [Å] (per representative and
+    atom: shape (len(plan), n_atoms)); None if that fails.
 
     Steepest descent on the overlap energy sum (d_min' - d)² over close pairs, with
     d_min' slightly above d_min. Only the orbit representatives move, each within its
@@ -127,9 +153,9 @@ def _push_apart(group: SpaceGroup, plan, representatives: np.ndarray, cell: np.n
         vec = _pair_vectors(frac[starts], frac, cell)
         dist = np.sqrt(norm2(vec))
         dist[np.arange(len(starts)), starts, _ZERO_SHIFT] = np.inf  # an atom and itself
-        if dist.min() >= d_min:  # by symmetry, the representatives stand for all atoms
+        if np.all(dist >= d_min[..., None]):  # by symmetry, the representatives stand for all
             return frac % 1.0
-        gap = np.clip(target - dist, 0.0, None)
+        gap = np.clip(target[..., None] - dist, 0.0, None)
         total = float(np.sum(gap**2))
         if step_index % 10 == 0:
             if total > _PUSH_PATIENCE * best:
