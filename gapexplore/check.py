@@ -351,7 +351,7 @@ def check_run(folder, settings: CheckSettings | None = None, *, reference=None,
                 friction=settings.friction)
             result.update(structure=f"#{rank} {item.spacegroup.split()[0]}", rank=rank,
                           temperature=float(temperature), n_atoms=len(cell), limit=limit)
-            result["spot_checks"] = _spot_checks(frames, explorer, settings.spot_checks) \
+            result["spot_checks"] = _spot_checks(frames, explorer, gap, settings.spot_checks) \
                 if result["status"] == "stable" else []
             report["md"].append(result)
             if write and frames:
@@ -398,7 +398,7 @@ def _differences(structures: dict) -> dict:
             for name, (g, r) in finite.items()}
 
 
-def _spot_checks(frames: list[Atoms], explorer: Explorer, n: int) -> list[dict]:
+def _spot_checks(frames: list[Atoms], explorer: Explorer, gap, n: int) -> list[dict]:
     """The reference on ``n`` evenly spaced MD frames (the last included): the GAP's energy
     error [meV/atom] and force RMSE [eV/Å] on each; failures recorded."""
     if not n or not frames:
@@ -406,7 +406,6 @@ def _spot_checks(frames: list[Atoms], explorer: Explorer, n: int) -> list[dict]:
     picks = sorted({int(i) for i in np.linspace(len(frames) - 1, 0, n, endpoint=False)})
     chosen = [frames[i] for i in picks]
     labelled = label_structures(chosen, explorer.reference, n_jobs=1)
-    gap = load_potential(explorer.potential)
     out = []
     for frame, label in zip(chosen, labelled):
         row = {"md_step": frame.info["md_step"]}
