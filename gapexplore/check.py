@@ -56,6 +56,7 @@ from gapexplore.validate import (
     KNOWN_STRUCTURES,
     held_out_structure,
     known_structure,
+    structure_table,
 )
 
 __all__ = ["CheckSettings", "check_run", "equation_of_state", "md_stability"]
@@ -311,14 +312,14 @@ def check_run(folder, settings: CheckSettings | None = None, *, reference=None,
     structures = {}
     for rank, item in enumerate(found[:settings.top], start=1):
         structures[f"#{rank} {item.spacegroup.split()[0]}"] = ("found", item.atoms)
-    for name in KNOWN_STRUCTURES.get(chemistry.element, {}):
+    for name in structure_table(KNOWN_STRUCTURES, chemistry):
         validated = name in explorer.settings.validate
         structures[name] = ("validated" if validated else "not validated",
-                            known_structure(chemistry.element, name))
+                            known_structure(chemistry, name))
     for name, atoms in explorer.store.read_known().items():
         structures[name] = ("validated", atoms)
-    for name in HELD_OUT_STRUCTURES.get(chemistry.element, {}):
-        structures.setdefault(name, ("held out", held_out_structure(chemistry.element, name)))
+    for name in structure_table(HELD_OUT_STRUCTURES, chemistry):
+        structures.setdefault(name, ("held out", held_out_structure(chemistry, name)))
     report = {"potential": str(potential_path), "settings": _plain(settings),
               "structures": {}, "differences": {}, "md": []}
     for name, (source, atoms) in structures.items():
@@ -338,8 +339,8 @@ def check_run(folder, settings: CheckSettings | None = None, *, reference=None,
             "rmse": float(np.sqrt(np.nanmean((curve["gap"] - curve["reference"]) ** 2))),
             "predicted_error": _finite_or_none(predicted_errors([atoms], potential_path)[0])}
     report["differences"] = _differences(report["structures"])
-    limit = max(explorer.reference.min_distance(Atoms(chemistry.element)),
-                0.6 * 2 * chemistry.radius)
+    limit = max(explorer.reference.min_distance(Atoms(list(chemistry.elements))),
+                0.6 * 2 * chemistry.smallest_radius)
     out = explorer.store.root / "check"
     for rank, item in enumerate(found[:settings.md_structures], start=1):
         cell = item.atoms.repeat(tuple(int(n) for n in settings.supercell))

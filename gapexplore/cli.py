@@ -34,7 +34,8 @@ DEMO = dict(element="Si", n_candidates=24, n_atoms=(4, 8), n_select=16, max_iter
 #: Keys of a settings file that say where the work runs (not part of the run's settings).
 _WHERE_KEYS = {"dask_workers", "scheduler"}
 _SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
-    "element": "element", "bonding": "bonding", "radius": "radius",
+    "element": "element", "composition": "composition", "bonding": "bonding",
+    "radius": "radius",
     "reference": "reference", "candidates": "n_candidates", "atoms": "n_atoms",
     "select": "n_select",
     "max_labels": "max_labels", "iterations": "max_iterations",
@@ -96,8 +97,14 @@ def _parser() -> argparse.ArgumentParser:
         where.add_argument("--scheduler", metavar="ADDRESS",
                            help="run them on the Dask cluster at ADDRESS (tcp://host:8786)")
     run.add_argument("--element", help="chemical symbol (new runs; default Si)")
-    run.add_argument("--bonding", choices=BONDING_KINDS)
-    run.add_argument("--radius", type=float, help="characteristic radius [Å]")
+    run.add_argument("--composition", metavar="FORMULA",
+                     help="a compound's formula instead of an element, e.g. SiC, TiO2, Cu3Au "
+                     "(new runs; a fixed stoichiometry)")
+    run.add_argument("--bonding", choices=BONDING_KINDS,
+                     help="bonding kind (of every element of a composition)")
+    run.add_argument("--radius", type=_radius, metavar="R",
+                     help="characteristic radius [Å]; for a composition per element, "
+                     "e.g. Si=1.11,C=0.76")
     run.add_argument("--reference", help="reference name (toys such as sw-si, chgnet, gpaw, "
                      "gpaw-low), or module:function returning an ASE calculator (default: "
                      "the element's toy reference)")
@@ -193,6 +200,19 @@ def _executor(args: argparse.Namespace):
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _radius(text: str):
+    """``--radius``: a number [Å], or ``El=r,El=r`` for the elements of a composition."""
+    try:
+        if "=" not in text:
+            return float(text)
+        pairs = [item.split("=") for item in text.split(",") if item.strip()]
+        return {element.strip(): float(value) for element, value in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a radius in Å (1.11) nor radii by element "
+            "(Si=1.11,C=0.76)") from None
 
 
 def _config(path: Path) -> dict:

@@ -35,7 +35,7 @@ def run_report(explorer: Explorer, seconds: float | None = None) -> str:
     lowest structure, prediction and validation errors, and the newest potential."""
     failed = explorer.store.count_labels(ok_only=False) - explorer.n_labels
     done = ", ".join(explorer.state.done) or "nothing yet"
-    lines = [f"gapexplore: {explorer.store.root} — {explorer.chemistry.element}, "
+    lines = [f"gapexplore: {explorer.store.root} — {explorer.chemistry.formula}, "
              f"{explorer.n_labels} labels ({failed} failed), iteration {explorer.iteration} "
              f"(done: {done})" + (f", {seconds:.0f} s" if seconds is not None else "")]
     for record in explorer.state.iterations:
@@ -120,10 +120,13 @@ def export_run(folder, destination) -> Path:
             (destination / "check").mkdir(exist_ok=True)
             shutil.copy2(folder / "check" / name, destination / "check" / name)
     label = _label(potential)
-    number = atomic_numbers[explorer.chemistry.element]
+    elements = explorer.chemistry.elements
+    numbers = " ".join(str(atomic_numbers[e]) for e in elements)
+    types = ", ".join(f"{i} is {e} (atomic number {atomic_numbers[e]})"
+                      for i, e in enumerate(elements, start=1))
     (destination / "use_with_ase.py").write_text(_ASE.format(name=potential.name))
     (destination / "lammps.in").write_text(_LAMMPS.format(
-        name=potential.name, label=label, number=number, element=explorer.chemistry.element))
+        name=potential.name, label=label, numbers=numbers, types=types))
     (destination / "README.txt").write_text(_README.format(
         name=potential.name, folder=folder.resolve(), iteration=explorer.iteration - 1,
         labels=explorer.n_labels))
@@ -280,12 +283,12 @@ if __name__ == "__main__":   # the GAP on the first periodic structure of its tr
 '''
 
 _LAMMPS = '''# The exported GAP in LAMMPS (a LAMMPS built with the QUIP package, pair_style quip).
-# Units metal (eV, Å); atom type 1 is {element} (atomic number {number}).
+# Units metal (eV, Å); atom type {types}.
 units           metal
 atom_style      atomic
 # read_data     your_structure.data
 pair_style      quip
-pair_coeff      * * {name} "IP GAP label={label}" {number}
+pair_coeff      * * {name} "IP GAP label={label}" {numbers}
 '''
 
 _README = '''A GAP exported by gapexplore from the run in {folder}

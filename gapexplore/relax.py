@@ -29,7 +29,7 @@ from ase.units import GPa
 
 from gapexplore.core import keys
 from gapexplore.core.checks import check_int, check_real, check_rng, check_structures, fail
-from gapexplore.core.chemistry import Chemistry, check_chemistry
+from gapexplore.core.chemistry import Chemistry, Composition, check_chemistry
 from gapexplore.core.geometry import shortest_distance_below
 from gapexplore.core.parallel import TaskTimedOut, map_ordered, process_cached
 from gapexplore.fit import load_potential
@@ -115,7 +115,7 @@ def random_pressures(count: int, *, rng: np.random.Generator, p0: float = 1.0,
     return p0 * check_rng(rng, where).exponential(beta, size=count)
 
 
-def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry,
+def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry | Composition,
           settings: RelaxSettings | None = None) -> list[Atoms]:
     """Minimise the enthalpy of one structure; return every frame of the trajectory.
 
@@ -127,8 +127,8 @@ def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry,
         The driving potential (usually the current GAP).
     pressure : float
         External pressure [GPa].
-    chemistry : Chemistry
-        Its radius sets the explosion guard's minimum distance.
+    chemistry : Chemistry or Composition
+        Its (smallest) radius sets the explosion guard's minimum distance.
     settings : RelaxSettings, optional
 
     Returns
@@ -153,7 +153,7 @@ def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry,
     optimiser = PreconLBFGS(cell_filter, precon=precon,
                             use_armijo=True, logfile=None)
     v_start = work.get_volume() / len(work)
-    d_min = settings.min_distance_factor * chemistry.radius
+    d_min = settings.min_distance_factor * chemistry.smallest_radius
     frames = []
 
     def record():
@@ -236,7 +236,8 @@ def _explosion(atoms: Atoms, energy: float, v_start: float, d_min: float, bounds
     return None
 
 
-def relax_structures(structures: list[Atoms], potential, *, chemistry: Chemistry,
+def relax_structures(structures: list[Atoms], potential, *,
+                     chemistry: Chemistry | Composition,
                      rng: np.random.Generator, settings: RelaxSettings | None = None,
                      executor=None, n_jobs: int = 1, progress: bool = False,
                      timeout: float | None = None) -> list[list[Atoms]]:
@@ -250,8 +251,8 @@ def relax_structures(structures: list[Atoms], potential, *, chemistry: Chemistry
         A GAP XML file (each worker process loads it once and keeps it), a zero-argument
         function returning a calculator, or a calculator (anything
         :func:`gapexplore.label.as_reference` takes but a name), built once per process.
-    chemistry : Chemistry
-        Sets the explosion guard's minimum distance.
+    chemistry : Chemistry or Composition
+        Its (smallest) radius sets the explosion guard's minimum distance.
     rng : numpy.random.Generator
         Draws the pressures, one child generator per structure: the same seed gives the
         same pressures whatever the executor.
@@ -270,7 +271,7 @@ def relax_structures(structures: list[Atoms], potential, *, chemistry: Chemistry
     """
     where = "relax_structures"
     structures = check_structures(structures, "structures", where)
-    check_chemistry(chemistry, where)
+    check_chemistry(chemistry, where, compound=True)
     settings = RelaxSettings() if settings is None else settings
     if not isinstance(settings, RelaxSettings):
         raise fail("settings", where, "a RelaxSettings or None", settings)

@@ -15,7 +15,11 @@ and Wyckoff positions (starting points; the relaxations find each potential's ow
   cell;
 * C diamond (a = 3.567 Å), lonsdaleite (P6₃/mmc, 4f with z = 1/16, a = 2.52, c = 4.12 Å),
   and graphite (P6₃/mmc, 2b and 2c, a = 2.464, c = 6.711 Å; AB stacking). A reference
-  without interlayer binding (Tersoff carbon) leaves graphite's c where it starts.
+  without interlayer binding (Tersoff carbon) leaves graphite's c where it starts;
+* compounds, keyed by formula: SiC 3C (zincblende, a = 4.36 Å), 2H (wurtzite, a = 3.08,
+  c = 5.04 Å), 4H (P6₃mc, Si on 2a z = 0 and 2b z = 1/4, C 3/16 of c above each; a = 3.08,
+  c = 10.08 Å) and rocksalt (a = 4.02 Å; the high-pressure phase); CuAu L1₀ (P4/mmm, Cu 1a,
+  Au 1d; a = 2.80, c = 3.67 Å) and Cu₃Au L1₂ (Pm-3m, Au 1a, Cu 3c; a = 3.75 Å).
 
 None of them is ever added to the training data: they only measure what a GAP learnt.
 """
@@ -28,11 +32,11 @@ from ase.spacegroup import crystal
 
 from gapexplore.core import keys
 from gapexplore.core.checks import fail
-from gapexplore.core.chemistry import Chemistry
+from gapexplore.core.chemistry import Chemistry, Composition
 from gapexplore.relax import RelaxSettings, relax
 
 __all__ = ["HELD_OUT_STRUCTURES", "KNOWN_STRUCTURES", "held_out_structure", "known_structure",
-           "prediction_error", "validate"]
+           "prediction_error", "structure_table", "validate"]
 
 
 def _beta_tin(element, a, c):
@@ -70,7 +74,30 @@ def _omega(element, a, c):
                    cellpar=[a, a, c, 90, 90, 120])
 
 
-#: Known structures by element and name: a builder and its starting lattice parameters [Å].
+def _sic_polytype(a, c, layers):
+    """A hexagonal SiC polytype (P6₃mc) from its Si layers: (site, z) with site 0 for
+    (0, 0) and 1 for (1/3, 2/3); each C sits 3/4 of a layer spacing above its Si."""
+    shift = 3 / 4 / (2 * len(layers))
+    xy = [(0, 0), (1 / 3, 2 / 3)]
+    sites = [(*xy[k], z) for k, z in layers] + [(*xy[k], z + shift) for k, z in layers]
+    return crystal(["Si"] * len(layers) + ["C"] * len(layers), sites, spacegroup=186,
+                   cellpar=[a, a, c, 90, 90, 120])
+
+
+def _l10(a_element, b_element, a, c):
+    """The L1₀ structure (P4/mmm: ``a_element`` on 1a, ``b_element`` on 1d), 2 atoms."""
+    return crystal([a_element, b_element], [(0, 0, 0), (1 / 2, 1 / 2, 1 / 2)], spacegroup=123,
+                   cellpar=[a, a, c, 90, 90, 90])
+
+
+def _l12(majority, minority, a):
+    """The L1₂ structure (Pm-3m: ``minority`` on 1a, ``majority`` on 3c), 4 atoms."""
+    return crystal([minority, majority], [(0, 0, 0), (0, 1 / 2, 1 / 2)], spacegroup=221,
+                   cellpar=[a, a, a, 90, 90, 90])
+
+
+#: Known structures by element (or a compound's formula) and name: a builder and its
+#: starting lattice parameters [Å].
 KNOWN_STRUCTURES = {
     "Si": {
         "diamond": lambda: bulk("Si", "diamond", a=5.431, cubic=True),
@@ -91,6 +118,18 @@ KNOWN_STRUCTURES = {
         "omega": lambda: _omega("Ti", 4.625, 2.813),
         "bcc": lambda: bulk("Ti", "bcc", a=3.276, cubic=True),
     },
+    "SiC": {
+        "3C": lambda: bulk("SiC", "zincblende", a=4.36),
+        "2H": lambda: bulk("SiC", "wurtzite", a=3.08, c=5.04),
+        "4H": lambda: _sic_polytype(3.08, 10.08, [(0, 0), (1, 1 / 4)]),
+        "rocksalt": lambda: bulk("SiC", "rocksalt", a=4.02),
+    },
+    "CuAu": {
+        "L10": lambda: _l10("Cu", "Au", 2.80, 3.67),
+    },
+    "Cu3Au": {
+        "L12": lambda: _l12("Cu", "Au", 3.75),
+    },
 }
 
 
@@ -101,7 +140,9 @@ KNOWN_STRUCTURES = {
 #: Rev. Lett. 59, 473 (1987)), simple cubic (a = 2.53 Å), fcc (a = 3.87 Å) and hcp (a = 2.72,
 #: c = 4.44 Å; the close-packed high-pressure phases, cf. Duclos et al., Phys. Rev. B 41,
 #: 12021 (1990)); C bc8 (Ia-3, 16c x = 0.0939, a = 4.455 Å; Yin, Phys. Rev. B 30, 1773
-#: (1984)), simple cubic (a = 1.75 Å) and fcc (a = 3.08 Å).
+#: (1984)), simple cubic (a = 1.75 Å) and fcc (a = 3.08 Å); SiC 6H (P6₃mc, Si on 2a z = 0 and
+#: 2b z = 1/6, 5/6; a = 3.08, c = 15.12 Å) and CsCl-type (B2, a = 2.70 Å); CuAu B2
+#: (a = 3.20 Å).
 HELD_OUT_STRUCTURES = {
     "Si": {
         "hexagonal-diamond": lambda: _lonsdaleite("Si", 3.84, 6.28),
@@ -114,13 +155,43 @@ HELD_OUT_STRUCTURES = {
         "sc": lambda: bulk("C", "sc", a=1.75),
         "fcc": lambda: bulk("C", "fcc", a=3.08),
     },
+    "SiC": {
+        "6H": lambda: _sic_polytype(3.08, 15.12, [(0, 0), (1, 1 / 6), (1, 5 / 6)]),
+        "B2": lambda: bulk("SiC", "cesiumchloride", a=2.70),
+    },
+    "CuAu": {
+        "B2": lambda: bulk("CuAu", "cesiumchloride", a=3.20),
+    },
 }
 
 
-def held_out_structure(element: str, name: str) -> Atoms:
-    """A held-out phase of ``element`` (see :data:`HELD_OUT_STRUCTURES`): for judging a
-    finished run's potential, never for a run's own validation."""
-    table = HELD_OUT_STRUCTURES.get(element, {})
+def structure_table(table: dict, chemistry) -> dict:
+    """The entry of ``table`` (:data:`KNOWN_STRUCTURES`, :data:`HELD_OUT_STRUCTURES`) for
+    ``chemistry``: an element, a formula in any order or multiple (``"CSi"``, ``"Si2C2"``
+    find SiC), a Chemistry or a Composition; empty when it has none."""
+    from ase.formula import Formula
+
+    key = getattr(chemistry, "formula", chemistry)
+    if not isinstance(key, str):
+        return {}
+    if key in table:
+        return table[key]
+    try:
+        wanted = Formula(key).reduce()[0].count()
+    except ValueError:
+        return {}
+    for formula, entry in table.items():
+        if Formula(formula).reduce()[0].count() == wanted:
+            return entry
+    return {}
+
+
+def held_out_structure(element, name: str) -> Atoms:
+    """A held-out phase of ``element`` (a symbol, a compound's formula, a Chemistry or a
+    Composition; see :data:`HELD_OUT_STRUCTURES`): for judging a finished run's potential,
+    never for a run's own validation."""
+    table = structure_table(HELD_OUT_STRUCTURES, element)
+    element = getattr(element, "formula", element)
     if name not in table:
         options = ", ".join(repr(n) for n in table) or "none"
         raise fail("name", "held_out_structure",
@@ -130,10 +201,12 @@ def held_out_structure(element: str, name: str) -> Atoms:
     return atoms
 
 
-def known_structure(element: str, name: str) -> Atoms:
-    """A known crystal structure of ``element`` (see :data:`KNOWN_STRUCTURES`)."""
-    table = KNOWN_STRUCTURES.get(element, {})
-    if name in HELD_OUT_STRUCTURES.get(element, {}):
+def known_structure(element, name: str) -> Atoms:
+    """A known crystal structure of ``element`` (a symbol, a compound's formula, a Chemistry
+    or a Composition; see :data:`KNOWN_STRUCTURES`)."""
+    table = structure_table(KNOWN_STRUCTURES, element)
+    element = getattr(element, "formula", element)
+    if name in structure_table(HELD_OUT_STRUCTURES, element):
         raise fail("name", "known_structure", f"a known structure of {element} "
                    f"({', '.join(repr(n) for n in table)}); {name!r} is held out: no run "
                    "validates on it (judge a finished potential on it with "
@@ -147,7 +220,8 @@ def known_structure(element: str, name: str) -> Atoms:
     return atoms
 
 
-def validate(structures: dict[str, Atoms], potential, reference, *, chemistry: Chemistry,
+def validate(structures: dict[str, Atoms], potential, reference, *,
+             chemistry: Chemistry | Composition,
              settings: RelaxSettings | None = None, reference_energies=None) -> dict:
     """Relaxed energies per atom of known structures by a GAP and by the reference.
 
@@ -157,7 +231,7 @@ def validate(structures: dict[str, Atoms], potential, reference, *, chemistry: C
         Known structures by name (starting points; not modified).
     potential, reference : ASE calculators
         The GAP and the reference.
-    chemistry : Chemistry
+    chemistry : Chemistry or Composition
         For the relaxations' explosion guard.
     settings : RelaxSettings, optional
         Default: fmax 0.01 eV/Å, 300 steps.

@@ -1,6 +1,7 @@
 """Compounds, first slice (issue 17): the composition, the dimers and isolated atoms of every
 species, a toy alloy reference, and a real binary fit with one term per pair of species."""
 
+import json
 import re
 
 import numpy as np
@@ -8,10 +9,18 @@ import pytest
 from ase.build import bulk
 from ase.spacegroup import crystal
 
-from gapexplore import Chemistry, Composition, InvalidParameterError, keys
+from gapexplore import Chemistry, Composition, InvalidParameterError, cli, keys
 from gapexplore.fit import GapSettings, fit_gap, predict
 from gapexplore.generate import dimers, isolated_atom
-from gapexplore.label import label_structures
+from gapexplore.label import default_reference, label_structures
+from gapexplore.run import ExploreSettings
+from gapexplore.validate import (
+    HELD_OUT_STRUCTURES,
+    KNOWN_STRUCTURES,
+    held_out_structure,
+    known_structure,
+    structure_table,
+)
 
 
 def test_a_formula_becomes_its_formula_unit_with_each_elements_chemistry():
@@ -156,3 +165,105 @@ def test_a_compound_that_its_range_cannot_hold_is_refused_before_any_draw():
     with pytest.raises(InvalidParameterError, match="formula-unit count"):
         random_cells(Composition.of("TiO2"), 3, rng=rng, n_atoms=(4, 5))
     assert rng.bit_generator.state == state
+
+
+def test_compound_settings_name_their_formula_and_refuse_what_does_not_fit():
+    settings = ExploreSettings(composition="Si2C2", bonding="covalent", radius={"C": 0.77},
+                               validate=("3C", "4H"))
+    assert settings.composition == "SiC" and settings.element is None
+    assert settings.chemistry().chemistry("C").radius == 0.77
+    assert ExploreSettings.from_toml(settings.to_toml()) == settings
+    assert ExploreSettings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings
+    # a formula of one element is that element's run; no formula is silicon's, as before
+    assert ExploreSettings(composition="Si4").element == "Si"
+    assert ExploreSettings().element == "Si" and ExploreSettings().composition is None
+    for bad, named in [(dict(element="C"), "element"), (dict(radius=1.0), "radius"),
+                       (dict(reference="sw-si"), "covers C"), (dict(radius={"Ti": 1.5}), "Ti"),
+                       (dict(validate=("diamond",)), "known structure of SiC"),
+                       (dict(validate=("6H",)), "held out")]:
+        with pytest.raises(InvalidParameterError, match=named):
+            ExploreSettings(composition="SiC", **bad)
+    with pytest.raises(InvalidParameterError, match="table by element is for a composition"):
+        ExploreSettings(element="Si", radius={"Si": 1.1})
+    assert default_reference("SiC") == "tersoff-sic" and default_reference("AuCu3") == "emt"
+    with pytest.raises(InvalidParameterError, match="TiO2"):
+        default_reference(Composition.of("TiO2"))
+    assert cli._radius("Si=1.1,C=0.8") == {"Si": 1.1, "C": 0.8} and cli._radius("1.2") == 1.2
+
+
+@pytest.mark.parametrize(("formula", "name", "group", "n", "bond"), [
+    ("SiC", "3C", 216, 2, 1.888), ("CSi", "2H", 186, 4, 1.887), ("SiC", "4H", 186, 8, 1.887),
+    ("SiC", "rocksalt", 225, 2, 2.01), ("CuAu", "L10", 123, 2, 2.70),
+    ("Cu3Au", "L12", 221, 4, 2.652)])
+def test_known_compound_structures_have_their_space_group_and_bonds(formula, name, group, n,
+                                                                     bond):
+    import spglib
+    from ase.neighborlist import neighbor_list
+
+    atoms = known_structure(formula, name)
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    assert spglib.get_symmetry_dataset(cell, symprec=1e-3).number == group
+    assert len(atoms) == n and dict(Composition.of(atoms.get_chemical_formula()).counts) \
+        == dict(Composition.of(formula).counts)
+    i, j, d = neighbor_list("ijd", atoms, bond + 0.05)
+    numbers = atoms.numbers
+    assert d.min() == pytest.approx(bond, abs=0.005)
+    if formula in ("SiC", "CSi"):   # every shortest bond joins Si to C: no wrong bonds
+        assert np.all(numbers[i] != numbers[j])
+        if name != "rocksalt":       # and each atom has four of them
+            assert np.all(np.bincount(i, minlength=n) == 4)
+
+
+def test_held_out_compound_phases_are_kept_apart():
+    assert set(structure_table(HELD_OUT_STRUCTURES, "SiC")) == {"6H", "B2"}
+    six = held_out_structure(Composition.of("SiC"), "6H")
+    assert len(six) == 12 and six.get_chemical_formula() == "C6Si6"
+    assert not set(structure_table(HELD_OUT_STRUCTURES, "CSi")) & set(
+        structure_table(KNOWN_STRUCTURES, "SiC"))
+
+
+TINY_SIC = ExploreSettings(composition="SiC", reference="tersoff-sic", n_candidates=8,
+                           n_atoms=(4, 8), n_select=4, max_iterations=2, gap="light",
+                           soap="fast", relax_fmax=0.1, relax_max_steps=25, seed=3,
+                           validate=("3C",))
+
+
+@pytest.mark.slow
+def test_a_tiny_compound_run_end_to_end_and_reopened(tmp_path):
+    from ase.db import connect
+    from ase.io import read
+
+    from gapexplore.export import export_run, run_report
+    from gapexplore.label import reference_calculator
+    from gapexplore.run import Explorer
+
+    root = tmp_path / "run"
+    explorer = Explorer(root, TINY_SIC, n_jobs=2).run()
+    assert explorer.iteration == 2 and explorer.finished()
+    rows = list(connect(root / "labels.db").select())
+    kinds = [row.get("config_type") for row in rows]
+    # 4 cells, the isolated atom of each element, 21 dimers of each of the three pairs,
+    # 4 frames
+    assert len(rows) == 4 + 2 + 3 * 21 + 4 and all(row.ok for row in rows)
+    assert kinds.count(keys.CONFIG_ISOLATED_ATOM) == 2
+    for row in rows:
+        atoms = row.toatoms()
+        if atoms.pbc.all():   # every cell holds whole formula units
+            assert atoms.get_chemical_symbols().count("Si") == \
+                atoms.get_chemical_symbols().count("C")
+    fit = explorer.state.iterations[1].fit
+    assert set(fit["e0"]) == {"Si", "C"} and fit["n_structures"] == len(rows) - 2
+    assert np.isfinite(explorer.state.iterations[1].validation["3C"]["error"])
+    assert explorer.state.reference_energies["3C"] == pytest.approx(-6.165, abs=2e-3)
+    lowest = explorer.state.iterations[1].lowest
+    [checked] = read(root / "iter_001/lowest_checked.xyz", ":")
+    tersoff = checked.copy()
+    tersoff.calc = reference_calculator("tersoff-sic")
+    assert lowest["reference_energy_per_atom"] == pytest.approx(
+        tersoff.get_potential_energy() / len(tersoff))
+    # the folder opens again as the same compound run, and says so
+    again = Explorer(root)
+    assert again.settings == TINY_SIC and again.chemistry.formula == "SiC"
+    assert "SiC" in run_report(again).splitlines()[0]
+    lammps = (export_run(root, tmp_path / "export") / "lammps.in").read_text()
+    assert "14 6\n" in lammps and "type 1 is Si" in lammps

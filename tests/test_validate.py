@@ -15,7 +15,9 @@ def test_known_structures_have_their_space_groups():
                 ("C", "diamond"): (227, 8), ("C", "lonsdaleite"): (194, 4),
                 ("C", "graphite"): (194, 4), ("B", "alpha-B12"): (166, 12),
                 ("Ti", "hcp"): (194, 2), ("Ti", "omega"): (191, 3), ("Ti", "bcc"): (229, 2)}
-    assert {(e, n) for e, table in KNOWN_STRUCTURES.items() for n in table} == set(expected)
+    elements = {e: table for e, table in KNOWN_STRUCTURES.items() if len(e) <= 2}
+    assert {(e, n) for e, table in elements.items() for n in table} == set(expected)
+    # compounds: tests/test_composition.py
     for (element, name), (number, count) in expected.items():
         atoms = known_structure(element, name)
         cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
@@ -99,7 +101,8 @@ def test_held_out_phases_have_their_space_groups_and_no_run_validates_on_them():
 
     expected = {("Si", "hexagonal-diamond"): 194, ("Si", "sc"): 221, ("Si", "fcc"): 225,
                 ("Si", "hcp"): 194, ("C", "bc8"): 206, ("C", "sc"): 221, ("C", "fcc"): 225}
-    assert {(e, n) for e in HELD_OUT_STRUCTURES for n in HELD_OUT_STRUCTURES[e]} == set(expected)
+    assert {(e, n) for e in HELD_OUT_STRUCTURES for n in HELD_OUT_STRUCTURES[e]
+            if len(e) <= 2} == set(expected)   # compounds: tests/test_composition.py
     for (element, name), number in expected.items():
         atoms = held_out_structure(element, name)
         cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)

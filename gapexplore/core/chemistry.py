@@ -19,7 +19,8 @@ from ase.data import atomic_numbers, covalent_radii
 
 from gapexplore.core.checks import check_choice, check_real, fail
 
-__all__ = ["Chemistry", "Composition", "METALLIC_RADII", "BONDING_KINDS", "VOLUME_FACTORS"]
+__all__ = ["Chemistry", "Composition", "METALLIC_RADII", "BONDING_KINDS", "VOLUME_FACTORS",
+           "as_composition"]
 
 #: The bonding kinds the protocol knows, with the paper's volume per atom V0 = f r³.
 VOLUME_FACTORS = {"covalent": 14.5, "metallic": 5.5}
@@ -130,6 +131,21 @@ class Chemistry:
         """Minimum interatomic distance of random cells [Å]: 1.8 r."""
         return MIN_SEPARATION_FACTOR * self.radius
 
+    @property
+    def elements(self) -> tuple:
+        """``(element,)``: the same attribute as :attr:`Composition.elements`."""
+        return (self.element,)
+
+    @property
+    def smallest_radius(self) -> float:
+        """The radius r [Å]: the same attribute as :attr:`Composition.smallest_radius`."""
+        return self.radius
+
+    @property
+    def formula(self) -> str:
+        """The element: the same attribute as :attr:`Composition.formula`."""
+        return self.element
+
 
 @dataclass(frozen=True)
 class Composition:
@@ -233,6 +249,12 @@ class Composition:
         """Atoms in one formula unit."""
         return sum(n for _, n in self.counts)
 
+    @property
+    def smallest_radius(self) -> float:
+        """The smallest characteristic radius of its elements [Å]: the scale of the
+        shortest bonds (e.g. of a relaxation's explosion guard)."""
+        return min(c.radius for c in self.species)
+
     def chemistry(self, element: str) -> Chemistry:
         """The :class:`Chemistry` of ``element``."""
         for chemistry in self.species:
@@ -259,9 +281,23 @@ class Composition:
         return [z for z in range(1, hi // n + 1) if lo <= z * n <= hi]
 
 
-def check_chemistry(chemistry, where: str) -> Chemistry:
-    """``chemistry`` if it is a :class:`Chemistry`; else the error says how to make one."""
+def check_chemistry(chemistry, where: str, *, compound: bool = False):
+    """``chemistry`` if it is a :class:`Chemistry` (or, with ``compound``, a
+    :class:`Composition`); else the error says how to make one."""
+    if compound and isinstance(chemistry, Composition):
+        return chemistry
     if not isinstance(chemistry, Chemistry):
-        raise fail("chemistry", where, "a gapexplore.Chemistry (e.g. Chemistry.of('Si'))",
-                   chemistry)
+        expected = ("a gapexplore.Chemistry or Composition (e.g. Chemistry.of('Si'), "
+                    "Composition.of('SiC'))" if compound
+                    else "a gapexplore.Chemistry (e.g. Chemistry.of('Si'))")
+        raise fail("chemistry", where, expected, chemistry)
     return chemistry
+
+
+def as_composition(chemistry, where: str = "as_composition") -> Composition:
+    """A :class:`Composition` as given, or one element's :class:`Chemistry` as a formula
+    unit of one atom: the one rule that lets every step treat both alike."""
+    if isinstance(chemistry, Composition):
+        return chemistry
+    chemistry = check_chemistry(chemistry, where, compound=True)
+    return Composition(counts=((chemistry.element, 1),), species=(chemistry,))

@@ -48,7 +48,7 @@ from gapexplore.core.checks import (
     check_rng,
     fail,
 )
-from gapexplore.core.chemistry import Chemistry, Composition, check_chemistry
+from gapexplore.core.chemistry import Chemistry, Composition, as_composition
 from gapexplore.core.errors import GenerationError
 from gapexplore.core.parallel import map_ordered
 from gapexplore.generate.exact import det3, norm2, vecmat
@@ -136,19 +136,11 @@ def random_cells(chemistry: Chemistry, count: int, *, rng: np.random.Generator,
     return _build(recipe, rng.spawn(count), n_jobs, executor)
 
 
-def _as_composition(chemistry, where: str) -> Composition:
-    """A Composition as given, or one element's Chemistry as a one-atom formula unit."""
-    if isinstance(chemistry, Composition):
-        return chemistry
-    chemistry = check_chemistry(chemistry, where)
-    return Composition(counts=((chemistry.element, 1),), species=(chemistry,))
-
-
 def _recipe(chemistry, count, rng, volume_range, n_atoms, symmops, even_fraction, n_jobs,
             where: str):
     """Check the parameters of :func:`random_cells` (before any draw); the cell recipe and
     the checked ``n_jobs``."""
-    composition = _as_composition(chemistry, where)
+    composition = as_composition(chemistry, where)
     check_int(count, "count", where, low=0)
     check_rng(rng, where)
     check_choice(volume_range, "volume_range", where, tuple(VOLUME_SPREADS))

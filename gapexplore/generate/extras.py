@@ -9,7 +9,7 @@ from ase import Atoms
 
 from gapexplore.core import keys
 from gapexplore.core.checks import check_real, fail
-from gapexplore.core.chemistry import Composition, check_chemistry
+from gapexplore.core.chemistry import Composition, as_composition
 
 __all__ = ["dimers", "isolated_atom"]
 
@@ -81,6 +81,4 @@ def isolated_atom(chemistry, *, box: float = 20.0) -> Atoms | list[Atoms]:
 
 def _species(chemistry, where: str) -> tuple:
     """The Chemistry of each element of a Chemistry or a Composition."""
-    if isinstance(chemistry, Composition):
-        return chemistry.species
-    return (check_chemistry(chemistry, where),)
+    return as_composition(chemistry, where).species

@@ -224,20 +224,35 @@ NAMED_REFERENCES: dict = {**TOY_REFERENCES, **ALLOY_REFERENCES, **SURROGATE_REFE
                           **DFT_REFERENCES}
 
 
-def default_reference(element: str) -> str:
-    """Name of the default toy reference for ``element`` (Si: ``"sw-si"``, C: ``"tersoff-c"``).
+def default_reference(element) -> str:
+    """Name of the default toy reference for ``element`` (Si: ``"sw-si"``, C: ``"tersoff-c"``)
+    or for a compound (a formula, a Chemistry or a Composition): the first toy reference
+    that covers all its elements (SiC: ``"tersoff-sic"``; Cu–Au, Ni–Al, ...: ``"emt"``).
 
     Raises
     ------
     InvalidParameterError
         If no toy reference is the default for ``element``; pass a calculator instead.
     """
-    if element not in DEFAULT_TOY_REFERENCES:
-        known = ", ".join(repr(e) for e in DEFAULT_TOY_REFERENCES)
-        raise fail("element", "default_reference",
-                   f"one of {known} (no toy reference covers other elements; give an ASE "
-                   "calculator or a function returning one instead)", element)
-    return DEFAULT_TOY_REFERENCES[element]
+    from ase.formula import Formula
+
+    key = getattr(element, "formula", element)
+    if key in DEFAULT_TOY_REFERENCES:
+        return DEFAULT_TOY_REFERENCES[key]
+    try:
+        elements = set(Formula(key).count()) if isinstance(key, str) else set()
+    except ValueError:
+        elements = set()
+    if len(elements) > 1:
+        for reference in (*TOY_REFERENCES.values(), *ALLOY_REFERENCES.values()):
+            if elements <= set(reference.elements):
+                return reference.name
+    known = ", ".join(repr(e) for e in DEFAULT_TOY_REFERENCES)
+    raise fail("element", "default_reference",
+               f"one of {known} or a compound of the elements of one toy reference (Si–C: "
+               "tersoff-sic; Al, Ni, Cu, Pd, Ag, Pt, Au: emt); no toy reference covers "
+               "other elements: give an ASE calculator or a function returning one instead",
+               key)
 
 
 def named_reference(name, where: str, parameter: str = "name"):

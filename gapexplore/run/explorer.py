@@ -153,7 +153,7 @@ class Explorer(Steps):
         if n_jobs is not None:
             check_int(n_jobs, "n_jobs", "Explorer", low=1)
         if reference is None:
-            reference = settings.reference or default_reference(self.chemistry.element)
+            reference = settings.reference or default_reference(self.chemistry)
         self.reference = as_reference(reference, where="Explorer")
         if executor is not None and hasattr(executor, "get_executor"):  # a Dask Client
             executor = executor.get_executor()

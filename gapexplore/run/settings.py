@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 
 from gapexplore.core.checks import check_choice, check_int, check_int_range, check_real, fail
-from gapexplore.core.chemistry import Chemistry
+from gapexplore.core.chemistry import Chemistry, Composition
 from gapexplore.core.errors import InvalidParameterError
 from gapexplore.describe import SoapSettings
 from gapexplore.fit import GapSettings, NoiseSettings
@@ -32,12 +32,18 @@ class ExploreSettings:
 
     Parameters
     ----------
-    element : str
-        Chemical symbol.
-    bonding : {"covalent", "metallic"}, optional
-        Default: tabulated for the element (:meth:`Chemistry.of`).
-    radius : float, optional
-        Characteristic radius r [Å]; default: tabulated.
+    element : str, optional
+        Chemical symbol of a one-element run (default ``"Si"`` when no ``composition``).
+    composition : str, optional
+        A compound's formula (``"SiC"``, ``"TiO2"``, ``"Cu3Au"``): the run explores that
+        fixed stoichiometry (:meth:`Composition.of`; random cells of whole formula units).
+        Not with ``element``; a formula of one element is that element's run.
+    bonding : {"covalent", "metallic"} or dict, optional
+        Default: tabulated for the element (:meth:`Chemistry.of`); for a composition, one
+        kind for all its elements or a table by element.
+    radius : float or dict, optional
+        Characteristic radius r [Å]; default: tabulated. For a composition, a table by
+        element (``{"Si" = 1.11}`` in TOML).
     reference : str, optional
         Named reference (:data:`gapexplore.label.NAMED_REFERENCES`: a toy such as
         ``"sw-si"``, the surrogate ``"chgnet"``, or GPAW DFT ``"gpaw"``), or
@@ -121,9 +127,10 @@ class ExploreSettings:
         with status ``"error: timed out"``. Default: no limit.
     """
 
-    element: str = "Si"
-    bonding: str | None = None
-    radius: float | None = None
+    element: str | None = None
+    composition: str | None = None
+    bonding: str | dict | None = None
+    radius: float | dict | None = None
     reference: str | None = None
     n_candidates: int = 10_000
     n_atoms: tuple = (6, 24)
@@ -149,7 +156,7 @@ class ExploreSettings:
 
     def __post_init__(self):
         where = "ExploreSettings"
-        self.chemistry()  # checks element, bonding and radius
+        self._check_chemistry(where)
         check_int(self.n_candidates, "n_candidates", where, low=1)
         check_int(self.n_select, "n_select", where, low=1, high=self.n_candidates)
         check_int(self.max_labels, "max_labels", where, low=1)
@@ -177,8 +184,9 @@ class ExploreSettings:
             raise fail("reference", where, f"one of {known}, or 'module:function' returning "
                        "an ASE calculator", self.reference)
         covers = getattr(NAMED_REFERENCES.get(self.reference), "elements", None)
-        if covers is not None and self.element not in covers:
-            raise fail("reference", where, f"a reference that covers {self.element} "
+        lacking = [e for e in self.chemistry().elements if covers is not None and e not in covers]
+        if lacking:
+            raise fail("reference", where, f"a reference that covers {', '.join(lacking)} "
                        f"({self.reference!r} covers {', '.join(covers)} only)", self.reference)
         for name, kind in (("gap", GapSettings), ("soap", SoapSettings)):
             value = getattr(self, name)
@@ -214,10 +222,47 @@ class ExploreSettings:
         object.__setattr__(self, "n_atoms",
                            check_int_range(self.n_atoms, "n_atoms", where, low=1, high=200))
         for name in self.validate:
-            known_structure(self.element, name)  # checks the name
+            known_structure(self.chemistry(), name)  # checks the name
 
-    def chemistry(self) -> Chemistry:
-        """The run's :class:`Chemistry`."""
+    def _check_chemistry(self, where: str) -> None:
+        """Check element, composition, bonding and radius; a one-element composition is
+        that element's run, and a run of neither is silicon's."""
+        for name, value in (("element", self.element), ("composition", self.composition)):
+            if value is not None and not isinstance(value, str):
+                raise fail(name, where, "a str or None", value)
+        if self.composition is not None:
+            if self.element is not None:
+                raise fail("element", where, f"None with composition={self.composition!r} "
+                           "(the formula names the elements)", self.element)
+            composition = Composition.of(self.composition, bonding=self.bonding,
+                                         radius=self.radius if self.radius is None
+                                         or isinstance(self.radius, dict)
+                                         else _not_a_table("radius", self.radius))
+            if len(composition.elements) == 1:   # a formula of one element
+                element = composition.elements[0]
+                object.__setattr__(self, "element", element)
+                object.__setattr__(self, "composition", None)
+                for name in ("bonding", "radius"):
+                    value = getattr(self, name)
+                    if isinstance(value, dict):
+                        object.__setattr__(self, name, value.get(element))
+            else:
+                object.__setattr__(self, "composition", composition.formula)
+                for name in ("bonding", "radius"):
+                    if isinstance(getattr(self, name), dict):
+                        object.__setattr__(self, name, dict(getattr(self, name)))
+        elif self.element is None:
+            object.__setattr__(self, "element", "Si")
+        for name in ("bonding", "radius"):
+            if self.composition is None and isinstance(getattr(self, name), dict):
+                raise fail(name, where, f"a single value for the element {self.element} "
+                           "(a table by element is for a composition)", getattr(self, name))
+        self.chemistry()
+
+    def chemistry(self) -> Chemistry | Composition:
+        """The run's :class:`Chemistry`, or its :class:`Composition` for a compound."""
+        if self.composition is not None:
+            return Composition.of(self.composition, bonding=self.bonding, radius=self.radius)
         return Chemistry.of(self.element, bonding=self.bonding, radius=self.radius)
 
     def kt_for(self, iteration: int) -> float:
@@ -325,6 +370,11 @@ GAP_PRESETS = {"paper": GapSettings.for_chemistry, "light": GapSettings.light}
 #: The selection SOAP presets by name.
 SOAP_PRESETS = {"paper": SoapSettings.paper, "fast": SoapSettings.fast,
                 "paper-quip": lambda: SoapSettings.paper(backend="quip")}
+
+
+def _not_a_table(name: str, value):
+    raise fail(name, "ExploreSettings", "a table by element (e.g. {'Si': 1.11, 'C': 0.76}) "
+               "for a composition", value)
 
 
 def _preset(name: str, value, presets: dict) -> tuple[str, dict]:

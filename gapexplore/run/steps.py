@@ -98,10 +98,10 @@ class Steps:
         # A relaxation stops where atoms come closer than the reference computes: frames
         # beyond would be chosen (a GAP hole has low enthalpy) and then refused; stopping
         # there makes the frames at the limit the ones chosen, whose labels teach repulsion.
-        limit = self.reference.min_distance(Atoms(self.chemistry.element))
+        limit = self.reference.min_distance(Atoms(list(self.chemistry.elements)))
         settings = self.settings.relax_settings()
         settings = dataclasses.replace(settings, min_distance_factor=max(
-            settings.min_distance_factor, limit / self.chemistry.radius))
+            settings.min_distance_factor, limit / self.chemistry.smallest_radius))
         trajectories = relax_structures(cells, self.potential, chemistry=self.chemistry,
                                          rng=self._rng("relax"), settings=settings,
                                          executor=self.executor, n_jobs=self.n_jobs,
@@ -161,7 +161,8 @@ class Steps:
         self._check_order("label")
         todo = self.store.read_structures(self.iteration, "selected")
         if self.iteration == 0:
-            extras = [isolated_atom(self.chemistry)] + dimers(self.chemistry)
+            atoms = isolated_atom(self.chemistry)   # one per element for a compound
+            extras = (atoms if isinstance(atoms, list) else [atoms]) + dimers(self.chemistry)
             for j, atoms in enumerate(extras):
                 atoms.info[keys.UID] = f"i000-x{j:03d}"
             todo = todo + extras
@@ -240,7 +241,7 @@ class Steps:
         return result
 
     def _validate(self, potential) -> dict:
-        structures = {n: known_structure(self.chemistry.element, n)
+        structures = {n: known_structure(self.chemistry, n)
                       for n in self.settings.validate}
         structures |= self.store.read_known()
         calculator = self.reference.calculator()
