@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--folder", type=Path, default=Path("runs/demo"))
     for p in (run, demo):
         p.add_argument("--jobs", type=int, default=None, help="worker processes (all cores)")
+        p.add_argument("--gap-fit", metavar="COMMAND",
+                       help="your own gap_fit, e.g. an OpenMP build or 'mpirun -np 16 "
+                       "/opt/quip/bin/gap_fit' (default $GAPEXPLORE_GAP_FIT, else the wheel's)")
         p.add_argument("--quiet", action="store_true", help="no progress bars or step lines")
         where = p.add_mutually_exclusive_group()
         where.add_argument("--dask-workers", type=int, metavar="N",
@@ -312,8 +315,10 @@ def main(argv=None) -> int:
             settings = _settings(args)
         start = time.perf_counter()
         with _executor(args) as executor:
+            if not args.quiet:   # the memory model before each fit
+                logging.getLogger("gapexplore.fit").setLevel(logging.INFO)
             explorer = Explorer(args.folder, settings, n_jobs=args.jobs, executor=executor,
-                                progress=not args.quiet)
+                                progress=not args.quiet, gap_fit=args.gap_fit)
             for iteration, step in explorer.irun():
                 if not args.quiet:
                     seconds = explorer.state.iterations[iteration].seconds[step]

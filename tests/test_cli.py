@@ -5,13 +5,14 @@ import sys
 from gapexplore.cli import main
 
 
-def test_run_starts_continues_and_guards_its_settings(tmp_path, capsys):
+def test_run_starts_continues_and_guards_its_settings(tmp_path, capsys, caplog):
     folder = tmp_path / "run"
     args = ["run", str(folder), "--candidates", "6", "--select", "3", "--iterations", "1",
             "--gap", "light", "--soap", "fast", "--jobs", "1"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "iteration 1 (done: nothing yet)" in out and "iteration 0: selected 3" in out
+    assert "atomic environments of 1 species" in caplog.text   # the memory model, each fit
     steps = [line.split(":")[1].split()[0] for line in out.splitlines()
              if line.startswith("iteration 0: ") and " done (" in line]
     assert steps == ["generate", "select", "label", "fit"]  # a line per step (Explorer.irun)
@@ -33,6 +34,11 @@ def test_bad_input_is_reported_without_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "The 'element' parameter of Chemistry.of must be" in result.stderr
     assert "Traceback" not in result.stderr
+    result = subprocess.run([sys.executable, "-m", "gapexplore", "run", str(tmp_path / "r"),
+                             "--gap-fit", "/no/such/gap_fit"], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "'gap_fit' parameter of Explorer must be a gap_fit command that exists" \
+        in result.stderr and not (tmp_path / "r").exists()
 
 
 def test_status_and_settings_file(tmp_path, capsys):

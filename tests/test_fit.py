@@ -93,10 +93,56 @@ def test_fit_refuses_what_memory_cannot_hold(tmp_path, monkeypatch):
 
 
 def test_gap_fit_failure_shows_its_log(tmp_path):
-    command = [find_gap_fit(), "at_file=missing.xyz", "gap={distance_2b cutoff=4 "
+    command = [*find_gap_fit(), "at_file=missing.xyz", "gap={distance_2b cutoff=4 "
                "covariance_type=ard_se delta=1 theta_uniform=0.5 n_sparse=5}",
                "default_sigma={0.001 0.03 0.06 0.0}", "gp_file=never.xml"]
     with pytest.raises(GapFitError, match="gap_fit failed") as error:
         run_gap_fit(command, tmp_path, tmp_path / "fail.log")
     assert "fail.log" in str(error.value)
     assert Path(tmp_path / "fail.log").read_text().strip()
+
+
+def test_your_own_gap_fit_command_runs_the_fit_with_your_threads(tmp_path, monkeypatch, caplog):
+    """$GAPEXPLORE_GAP_FIT (or ``gap_fit=``) names the command, e.g. an OpenMP or MPI build:
+    here a launcher script that records its environment and runs the wheel's gap_fit."""
+    import logging
+
+    wheel = find_gap_fit()[0]
+    launcher = tmp_path / "launch"
+    launcher.write_text(f'#!/bin/sh\necho "threads=$OMP_NUM_THREADS $*" >> {tmp_path}/calls\n'
+                        f'exec "$@"\n')
+    launcher.chmod(0o755)
+    atom = Atoms("Si", cell=[20] * 3)
+    atom.info[keys.REF_ENERGY] = 0.0
+    atom.info[keys.CONFIG_TYPE] = keys.CONFIG_ISOLATED_ATOM
+    settings = GapSettings.light(Chemistry.of("Si"), n_sparse_soap=10)
+    deltas = {"2b": 1.0, "3b": 0.5, "soap": 0.1}
+    structures = _structures()
+    for atoms in structures:
+        atoms.arrays[keys.REF_FORCES] = np.zeros((len(atoms), 3))
+    monkeypatch.setenv("GAPEXPLORE_GAP_FIT", f"{launcher} {wheel}")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    with caplog.at_level(logging.INFO, logger="gapexplore.fit.run"):
+        result = fit_gap(structures + [atom], Chemistry.of("Si"), tmp_path / "fit",
+                         settings=settings, deltas=deltas)
+    assert result.potential.exists()
+    [call] = (tmp_path / "calls").read_text().splitlines()
+    assert call.startswith(f"threads=3 {wheel} at_file=train.xyz")   # your threads, not 1
+    assert "24 atomic environments of 1 species" in caplog.text and "GiB" in caplog.text
+    # given to fit_gap, it wins over the variable; one that does not exist is refused first
+    with pytest.raises(GapFitError, match="does not start with a program that exists"):
+        fit_gap(structures + [atom], Chemistry.of("Si"), tmp_path / "never",
+                settings=settings, deltas=deltas, gap_fit=str(tmp_path / "nope"))
+    assert not (tmp_path / "never" / "gap.xml").exists()
+    assert gap_fit_command("t.xyz", "g.xml", settings, deltas, {"Si": 0.0},
+                           ["mpirun", "-np", "4", "gap_fit"])[:5] == [
+        "mpirun", "-np", "4", "gap_fit", "at_file=t.xyz"]
+
+
+def test_the_memory_model_grows_with_the_soap_of_every_species():
+    from gapexplore.fit import estimate_memory, soap_length
+
+    settings = GapSettings.for_chemistry(Chemistry.of("Si"))
+    assert soap_length(settings) == 36 * 9 and soap_length(settings, 2) == 136 * 9
+    assert estimate_memory(1000, settings) == pytest.approx(0.85e9)
+    assert estimate_memory(1000, settings, 2) == pytest.approx(0.85e9 * 136 / 36)

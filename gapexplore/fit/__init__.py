@@ -6,12 +6,14 @@ fits (three ``gap_fit`` runs for δ), loads and predicts.
 """
 
 from gapexplore.fit.command import (
+    GAP_FIT_VARIABLE,
     TABLE1_CUTOFFS,
     TERMS,
     GapSettings,
     estimate_memory,
     find_gap_fit,
     gap_fit_command,
+    soap_length,
 )
 from gapexplore.fit.noise import NoiseSettings
 from gapexplore.fit.run import (
@@ -23,6 +25,6 @@ from gapexplore.fit.run import (
     predicted_errors,
 )
 
-__all__ = ["TABLE1_CUTOFFS", "TERMS", "GapSettings", "estimate_memory", "find_gap_fit",
-           "gap_fit_command", "NoiseSettings", "FitResult", "delta_from_spread", "fit_gap",
-           "load_potential", "predict", "predicted_errors"]
+__all__ = ["GAP_FIT_VARIABLE", "TABLE1_CUTOFFS", "TERMS", "GapSettings", "estimate_memory",
+           "find_gap_fit", "gap_fit_command", "NoiseSettings", "FitResult", "delta_from_spread",
+           "fit_gap", "load_potential", "predict", "predicted_errors", "soap_length"]

@@ -13,8 +13,8 @@ from gapexplore.core.chemistry import Chemistry, Composition
 from gapexplore.core.errors import GapFitError
 from gapexplore.fit.noise import NoiseSettings
 
-__all__ = ["TABLE1_CUTOFFS", "TERMS", "GapSettings", "gap_fit_command", "find_gap_fit",
-           "estimate_memory"]
+__all__ = ["GAP_FIT_VARIABLE", "TABLE1_CUTOFFS", "TERMS", "GapSettings", "gap_fit_command",
+           "find_gap_fit", "estimate_memory", "soap_length"]
 
 #: Table 1 cutoffs in units of r: (2b, 3b, SOAP) per bonding kind.
 TABLE1_CUTOFFS = {"covalent": (9.0, 2.925, 4.5), "metallic": (8.2, 2.665, 4.1)}
@@ -147,8 +147,8 @@ def gap_fit_command(train_file: str, gp_file: str, settings: GapSettings,
         δ [eV] per term (``"2b"``, ``"3b"``, ``"soap"``); only the terms given are fitted.
     e0 : dict
         Isolated-atom energy [eV] per chemical symbol.
-    executable : str
-        Path of the gap_fit binary.
+    executable : str or list of str
+        The gap_fit command (:func:`find_gap_fit`): a path, or a launcher and a path.
 
     Returns
     -------
@@ -160,8 +160,8 @@ def gap_fit_command(train_file: str, gp_file: str, settings: GapSettings,
         raise fail("deltas", "gap_fit_command", f"a dict with some of the keys {TERMS}", deltas)
     gap = " : ".join(_descriptor(t, settings, deltas[t]) for t in terms)
     e0_text = ":".join(f"{symbol}:{energy:.10g}" for symbol, energy in sorted(e0.items()))
-    return [
-        executable,
+    prefix = [executable] if isinstance(executable, str) else list(executable)
+    return prefix + [
         f"at_file={train_file}",
         f"gap={{{gap}}}",
         f"e0={{{e0_text}}}",
@@ -178,21 +178,62 @@ def gap_fit_command(train_file: str, gp_file: str, settings: GapSettings,
     ]
 
 
-def find_gap_fit() -> str:
-    """Path of the gap_fit binary: beside the running Python (a venv), else on PATH."""
+#: Environment variable naming the gap_fit command (a path, or a launcher and a path such
+#: as ``"mpirun -np 16 /opt/quip/bin/gap_fit"``): for an OpenMP or MPI build of QUIP.
+GAP_FIT_VARIABLE = "GAPEXPLORE_GAP_FIT"
+
+
+def find_gap_fit(command=None) -> list[str]:
+    """The gap_fit command, as an argument list to which the arguments are appended.
+
+    Parameters
+    ----------
+    command : str or list of str, optional
+        Your own: a path, or a launcher with its options and the path (a str is split as
+        a shell would, e.g. ``"mpirun -np 16 /opt/quip/bin/gap_fit"``). Default: the
+        environment variable ``GAPEXPLORE_GAP_FIT`` if set, else the wheel's gap_fit
+        beside the running Python (a venv), else the one on PATH.
+
+    Raises
+    ------
+    GapFitError
+        When the command's program is not found, naming where it was looked for.
+    """
+    import os
+    import shlex
+
+    source = "the gap_fit command given"
+    if command is None and os.environ.get(GAP_FIT_VARIABLE, "").strip():
+        command, source = os.environ[GAP_FIT_VARIABLE], f"${GAP_FIT_VARIABLE}"
+    if command is not None:
+        parts = shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
+        if not parts or shutil.which(parts[0]) is None:
+            raise GapFitError(f"{source} ({command!r}) does not start with a program that "
+                              "exists: give the path of gap_fit, or a launcher on PATH "
+                              "followed by it (e.g. 'mpirun -np 16 /opt/quip/bin/gap_fit').")
+        return parts
     beside = Path(sys.executable).parent / "gap_fit"
     if beside.exists():
-        return str(beside)
+        return [str(beside)]
     found = shutil.which("gap_fit")
     if found is None:
         raise GapFitError("gap_fit was not found beside the Python interpreter or on PATH. "
-                          "Install it with `pip install quippy-ase`.")
-    return found
+                          "Install it with `pip install quippy-ase`, or name your own build "
+                          f"in ${GAP_FIT_VARIABLE}.")
+    return [found]
 
 
-def estimate_memory(n_environments: int, settings: GapSettings) -> float:
+def soap_length(settings: GapSettings, n_species: int = 1) -> int:
+    """Length of one SOAP vector of the fit: (S n)(S n + 1)/2 (l + 1) for S species
+    (``add_species=T`` gives each centre species a SOAP over all S neighbour species)."""
+    sn = n_species * settings.n_max
+    return sn * (sn + 1) // 2 * (settings.l_max + 1)
+
+
+def estimate_memory(n_environments: int, settings: GapSettings, n_species: int = 1) -> float:
     """Rough peak memory of one fit [bytes]: 0.85 MB per atomic environment at
-    n_max = l_max = 8 (measured, FIELD-NOTES), scaled by the SOAP vector length.
+    n_max = l_max = 8 and one species (measured, FIELD-NOTES), scaled by the SOAP vector
+    length (:func:`soap_length`, which grows as the square of the number of species).
     """
-    soap_length = (settings.n_max * (settings.n_max + 1) // 2) * (settings.l_max + 1)
-    return n_environments * _BYTES_PER_ENVIRONMENT * max(soap_length / 324.0, 0.25)
+    ratio = soap_length(settings, n_species) / 324   # 324: n_max = l_max = 8, one species
+    return n_environments * _BYTES_PER_ENVIRONMENT * max(ratio, 0.25)

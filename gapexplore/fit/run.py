@@ -38,6 +38,7 @@ from gapexplore.core.checks import check_structures, fail
 from gapexplore.core.chemistry import Chemistry, Composition, check_chemistry
 from gapexplore.core.errors import GapFitError
 from gapexplore.fit.command import (
+    GAP_FIT_VARIABLE,
     TERMS,
     GapSettings,
     estimate_memory,
@@ -69,14 +70,18 @@ def _memory_available() -> float | None:
     return None
 
 
-def run_gap_fit(command: list[str], workdir: Path, log_file: Path) -> None:
+def run_gap_fit(command: list[str], workdir: Path, log_file: Path, *,
+                one_thread: bool = True) -> None:
     """Run gap_fit in ``workdir`` with its output in ``log_file``; raise GapFitError on failure.
 
-    One thread (the wheel is single-threaded; BLAS threads beside it only slow it down),
-    unbuffered Fortran output so the log shows progress.
+    With ``one_thread`` (the wheel's gap_fit, single-threaded: BLAS threads beside it only
+    slow it down) OpenMP and OpenBLAS get one thread; without it (your own build, see
+    :func:`find_gap_fit`) the environment's settings stand. Unbuffered Fortran output so
+    the log shows progress.
     """
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               GFORTRAN_UNBUFFERED_ALL="y")
+    env = dict(os.environ, GFORTRAN_UNBUFFERED_ALL="y")
+    if one_thread:
+        env |= {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     gp_file = next(a.split("=", 1)[1] for a in command if a.startswith("gp_file="))
     for stale in workdir.glob(f"{gp_file}*"):  # a potential left by an interrupted fit
         stale.unlink()
@@ -170,9 +175,9 @@ class FitResult:
         return out
 
 
-def fit_gap(structures: list[Atoms], chemistry: Chemistry, workdir, *,
+def fit_gap(structures: list[Atoms], chemistry: Chemistry | Composition, workdir, *,
             settings: GapSettings | None = None, deltas: dict | None = None,
-            check_memory: bool = True) -> FitResult:
+            check_memory: bool = True, gap_fit=None) -> FitResult:
     """Fit the paper's 2b + 3b + SOAP GAP to labelled structures, δ set automatically.
 
     Parameters
@@ -191,8 +196,14 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry, workdir, *,
         δ [eV] for ``"2b"``, ``"3b"`` and ``"soap"``; given, they are used as they are and
         gap_fit runs once. Default: set automatically (three gap_fit runs).
     check_memory : bool
-        Estimate the fit's memory first and refuse, with a message, when it exceeds what
-        the machine has available.
+        Estimate the fit's memory first (logged at INFO before every fit:
+        :func:`~gapexplore.fit.estimate_memory`) and refuse, with a message, when it exceeds
+        what the machine has available.
+    gap_fit : str or list of str, optional
+        Your own gap_fit command, e.g. an OpenMP build or ``"mpirun -np 16 gap_fit"``
+        (:func:`~gapexplore.fit.find_gap_fit`; default ``$GAPEXPLORE_GAP_FIT``, else the
+        wheel's). Your own runs with the environment's thread settings; the wheel's with
+        one thread.
 
     Returns
     -------
@@ -233,13 +244,18 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry, workdir, *,
     if deltas is not None and set(deltas) != set(TERMS):
         raise fail("deltas", where, f"a dict with exactly the keys {TERMS}", deltas)
     n_env = sum(len(a) for a in training)
-    if check_memory:
-        need, have = estimate_memory(n_env, settings), _memory_available()
-        if have is not None and need > 0.9 * have:
-            raise GapFitError(
-                f"This fit of {n_env} atomic environments needs about {need / 2**30:.1f} GiB "
-                f"and {have / 2**30:.1f} GiB is available. Fit fewer structures, use fewer "
-                "SOAP sparse points or a smaller SOAP basis, or pass check_memory=False.")
+    n_species = len({s for a in training for s in a.get_chemical_symbols()})
+    need, have = estimate_memory(n_env, settings, n_species), _memory_available()
+    log.info("gap_fit: %d atomic environments of %d species, SOAP n_max %d l_max %d: about "
+             "%.1f GiB%s", n_env, n_species, settings.n_max, settings.l_max, need / 2**30,
+             "" if have is None else f" of the {have / 2**30:.1f} GiB available")
+    if check_memory and have is not None and need > 0.9 * have:
+        raise GapFitError(
+            f"This fit of {n_env} atomic environments ({n_species} species) needs about "
+            f"{need / 2**30:.1f} GiB and {have / 2**30:.1f} GiB is available. Fit fewer "
+            "structures, use fewer SOAP sparse points or a smaller SOAP basis (n_max, l_max), "
+            f"fit on a larger machine (an MPI build of gap_fit, named in ${GAP_FIT_VARIABLE}, "
+            "spreads the memory over nodes), or pass check_memory=False.")
     train_file = workdir / "train.xyz"
     try:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -247,14 +263,15 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry, workdir, *,
     except OSError as error:
         raise GapFitError(f"Could not write the training file {train_file} ({error}). Free "
                           "some space and run again.") from None
-    executable = find_gap_fit()
+    executable = find_gap_fit(gap_fit)
+    own = gap_fit is not None or bool(os.environ.get(GAP_FIT_VARIABLE, "").strip())
 
     def stage(name: str, stage_deltas: dict) -> tuple[Path, Path]:
         gp = f"{name}.xml"
         logfile = workdir / f"{name}.log"
         command = gap_fit_command(train_file.name, gp, settings, stage_deltas, e0, executable)
-        log.info("gap_fit %s: %s", name, " ".join(command[1:3]))
-        run_gap_fit(command, workdir, logfile)
+        log.debug("gap_fit %s: %s", name, " ".join(command))
+        run_gap_fit(command, workdir, logfile, one_thread=not own)
         return workdir / gp, logfile
 
     stage_rmse, logs = {}, []

@@ -98,6 +98,11 @@ class Explorer(Steps):
         Your own known structures to validate each GAP on, besides the named ones of
         ``settings.validate``; stored in ``known.xyz`` of the run folder, so a reopened run
         keeps them.
+    gap_fit : str or list of str, optional
+        Your own gap_fit command for the fits, e.g. an OpenMP build's path or
+        ``"mpirun -np 16 /opt/quip/bin/gap_fit"`` (:func:`gapexplore.fit.find_gap_fit`;
+        default ``$GAPEXPLORE_GAP_FIT``, else the wheel's). Like the executor, it says where
+        the work runs, not what the run is: not stored, and checked before any step.
 
     Attributes
     ----------
@@ -119,7 +124,7 @@ class Explorer(Steps):
 
     def __init__(self, folder, settings: ExploreSettings | None = None, *, reference=None,
                  executor=None, n_jobs: int | None = None, progress: bool = False,
-                 known: dict | None = None):
+                 known: dict | None = None, gap_fit=None):
         import os
 
         self.store = RunStore(folder)
@@ -160,6 +165,15 @@ class Explorer(Steps):
         self.executor = executor
         self.n_jobs = 1 if executor is not None else (n_jobs or os.cpu_count() or 1)
         self.progress = progress
+        if gap_fit is not None:
+            from gapexplore.fit import find_gap_fit
+
+            try:
+                find_gap_fit(gap_fit)
+            except GapExploreError as error:
+                raise fail("gap_fit", "Explorer", "a gap_fit command that exists",
+                           str(error)) from None
+        self.gap_fit = gap_fit
         self.state = self.store.read_state()
         if stored is not None:
             lost = self.store.lost_files(self.state)

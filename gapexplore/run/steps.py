@@ -228,7 +228,8 @@ class Steps:
         self._check_order("fit")
         gap = self.settings.gap_settings()
         workdir = self.store.iteration_dir(self.iteration) / "gap"
-        result = fit_gap(self.store.labels(), self.chemistry, workdir, settings=gap)
+        result = fit_gap(self.store.labels(), self.chemistry, workdir, settings=gap,
+                         gap_fit=self.gap_fit)
         facts, carved = {"fit": result.summary()}, {}
         validating = bool(self.settings.validate or self.store.read_known())
         if validating:  # timed apart: with a DFT reference it relaxes with the reference
