@@ -6,7 +6,7 @@ length (2·8)(2·8+1)/2·9 = 1,224 per centre species) and with every atom made 
 species, length 324). Each fit's peak resident memory (``ru_maxrss`` of the gap_fit child
 process) is printed beside :func:`gapexplore.fit.estimate_memory`, the model that
 :func:`gapexplore.fit.fit_gap` logs before each fit and uses to refuse a fit that would not
-fit in memory.
+fit in memory (here at 3C SiC's density, about twice Si's: twice the neighbours).
 
 Usage::
 
@@ -87,7 +87,8 @@ def main() -> None:
         for n_species, structures, e0 in ((1, silicon, {"Si": 0.0}),
                                           (2, labelled, {"Si": 0.0, "C": 0.0})):
             peak = peak_of_fit(structures, settings, e0, Path(tmp) / str(n_species))
-            model = estimate_memory(n_env, settings, n_species)
+            volume = sum(a.get_volume() for a in structures) / n_env
+            model = estimate_memory(n_env, settings, n_species, volume)
             print(f"{n_species:>8} {peak / 2**30:15.2f} {model / 2**30:12.2f} "
                   f"{model / peak:15.2f}")
 

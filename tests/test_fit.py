@@ -145,4 +145,7 @@ def test_the_memory_model_grows_with_the_soap_of_every_species():
     settings = GapSettings.for_chemistry(Chemistry.of("Si"))
     assert soap_length(settings) == 36 * 9 and soap_length(settings, 2) == 136 * 9
     assert estimate_memory(1000, settings) == pytest.approx(0.85e9)
-    assert estimate_memory(1000, settings, 2) == pytest.approx(0.85e9 * 136 / 36)
+    assert estimate_memory(1000, settings, 2) == pytest.approx(0.85e9 * (1 + 2 * 136 / 36) / 3)
+    # twice the density, twice the neighbours within the cutoff (Si's is 4.995 Å)
+    assert estimate_memory(1000, settings, 1, 19.8) == pytest.approx(0.85e9)
+    assert estimate_memory(1000, settings, 1, 9.9) == pytest.approx(1.7e9)

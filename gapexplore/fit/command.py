@@ -230,10 +230,31 @@ def soap_length(settings: GapSettings, n_species: int = 1) -> int:
     return sn * (sn + 1) // 2 * (settings.l_max + 1)
 
 
-def estimate_memory(n_environments: int, settings: GapSettings, n_species: int = 1) -> float:
-    """Rough peak memory of one fit [bytes]: 0.85 MB per atomic environment at
-    n_max = l_max = 8 and one species (measured, FIELD-NOTES), scaled by the SOAP vector
-    length (:func:`soap_length`, which grows as the square of the number of species).
+#: The share of a fit's memory per environment that does not grow with the SOAP vector
+#: (2b and 3b descriptors, covariances): 1/3, from one- and two-species fits of the same
+#: cells (``benchmarks/bench_fit_memory.py``).
+_FIXED_SHARE = 1 / 3
+
+#: The measurement behind :data:`_BYTES_PER_ENVIRONMENT`: random Si cells at V0 = 19.8 Å³
+#: per atom and the paper's SOAP cutoff 4.995 Å, about 26 neighbours per environment.
+_REFERENCE_NEIGHBOURS = 4 / 3 * 3.14159265 * 4.995**3 / 19.8
+
+
+def estimate_memory(n_environments: int, settings: GapSettings, n_species: int = 1,
+                    volume_per_atom: float | None = None) -> float:
+    """Rough peak memory of one fit [bytes].
+
+    0.85 MB per atomic environment as measured for random Si cells at n_max = l_max = 8
+    (FIELD-NOTES), two thirds of it scaled by the SOAP vector length (:func:`soap_length`,
+    which grows as the square of the number of species) and, given ``volume_per_atom``
+    [Å³] (the training cells' mean), all of it by the neighbours within the SOAP cutoff:
+    gap_fit keeps every descriptor's gradient with respect to each neighbour. The shares
+    are measured by ``benchmarks/bench_fit_memory.py`` (the same 2,560 environments of
+    16-atom SiC cells as one and as two species: 3.9 and 11.2 GiB).
     """
-    ratio = soap_length(settings, n_species) / 324   # 324: n_max = l_max = 8, one species
+    length = soap_length(settings, n_species) / 324   # 324: n_max = l_max = 8, one species
+    ratio = _FIXED_SHARE + (1 - _FIXED_SHARE) * length
+    if volume_per_atom is not None:
+        neighbours = 4 / 3 * 3.14159265 * settings.cutoff_soap**3 / volume_per_atom
+        ratio *= neighbours / _REFERENCE_NEIGHBOURS
     return n_environments * _BYTES_PER_ENVIRONMENT * max(ratio, 0.25)

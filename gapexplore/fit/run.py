@@ -245,7 +245,9 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry | Composition, workdir
         raise fail("deltas", where, f"a dict with exactly the keys {TERMS}", deltas)
     n_env = sum(len(a) for a in training)
     n_species = len({s for a in training for s in a.get_chemical_symbols()})
-    need, have = estimate_memory(n_env, settings, n_species), _memory_available()
+    cells = [a for a in training if a.pbc.all()]
+    volume = sum(a.get_volume() for a in cells) / max(sum(len(a) for a in cells), 1)
+    need, have = estimate_memory(n_env, settings, n_species, volume), _memory_available()
     log.info("gap_fit: %d atomic environments of %d species, SOAP n_max %d l_max %d: about "
              "%.1f GiB%s", n_env, n_species, settings.n_max, settings.l_max, need / 2**30,
              "" if have is None else f" of the {have / 2**30:.1f} GiB available")
