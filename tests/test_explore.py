@@ -1,5 +1,6 @@
 """The engine end to end on a tiny run: folder, database, resumption, controls."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -315,3 +316,27 @@ def test_uncertainty_selection_in_the_loop_takes_what_the_gap_doubts(tmp_path):
     far = [known_structure("Si", "simple-hexagonal").repeat((1, 1, 2))]
     assert predicted_errors(far, explorer.potential).min() > \
         predicted_errors(labelled, explorer.potential).min()
+
+
+@pytest.mark.slow
+def test_the_database_soap_is_kept_by_uid_and_changes_no_choice(tmp_path):
+    """The labelled database's SOAP vectors are computed once (``database_soap.npz``, by
+    uid); choosing with them computed afresh picks exactly the same frames."""
+    from gapexplore.run.explorer import STEPS
+    from gapexplore.select import select_structures
+
+    settings = dataclasses.replace(TINY, max_iterations=3)
+    run = Explorer(tmp_path / "run", settings, n_jobs=1).run()
+    with np.load(tmp_path / "run" / "database_soap.npz") as stored:
+        uids = set(stored["uids"].tolist())
+    before = [a for a in run.store.labels() if a.pbc.all()
+              and not a.info[keys.UID].startswith("i002")]   # the database iteration 2 saw
+    assert uids == {a.info[keys.UID] for a in before}   # iterations 0 and 1's cells, once
+    frames = run.store.read_structures(2, "trajectories")
+    pool = [f for f in frames if keys.ENTHALPY_PER_ATOM in f.info]
+    record = run.state.iterations[2]
+    fresh = select_structures(pool, record.n_select, kT=record.kT, soap=settings.soap_settings(),
+                              database=before, rng=np.random.default_rng(
+                                  [settings.seed, 2, STEPS.index("select")]))
+    chosen = run.store.read_structures(2, "selected")
+    assert [a.info[keys.SELECT_SOURCE_INDEX] for a in chosen] == list(fresh.indices)

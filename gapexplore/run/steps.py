@@ -11,9 +11,11 @@ import time
 
 import numpy as np
 from ase import Atoms
+from ase.data import atomic_numbers
 
 from gapexplore.core import keys
 from gapexplore.core.checks import fail
+from gapexplore.describe import averaged_soap
 from gapexplore.fit import fit_gap, load_potential
 from gapexplore.generate import dimers, initial_cells, isolated_atom, random_cells
 from gapexplore.label import label_structures
@@ -41,6 +43,8 @@ def _locked(step):
 #: The uid and file (``iter_NNN/lowest_checked.xyz``) of the reference's calculation on
 #: the GAP's lowest minimum of an iteration: a check, never a training label.
 _LOWEST_UID = "i{:03d}-lowest"
+#: The database's selection SOAP vectors by label uid, in the run folder.
+_DATABASE_SOAP = "database_soap.npz"
 _LOWEST_CHECKED = "lowest_checked"
 
 
@@ -135,6 +139,9 @@ class Steps:
         uncertain = s.selection == "uncertainty" and self.iteration > 0
         method = "kernel_cur" if s.selection == "uncertainty" and not uncertain \
             else s.selection
+        species = sorted(self.chemistry.elements, key=atomic_numbers.get)
+        vectors = self._database_vectors(database, soap, species) \
+            if s.selection not in ("random", "uncertainty") else None
         selection = select_structures(pool, n, rng=self._rng("select"), kT=kT,
                                       n_histogram=None if s.n_histogram is None
                                       else max(s.n_histogram, n), soap=soap,
@@ -142,7 +149,7 @@ class Steps:
                                       stochastic=s.selection_stochastic,
                                       center=s.selection_center,
                                       potential=self.potential if uncertain else None,
-                                      n_jobs=1)
+                                      database_vectors=vectors, species=species, n_jobs=1)
         chosen = selection.structures
         for rank, atoms in enumerate(chosen):
             atoms.info[keys.UID] = f"i{self.iteration:03d}-s{rank:04d}"
@@ -153,6 +160,35 @@ class Steps:
                 [a.info[keys.SELECT_PREDICTED_ERROR] for a in chosen]))
         self._done("select", selected=len(chosen), **facts)
         return chosen
+
+    def _database_vectors(self, database: list[Atoms], soap, species: list[str]):
+        """The averaged SOAP vectors of the labelled ``database``, kept in the run folder by
+        label uid (``database_soap.npz``) so that each is computed once; a file of other
+        SOAP settings or species, or a damaged one, is computed anew. None for no database."""
+        import json
+        import os
+
+        if not database:
+            return None
+        path = self.store.root / _DATABASE_SOAP
+        key = json.dumps({"soap": dataclasses.asdict(soap), "species": species}, sort_keys=True)
+        known = {}
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                if str(stored["key"]) == key:
+                    known = dict(zip(stored["uids"].tolist(), stored["vectors"]))
+        except (OSError, KeyError, ValueError):
+            known = {}
+        missing = [a for a in database if a.info[keys.UID] not in known]
+        if missing:
+            fresh = averaged_soap(missing, soap, species=species)
+            known.update(zip([a.info[keys.UID] for a in missing], fresh))
+            uids = sorted(known)
+            temporary = path.with_suffix(".tmp.npz")
+            np.savez(temporary, key=np.array(key), uids=np.array(uids),
+                     vectors=np.array([known[u] for u in uids]))
+            os.replace(temporary, path)
+        return np.array([known[a.info[keys.UID]] for a in database])
 
     @_locked
     def label(self) -> list[Atoms]:

@@ -97,7 +97,8 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
                       method: str = "kernel_cur", soap: SoapSettings | None = None,
                       database=(), rank: int = 1, stochastic: bool = False,
                       center: bool = False, n_landmarks: int = 2000,
-                      potential=None, n_jobs: int = 1) -> Selection:
+                      potential=None, database_vectors=None, species=None,
+                      n_jobs: int = 1) -> Selection:
     """The paper's two-step selection on a list of structures.
 
     Parameters
@@ -138,6 +139,13 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
         The GAP (XML) whose predicted errors ``"uncertainty"`` ranks by (the GAP that
         relaxed the candidates); with any method, each chosen structure then carries its
         predicted error [eV/atom] in ``info[keys.SELECT_PREDICTED_ERROR]``.
+    database_vectors : numpy.ndarray, optional
+        The averaged SOAP vectors of ``database`` (one row each, in order), computed
+        earlier with the same ``soap`` and ``species`` (a run keeps them by label uid):
+        they are not computed again.
+    species : list of str, optional
+        Chemical symbols the SOAP covers; default: those of the candidates and the
+        database.
     n_jobs : int
         Processes for the SOAP calculation.
 
@@ -167,7 +175,9 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
     errors = None
     if potential is not None:
         errors = predicted_errors([candidates[i] for i in pool], potential)
-    if method == "random":
+    if n == 0:
+        picked, leverage = np.array([], dtype=int), np.array([])
+    elif method == "random":
         picked = random_indices(len(pool), n, rng=rng)
         leverage = np.full(n, np.nan)
     elif method == "uncertainty":
@@ -176,7 +186,18 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
         leverage = np.full(n, np.nan)
     else:
         structures = [candidates[i] for i in pool] + database
-        vectors = averaged_soap(structures, soap, n_jobs=n_jobs)
+        if species is None:
+            species = sorted({s for a in structures for s in a.get_chemical_symbols()})
+        vectors = averaged_soap(structures[:len(pool)], soap, species=species, n_jobs=n_jobs)
+        if database_vectors is None:
+            database_vectors = averaged_soap(database, soap, species=species, n_jobs=n_jobs) \
+                if database else np.empty((0, vectors.shape[1]))
+        database_vectors = np.asarray(database_vectors, dtype=float)
+        if database_vectors.shape != (len(database), vectors.shape[1]):
+            raise fail("database_vectors", where, f"one SOAP vector of length "
+                       f"{vectors.shape[1]} per database structure ({len(database)})",
+                       f"shape {database_vectors.shape}")
+        vectors = np.vstack([vectors, database_vectors])
         if method.startswith("kernel_"):
             rows = kernel_features(vectors, zeta=soap.zeta, n_landmarks=n_landmarks,
                                    center=center, rng=rng)
