@@ -1,18 +1,24 @@
-"""The demo (`make demo`) at several seeds: what a reader of the README will see, as a range.
+"""The demos at several seeds: what a reader of the README will see, as a range.
 
-For each seed the demo's settings (``gapexplore.cli.DEMO``) run to the end in their own folder
-and the script prints, per iteration, the lowest-enthalpy structure's space group and the
-diamond and β-tin errors of each GAP, then a summary over seeds: the iteration in which
-diamond (Fd-3m) is first the lowest structure, the final errors and the wall time.
+For each seed a demo's settings (``gapexplore.cli.DEMOS``: ``--system si``, the Si demo of
+`make demo`, or ``sic``, the SiC one) run to the end in their own folder, and the script
+prints, per seed, the iteration in which the known ground state (Si: diamond, Fd-3m; SiC:
+zincblende F-43m or a hexagonal polytype P6_3mc) is first the GAP's lowest-enthalpy
+structure, each validated structure's error per GAP, and then, over the seeds, the label
+count at which each known structure first comes within 10 meV/atom of the reference (and
+whether it stays there), the final errors and the wall time.
 
 With ``--hashes`` it also prints a short hash of each step's output in every iteration
 (random cells, relaxation frames, selection, labels, the GAP's predictions on fixed probes):
 run it under two BLAS kernels and compare the tables to see the first step that differs::
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --seeds 0 1 2 3 4
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 2 \
+        --parallel 2
     OPENBLAS_CORETYPE=Sandybridge .venv/bin/python benchmarks/bench_demo.py --seeds 0 --hashes
 
-Runs resume: a finished seed's folder (``benchmarks/out/demo/seed_N``) is read, not rerun.
+Runs resume: a finished seed's folder (``benchmarks/out/demo/seed_N``, ``demo-sic/``) is
+read, not rerun.
 """
 
 from __future__ import annotations
@@ -28,17 +34,21 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "out" / "demo"
+OUT = Path(__file__).resolve().parent / "out"
+#: Space groups of each demo's known ground state (the first word of spglib's symbol).
+GROUND_STATES = {"si": ("Fd-3m",), "sic": ("F-43m", "P6_3mc")}
+#: Within this of the reference, a known structure counts as learnt [meV/atom].
+LEARNT = 10.0
 
 
-def run_seed(seed: int, folder: Path, n_jobs: int) -> float:
-    """Run the demo at ``seed`` in ``folder`` to the end; its wall time [s] (0 if it had
-    finished before)."""
-    from gapexplore.cli import DEMO
+def run_seed(system: str, seed: int, folder: Path, n_jobs: int) -> float:
+    """Run the demo of ``system`` at ``seed`` in ``folder`` to the end; its wall time [s]
+    (0 if it had finished before)."""
+    from gapexplore.cli import DEMOS
     from gapexplore.run import Explorer, ExploreSettings
 
     start = time.perf_counter()
-    explorer = Explorer(folder, ExploreSettings(**DEMO, seed=seed), n_jobs=n_jobs)
+    explorer = Explorer(folder, ExploreSettings(**DEMOS[system][0], seed=seed), n_jobs=n_jobs)
     if explorer.finished():
         return 0.0
     explorer.run()
@@ -88,24 +98,35 @@ def step_hashes(folder: Path) -> list[dict]:
     return rows
 
 
-def summary(folder: Path) -> dict:
+def summary(folder: Path, system: str) -> dict:
+    """Per seed: the iteration in which the ground state is first the lowest, the errors
+    [meV/atom] and labels of each GAP, and per known structure the label count at which
+    it first comes within :data:`LEARNT` and whether it stays there."""
     from gapexplore.run import RunStore
 
-    records = RunStore(folder).read_state().iterations
-    found = next((r.iteration for r in records
-                  if (r.lowest or {}).get("spacegroup", "").startswith("Fd-3m")), None)
-    errors = {name: [1000 * r.validation[name]["error"] for r in records if r.validation]
-              for name in ("diamond", "beta-tin")}
-    return {"found": found, "errors": errors,
+    records = [r for r in RunStore(folder).read_state().iterations if r.validation]
+    found = next((r.iteration for r in records if (r.lowest or {}).get(
+        "spacegroup", "").split()[0] in GROUND_STATES[system]), None)
+    names = [n for n in records[0].validation if n != "differences"] if records else []
+    errors = {n: [1000 * r.validation[n]["error"] for r in records] for n in names}
+    labels = [r.labels_total for r in records]
+    learnt = {}
+    for name, curve in errors.items():
+        first = next((i for i, e in enumerate(curve) if abs(e) < LEARNT), None)
+        learnt[name] = (None if first is None else labels[first],
+                        first is not None and all(abs(e) < LEARNT for e in curve[first:]))
+    return {"found": found, "errors": errors, "labels": labels, "learnt": learnt,
             "lowest": [(r.lowest or {}).get("spacegroup", "-") for r in records]}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--system", choices=tuple(GROUND_STATES), default="si")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--parallel", type=int, default=1,
                         help="seeds run at once (each with --jobs 2 // parallel workers)")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default benchmarks/out/demo (si) or demo-sic")
     parser.add_argument("--hashes", action="store_true", help="print each step's hash")
     args = parser.parse_args()
     from threadpoolctl import threadpool_info
@@ -114,31 +135,40 @@ def main():
                       if p["internal_api"] == "openblas"})
     print(f"OpenBLAS kernels: {', '.join(kernels)}; "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    out = args.out or OUT / ("demo" if args.system == "si" else f"demo-{args.system}")
     n_jobs = max(1, 2 // args.parallel)
     suffix = os.environ.get("OPENBLAS_CORETYPE", "")
-    folders = {s: args.out / (f"seed_{s}" + (f"_{suffix}" if suffix else "")) for s in args.seeds}
+    folders = {s: out / (f"seed_{s}" + (f"_{suffix}" if suffix else "")) for s in args.seeds}
+    count = len(args.seeds)
     with ProcessPoolExecutor(args.parallel) as pool:
-        seconds = dict(zip(args.seeds, pool.map(run_seed, args.seeds,
+        seconds = dict(zip(args.seeds, pool.map(run_seed, [args.system] * count, args.seeds,
                                                 [folders[s] for s in args.seeds],
-                                                [n_jobs] * len(args.seeds))))
-    print("\nseed  diamond first lowest  diamond error per GAP [meV/atom]       "
-          "beta-tin error per GAP            wall [s]")
-    results = {}
-    for seed in args.seeds:
-        result = results[seed] = summary(folders[seed])
-        fmt = " ".join(f"{e:+7.1f}" for e in result["errors"]["diamond"])
-        fmt_b = " ".join(f"{e:+7.1f}" for e in result["errors"]["beta-tin"])
-        wall = f"{seconds[seed]:.0f}" if seconds[seed] else "(earlier run)"
-        print(f"{seed:4d}  {str(result['found']):>20}  {fmt:36}  {fmt_b:32}  {wall}")
+                                                [n_jobs] * count)))
+    results = {seed: summary(folders[seed], args.system) for seed in args.seeds}
+    names = list(next(iter(results.values()))["errors"])
+    ground = " or ".join(GROUND_STATES[args.system])
+    for seed, result in results.items():
+        wall = f"{seconds[seed]:.0f} s" if seconds[seed] else "an earlier run"
+        print(f"\nseed {seed} ({wall}): {ground} first the lowest in iteration "
+              f"{result['found']}; lowest per iteration: {', '.join(result['lowest'])}")
+        print(f"  {'labels':>10} " + " ".join(f"{n:>8}" for n in result["labels"]))
+        for name in names:
+            print(f"  {name:>10} " + " ".join(f"{e:+8.1f}" for e in result["errors"][name]))
+    print(f"\nlabels at which each structure first comes within {LEARNT:g} meV/atom "
+          "(* : and stays there to the last GAP; - : never)")
+    print("  " + f"{'seed':>4} " + " ".join(f"{n:>10}" for n in names))
+    for seed, result in results.items():
+        cells = [("-" if first is None else f"{first}{'*' if stays else ''}")
+                 for first, stays in (result["learnt"][n] for n in names)]
+        print("  " + f"{seed:>4} " + " ".join(f"{c:>10}" for c in cells))
     found = [r["found"] for r in results.values()]
-    final = [r["errors"]["diamond"][-1] for r in results.values()]
-    final_b = [r["errors"]["beta-tin"][-1] for r in results.values()]
-    ran = [s for s in seconds.values() if s]
-    print(f"\ndiamond the lowest structure by the last iteration in "
+    print(f"\n{ground} the lowest structure by the last iteration in "
           f"{sum(f is not None for f in found)} of {len(found)} seeds "
           f"(first in iteration {sorted(f for f in found if f is not None)})")
-    print(f"final GAP: diamond error {min(final):+.1f} to {max(final):+.1f} meV/atom, "
-          f"beta-tin {min(final_b):+.1f} to {max(final_b):+.1f} meV/atom")
+    for name in names:
+        final = [r["errors"][name][-1] for r in results.values()]
+        print(f"final GAP: {name} error {min(final):+.1f} to {max(final):+.1f} meV/atom")
+    ran = [s for s in seconds.values() if s]
     if ran:
         print(f"wall time per demo {min(ran):.0f}-{max(ran):.0f} s "
               f"({args.parallel} at once, {n_jobs} worker(s) each)")

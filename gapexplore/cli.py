@@ -30,6 +30,12 @@ from gapexplore.select import METHODS
 DEMO = dict(element="Si", n_candidates=24, n_atoms=(4, 8), n_select=16, max_iterations=4,
             gap="light", relax_fmax=0.05, relax_max_steps=100,
             validate=("diamond", "beta-tin"))
+#: The binary demo: SiC with Tersoff's Si–C potential, its polytypes as learning curves.
+DEMO_SIC = dict(composition="SiC", reference="tersoff-sic", n_candidates=32, n_atoms=(4, 8),
+                n_select=16, max_iterations=12, gap="light", relax_fmax=0.05,
+                relax_max_steps=100, validate=("3C", "2H", "4H", "rocksalt"))
+#: The demos by ``gapexplore demo --system``, with their default folders.
+DEMOS = {"si": (DEMO, Path("runs/demo")), "sic": (DEMO_SIC, Path("runs/demo-sic"))}
 
 #: Keys of a settings file that say where the work runs (not part of the run's settings).
 _WHERE_KEYS = {"dask_workers", "scheduler"}
@@ -86,8 +92,13 @@ def _parser() -> argparse.ArgumentParser:
                             "commands, settings, report and ASE and LAMMPS snippets")
     export.add_argument("folder", type=Path, help="run folder")
     export.add_argument("destination", type=Path, help="new (or empty) folder to write")
-    demo = sub.add_parser("demo", help="a complete small exploration of Si (SW reference)")
-    demo.add_argument("--folder", type=Path, default=Path("runs/demo"))
+    demo = sub.add_parser("demo", help="a complete small exploration of Si (SW reference) or "
+                          "of SiC (--system sic, Tersoff reference)")
+    demo.add_argument("--system", choices=tuple(DEMOS), default="si",
+                      help="si (default; a few minutes) or sic (12 iterations; about an hour "
+                      "on 2 cores)")
+    demo.add_argument("--folder", type=Path, default=None,
+                      help="run folder (runs/demo, runs/demo-sic)")
     for p in (run, demo):
         p.add_argument("--jobs", type=int, default=None, help="worker processes (all cores)")
         p.add_argument("--gap-fit", metavar="COMMAND",
@@ -308,8 +319,10 @@ def main(argv=None) -> int:
                   + ", ".join(sorted(p.name for p in out.iterdir() if ".sparseX." not in p.name)))
             return 0
         if args.command == "demo":
+            values, folder = DEMOS[args.system]
+            args.folder = args.folder or folder
             stored = (args.folder / "settings.json").exists()
-            settings = None if stored else ExploreSettings(**DEMO)
+            settings = None if stored else ExploreSettings(**values)
         else:
             _where_from_config(args)
             settings = _settings(args)

@@ -106,3 +106,15 @@ def test_the_prediction_error_is_a_stop_criterion_and_is_reported(tmp_path, caps
     assert "iteration 0: selected 3, labels 25" in out and "new labels predicted" not in \
         out.splitlines()[1]
     assert "new labels predicted to 12.3 meV/atom RMSE" in out.splitlines()[2]
+
+
+def test_the_demos_are_valid_runs_with_their_own_folders():
+    from gapexplore.cli import DEMOS, _parser
+    from gapexplore.run import ExploreSettings
+
+    for values, folder in DEMOS.values():
+        settings = ExploreSettings(**values)
+        assert settings.validate and folder.name.startswith("demo")
+    assert ExploreSettings(**DEMOS["sic"][0]).chemistry().formula == "SiC"
+    args = _parser().parse_args(["demo", "--system", "sic"])
+    assert args.system == "sic" and args.folder is None

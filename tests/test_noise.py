@@ -58,3 +58,26 @@ def test_noise_settings_checked():
         NoiseSettings(delta_low=1.0, delta_high=0.5)
     with pytest.raises(ValueError, match="'force' parameter"):
         NoiseSettings(force=(0.1, -1.0))
+
+
+def test_each_composition_has_its_own_hull():
+    """Energies per atom of SiC and of Si are not comparable: each stoichiometry's cells are
+    measured against their own (V, E) hull, as if fitted alone."""
+    rng = np.random.default_rng(1)
+
+    def cells(symbols, energies):
+        out = []
+        for e in energies:
+            atoms = Atoms(symbols, cell=np.eye(3) * rng.uniform(3.0, 4.0), pbc=True)
+            atoms.set_scaled_positions(rng.random((len(atoms), 3)))
+            atoms.info[keys.REF_ENERGY] = e * len(atoms)
+            out.append(atoms)
+        return out
+
+    sic = cells("Si2C2", [-6.1, -5.5, -4.9, -5.8])
+    si = cells("Si2", [-4.3, -3.9, -4.1])
+    mixed = [a.info[keys.HULL_DISTANCE] for a in with_noise(sic[:2] + si + sic[2:])]
+    h_sic = [a.info[keys.HULL_DISTANCE] for a in with_noise(sic)]
+    h_si = [a.info[keys.HULL_DISTANCE] for a in with_noise(si)]
+    assert mixed == pytest.approx(h_sic[:2] + h_si + h_sic[2:])
+    assert min(h_si) == 0.0 and min(h_sic) == 0.0

@@ -136,14 +136,19 @@ def noise_for(delta_e, settings: NoiseSettings | None = None):
 def with_noise(structures: list[Atoms], settings: NoiseSettings | None = None) -> list[Atoms]:
     """Copies of labelled structures with per-configuration σ for gap_fit in ``info``.
 
-    Periodic structures get σ from their height above the (V, E) hull of all periodic
-    structures in the list; non-periodic ones (dimers) the fixed dimer σ. Values in
-    ``info`` are absolute, as gap_fit reads them: σ_E and σ_V times √N.
+    Periodic structures get σ from their height above the (V, E) hull of the periodic
+    structures of the same composition in the list (energies per atom of different
+    compositions are not comparable: each stoichiometry has its own hull); non-periodic ones
+    (dimers) the fixed dimer σ. Values in ``info`` are absolute, as gap_fit reads them: σ_E
+    and σ_V times √N.
     """
     settings = NoiseSettings() if settings is None else settings
     out = [_clean_copy(a) for a in structures]
-    periodic = [a for a in out if a.pbc.all()]
-    if periodic:
+    groups = {}
+    for atoms in out:
+        if atoms.pbc.all():
+            groups.setdefault(atoms.symbols.formula.reduce()[0].format("hill"), []).append(atoms)
+    for periodic in groups.values():
         heights = hull_distance([a.get_volume() / len(a) for a in periodic],
                                 [a.info[keys.REF_ENERGY] / len(a) for a in periodic])
         sigma_e, sigma_f, sigma_v = noise_for(heights, settings)
