@@ -105,8 +105,8 @@ def summary(folder: Path, system: str) -> dict:
     from gapexplore.run import RunStore
 
     records = [r for r in RunStore(folder).read_state().iterations if r.validation]
-    found = next((r.iteration for r in records if (r.lowest or {}).get(
-        "spacegroup", "").split()[0] in GROUND_STATES[system]), None)
+    found = next((r.iteration for r in records if ((r.lowest or {}).get("spacegroup") or "-")
+                  .split()[0] in GROUND_STATES[system]), None)
     names = [n for n in records[0].validation if n != "differences"] if records else []
     errors = {n: [1000 * r.validation[n]["error"] for r in records] for n in names}
     labels = [r.labels_total for r in records]
