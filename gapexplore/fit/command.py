@@ -14,7 +14,7 @@ from gapexplore.core.errors import GapFitError
 from gapexplore.fit.noise import NoiseSettings
 
 __all__ = ["GAP_FIT_VARIABLE", "TABLE1_CUTOFFS", "TERMS", "GapSettings", "gap_fit_command",
-           "find_gap_fit", "estimate_memory", "soap_length"]
+           "own_gap_fit", "find_gap_fit", "estimate_memory", "soap_length"]
 
 #: Table 1 cutoffs in units of r: (2b, 3b, SOAP) per bonding kind.
 TABLE1_CUTOFFS = {"covalent": (9.0, 2.925, 4.5), "metallic": (8.2, 2.665, 4.1)}
@@ -183,6 +183,16 @@ def gap_fit_command(train_file: str, gp_file: str, settings: GapSettings,
 GAP_FIT_VARIABLE = "GAPEXPLORE_GAP_FIT"
 
 
+def own_gap_fit(command=None):
+    """Your own gap_fit command: ``command`` if given, else ``$GAPEXPLORE_GAP_FIT`` if set,
+    else None (the wheel's). The one home of that choice."""
+    import os
+
+    if command is None and os.environ.get(GAP_FIT_VARIABLE, "").strip():
+        return os.environ[GAP_FIT_VARIABLE]
+    return command
+
+
 def find_gap_fit(command=None) -> list[str]:
     """The gap_fit command, as an argument list to which the arguments are appended.
 
@@ -199,12 +209,10 @@ def find_gap_fit(command=None) -> list[str]:
     GapFitError
         When the command's program is not found, naming where it was looked for.
     """
-    import os
     import shlex
 
-    source = "the gap_fit command given"
-    if command is None and os.environ.get(GAP_FIT_VARIABLE, "").strip():
-        command, source = os.environ[GAP_FIT_VARIABLE], f"${GAP_FIT_VARIABLE}"
+    source = "the gap_fit command given" if command is not None else f"${GAP_FIT_VARIABLE}"
+    command = own_gap_fit(command)
     if command is not None:
         parts = shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
         if not parts or shutil.which(parts[0]) is None:
@@ -237,7 +245,7 @@ _FIXED_SHARE = 1 / 3
 
 #: The measurement behind :data:`_BYTES_PER_ENVIRONMENT`: random Si cells at V0 = 19.8 Å³
 #: per atom and the paper's SOAP cutoff 4.995 Å, about 26 neighbours per environment.
-_REFERENCE_NEIGHBOURS = 4 / 3 * 3.14159265 * 4.995**3 / 19.8
+_REFERENCE_CUTOFF, _REFERENCE_VOLUME = 4.995, 19.8
 
 
 def estimate_memory(n_environments: int, settings: GapSettings, n_species: int = 1,
@@ -255,6 +263,7 @@ def estimate_memory(n_environments: int, settings: GapSettings, n_species: int =
     length = soap_length(settings, n_species) / 324   # 324: n_max = l_max = 8, one species
     ratio = _FIXED_SHARE + (1 - _FIXED_SHARE) * length
     if volume_per_atom is not None:
-        neighbours = 4 / 3 * 3.14159265 * settings.cutoff_soap**3 / volume_per_atom
-        ratio *= neighbours / _REFERENCE_NEIGHBOURS
+        # neighbours within the cutoff, (4/3) π r_c³ / V, relative to the measurement's
+        ratio *= (settings.cutoff_soap**3 / volume_per_atom) \
+            / (_REFERENCE_CUTOFF**3 / _REFERENCE_VOLUME)
     return n_environments * _BYTES_PER_ENVIRONMENT * max(ratio, 0.25)

@@ -44,6 +44,7 @@ from gapexplore.fit.command import (
     estimate_memory,
     find_gap_fit,
     gap_fit_command,
+    own_gap_fit,
 )
 from gapexplore.fit.noise import with_noise
 
@@ -218,8 +219,7 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry | Composition, workdir
     """
     where = "fit_gap"
     structures = check_structures(structures, "structures", where)
-    if not isinstance(chemistry, Composition):
-        check_chemistry(chemistry, where)
+    check_chemistry(chemistry, where, compound=True)
     settings = GapSettings.for_chemistry(chemistry) if settings is None else settings
     workdir = Path(workdir)
     good = [a for a in structures if keys.LABEL_ERROR not in a.info and keys.REF_ENERGY in a.info]
@@ -266,7 +266,7 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry | Composition, workdir
         raise GapFitError(f"Could not write the training file {train_file} ({error}). Free "
                           "some space and run again.") from None
     executable = find_gap_fit(gap_fit)
-    own = gap_fit is not None or bool(os.environ.get(GAP_FIT_VARIABLE, "").strip())
+    own = own_gap_fit(gap_fit) is not None
 
     def stage(name: str, stage_deltas: dict) -> tuple[Path, Path]:
         gp = f"{name}.xml"

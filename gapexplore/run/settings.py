@@ -234,10 +234,11 @@ class ExploreSettings:
             if self.element is not None:
                 raise fail("element", where, f"None with composition={self.composition!r} "
                            "(the formula names the elements)", self.element)
+            if self.radius is not None and not isinstance(self.radius, dict):
+                raise fail("radius", where, "a table by element (e.g. {'Si': 1.11, 'C': 0.76}) "
+                           "for a composition", self.radius)
             composition = Composition.of(self.composition, bonding=self.bonding,
-                                         radius=self.radius if self.radius is None
-                                         or isinstance(self.radius, dict)
-                                         else _not_a_table("radius", self.radius))
+                                         radius=self.radius)
             if len(composition.elements) == 1:   # a formula of one element
                 element = composition.elements[0]
                 object.__setattr__(self, "element", element)
@@ -370,11 +371,6 @@ GAP_PRESETS = {"paper": GapSettings.for_chemistry, "light": GapSettings.light}
 #: The selection SOAP presets by name.
 SOAP_PRESETS = {"paper": SoapSettings.paper, "fast": SoapSettings.fast,
                 "paper-quip": lambda: SoapSettings.paper(backend="quip")}
-
-
-def _not_a_table(name: str, value):
-    raise fail(name, "ExploreSettings", "a table by element (e.g. {'Si': 1.11, 'C': 0.76}) "
-               "for a composition", value)
 
 
 def _preset(name: str, value, presets: dict) -> tuple[str, dict]:

@@ -141,7 +141,7 @@ class Steps:
             else s.selection
         species = sorted(self.chemistry.elements, key=atomic_numbers.get)
         vectors = self._database_vectors(database, soap, species) \
-            if s.selection not in ("random", "uncertainty") else None
+            if method not in ("random", "uncertainty") else None
         selection = select_structures(pool, n, rng=self._rng("select"), kT=kT,
                                       n_histogram=None if s.n_histogram is None
                                       else max(s.n_histogram, n), soap=soap,
