@@ -2,8 +2,9 @@
 
 Random Si cells (iteration-0 mix) plus dimers and the isolated atom are labelled with the
 Stillinger-Weber toy reference, then fitted with automatic δ. Prints, per N, the wall time
-of the fit, the peak resident memory of gap_fit (the largest child process), δ and the
-training errors.
+of the fit, the peak resident memory of gap_fit (the largest child process), δ, the
+training errors, and the wall time of each stage with the ratio of the three stages to the
+full fit alone (the cost of setting δ automatically).
 
 gap_fit from the quippy-ase wheel is single-threaded (FIELD-NOTES): the script runs each N
 with OMP_NUM_THREADS=1 and, with ``--threads 2``, again with 2 threads to show the effect.
@@ -60,6 +61,12 @@ def main():
                   f"{result.deltas['soap']:.4f} eV; training RMSE "
                   f"{1000 * result.rmse_energy:.1f} meV/atom, "
                   f"{result.rmse_forces:.3f} eV/Å", flush=True)
+            stages = result.stage_seconds
+            print(f"      stages [s]: 2b {stages['2b']:.1f}, 2b+3b {stages['2b+3b']:.1f} (each "
+                  f"with the training errors that set the next δ), full {stages['full']:.1f}, "
+                  f"final training errors {stages['errors']:.1f}; the three stages cost "
+                  f"{(stages['2b'] + stages['2b+3b'] + stages['full']) / stages['full']:.2f}× "
+                  "the full fit alone", flush=True)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,13 @@ iteration's core-seconds (wall time × workers for the parallel steps):
   I/O, selection (SOAP, Nyström, CUR), process start-up and pickling.
 
 The figure to drive down is the rest; with a DFT reference the reference dominates. The
-bare costs are measured in this process, so the shares are ratios within one run::
+bare costs are measured in this process, so the shares are ratios within one run.
+
+Each setting runs twice: *before*, as the code was before the performance issue (the
+paper's ``PreconLBFGS`` with ASE's own ``FrechetCellFilter``, which recomputes its forces
+each time the optimiser asks), and *after*, as it is now (the settings' default optimiser
+through :class:`gapexplore.relax.FastFrechetCellFilter`; Dask workers started as
+``gapexplore run --dask-workers`` starts them, not with Dask's own environment)::
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_iteration.py [--dask]
         [--candidates 32] [--select 8] [--atoms 6 16]
@@ -55,16 +61,46 @@ def _bare_seconds(structures, calculator, repeat: int = 1) -> float:
     return (time.perf_counter() - start) / repeat
 
 
+def _use_ase_filter(use: bool = True):
+    """Relax through ASE's own FrechetCellFilter in this process (the code before), or
+    through gapexplore's again."""
+    import importlib
+
+    from ase.filters import FrechetCellFilter
+
+    relax = importlib.import_module("gapexplore.relax")
+    if not hasattr(relax, "_FAST_FILTER"):
+        relax._FAST_FILTER = relax.FastFrechetCellFilter
+    relax.FastFrechetCellFilter = FrechetCellFilter if use else relax._FAST_FILTER
+
+
 @contextlib.contextmanager
-def _where(kind: str, workers: int):
-    if kind == "pool":
-        yield None, workers
+def _where(kind: str, workers: int, before: bool):
+    if kind == "pool":  # worker processes fork from this one and inherit the filter
+        _use_ase_filter(before)
+        try:
+            yield None, workers
+        finally:
+            _use_ase_filter(False)
         return
     from dask.distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
-        yield client.get_executor(), None
+    from gapexplore.core.parallel import local_dask_cluster
+
+    kept = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    if before:  # Dask's own worker environment
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    else:
+        cluster, client = local_dask_cluster(workers)
+    try:
+        with cluster, client:
+            client.run(_use_ase_filter, before)
+            yield client.get_executor(), None
+    finally:  # Dask's nanny sets its value in this process's environment too
+        if kept is None:
+            os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
 
 
 def main():
@@ -88,15 +124,22 @@ def main():
     print(f"Si, SW reference, light GAP; iteration 1: {args.candidates} random cells of "
           f"{args.atoms[0]}-{args.atoms[1]} atoms relaxed (fmax 0.05 eV/Å, <= 100 steps), "
           f"{args.select} labelled\n")
-    header = (f"{'where':>8} {'workers':>7} {'wall [s]':>9} {'core-s':>8}  {'GAP calls':>9} "
-              f"{'reference':>9} {'gap_fit':>8} {'rest':>6}   rest by step (relax / select / "
-              "other)")
+    header = (f"{'code':>6} {'optimiser':>16} {'where':>5} {'workers':>7} {'wall [s]':>9} "
+              f"{'core-s':>8}  {'GAP calls':>9} {'reference':>9} {'gap_fit':>8} {'rest':>6}   "
+              "rest by step (relax / select / other)")
     print(header)
-    for kind, workers in configurations:
-        folder = OUT / f"iteration_1_{kind}_{workers}"
+    runs = [(variant, kind, workers) for variant in ("before", "after")
+            for kind, workers in configurations]
+    for variant, kind, workers in runs:
+        folder = OUT / f"iteration_1_{kind}_{workers}_{variant}"
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(base, folder)
-        with _where(kind, workers) as (executor, n_jobs):
+        if variant == "before":  # iteration 0 relaxes nothing, so only iteration 1 differs
+            stored = RunStore(folder).read_json("settings.json")
+            stored["relax"] = {**stored.get("relax", {}), "optimiser": "precon-lbfgs"}
+            RunStore(folder).write_json("settings.json", stored)
+        optimiser = Explorer(folder).settings.relax_settings().optimiser
+        with _where(kind, workers, variant == "before") as (executor, n_jobs):
             explorer = Explorer(folder, n_jobs=n_jobs, executor=executor)
             start = time.perf_counter()
             explorer.run_iteration()
@@ -116,11 +159,12 @@ def main():
         rest_label = seconds["label"] * workers - reference
         rest_other = seconds["generate"] * workers + seconds["select"]
         rest = rest_relax + rest_label + rest_other
-        print(f"{kind:>8} {workers:>7} {wall:9.1f} {core:8.1f}  {gap_calls / core:9.0%} "
-              f"{reference / core:9.0%} {fit / core:8.0%} {rest / core:6.0%}   "
+        print(f"{variant:>6} {optimiser:>16} {kind:>5} {workers:>7} {wall:9.1f} {core:8.1f}  "
+              f"{gap_calls / core:9.0%} {reference / core:9.0%} {fit / core:8.0%} "
+              f"{rest / core:6.0%}   "
               f"{rest_relax / core:.0%} / {seconds['select'] / core:.0%} / "
               f"{(rest_label + seconds['generate'] * workers) / core:.0%}")
-        print(f"{'':>8} {'':>7} relax overhead {100 * rest_relax / gap_calls:+.0f} % of its "
+        print(f"{'':>37} relax overhead {100 * rest_relax / gap_calls:+.0f} % of its "
               f"GAP calls ({len(frames)} frames); label overhead "
               f"{rest_label:.1f} s for {reference:.2f} s of reference calls")
 

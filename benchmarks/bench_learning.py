@@ -277,8 +277,9 @@ def energy_volume_rows(results: list[dict]) -> list[dict]:
         name, element, known = REFERENCES[key]
         reference = reference_calculator(name)
         chemistry = ExploreSettings(element=element, reference=name).chemistry()
+        plain = RelaxSettings(optimiser="lbfgs-linesearch")
         relaxed = {s: relax(known_structure(element, s), reference, pressure=0.0,
-                            chemistry=chemistry, settings=RelaxSettings(precon=False))[-1]
+                            chemistry=chemistry, settings=plain)[-1]
                    for s in known}
         curves = {s: energy_volume(relaxed[s], {"reference": reference}, scales=EV_SCALES)
                   for s in known}

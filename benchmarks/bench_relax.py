@@ -1,6 +1,9 @@
 """Relaxation throughput with a GAP: relaxations per minute and steps per second on 1 and
 2 worker processes, and the parallel efficiency; with ``--dask``, the same on a local Dask
-cluster, and Dask's overhead per task (no-op tasks through the same map).
+cluster as ``gapexplore run --dask-workers`` starts it and on one with Dask's own worker
+environment (its ``MALLOC_TRIM_THRESHOLD_``: see
+:data:`gapexplore.core.parallel.DASK_WORKER_CONFIG`), and Dask's overhead per task (no-op
+tasks through the same map).
 
 Needs a fitted GAP; by default the newest one of the demo run (``make demo`` first).
 Random narrow-range Si cells are relaxed at random pressures (paper Eq. 5), as in an
@@ -44,7 +47,7 @@ def main():
     print(f"{args.cells} random Si cells ({sum(map(len, cells)) / len(cells):.1f} atoms on "
           f"average), GAP {potential}, fmax {args.fmax} eV/Å, at most {args.max_steps} steps")
     base = None
-    for kind in ["pool"] + (["dask"] if args.dask else []):
+    for kind in ["pool"] + (["dask", "dask-default"] if args.dask else []):
         for workers in args.workers:
             with _executor(kind, workers) as (executor, n_jobs):
                 t0 = time.perf_counter()
@@ -69,6 +72,9 @@ def main():
 
 @contextlib.contextmanager
 def _executor(kind, workers):
+    """``"pool"``: gapexplore's process pool; ``"dask"``: its local Dask cluster (as
+    ``gapexplore run --dask-workers``); ``"dask-default"``: a LocalCluster with Dask's own
+    worker environment (``MALLOC_TRIM_THRESHOLD_=65536``), as before."""
     if kind == "pool":
         yield None, workers
         return
@@ -76,10 +82,21 @@ def _executor(kind, workers):
 
     from dask.distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as client:
-        yield client.get_executor(), 1
+    from gapexplore.core.parallel import local_dask_cluster
+
+    kept = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    if kind == "dask":
+        cluster, client = local_dask_cluster(workers)
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        client = Client(cluster)
+    try:
+        with cluster, client:
+            yield client.get_executor(), 1
+    finally:  # Dask's nanny sets its value in this process's environment too
+        if kept is None:
+            os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
 
 
 def _overhead_ms(executor, tasks=200):

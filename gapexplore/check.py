@@ -325,7 +325,7 @@ def check_run(folder, settings: CheckSettings | None = None, *, reference=None,
     for name, (source, atoms) in structures.items():
         if source != "found":   # a known phase: around the reference's own minimum
             atoms = _bare(relax(atoms, ref, pressure=0.0, chemistry=chemistry,
-                                settings=RelaxSettings(precon=False))[-1])
+                                settings=RelaxSettings(optimiser="lbfgs-linesearch"))[-1])
         curve = energy_volume(atoms, {"gap": gap, "reference": ref}, scales=settings.scales)
         fits = {c: equation_of_state(curve["volume_per_atom"], curve[c])
                 for c in ("gap", "reference")}

@@ -19,6 +19,7 @@ from pathlib import Path
 from gapexplore.check import CheckSettings, check_run
 from gapexplore.core.chemistry import BONDING_KINDS
 from gapexplore.core.errors import GapExploreError
+from gapexplore.core.parallel import local_dask_cluster
 from gapexplore.export import check_summary, export_run, run_report, write_check_html
 from gapexplore.relax import status_kind
 from gapexplore.run import Explorer, ExploreSettings
@@ -182,15 +183,12 @@ def _executor(args: argparse.Namespace):
         yield None
         return
     try:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client
     except ImportError:
         raise GapExploreError("Dask is not installed: pip install 'dask[distributed]'.") \
             from None
     if args.dask_workers:
-        cluster = LocalCluster(n_workers=args.dask_workers, threads_per_worker=1,
-                               processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
-        client = Client(cluster)
+        cluster, client = local_dask_cluster(args.dask_workers)
     else:
         cluster = None
         try:

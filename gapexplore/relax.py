@@ -7,8 +7,12 @@ P(p/p0) = (1/β) exp(−(p/p0)/β) with p0 = 1 GPa and β = 0.2 (Eq. 5), i.e. ex
 distributed with mean β p0 = 0.2 GPa. Every frame of every trajectory is kept: the
 selection draws from all of them.
 
-The relaxation is composed from ASE objects: ``FrechetCellFilter(atoms,
-scalar_pressure=p)`` handed to ``PreconLBFGS(precon=Exp(A=3), use_armijo=True)``.
+The relaxation is composed from ASE objects: a ``FrechetCellFilter(atoms,
+scalar_pressure=p)`` handed to the optimiser named by :attr:`RelaxSettings.optimiser` (see
+:data:`OPTIMISERS`; the paper's is ``PreconLBFGS(precon=Exp(A=3), use_armijo=True)``). The
+filter computes its generalised forces once per geometry, and its matrix functions in
+closed form (:class:`FastFrechetCellFilter`): ASE's optimisers ask for them several times a
+step.
 
 Early GAPs are bad, so a relaxation is stopped — and marked, not raised — when it
 explodes: a non-finite energy, two atoms closer than ``min_distance_factor`` × r, or a
@@ -25,23 +29,43 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
+from ase.filters import FrechetCellFilter
 from ase.units import GPa
 
 from gapexplore.core import keys
-from gapexplore.core.checks import check_int, check_real, check_rng, check_structures, fail
+from gapexplore.core.checks import (
+    check_choice,
+    check_int,
+    check_real,
+    check_rng,
+    check_structures,
+    fail,
+)
 from gapexplore.core.chemistry import Chemistry, Composition, check_chemistry
 from gapexplore.core.geometry import shortest_distance_below
 from gapexplore.core.parallel import TaskTimedOut, map_ordered, process_cached
 from gapexplore.fit import load_potential
 from gapexplore.label import as_reference, cached_calculator
 
-__all__ = ["RelaxSettings", "random_pressures", "relax", "relax_structures", "converged_finals",
+__all__ = ["OPTIMISERS", "FastFrechetCellFilter", "RelaxSettings", "random_pressures", "relax",
+           "relax_structures", "converged_finals",
            "lowest_final", "status_kind"]
 
 log = logging.getLogger(__name__)
 
 STATUS_CONVERGED = "converged"
 STATUS_MAX_STEPS = "max_steps"
+
+#: The optimisers a relaxation can take, by name (each minimises the enthalpy through the
+#: same cell filter and keeps every frame):
+#:
+#: * ``"precon-lbfgs"``: the paper's, ASE's ``PreconLBFGS`` with the ``Exp(A=3)``
+#:   preconditioner and an Armijo line search;
+#: * ``"lbfgs-linesearch"``: ``PreconLBFGS`` without a preconditioner (what ASE's
+#:   ``precon="auto"`` does below 100 atoms), with the Armijo line search;
+#: * ``"lbfgs"``: ASE's ``LBFGS`` (no line search; steps capped at 0.2 Å);
+#: * ``"fire"``: ASE's ``FIRE``.
+OPTIMISERS = ("precon-lbfgs", "lbfgs-linesearch", "lbfgs", "fire")
 
 
 @dataclass(frozen=True)
@@ -58,10 +82,10 @@ class RelaxSettings:
         Pressure scale p0 [GPa] of Eq. 5 (paper: 1).
     beta : float
         β of Eq. 5 (paper: 0.2); the mean pressure is β p0.
-    precon : bool
-        Use PreconLBFGS's Exp preconditioner (A = 3); without it, plain LBFGS steps.
-        A one-atom cell always takes plain steps: Exp has no neighbours to build from
-        there (it divides by zero).
+    optimiser : str
+        One of :data:`OPTIMISERS`. With ``"precon-lbfgs"`` a one-atom cell takes
+        unpreconditioned steps: Exp has no neighbours to build from there (it divides by
+        zero).
     min_distance_factor : float
         Stop when two atoms come closer than this times the characteristic radius r.
     volume_bounds : (float, float)
@@ -72,7 +96,7 @@ class RelaxSettings:
     max_steps: int = 300
     p0: float = 1.0
     beta: float = 0.2
-    precon: bool = True
+    optimiser: str = "precon-lbfgs"
     min_distance_factor: float = 0.5
     volume_bounds: tuple[float, float] = (0.25, 4.0)
 
@@ -83,6 +107,7 @@ class RelaxSettings:
         check_real(self.p0, "p0", where, low=0.0)
         check_real(self.beta, "beta", where, low=0.0, low_open=True)
         check_real(self.min_distance_factor, "min_distance_factor", where, low=0.0)
+        check_choice(self.optimiser, "optimiser", where, OPTIMISERS)
         low, high = self.volume_bounds
         if not 0 < low < 1 < high:
             raise fail("volume_bounds", where, "a pair (low, high) with 0 < low < 1 < high",
@@ -141,17 +166,11 @@ def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry | C
         fails before its first frame returns the starting structure alone, with its
         status and pressure but no energy or enthalpy.
     """
-    from ase.filters import FrechetCellFilter
-    from ase.optimize.precon import Exp, PreconLBFGS
-
     settings = RelaxSettings() if settings is None else settings
     work = atoms.copy()
     work.calc = calculator
     p = pressure * GPa  # eV/Å³
-    cell_filter = FrechetCellFilter(work, scalar_pressure=p)
-    precon = Exp(A=3) if settings.precon and len(work) > 1 else None
-    optimiser = PreconLBFGS(cell_filter, precon=precon,
-                            use_armijo=True, logfile=None)
+    optimiser = _optimiser(settings.optimiser, FastFrechetCellFilter(work, scalar_pressure=p))
     v_start = work.get_volume() / len(work)
     d_min = settings.min_distance_factor * chemistry.smallest_radius
     frames = []
@@ -185,6 +204,124 @@ def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry | C
     for frame in frames:
         frame.info[keys.RELAX_STATUS] = status
     return frames
+
+
+class FastFrechetCellFilter(FrechetCellFilter):
+    """ASE's ``FrechetCellFilter``, with its generalised forces computed once per geometry
+    and its 3×3 matrix functions computed in closed form.
+
+    ASE's optimisers ask the filter for its forces several times a step (the step, the
+    line search, the log, the convergence test: five times a step for ``PreconLBFGS``),
+    and each answer takes a matrix logarithm and nine Fréchet derivatives of the matrix
+    exponential through scipy's general algorithms: a quarter of a light GAP's relaxation
+    time on 6–24-atom cells. Here the forces are kept until the positions or the cell
+    change, and the logarithm, exponential and Fréchet derivative of the 3×3 deformation
+    come from one eigendecomposition (:func:`_eig_function`), falling back to scipy's when
+    the eigenvectors are ill-conditioned. The values agree with ASE's filter to rounding
+    (``tests/test_relax.py``).
+    """
+
+    _kept = None
+
+    def __init__(self, atoms, **kwargs):
+        super().__init__(atoms, **kwargs)
+        for owner in (self, getattr(self, "_utility", None)):
+            if owner is not None:
+                owner.logm, owner.expm, owner.expm_frechet = _logm, _expm, _expm_frechet
+
+    def get_forces(self, **kwargs):
+        """The generalised forces (atoms, then cell) [eV/Å], kept for this geometry."""
+        key = (self.atoms.positions.tobytes(), self.atoms.cell.array.tobytes(),
+               tuple(sorted(kwargs.items())))
+        if self._kept is None or self._kept[0] != key:
+            forces = super().get_forces(**kwargs)
+            self._kept = (key, forces, self.stress)
+        _, forces, self.stress = self._kept
+        return forces.copy()
+
+
+#: Largest condition number of a 3×3 matrix's eigenvectors for which its matrix functions
+#: are taken from the eigendecomposition; above it, scipy's general algorithms are used.
+_EIG_CONDITION = 1e3
+
+
+def _eig_function(matrix: np.ndarray):
+    """The eigendecomposition (values, vectors, inverse vectors) of a real 3×3 matrix,
+    kept for the last matrix asked (the Fréchet derivative asks nine times for one
+    matrix); None when the eigenvectors are ill-conditioned (condition number above
+    :data:`_EIG_CONDITION`: a near-defective matrix) or an eigenvalue is real and not
+    positive (no real logarithm)."""
+    key, kept = matrix.tobytes(), _eig_function.kept  # read once: threads may share it
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    values, vectors = np.linalg.eig(matrix)
+    decomposition = None
+    if np.linalg.cond(vectors) <= _EIG_CONDITION:
+        decomposition = values, vectors, np.linalg.inv(vectors)
+    _eig_function.kept = (key, decomposition)
+    return decomposition
+
+
+_eig_function.kept = None
+
+
+def _logm(matrix):
+    """Principal logarithm of a real 3×3 matrix (scipy's ``logm`` where the
+    eigendecomposition is ill-conditioned)."""
+    from scipy.linalg import logm
+
+    decomposition = _eig_function(np.asarray(matrix, dtype=float))
+    if decomposition is None or np.any((decomposition[0].real <= 0)
+                                       & (decomposition[0].imag == 0)):
+        return logm(matrix)
+    values, vectors, inverse = decomposition
+    return ((vectors * np.log(values)) @ inverse).real
+
+
+def _expm(matrix):
+    """Exponential of a real 3×3 matrix (scipy's ``expm`` where the eigendecomposition is
+    ill-conditioned)."""
+    from scipy.linalg import expm
+
+    decomposition = _eig_function(np.asarray(matrix, dtype=float))
+    if decomposition is None:
+        return expm(matrix)
+    values, vectors, inverse = decomposition
+    return ((vectors * np.exp(values)) @ inverse).real
+
+
+def _expm_frechet(matrix, direction, compute_expm=True, **kwargs):
+    """Fréchet derivative of the exponential of a real 3×3 matrix in ``direction``
+    (Daleckii–Krein: V [(V⁻¹ E V) ∘ Φ] V⁻¹, Φ the divided differences of exp over the
+    eigenvalues), as scipy's ``expm_frechet`` returns it; scipy's where the
+    eigendecomposition is ill-conditioned."""
+    from scipy.linalg import expm_frechet
+
+    decomposition = _eig_function(np.asarray(matrix, dtype=float))
+    if decomposition is None:
+        return expm_frechet(matrix, direction, compute_expm=compute_expm, **kwargs)
+    values, vectors, inverse = decomposition
+    gap = values[:, None] - values[None, :]
+    same = gap == 0
+    divided = np.exp(values)[None, :] * np.where(same, 1.0,
+                                                 np.expm1(gap) / np.where(same, 1.0, gap))
+    derivative = (vectors @ ((inverse @ direction @ vectors) * divided) @ inverse).real
+    if compute_expm:
+        return _expm(matrix), derivative
+    return derivative
+
+
+def _optimiser(name: str, cell_filter):
+    """The optimiser ``name`` (:data:`OPTIMISERS`) on ``cell_filter``, silent."""
+    from ase.optimize import FIRE, LBFGS
+    from ase.optimize.precon import Exp, PreconLBFGS
+
+    if name == "lbfgs":
+        return LBFGS(cell_filter, logfile=None)
+    if name == "fire":
+        return FIRE(cell_filter, logfile=None)
+    precon = Exp(A=3) if name == "precon-lbfgs" and len(cell_filter.atoms) > 1 else None
+    return PreconLBFGS(cell_filter, precon=precon, use_armijo=True, logfile=None)
 
 
 @contextlib.contextmanager

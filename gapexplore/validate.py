@@ -246,7 +246,7 @@ def validate(structures: dict[str, Atoms], potential, reference, *,
         reference) [eV/atom], ``gap_status``; and under ``"differences"``, for each name
         after the first, its energy above the first structure by the GAP and the reference.
     """
-    settings = RelaxSettings(precon=False) if settings is None else settings
+    settings = RelaxSettings(optimiser="lbfgs-linesearch") if settings is None else settings
     reference_energies = dict(reference_energies or {})
     out = {}
     for name, atoms in structures.items():

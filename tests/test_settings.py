@@ -34,13 +34,21 @@ def test_presets_build_the_step_settings_as_before():
 def test_tables_override_fields_of_a_preset():
     settings = ExploreSettings(
         gap={"preset": "light", "n_sparse_soap": 50, "noise": {"energy": [0.002, 0.2]}},
-        soap={"preset": "fast", "r_cut": 6.0}, relax={"p0": 2.0, "precon": False})
+        soap={"preset": "fast", "r_cut": 6.0}, relax={"p0": 2.0, "optimiser": "fire"})
     assert settings.gap_settings() == dataclasses.replace(
         GapSettings.light(SI), n_sparse_soap=50,
         noise=NoiseSettings(energy=(0.002, 0.2)))
     assert settings.soap_settings() == dataclasses.replace(SoapSettings.fast(), r_cut=6.0)
     assert settings.relax_settings() == RelaxSettings(fmax=0.01, max_steps=300, p0=2.0,
-                                                      precon=False)
+                                                      optimiser="fire")
+    # the older switch of the preconditioner reads as the optimiser it named
+    for precon, optimiser in ((False, "lbfgs-linesearch"), (True, "precon-lbfgs")):
+        older = ExploreSettings(relax={"precon": precon})
+        assert older.relax_settings().optimiser == optimiser
+    with pytest.raises(InvalidParameterError, match="'optimiser' or the older 'precon'"):
+        ExploreSettings(relax={"precon": False, "optimiser": "lbfgs"})
+    with pytest.raises(InvalidParameterError, match="'optimiser'"):
+        ExploreSettings(relax={"optimiser": "bfgs"})
 
 
 def test_a_settings_object_is_kept_as_its_table():
@@ -149,3 +157,29 @@ def test_the_papers_kernel_by_quip_is_a_preset_the_selection_uses(si_cells):
     vectors = averaged_soap(si_cells[:12], small)
     other = averaged_soap(si_cells[:12], dataclasses.replace(small, backend="dscribe"))
     assert len(chosen.structures) == 4 and not np.allclose(vectors, other, atol=1e-3)
+
+
+def test_a_folder_begun_before_the_optimiser_changed_keeps_the_papers(tmp_path):
+    # A run folder of state schema 2 relaxed with PreconLBFGS (the default then): opened
+    # now, it goes on with it, and says so in its settings; a new folder takes the default.
+    from gapexplore import Explorer
+    from gapexplore.run.store import RunStore
+
+    settings = ExploreSettings(n_candidates=8, n_select=4, gap="light", soap="fast")
+    old = tmp_path / "old"
+    old.mkdir()
+    store = RunStore(old)
+    store.write_json("settings.json", settings.to_dict())
+    store.write_json("state.json", {"schema": 2, "iteration": 0})
+    explorer = Explorer(old)
+    assert explorer.settings.relax_settings().optimiser == "precon-lbfgs"
+    explorer = Explorer(old, settings)                  # the same settings given again
+    assert explorer.settings.relax_settings().optimiser == "precon-lbfgs"
+    assert Explorer(tmp_path / "new", settings).settings.relax_settings().optimiser \
+        == RelaxSettings().optimiser
+    named = tmp_path / "named"
+    named.mkdir()
+    RunStore(named).write_json("settings.json", ExploreSettings(
+        relax={"optimiser": "fire"}).to_dict())
+    RunStore(named).write_json("state.json", {"schema": 2, "iteration": 0})
+    assert Explorer(named).settings.relax_settings().optimiser == "fire"

@@ -39,7 +39,7 @@ def test_new_known_structures_keep_their_shape_under_the_reference():
     for (element, name, reference), (number, energy) in cases.items():
         frames = relax(known_structure(element, name), reference_calculator(reference),
                        pressure=0.0, chemistry=Chemistry.of(element),
-                       settings=RelaxSettings(precon=False))
+                       settings=RelaxSettings(optimiser="lbfgs-linesearch"))
         last = frames[-1]
         assert last.info[keys.RELAX_STATUS] == "converged"
         assert last.info[keys.GAP_ENERGY] / len(last) == pytest.approx(energy, abs=1e-3)

@@ -10,7 +10,8 @@ Threads: every process of :func:`default_executor` limits BLAS and OpenMP to one
 ``OMP_NUM_THREADS`` for whatever the worker starts later), so that n workers use n cores
 and do not slow each other down (FIELD-NOTES: two BLAS threads beside a busy core ran
 3–15× slower). The parent process is left as it is. Executors made elsewhere (dask) are
-used as given.
+used as given; :func:`local_dask_cluster` starts a local Dask cluster the way gapexplore's
+tasks run fastest on it.
 
 Faults: the local pool that :func:`map_ordered` makes for itself survives a task that kills
 its worker process (a DFT code's segfault, an MPI abort, the OOM killer): the tasks that were
@@ -33,7 +34,8 @@ from concurrent.futures.process import BrokenProcessPool
 
 from gapexplore.core.checks import check_int, check_real, fail
 
-__all__ = ["TaskKilled", "TaskTimedOut", "default_executor", "map_ordered", "process_cached"]
+__all__ = ["TaskKilled", "TaskTimedOut", "DASK_WORKER_CONFIG", "default_executor",
+           "local_dask_cluster", "map_ordered", "process_cached"]
 
 
 class TaskKilled(Exception):
@@ -74,6 +76,43 @@ def default_executor(n_jobs: int | None = None) -> ProcessPoolExecutor:
         n_jobs = os.cpu_count() or 1
     n_jobs = check_int(n_jobs, "n_jobs", "default_executor", low=1)
     return ProcessPoolExecutor(max_workers=n_jobs, initializer=_pin_worker_threads)
+
+
+#: Dask configuration under which :func:`local_dask_cluster` starts its workers. Dask's
+#: nanny starts each worker with ``MALLOC_TRIM_THRESHOLD_=65536`` (glibc hands freed memory
+#: back to the system at once); a GAP relaxation allocates and frees arrays every step, so
+#: a worker so started takes 2–5× the page faults of a process-pool worker and about 7 %
+#: more CPU time for the same relaxations (``benchmarks/bench_relax.py --dask``). Put the
+#: same entry in a Dask configuration file (``distributed: nanny: pre-spawn-environ:
+#: MALLOC_TRIM_THRESHOLD_: null``) for workers started by hand.
+DASK_WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
+def local_dask_cluster(n_workers: int):
+    """A local Dask cluster of ``n_workers`` single-threaded worker processes, started under
+    :data:`DASK_WORKER_CONFIG`, and its client.
+
+    Parameters
+    ----------
+    n_workers : int
+        Worker processes (one core each).
+
+    Returns
+    -------
+    (distributed.LocalCluster, distributed.Client)
+        Close both when done (the client first); ``client.get_executor()`` is the
+        executor to hand to :func:`map_ordered` or an ``Explorer``.
+    """
+    import logging
+
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    n_workers = check_int(n_workers, "n_workers", "local_dask_cluster", low=1)
+    with dask.config.set(DASK_WORKER_CONFIG):  # the nannies keep it for their restarts
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+    return cluster, Client(cluster)
 
 
 def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = None,

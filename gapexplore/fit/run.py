@@ -26,7 +26,8 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,10 @@ class FitResult:
         Structures and atoms in the training file.
     logs : list of pathlib.Path
         gap_fit's log of each stage.
+    stage_seconds : dict
+        Wall time [s] of each stage (``"2b"``, ``"2b+3b"``: gap_fit and the training
+        errors that set the next δ; ``"full"``: the final gap_fit) and of the final
+        training errors (``"errors"``).
     """
 
     potential: Path
@@ -167,6 +172,7 @@ class FitResult:
     n_structures: int
     n_environments: int
     logs: list
+    stage_seconds: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         """The figures of the fit as plain numbers (for JSON, tables and notebooks)."""
@@ -276,24 +282,35 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry | Composition, workdir
         run_gap_fit(command, workdir, logfile, one_thread=not own)
         return workdir / gp, logfile
 
-    stage_rmse, logs = {}, []
+    stage_rmse, logs, seconds = {}, [], {}
+    clock = time.perf_counter()
+
+    def lap(name: str):
+        nonlocal clock
+        seconds[name], clock = time.perf_counter() - clock, time.perf_counter()
+
     if deltas is None:
         deltas = {"2b": delta_from_spread(training)}
         path, logfile = stage("gap_2b", deltas)
         logs.append(logfile)
         stage_rmse["2b"] = _errors(training, path)["all"]
         deltas["3b"] = max(stage_rmse["2b"], _MIN_DELTA)
+        lap("2b")
         path, logfile = stage("gap_2b3b", deltas)
         logs.append(logfile)
         stage_rmse["2b+3b"] = _errors(training, path)["all"]
         deltas["soap"] = max(stage_rmse["2b+3b"], _MIN_DELTA)
+        lap("2b+3b")
     path, logfile = stage("gap", deltas)
     logs.append(logfile)
+    lap("full")
     errors = _errors(training, path)
+    lap("errors")
     return FitResult(potential=path, deltas=dict(deltas), e0=e0,
                      rmse_energy=errors["periodic"], rmse_forces=errors["forces"],
                      rmse_energy_dimers=errors["dimers"], stage_rmse=stage_rmse,
-                     n_structures=len(training), n_environments=n_env, logs=logs)
+                     n_structures=len(training), n_environments=n_env, logs=logs,
+                     stage_seconds=seconds)
 
 
 def delta_from_spread(structures: list[Atoms]) -> float:

@@ -19,6 +19,7 @@ results it would have had, and a reference calculation stored once is never repe
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -153,6 +154,11 @@ class Explorer(Steps):
             if not isinstance(settings, ExploreSettings):
                 raise fail("settings", "Explorer", "an ExploreSettings", settings)
             self._pending["settings.json"] = settings
+        self.state = self.store.read_state()
+        if stored is not None:
+            settings = _with_optimiser_of_its_version(settings, self.state.schema)
+            if settings != existing:
+                self._pending["settings.json"] = settings
         self.settings = settings
         self.chemistry = settings.chemistry()
         if n_jobs is not None:
@@ -174,7 +180,6 @@ class Explorer(Steps):
                 raise fail("gap_fit", "Explorer", "a gap_fit command that exists",
                            str(error)) from None
         self.gap_fit = gap_fit
-        self.state = self.store.read_state()
         if stored is not None:
             lost = self.store.lost_files(self.state)
             if lost:
@@ -339,3 +344,14 @@ class Explorer(Steps):
 
     def _rng(self, step: str) -> np.random.Generator:
         return np.random.default_rng([self.settings.seed, self.iteration, STEPS.index(step)])
+
+
+def _with_optimiser_of_its_version(settings: ExploreSettings, schema: int) -> ExploreSettings:
+    """The settings of a run folder written with state schema ``schema``, its relaxation
+    optimiser named. Folders of schema 2 or earlier relaxed with ``"precon-lbfgs"`` (the
+    paper's), the default then; one whose ``relax`` table names no optimiser keeps it, so
+    a continued run goes on as it began. Later folders take the settings' own."""
+    relax = settings.relax
+    if schema >= 3 or "optimiser" in relax or "precon" in relax:
+        return settings
+    return dataclasses.replace(settings, relax={**relax, "optimiser": "precon-lbfgs"})

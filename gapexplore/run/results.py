@@ -204,7 +204,7 @@ def verify(found: list[Found], reference, *, chemistry, store=None,
     settings : RelaxSettings, optional
         Default: fmax 0.01 eV/Å, 300 steps, no preconditioner.
     """
-    settings = RelaxSettings(precon=False) if settings is None else settings
+    settings = RelaxSettings(optimiser="lbfgs-linesearch") if settings is None else settings
     done = (store.read_json("results/reference.json") if store is not None else None) or {}
     calculator = None
     for item in found:

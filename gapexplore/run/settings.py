@@ -108,8 +108,9 @@ class ExploreSettings:
         Relaxation step cap.
     relax : dict
         Further :class:`RelaxSettings` fields of the GAP relaxations (``p0`` [GPa],
-        ``beta``, ``precon``, ``min_distance_factor``, ``volume_bounds``); default the
-        paper's. :meth:`relax_settings` builds them.
+        ``beta``, ``optimiser``, ``min_distance_factor``, ``volume_bounds``); default the
+        paper's. The older ``precon`` (True or False) still reads as ``optimiser``
+        ``"precon-lbfgs"`` or ``"lbfgs-linesearch"``. :meth:`relax_settings` builds them.
     seed : int
         Seed of every random draw of the run.
     validate : tuple of str
@@ -193,7 +194,7 @@ class ExploreSettings:
             if isinstance(value, kind):  # kept as its table of fields
                 object.__setattr__(self, name, _plain(dataclasses.asdict(value)))
         if not isinstance(self.relax, dict):
-            raise fail("relax", where, "a dict of RelaxSettings fields (p0, beta, precon, "
+            raise fail("relax", where, "a dict of RelaxSettings fields (p0, beta, optimiser, "
                        "min_distance_factor, volume_bounds)", self.relax)
         object.__setattr__(self, "relax", _plain(self.relax))
         self.gap_settings()   # checks the tables
@@ -310,7 +311,13 @@ class ExploreSettings:
             if name in self.relax:
                 raise fail("relax", "ExploreSettings", f"a table without {name!r} (set "
                            f"relax_{name} instead)", self.relax)
-        return _build(RelaxSettings, dict(self.relax), "relax",
+        table = dict(self.relax)
+        if "precon" in table:  # the field before OPTIMISERS (settings of earlier runs)
+            if "optimiser" in table:
+                raise fail("relax", "ExploreSettings", "a table with 'optimiser' or the "
+                           "older 'precon', not both", self.relax)
+            table["optimiser"] = "precon-lbfgs" if table.pop("precon") else "lbfgs-linesearch"
+        return _build(RelaxSettings, table, "relax",
                       dataclasses.asdict(RelaxSettings(fmax=self.relax_fmax,
                                                        max_steps=self.relax_max_steps)))
 

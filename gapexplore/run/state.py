@@ -16,8 +16,11 @@ from gapexplore.core.errors import GapExploreError
 
 __all__ = ["SCHEMA_VERSION", "Controls", "IterationRecord", "RunState"]
 
-#: Version of the layout of ``state.json``: 1 had no ``schema`` field, 2 adds it.
-SCHEMA_VERSION = 2
+#: Version of the layout of ``state.json``: 1 had no ``schema`` field, 2 adds it, 3 (the
+#: same fields) marks a folder begun after the relaxations' default optimiser changed from
+#: the paper's ``"precon-lbfgs"``: a folder of an earlier schema keeps that optimiser
+#: unless its settings name one (:class:`~gapexplore.run.Explorer`).
+SCHEMA_VERSION = 3
 
 
 @dataclass
@@ -204,7 +207,7 @@ class RunState:
 
     @classmethod
     def from_dict(cls, values: dict) -> RunState:
-        """The state of ``state.json`` as read (schema 1 or 2).
+        """The state of ``state.json`` as read (schema 1, 2 or 3).
 
         Raises
         ------
