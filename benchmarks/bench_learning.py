@@ -158,7 +158,9 @@ def settings_for(reference: str, method: str, seed: int, size: Size,
                            max_iterations=iterations or size.iterations, gap="light",
                            soap=size.soap, relax_fmax=size.relax_fmax,
                            relax_max_steps=size.relax_max_steps, seed=seed,
-                           validate=known, **METHODS[method])
+                           validate=known, **METHODS[method],
+                           # the optimiser all its runs began with (before FIRE was the default)
+                           relax={"optimiser": "precon-lbfgs"})
 
 
 def run_one(job: dict) -> dict:

@@ -119,8 +119,11 @@ def test_check_end_to_end_on_a_tiny_run(tmp_path, capsys):
     folder = tmp_path / "run"
     assert main(["run", str(folder), "--candidates", "8", "--select", "4", "--iterations",
                  "2", "--gap", "light", "--soap", "fast", "--fmax", "0.1", "--max-steps",
-                 "40", "--jobs", "1", "--quiet", "--seed", "3", "--validate", "diamond"]) == 0
+                 "40", "--optimiser", "precon-lbfgs",  # FIRE's first steps are short: 40 is few
+                 "--jobs", "1", "--quiet", "--seed", "3", "--validate", "diamond"]) == 0
     capsys.readouterr()
+    assert json.loads((folder / "settings.json").read_text())["relax"] == {
+        "optimiser": "precon-lbfgs"}
     assert main(["check", str(folder), "--top", "2", "--md-structures", "1",
                  "--temperatures", "500", "--md-steps", "20", "--nve-steps", "10",
                  "--supercell", "1", "1", "2", "--spot-checks", "2"]) == 0

@@ -225,6 +225,7 @@ def test_held_out_compound_phases_are_kept_apart():
 TINY_SIC = ExploreSettings(composition="SiC", reference="tersoff-sic", n_candidates=8,
                            n_atoms=(4, 8), n_select=4, max_iterations=2, gap="light",
                            soap="fast", relax_fmax=0.1, relax_max_steps=25, seed=3,
+                           relax={"optimiser": "precon-lbfgs"},  # FIRE starts short
                            validate=("3C",))
 
 

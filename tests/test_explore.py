@@ -18,6 +18,7 @@ from gapexplore.validate import known_structure
 
 TINY = ExploreSettings(element="Si", n_candidates=8, n_select=4, max_iterations=2, gap="light",
                        soap="fast", relax_fmax=0.1, relax_max_steps=25, seed=3,
+                       relax={"optimiser": "precon-lbfgs"},  # FIRE's first steps are short
                        validate=("diamond",))
 
 

@@ -126,6 +126,7 @@ def test_controls_refuse_impossible_values_before_running_anything(tmp_path):
 def test_the_controls_set_what_the_next_iteration_uses(tmp_path):
     settings = ExploreSettings(element="Si", n_candidates=8, n_atoms=(4, 8), n_select=4,
                                gap="light", soap="fast", relax_fmax=0.1, relax_max_steps=20,
+                               relax={"optimiser": "precon-lbfgs"},  # FIRE starts short
                                max_iterations=2, seed=1, validate=("diamond",))
     explorer = Explorer(tmp_path / "run", settings, n_jobs=2)
     dashboard = Dashboard(explorer)

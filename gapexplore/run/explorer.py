@@ -131,6 +131,7 @@ class Explorer(Steps):
         self.store = RunStore(folder)
         self._pending: dict = {}  # files to write once the folder is held (see _holding)
         stored = self.store.read_json("settings.json")
+        self.state = self.store.read_state()
         if stored is not None:
             try:
                 existing = ExploreSettings.from_dict(stored)
@@ -138,6 +139,12 @@ class Explorer(Steps):
                 raise GapExploreError(
                     f"{self.store.root / 'settings.json'} does not hold valid settings "
                     f"({error}). Restore it from a backup or start a new folder.") from None
+            as_stored = existing
+            existing = _with_optimiser_of_its_version(existing, self.state.schema)
+            if settings is not None:
+                if not isinstance(settings, ExploreSettings):
+                    raise fail("settings", "Explorer", "an ExploreSettings", settings)
+                settings = _with_optimiser_of_its_version(settings, self.state.schema)
             if settings is not None and settings != existing:
                 changed = existing.changed(settings)
                 if set(changed) - STOP_CRITERIA:
@@ -146,19 +153,15 @@ class Explorer(Steps):
                         "continue it without them (only the stop criteria max_labels, "
                         "max_iterations, target_error and target_prediction_error may "
                         "change), or start a new folder.")
-                self._pending["settings.json"] = settings
             else:
                 settings = existing
+            if settings != as_stored:
+                self._pending["settings.json"] = settings
         else:
             settings = ExploreSettings() if settings is None else settings
             if not isinstance(settings, ExploreSettings):
                 raise fail("settings", "Explorer", "an ExploreSettings", settings)
             self._pending["settings.json"] = settings
-        self.state = self.store.read_state()
-        if stored is not None:
-            settings = _with_optimiser_of_its_version(settings, self.state.schema)
-            if settings != existing:
-                self._pending["settings.json"] = settings
         self.settings = settings
         self.chemistry = settings.chemistry()
         if n_jobs is not None:
