@@ -253,8 +253,8 @@ def _eig_function(matrix: np.ndarray):
     """The eigendecomposition (values, vectors, inverse vectors) of a real 3×3 matrix,
     kept for the last matrix asked (the Fréchet derivative asks nine times for one
     matrix); None when the eigenvectors are ill-conditioned (condition number above
-    :data:`_EIG_CONDITION`: a near-defective matrix) or an eigenvalue is real and not
-    positive (no real logarithm)."""
+    :data:`_EIG_CONDITION`: a near-defective matrix). :func:`_logm` also falls back when
+    an eigenvalue is real and not positive (no real logarithm)."""
     key, kept = matrix.tobytes(), _eig_function.kept  # read once: threads may share it
     if kept is not None and kept[0] == key:
         return kept[1]
