@@ -44,7 +44,7 @@ Usage::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_learning.py --size small   # smoke, ~1 min
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_learning.py --size medium --parallel 2 \\
-        --reference kumagai-si                 # the paper's three methods, 5 seeds
+        --reference kumagai-si                 # the six methods of issue 20, 5 seeds
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_learning.py --size large --parallel 2 \\
         --reference kumagai-si tersoff-c sw-si  # and the CUR variants
 """
@@ -127,10 +127,11 @@ SIZES = {
     "small": Size(n_initial=12, n_candidates=6, n_select=4, iterations=2, n_atoms=(4, 8),
                   relax_fmax=0.1, relax_max_steps=25, soap="fast", seeds=1,
                   methods=("kernel_cur", "random")),
-    # The paper's three (Fig. 2) at five seeds: 15 runs, about 3 min each on a quiet core.
+    # The six methods of issue 20 at five seeds: 30 runs, about 3 min each on a quiet core.
     "medium": Size(n_initial=100, n_candidates=12, n_select=12, iterations=5, n_atoms=(4, 8),
                    relax_fmax=0.05, relax_max_steps=80, soap="paper", seeds=5,
-                   methods=("kernel_cur", "vector_cur", "random")),
+                   methods=("kernel_cur", "kernel_leverage", "kernel_fps", "uncertainty",
+                            "vector_cur", "random")),
     # The three and the CUR variants at five seeds (run with --parallel 2 or more).
     "large": Size(n_initial=100, n_candidates=12, n_select=12, iterations=5, n_atoms=(4, 8),
                   relax_fmax=0.05, relax_max_steps=80, soap="paper", seeds=5,

@@ -46,7 +46,8 @@ _WHERE_KEYS = {"dask_workers", "scheduler"}
 _SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
     "element": "element", "composition": "composition", "bonding": "bonding",
     "radius": "radius",
-    "reference": "reference", "candidates": "n_candidates", "atoms": "n_atoms",
+    "reference": "reference", "candidates": "n_candidates", "initial": "n_initial",
+    "atoms": "n_atoms",
     "select": "n_select",
     "max_labels": "max_labels", "iterations": "max_iterations",
     "target_error": "target_error", "target_prediction_error": "target_prediction_error",
@@ -127,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
                      "gpaw-low), or module:function returning an ASE calculator (default: "
                      "the element's toy reference)")
     run.add_argument("--candidates", type=int, help="random cells per iteration (10000)")
+    run.add_argument("--initial", type=int, metavar="N",
+                     help="random cells of iteration 0, if not --candidates (not relaxed: "
+                     "only their SOAP costs)")
     run.add_argument("--atoms", type=int, nargs=2, metavar=("MIN", "MAX"),
                      help="atoms per random cell (6 24)")
     run.add_argument("--select", type=int, help="structures labelled per iteration (100)")

@@ -12,7 +12,10 @@ and Wyckoff positions (starting points; the relaxations find each potential's ow
 * Si diamond (Fd-3m, a = 5.431 Å), β-tin (I4₁/amd, 4a, a = 4.80, c = 2.65 Å), simple
   hexagonal (P6/mmm, 1a, a = 2.64, c = 2.48 Å), and bc8 (Ia-3, 16c with x = 0.1003,
   a = 6.636 Å; Crain et al., Phys. Rev. B 50, 13043 (1994)), built as its 8-atom primitive
-  cell;
+  cell, and the open framework oS24 (Si₂₄, Cmcm, three 8f sites (0, y, z) at y, z =
+  0.0284, 0.5903; 0.2435, 0.5551; 0.5705, 0.3412; a = 3.822, b = 10.701, c = 12.626 Å;
+  Kim et al., Nat. Mater. 14, 169 (2015), as tabulated by the AFLOW prototype library,
+  A_oC24_63_3f), built as its 12-atom primitive cell;
 * C diamond (a = 3.567 Å), lonsdaleite (P6₃/mmc, 4f with z = 1/16, a = 2.52, c = 4.12 Å),
   and graphite (P6₃/mmc, 2b and 2c, a = 2.464, c = 6.711 Å; AB stacking). A reference
   without interlayer binding (Tersoff carbon) leaves graphite's c where it starts;
@@ -55,6 +58,12 @@ def _lonsdaleite(element, a, c):
 def _bc8(element, a, x):
     return crystal(element, [(x, x, x)], spacegroup=206, cellpar=[a, a, a, 90, 90, 90],
                    primitive_cell=True)
+
+
+def _os24(element, a, b, c, sites):
+    """The open framework oS24 (Cmcm, three 8f sites (0, y, z)), 12-atom primitive cell."""
+    return crystal([element] * len(sites), [(0, y, z) for y, z in sites], spacegroup=63,
+                   cellpar=[a, b, c, 90, 90, 90], primitive_cell=True)
 
 
 def _graphite(element, a, c):
@@ -104,6 +113,8 @@ KNOWN_STRUCTURES = {
         "beta-tin": lambda: _beta_tin("Si", 4.80, 2.65),
         "simple-hexagonal": lambda: _simple_hexagonal("Si", 2.64, 2.48),
         "bc8": lambda: _bc8("Si", 6.636, 0.1003),
+        "oS24": lambda: _os24("Si", 3.8224, 10.7007, 12.6258,
+                              [(0.0284, 0.5903), (0.2435, 0.5551), (0.5705, 0.3412)]),
     },
     "C": {
         "diamond": lambda: bulk("C", "diamond", a=3.567, cubic=True),

@@ -125,6 +125,21 @@ def test_same_seed_same_selection_and_controls_are_recorded(tmp_path):
     assert state["iterations"][0]["n_select"] == 3
 
 
+def test_iteration_0_can_choose_from_more_cells_than_later_iterations_relax(tmp_path):
+    settings = dataclasses.replace(TINY, n_initial=12)
+    explorer = Explorer(tmp_path / "run", settings, n_jobs=1)
+    assert explorer.n_candidates == 12
+    explorer.generate()
+    assert len(read(tmp_path / "run/iter_000/candidates.xyz", ":")) == 12
+    assert explorer.state.iterations[0].n_candidates == 12
+    explorer.state.iteration = 1  # as after iteration 0: the later iterations' count
+    assert explorer.n_candidates == 8
+    explorer.n_candidates = 5     # and a control set by hand still wins
+    assert explorer.n_candidates == 5
+    with pytest.raises(InvalidParameterError, match="n_initial"):
+        dataclasses.replace(TINY, n_initial=2)  # fewer than n_select
+
+
 def test_wrong_use_is_explained(tmp_path):
     Explorer(tmp_path / "run", TINY)
     assert not (tmp_path / "run").exists()  # nothing is written before a step runs

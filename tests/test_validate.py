@@ -12,8 +12,9 @@ def test_known_structures_have_their_space_groups():
 
     expected = {("Si", "diamond"): (227, 8), ("Si", "beta-tin"): (141, 4),
                 ("Si", "simple-hexagonal"): (191, 1), ("Si", "bc8"): (206, 8),
-                ("C", "diamond"): (227, 8), ("C", "lonsdaleite"): (194, 4),
-                ("C", "graphite"): (194, 4), ("B", "alpha-B12"): (166, 12),
+                ("Si", "oS24"): (63, 12), ("C", "diamond"): (227, 8),
+                ("C", "lonsdaleite"): (194, 4), ("C", "graphite"): (194, 4),
+                ("B", "alpha-B12"): (166, 12),
                 ("Ti", "hcp"): (194, 2), ("Ti", "omega"): (191, 3), ("Ti", "bcc"): (229, 2)}
     elements = {e: table for e, table in KNOWN_STRUCTURES.items() if len(e) <= 2}
     assert {(e, n) for e, table in elements.items() for n in table} == set(expected)

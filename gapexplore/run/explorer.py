@@ -56,7 +56,11 @@ class _Control:
             return self
         value = getattr(explorer.state.controls, self.name)
         if value is None and self.name != "kT":
-            return getattr(explorer.settings, self.name)
+            settings = explorer.settings
+            if self.name == "n_candidates" and explorer.iteration == 0 \
+                    and settings.n_initial is not None:
+                return settings.n_initial
+            return getattr(settings, self.name)
         return value
 
     def __set__(self, explorer, value) -> None:
@@ -209,7 +213,7 @@ class Explorer(Steps):
 
     # --- the controls of the next iteration (kept in state.json) ------------------------------
     n_candidates = _Control("Random cells of the next iteration (default: the settings' "
-                            "``n_candidates``).")
+                            "``n_candidates``; in iteration 0 their ``n_initial`` if set).")
     n_select = _Control("Structures labelled in the next iteration (default: the settings' "
                         "``n_select``).")
     kT = _Control("The flat histogram's kT [eV] in the next iteration; None: the settings' "

@@ -52,6 +52,11 @@ class ExploreSettings:
         calculator object can also be passed to :class:`Explorer` directly.
     n_candidates : int
         Random cells per iteration (paper: 10,000).
+    n_initial : int, optional
+        Random cells of iteration 0, if not ``n_candidates``. They are not relaxed (only
+        their selection SOAP costs, about 15 ms a cell), so a run whose later iterations
+        relax a few hundred cells can still choose its first labels from thousands, as the
+        paper's 10,000 do.
     n_atoms : (int, int)
         Inclusive range of atoms per random cell (paper: 6–24).
     n_select : int
@@ -134,6 +139,7 @@ class ExploreSettings:
     radius: float | dict | None = None
     reference: str | None = None
     n_candidates: int = 10_000
+    n_initial: int | None = None
     n_atoms: tuple = (6, 24)
     n_select: int = 100
     n_histogram: int | None = None
@@ -160,6 +166,8 @@ class ExploreSettings:
         self._check_chemistry(where)
         check_int(self.n_candidates, "n_candidates", where, low=1)
         check_int(self.n_select, "n_select", where, low=1, high=self.n_candidates)
+        if self.n_initial is not None:
+            check_int(self.n_initial, "n_initial", where, low=self.n_select)
         check_int(self.max_labels, "max_labels", where, low=1)
         check_int(self.seed, "seed", where, low=0)
         check_real(self.relax_fmax, "relax_fmax", where, low=0.0, low_open=True)

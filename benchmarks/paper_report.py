@@ -1,0 +1,329 @@
+"""The paper's four systems (issue 19): what the runs of ``benchmarks/paper/*.toml`` reached.
+
+Each run explores one element with the CHGNet surrogate at the paper's cell sizes
+(``gapexplore run benchmarks/out/paper/si --config benchmarks/paper/si.toml``; the runs
+resume, so they grow over several sittings). For each run folder given, this prints
+
+* where it stands: iterations finished, labels, wall time of its steps;
+* the learning curves of its known structures (paper Figs. 2–3): GAP − reference energy of
+  each structure relaxed by both [meV/atom], after every fit, against the labels;
+* the phase differences, GAP against reference, after every fit [meV/atom];
+* per known structure: the first iteration whose GAP relaxations ended in it (a search
+  result: a converged minimum that pymatgen's ``StructureMatcher`` maps onto the known
+  structure, volume scaled), with the labels of the GAP that found it and how many minima
+  of the run did, and the first fit at which its error fell below 10 meV/atom;
+* the lowest-enthalpy minimum of every iteration, checked with the reference (paper Fig. 2,
+  bottom), named when it is a known structure;
+* the last iteration's labels against the GAP that found them (paper Fig. 4), their RMSE,
+  as ``<element>_energy_energy.png``;
+* energy–volume curves of the known structures by the newest GAP and by the reference,
+  around the reference's minimum (paper Fig. 3d–f), as ``<element>_energy_volume.png``;
+
+and the kernel-PCA structure map of all runs' labelled cells together (paper Fig. 5; each
+cell scaled to a shortest bond of 1 Å, coloured by coordination, one marker per element)
+as ``structure_map.html``, under ``--out`` (default ``benchmarks/out/paper/report``), with
+the tables in ``report.md``.
+
+Usage::
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/paper_report.py \\
+        benchmarks/out/paper/si benchmarks/out/paper/c benchmarks/out/paper/b \\
+        benchmarks/out/paper/ti [--no-map] [--no-ev] [--map-max 1500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from gapexplore.core import keys  # noqa: E402
+from gapexplore.run import ExploreSettings, RunStore  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out" / "paper" / "report"
+THRESHOLD = 0.010  # eV/atom: "learnt" (paper Fig. 2: below 10 meV/atom)
+
+#: The paper's figures to set beside each run's (its VASP reference, 2,500 labels).
+PAPER = {
+    "B": "α-B12 below 10 meV/atom before 2,000 evaluations, below 4 meV/atom at 2,500 "
+         "(Fig. 2); α-B12 first found as a search result in an early iteration",
+    "C": "graphite, diamond and lonsdaleite learnt (Fig. 3a); diamond–lonsdaleite "
+         "27 meV/atom by GAP against 28 by DFT",
+    "Si": "diamond, β-Sn and oS24 learnt (Fig. 3b)",
+    "Ti": "hcp, ω learnt (Fig. 3c); hcp–ω 22 meV/atom by GAP against 24 by DFT",
+}
+
+
+def _matcher():
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    return StructureMatcher(scale=True, attempt_supercell=True)
+
+
+def _pmg(atoms):
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    return AseAtomsAdaptor.get_structure(atoms)
+
+
+def _primitive_count(atoms, symprec: float = 0.1) -> int:
+    import spglib
+
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    found = spglib.standardize_cell(cell, to_primitive=True, symprec=symprec)
+    return len(atoms) if found is None else len(found[2])
+
+
+def known_matches(minima, known: dict) -> dict:
+    """Which minima are which known structure: name -> list of positions in ``minima``.
+
+    A minimum matches when its primitive cell has the known structure's atom count and
+    ``StructureMatcher`` (volume scaled, supercells tried) maps one onto the other.
+    """
+    matcher = _matcher()
+    counts = [_primitive_count(m) for m in minima]
+    out = {}
+    for name, atoms in known.items():
+        target, n = _pmg(atoms), _primitive_count(atoms)
+        out[name] = [i for i, (m, c) in enumerate(zip(minima, counts))
+                     if c == n and matcher.fit(_pmg(m), target)]
+    return out
+
+
+def _labels_before(records: list[dict], iteration: int) -> int | None:
+    """Labels of the GAP that drove ``iteration``'s relaxations (fitted the iteration before)."""
+    if iteration <= 0 or iteration - 1 >= len(records):
+        return None
+    return records[iteration - 1].get("labels_total")
+
+
+def run_report(folder: Path, out: Path, *, energy_volume: bool = True) -> tuple[str, list]:
+    """The tables of one run (markdown) and its labelled periodic cells for the map."""
+    from gapexplore.analysis import energy_energy, learning_curves, run_labels
+    from gapexplore.run import Explorer
+    from gapexplore.run.results import run_minima
+    from gapexplore.validate import known_structure
+
+    store = RunStore(folder)
+    settings = ExploreSettings.from_dict(store.read_json("settings.json"))
+    element = settings.element
+    state = store.read_json("state.json")
+    records = state["iterations"]
+    fitted = [r for r in records if r.get("fit")]
+    seconds = sum(sum(r.get("seconds", {}).values()) for r in records)
+    lines = [f"## {element}: {folder}", "",
+             f"{len(fitted)} fitted iterations, {records[-1].get('labels_total') if records else 0}"
+             f" labels, {seconds / 3600:.1f} h of steps (wall). Settings: {settings.n_atoms[0]}–"
+             f"{settings.n_atoms[1]} atoms, {settings.n_initial or settings.n_candidates} random "
+             f"cells in iteration 0, {settings.n_candidates} relaxations and "
+             f"{settings.n_select} labels per iteration, GAP {settings.gap!r}, reference "
+             f"{settings.reference!r}.", "", f"Paper: {PAPER.get(element, '—')}.", ""]
+
+    # learning curves and phase differences
+    rows = learning_curves(store)
+    names = list(settings.validate)
+    if rows:
+        lines += ["| iteration | labels | " + " | ".join(names) + " |",
+                  "|---" * (2 + len(names)) + "|"]
+        for record in fitted:
+            validation = record.get("validation") or {}
+            cells = [f"{1000 * validation[n]['error']:+.1f}" if n in validation
+                     and validation[n].get("error") is not None else "—" for n in names]
+            lines.append(f"| {record['iteration']} | {record.get('labels_total')} | "
+                         + " | ".join(cells) + " |")
+        lines.append("")
+        differences = [d for d in (fitted[-1].get("validation") or {}).get("differences", {})]
+        if differences:
+            lines += ["Phase differences, GAP / reference [meV/atom]:", "",
+                      "| iteration | labels | " + " | ".join(differences) + " |",
+                      "|---" * (2 + len(differences)) + "|"]
+            for record in fitted:
+                diff = (record.get("validation") or {}).get("differences", {})
+                cells = [f"{1000 * diff[d]['gap']:.0f} / {1000 * diff[d]['reference']:.0f}"
+                         if d in diff else "—" for d in differences]
+                lines.append(f"| {record['iteration']} | {record.get('labels_total')} | "
+                             + " | ".join(cells) + " |")
+            lines.append("")
+
+    # found as a search result; learnt
+    known = {n: known_structure(element, n) for n in names}
+    minima = run_minima(store)
+    matches = known_matches(minima, known) if minima else {n: [] for n in names}
+    lines += ["| structure | first found (iteration, labels of its GAP) | minima matching "
+              f"(of {len(minima)}) | below 10 meV/atom from (iteration, labels) |",
+              "|---|---|---|---|"]
+    for name in names:
+        found = sorted(minima[i].info[keys.ITERATION] for i in matches[name])
+        first = (f"{found[0]}, {_labels_before(records, found[0])}" if found else "not found")
+        learnt = next(((r["iteration"], r["labels"]) for r in rows_by_fit(rows, name)
+                       if abs(r["error"]) < THRESHOLD), None)
+        lines.append(f"| {name} | {first} | {len(found)} | "
+                     f"{'%d, %d' % learnt if learnt else 'not yet'} |")
+    lines.append("")
+
+    # the lowest minimum of each iteration, checked with the reference
+    lowest_rows = []
+    for record in records:
+        low = record.get("lowest")
+        if not low:
+            continue
+        path = folder / f"iter_{record['iteration']:03d}" / "lowest_checked.xyz"
+        name = "—"
+        if path.exists():
+            from ase.io import read
+
+            hit = known_matches([read(path)], known)
+            name = next((n for n, found in hit.items() if found), "—")
+        ref = low.get("reference_enthalpy_per_atom")
+        lowest_rows.append(
+            f"| {record['iteration']} | {low.get('spacegroup')} | {low.get('n_atoms')} | "
+            f"{name} | {low.get('pressure', 0):.2f} | {low['enthalpy_per_atom']:.3f} | "
+            + (f"{ref:.3f} | {1000 * (low['enthalpy_per_atom'] - ref):+.0f} |"
+               if ref is not None else f"{low.get('reference_status')} | — |"))
+    if lowest_rows:
+        lines += ["Lowest-enthalpy minimum of each iteration, checked with the reference:", "",
+                  "| iteration | space group | atoms | known as | p [GPa] | H GAP [eV/atom] | "
+                  "H reference | GAP − ref [meV/atom] |", "|---" * 8 + "|", *lowest_rows, ""]
+
+    # paper Fig. 4: the last iteration's labels against the GAP that found them
+    labels = run_labels(store)
+    last = max((r["iteration"] for r in records if r.get("labelled")), default=0)
+    explorer = Explorer(folder, n_jobs=1)
+    previous = explorer.potential_of(last - 1) if last >= 1 else None
+    if previous is not None:
+        chosen = [a for a in labels if a.info.get(keys.ITERATION) == last]
+        data = energy_energy(chosen, previous)
+        near = data["reference"] <= data["reference"].min() + 1.0
+        rmse_near = float(np.sqrt(np.mean((data["gap"][near] - data["reference"][near]) ** 2)))
+        lines += [f"Iteration {last}'s {len(chosen)} labels against the GAP of iteration "
+                  f"{last - 1} (paper Fig. 4): energy RMSE {1000 * data['rmse']:.0f} meV/atom, "
+                  f"{1000 * rmse_near:.0f} on the {int(near.sum())} within 1 eV/atom of the "
+                  "lowest.", ""]
+        _scatter(data, near, out / f"{element}_energy_energy.png",
+                 f"{element}: iteration {last} labels vs GAP {last - 1}")
+
+    if energy_volume and explorer.potential is not None:
+        lines += _energy_volume(explorer, known, out / f"{element}_energy_volume.png")
+    return "\n".join(lines), labels
+
+
+def rows_by_fit(rows: list[dict], name: str) -> list[dict]:
+    """The learning-curve rows of one structure, in fit order."""
+    return sorted((r for r in rows if r["structure"] == name and r["error"] is not None
+                   and np.isfinite(r["error"])), key=lambda r: r["iteration"])
+
+
+def _scatter(data: dict, near, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.scatter(data["reference"][near], data["gap"][near], s=8)
+    low, high = data["reference"][near].min(), data["reference"][near].max()
+    ax.plot([low, high], [low, high], color="grey", lw=0.8)
+    ax.set_xlabel("reference energy [eV/atom]")
+    ax.set_ylabel("GAP energy [eV/atom]")
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _energy_volume(explorer, known: dict, path: Path) -> list[str]:
+    """E–V curves of the known structures by the newest GAP and the reference (each
+    relaxed by the reference first); their equilibrium volumes and energies."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gapexplore.analysis import energy_volume
+    from gapexplore.check import equation_of_state
+    from gapexplore.fit import load_potential
+    from gapexplore.relax import RelaxSettings, relax
+
+    reference = explorer.reference.calculator()
+    gap = load_potential(explorer.potential)
+    lines = ["E–V (newest GAP / reference): V0 [Å³/atom], E0 [eV/atom], B [GPa]:", "",
+             "| structure | V0 | E0 | B |", "|---|---|---|---|"]
+    fig, axes = plt.subplots(1, len(known), figsize=(3.2 * len(known), 3.0), squeeze=False)
+    for ax, (name, atoms) in zip(axes[0], known.items()):
+        with contextlib.redirect_stdout(io.StringIO()):
+            frames = relax(atoms, reference, pressure=0.0, chemistry=explorer.chemistry,
+                           settings=RelaxSettings(optimiser="lbfgs-linesearch"))
+        start = frames[-1].copy()
+        start.calc = None
+        curves = energy_volume(start, {"GAP": gap, "reference": reference},
+                               scales=np.linspace(0.88, 1.12, 9))
+        fits = {k: equation_of_state(curves["volume_per_atom"], curves[k])
+                for k in ("GAP", "reference")}
+        cells = [f"{fits['GAP'][q]:.{digits}f} / {fits['reference'][q]:.{digits}f}"
+                 for q, digits in (("v0", 2), ("e0", 3), ("bulk_modulus", 0))]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        for k, style in (("reference", "k-"), ("GAP", "o")):
+            ax.plot(curves["volume_per_atom"], curves[k], style, ms=3, label=k)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("volume [Å³/atom]")
+    axes[0][0].set_ylabel("energy [eV/atom]")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return lines + [""]
+
+
+def structure_map_html(labels: list, out: Path, *, max_cells: int, seed: int = 0) -> Path:
+    """Paper Fig. 5: the map of all runs' labelled cells (a seeded subsample above
+    ``max_cells``)."""
+    from gapexplore.analysis import structure_map
+    from gapexplore.widgets.plots import save_html, structure_map_figure
+
+    if len(labels) > max_cells:
+        keep = np.sort(np.random.default_rng(seed).choice(len(labels), max_cells,
+                                                          replace=False))
+        labels = [labels[i] for i in keep]
+    data = structure_map(labels, n_jobs=2)
+    fig = structure_map_figure(data, marker_by="element",
+                               title=f"Structure map of {len(labels)} labelled cells")
+    return save_html(fig, out / "structure_map.html")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", type=Path, nargs="+", help="run folders")
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--no-map", action="store_true", help="skip the structure map")
+    parser.add_argument("--no-ev", action="store_true", help="skip the E–V curves")
+    parser.add_argument("--map-max", type=int, default=1500,
+                        help="cells on the map at most (a seeded subsample; 1500)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    sections, everything = [], []
+    for folder in args.folders:
+        if not (folder / "state.json").exists():
+            print(f"{folder}: no run yet", file=sys.stderr)
+            continue
+        text, labels = run_report(folder, args.out, energy_volume=not args.no_ev)
+        print(text, flush=True)
+        sections.append(text)
+        everything += labels
+    if not args.no_map and len(everything) >= 3:
+        path = structure_map_html(everything, args.out, max_cells=args.map_max)
+        print(f"structure map: {path}")
+    (args.out / "report.md").write_text("\n\n".join(sections) + "\n")
+    print(f"tables: {args.out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

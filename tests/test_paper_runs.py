@@ -1,0 +1,82 @@
+"""The paper's four systems (issue 19): their committed settings and their report script."""
+
+import importlib.util
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from gapexplore.cli import main
+from gapexplore.run import ExploreSettings
+from gapexplore.validate import known_structure
+
+ROOT = Path(__file__).parents[1]
+PAPER = ROOT / "benchmarks" / "paper"
+
+
+def _report():
+    path = ROOT / "benchmarks" / "paper_report.py"
+    spec = importlib.util.spec_from_file_location("paper_report", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["paper_report"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_four_settings_files_are_the_papers_systems_at_its_cell_sizes():
+    files = sorted(PAPER.glob("*.toml"))
+    settings = {f.stem: ExploreSettings(**tomllib.loads(f.read_text())) for f in files}
+    assert {s.element for s in settings.values()} == {"B", "C", "Si", "Ti"}
+    expected = {"B": {"alpha-B12"}, "C": {"diamond", "lonsdaleite", "graphite"},
+                "Si": {"diamond", "beta-tin", "oS24"}, "Ti": {"hcp", "omega"}}
+    for s in settings.values():
+        assert s.n_atoms == (6, 24) and s.reference == "chgnet"
+        assert s.soap == "paper" and s.relax_fmax == 0.01   # the paper's
+        assert expected[s.element] <= set(s.validate)
+        assert s.n_initial >= 10 * s.n_select              # iteration 0 chooses from many
+        for name in s.validate:                            # each one builds
+            assert len(known_structure(s.element, name)) <= 24
+
+
+def test_minima_are_named_by_the_known_structure_they_are():
+    report = _report()
+    known = {n: known_structure("Si", n) for n in ("diamond", "beta-tin", "oS24")}
+    diamond = bulk("Si", "diamond", a=5.6).repeat((2, 1, 1))   # scaled, a supercell
+    diamond.rattle(0.01, seed=1)
+    diamond.positions = diamond.positions[::-1].copy()         # atoms in another order
+    squeezed = known_structure("Si", "beta-tin")
+    squeezed.set_cell(squeezed.cell[:] * 0.97, scale_atoms=True)
+    hexagonal = bulk("Si", "hcp", a=2.72, c=4.44)               # none of them
+    matches = report.known_matches([diamond, squeezed, hexagonal, known["oS24"]], known)
+    assert matches == {"diamond": [0], "beta-tin": [1], "oS24": [3]}
+
+
+@pytest.mark.slow
+def test_a_paper_settings_file_runs_and_its_report_prints(tmp_path, capsys):
+    """si.toml with a toy reference and a tiny budget (flags override the file), then the
+    report: tables, the Fig. 4 scatter, E–V curves and the Fig. 5 map."""
+    folder = tmp_path / "si"
+    assert main(["run", str(folder), "--config", str(PAPER / "si.toml"), "--reference",
+                 "sw-si", "--initial", "16", "--candidates", "8", "--select", "4",
+                 "--iterations", "2", "--atoms", "4", "8", "--soap", "fast", "--fmax", "0.1",
+                 "--max-steps", "40", "--optimiser", "precon-lbfgs", "--jobs", "1",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "report"
+    assert _report().main([str(folder), "--out", str(out), "--map-max", "40"]) == 0
+    printed = capsys.readouterr().out
+    table = (out / "report.md").read_text()
+    assert "| iteration | labels | diamond | beta-tin | oS24 | simple-hexagonal | bc8 |" in table
+    assert "| 0 | 26 |" in table and "| 1 | 30 |" in table   # 4 cells + atom + 21 dimers
+    assert "beta-tin - diamond" in table and "labels against the GAP of iteration 0" in table
+    rows = [line for line in table.splitlines() if line.startswith("| oS24 |")]
+    assert len(rows) == 2    # its found/learnt row and its E–V row
+    for name in ("Si_energy_energy.png", "Si_energy_volume.png", "structure_map.html"):
+        assert (out / name).stat().st_size > 1000, name
+    assert "structure map" in printed
+    ev = [line for line in table.splitlines() if line.startswith("| diamond |")][-1]
+    v0 = [float(x) for x in ev.split("|")[2].split("/")]
+    assert np.allclose(v0, 20.0, atol=1.0)    # SW diamond: 20.02 Å³/atom; the GAP near it
