@@ -97,6 +97,48 @@ def known_matches(minima, known: dict) -> dict:
     return out
 
 
+def icosahedral_fraction(atoms, *, cutoff_factor: float = 1.2) -> float:
+    """Share of atoms at a vertex of an icosahedron: five of their neighbours form a ring
+    (a pentagonal pyramid), as every atom of α-B12 does (its B12 units).
+
+    Neighbours are atoms within ``cutoff_factor`` times the shortest bond of the cell.
+    """
+    from itertools import combinations
+
+    from ase.neighborlist import neighbor_list
+
+    first, vectors = neighbor_list("iD", atoms, 4.0)
+    if not len(first):
+        return 0.0
+    lengths = np.linalg.norm(vectors, axis=1)
+    cutoff = cutoff_factor * lengths.min()
+    near = lengths < cutoff
+    first, vectors = first[near], vectors[near]
+    hits = 0
+    for i in range(len(atoms)):
+        around = vectors[first == i]
+        if len(around) < 5:
+            continue
+        bonded = np.linalg.norm(around[:, None] - around[None], axis=2) < cutoff
+        np.fill_diagonal(bonded, False)
+        for ring in combinations(range(len(around)), 5):
+            sub = bonded[np.ix_(ring, ring)]
+            if np.all(sub.sum(axis=1) == 2) and _connected(sub):
+                hits += 1
+                break
+    return hits / len(atoms)
+
+
+def _connected(adjacency) -> bool:
+    seen, todo = {0}, [0]
+    while todo:
+        for j in np.flatnonzero(adjacency[todo.pop()]):
+            if j not in seen:
+                seen.add(int(j))
+                todo.append(int(j))
+    return len(seen) == len(adjacency)
+
+
 def _labels_before(records: list[dict], iteration: int) -> int | None:
     """Labels of the GAP that drove ``iteration``'s relaxations (fitted the iteration before)."""
     if iteration <= 0 or iteration - 1 >= len(records):
@@ -167,6 +209,18 @@ def run_report(folder: Path, out: Path, *, energy_volume: bool = True) -> tuple[
         lines.append(f"| {name} | {first} | {len(found)} | "
                      f"{'%d, %d' % learnt if learnt else 'not yet'} |")
     lines.append("")
+
+    if element == "B" and minima:   # how close the search came to B12 icosahedra
+        shares = np.array([icosahedral_fraction(m) for m in minima])
+        order = np.argsort(-shares)[:5]
+        lines += [f"Minima with atoms at icosahedron vertices (α-B12: all): "
+                  f"{int(np.sum(shares > 0))} of {len(minima)} have some, "
+                  f"{int(np.sum(shares >= 0.5))} have half or more. The five with most:", "",
+                  "| iteration | atoms | share at vertices | GAP energy [eV/atom] |",
+                  "|---|---|---|---|"]
+        lines += [f"| {minima[i].info[keys.ITERATION]} | {len(minima[i])} | {shares[i]:.2f} | "
+                  f"{minima[i].info[keys.GAP_ENERGY] / len(minima[i]):.3f} |" for i in order]
+        lines.append("")
 
     # the lowest minimum of each iteration, checked with the reference
     lowest_rows = []

@@ -54,6 +54,13 @@ def test_minima_are_named_by_the_known_structure_they_are():
     assert matches == {"diamond": [0], "beta-tin": [1], "oS24": [3]}
 
 
+def test_alpha_boron_is_all_icosahedra_and_diamond_none():
+    report = _report()
+    assert report.icosahedral_fraction(known_structure("B", "alpha-B12")) == 1.0
+    assert report.icosahedral_fraction(bulk("Si", "diamond", a=5.43)) == 0.0
+    assert report.icosahedral_fraction(bulk("Cu", "fcc", a=3.6)) == 0.0   # 12 neighbours too
+
+
 @pytest.mark.slow
 def test_a_paper_settings_file_runs_and_its_report_prints(tmp_path, capsys):
     """si.toml with a toy reference and a tiny budget (flags override the file), then the

@@ -6,6 +6,7 @@ from gapexplore.select import (
     cur_indices,
     flat_histogram_indices,
     flat_histogram_probabilities,
+    fps_indices,
     kernel_features,
     kt_for_iteration,
     random_indices,
@@ -270,3 +271,38 @@ def test_uncertainty_selection_needs_the_gap_before_any_work(si_cells, monkeypat
     monkeypatch.setattr(selection, "averaged_soap", None)   # would fail if reached
     with pytest.raises(InvalidParameterError, match="potential"):
         select_structures(si_cells, 3, rng=np.random.default_rng(0), method="uncertainty")
+
+
+@pytest.mark.parametrize("rank", [1, 3])
+def test_deflation_cur_picks_what_scikit_matter_picks(rank):
+    """The oracle: scikit-matter's CUR, recomputed after every pick (``recompute_every=1``)
+    with orthogonalisation, is the deterministic deflation CUR; on a kernel it is given an
+    independent factor (the eigendecomposition of K), ours the Nyström rows."""
+    from skmatter.sample_selection import CUR
+
+    rng = np.random.default_rng(rank)
+    for _ in range(3):
+        x = rng.normal(size=(60, 12)) * np.linspace(3.0, 0.5, 12)
+        # 8 picks: the residual keeps more directions than the rank (past that the two
+        # differ only in how they treat null directions)
+        oracle = CUR(n_to_select=8, recompute_every=1, k=rank).fit(x).selected_idx_
+        assert cur_indices(x, 8, rank=rank)[0].tolist() == oracle.tolist()
+        p = rng.random((80, 10))
+        p /= np.linalg.norm(p, axis=1, keepdims=True)
+        values, vectors = np.linalg.eigh((p @ p.T) ** 4)
+        factor = vectors * np.sqrt(np.clip(values, 0.0, None))
+        oracle = CUR(n_to_select=12, recompute_every=1, k=rank).fit(factor).selected_idx_
+        ours = cur_indices(kernel_features(p, zeta=4, rng=rng), 12, rank=rank)[0]
+        assert ours.tolist() == oracle.tolist()
+
+
+def test_farthest_point_sampling_picks_what_scikit_matter_picks():
+    """The oracle: scikit-matter's FPS started from the database's one structure."""
+    from skmatter.sample_selection import FPS
+
+    rng = np.random.default_rng(7)
+    for start in (0, 13, 41):
+        x = rng.normal(size=(50, 6))
+        oracle = FPS(n_to_select=10, initialize=start).fit(x).selected_idx_
+        assert oracle[0] == start
+        assert fps_indices(x, 9, exclude=[start])[0].tolist() == oracle[1:].tolist()
