@@ -22,7 +22,10 @@ and Wyckoff positions (starting points; the relaxations find each potential's ow
 * compounds, keyed by formula: SiC 3C (zincblende, a = 4.36 Å), 2H (wurtzite, a = 3.08,
   c = 5.04 Å), 4H (P6₃mc, Si on 2a z = 0 and 2b z = 1/4, C 3/16 of c above each; a = 3.08,
   c = 10.08 Å) and rocksalt (a = 4.02 Å; the high-pressure phase); CuAu L1₀ (P4/mmm, Cu 1a,
-  Au 1d; a = 2.80, c = 3.67 Å) and Cu₃Au L1₂ (Pm-3m, Au 1a, Cu 3c; a = 3.75 Å).
+  Au 1d; a = 2.80, c = 3.67 Å) and Cu₃Au L1₂ (Pm-3m, Au 1a, Cu 3c; a = 3.75 Å); TiO₂
+  rutile (P4₂/mnm, Ti 2a, O 4f x = 0.3048; a = 4.594, c = 2.959 Å) and anatase (I4₁/amd
+  origin choice 1, Ti 4a, O 8e z = 0.2081; a = 3.785, c = 9.514 Å; both Burdett et al.,
+  J. Am. Chem. Soc. 109, 3639 (1987)), anatase as its 6-atom primitive cell.
 
 None of them is ever added to the training data: they only measure what a GAP learnt.
 """
@@ -93,6 +96,24 @@ def _sic_polytype(a, c, layers):
                    cellpar=[a, a, c, 90, 90, 120])
 
 
+def _rutile(a, c, x):
+    """Rutile TiO₂ (P4₂/mnm: Ti 2a, O 4f (x, x, 0)), 6 atoms."""
+    return crystal(["Ti", "O"], [(0, 0, 0), (x, x, 0)], spacegroup=136,
+                   cellpar=[a, a, c, 90, 90, 90])
+
+
+def _anatase(a, c, z):
+    """Anatase TiO₂ (I4₁/amd, origin choice 1: Ti 4a, O 8e (0, 0, z)), 6-atom primitive."""
+    return crystal(["Ti", "O"], [(0, 0, 0), (0, 0, z)], spacegroup=141, setting=1,
+                   cellpar=[a, a, c, 90, 90, 90], primitive_cell=True)
+
+
+def _columbite(a, b, c, y_ti, o):
+    """α-PbO₂-type TiO₂-II (Pbcn: Ti 4c (0, y, 1/4), O 8d), 12 atoms."""
+    return crystal(["Ti", "O"], [(0, y_ti, 1 / 4), o], spacegroup=60,
+                   cellpar=[a, b, c, 90, 90, 90])
+
+
 def _l10(a_element, b_element, a, c):
     """The L1₀ structure (P4/mmm: ``a_element`` on 1a, ``b_element`` on 1d), 2 atoms."""
     return crystal([a_element, b_element], [(0, 0, 0), (1 / 2, 1 / 2, 1 / 2)], spacegroup=123,
@@ -141,6 +162,10 @@ KNOWN_STRUCTURES = {
     "Cu3Au": {
         "L12": lambda: _l12("Cu", "Au", 3.75),
     },
+    "TiO2": {
+        "rutile": lambda: _rutile(4.594, 2.959, 0.3048),
+        "anatase": lambda: _anatase(3.785, 9.514, 0.2081),
+    },
 }
 
 
@@ -153,7 +178,9 @@ KNOWN_STRUCTURES = {
 #: 12021 (1990)); C bc8 (Ia-3, 16c x = 0.0939, a = 4.455 Å; Yin, Phys. Rev. B 30, 1773
 #: (1984)), simple cubic (a = 1.75 Å) and fcc (a = 3.08 Å); SiC 6H (P6₃mc, Si on 2a z = 0 and
 #: 2b z = 1/6, 5/6; a = 3.08, c = 15.12 Å) and CsCl-type (B2, a = 2.70 Å); CuAu B2
-#: (a = 3.20 Å).
+#: (a = 3.20 Å); TiO₂-II, the α-PbO₂-type high-pressure phase (Pbcn, Ti 4c y = 0.171, O 8d
+#: (0.286, 0.376, 0.412); a = 4.531, b = 5.498, c = 4.900 Å; Simons & Dachille, Acta Cryst.
+#: 23, 334 (1967)).
 HELD_OUT_STRUCTURES = {
     "Si": {
         "hexagonal-diamond": lambda: _lonsdaleite("Si", 3.84, 6.28),
@@ -172,6 +199,9 @@ HELD_OUT_STRUCTURES = {
     },
     "CuAu": {
         "B2": lambda: bulk("CuAu", "cesiumchloride", a=3.20),
+    },
+    "TiO2": {
+        "columbite": lambda: _columbite(4.531, 5.498, 4.900, 0.171, (0.286, 0.376, 0.412)),
     },
 }
 

@@ -194,7 +194,8 @@ def test_compound_settings_name_their_formula_and_refuse_what_does_not_fit():
 @pytest.mark.parametrize(("formula", "name", "group", "n", "bond"), [
     ("SiC", "3C", 216, 2, 1.888), ("CSi", "2H", 186, 4, 1.887), ("SiC", "4H", 186, 8, 1.887),
     ("SiC", "rocksalt", 225, 2, 2.01), ("CuAu", "L10", 123, 2, 2.70),
-    ("Cu3Au", "L12", 221, 4, 2.652)])
+    ("Cu3Au", "L12", 221, 4, 2.652), ("TiO2", "rutile", 136, 6, 1.949),
+    ("O2Ti", "anatase", 141, 6, 1.934)])
 def test_known_compound_structures_have_their_space_group_and_bonds(formula, name, group, n,
                                                                      bond):
     import spglib
@@ -212,6 +213,11 @@ def test_known_compound_structures_have_their_space_group_and_bonds(formula, nam
         assert np.all(numbers[i] != numbers[j])
         if name != "rocksalt":       # and each atom has four of them
             assert np.all(np.bincount(i, minlength=n) == 4)
+    if formula in ("TiO2", "O2Ti"):  # Ti octahedra: six O within 2.0 Å, no O–O bond
+        i, j, d = neighbor_list("ijd", atoms, 2.0)
+        titanium = numbers[i] == 22
+        assert np.all(np.bincount(i[titanium], minlength=n)[numbers == 22] == 6)
+        assert np.all(numbers[i] != numbers[j])
 
 
 def test_held_out_compound_phases_are_kept_apart():
@@ -220,6 +226,15 @@ def test_held_out_compound_phases_are_kept_apart():
     assert len(six) == 12 and six.get_chemical_formula() == "C6Si6"
     assert not set(structure_table(HELD_OUT_STRUCTURES, "CSi")) & set(
         structure_table(KNOWN_STRUCTURES, "SiC"))
+    columbite = held_out_structure(Composition.of("TiO2"), "columbite")
+    cell = (columbite.cell[:], columbite.get_scaled_positions(), columbite.numbers)
+    import spglib
+
+    assert spglib.get_symmetry_dataset(cell, symprec=1e-3).number == 60
+    assert columbite.get_chemical_formula() == "O8Ti4"
+    # denser than rutile, as the high-pressure phase is
+    rutile = known_structure("TiO2", "rutile")
+    assert columbite.get_volume() / 12 < rutile.get_volume() / 6
 
 
 TINY_SIC = ExploreSettings(composition="SiC", reference="tersoff-sic", n_candidates=8,
@@ -268,3 +283,14 @@ def test_a_tiny_compound_run_end_to_end_and_reopened(tmp_path):
     assert "SiC" in run_report(again).splitlines()[0]
     lammps = (export_run(root, tmp_path / "export") / "lammps.in").read_text()
     assert "14 6\n" in lammps and "type 1 is Si" in lammps
+
+
+def test_the_chgnet_compound_run_settings_name_its_known_phases():
+    import tomllib
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "compounds" / "tio2.toml"
+    settings = ExploreSettings(**tomllib.loads(path.read_text()))
+    assert settings.composition == "TiO2" and settings.reference == "chgnet"
+    assert set(settings.validate) == set(structure_table(KNOWN_STRUCTURES, "TiO2"))
+    assert not set(settings.validate) & set(structure_table(HELD_OUT_STRUCTURES, "TiO2"))
