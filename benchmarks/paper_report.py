@@ -246,8 +246,9 @@ def run_report(folder: Path, out: Path, *, energy_volume: bool = True) -> tuple[
                   "| iteration | space group | atoms | known as | p [GPa] | H GAP [eV/atom] | "
                   "H reference | GAP − ref [meV/atom] |", "|---" * 8 + "|", *lowest_rows, ""]
 
-    # paper Fig. 4: the last iteration's labels against the GAP that found them
+    # paper Fig. 2, bottom: the lowest reference energy among each iteration's labels
     labels = run_labels(store)
+    lines += _lowest_labels(labels, known, state.get("reference_energies", {}), element)
     last = max((r["iteration"] for r in records if r.get("labelled")), default=0)
     explorer = Explorer(folder, n_jobs=1)
     previous = explorer.potential_of(last - 1) if last >= 1 else None
@@ -266,6 +267,46 @@ def run_report(folder: Path, out: Path, *, energy_volume: bool = True) -> tuple[
     if energy_volume and explorer.potential is not None:
         lines += _energy_volume(explorer, known, out / f"{element}_energy_volume.png")
     return "\n".join(lines), labels
+
+
+def _spacegroup(atoms, symprec: float = 0.1) -> str:
+    import spglib
+
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    return spglib.get_spacegroup(cell, symprec=symprec) or "?"
+
+
+def _lowest_labels(labels: list, known: dict, reference_energies: dict,
+                   element: str) -> list[str]:
+    """Per iteration, its label of lowest reference energy per atom (paper Fig. 2 bottom:
+    "the respective lowest-energy structure (at the DFT level) from this iteration")."""
+    by_iteration = {}
+    for atoms in labels:
+        e = atoms.info[keys.REF_ENERGY] / len(atoms)
+        it = atoms.info.get(keys.ITERATION, -1)
+        if it not in by_iteration or e < by_iteration[it][0]:
+            by_iteration[it] = (e, atoms)
+    if not by_iteration:
+        return []
+    zero_name = next(iter(known), None)
+    zero = reference_energies.get(zero_name)
+    header = ("| iteration | atoms | space group | E reference [eV/atom] | "
+              + (f"above {zero_name} [meV/atom] | " if zero is not None else "")
+              + "known as |" + (" share at icosahedron vertices |" if element == "B" else ""))
+    lines = ["Lowest reference energy among each iteration's labels (paper Fig. 2, bottom):",
+             "", header, "|---" * header.count(" | ") + "|---|"]
+    for it in sorted(by_iteration):
+        e, atoms = by_iteration[it]
+        hit = known_matches([atoms], known)
+        name = next((n for n, found in hit.items() if found), "—")
+        row = f"| {it} | {len(atoms)} | {_spacegroup(atoms)} | {e:.3f} | "
+        if zero is not None:
+            row += f"{1000 * (e - zero):+.0f} | "
+        row += f"{name} |"
+        if element == "B":
+            row += f" {icosahedral_fraction(atoms):.2f} |"
+        lines.append(row)
+    return lines + [""]
 
 
 def rows_by_fit(rows: list[dict], name: str) -> list[dict]:

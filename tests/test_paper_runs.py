@@ -79,6 +79,8 @@ def test_a_paper_settings_file_runs_and_its_report_prints(tmp_path, capsys):
     assert "| iteration | labels | diamond | beta-tin | oS24 | simple-hexagonal | bc8 |" in table
     assert "| 0 | 26 |" in table and "| 1 | 30 |" in table   # 4 cells + atom + 21 dimers
     assert "beta-tin - diamond" in table and "labels against the GAP of iteration 0" in table
+    lowest = table.split("Lowest reference energy among each iteration's labels")[1]
+    assert "| 0 |" in lowest and "| 1 |" in lowest and "above diamond" in lowest
     rows = [line for line in table.splitlines() if line.startswith("| oS24 |")]
     assert len(rows) == 2    # its found/learnt row and its E–V row
     for name in ("Si_energy_energy.png", "Si_energy_volume.png", "structure_map.html"):
