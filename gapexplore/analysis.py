@@ -13,6 +13,8 @@ Pure functions on lists of ``ase.Atoms`` and run folders; the plots of these dat
   (paper Fig. 4).
 - :func:`structure_map` — kernel-PCA map of a database with every cell rescaled to a
   shortest bond of 1 Å and coloured by coordination number (paper Fig. 5).
+- :func:`formation_energies` — the formation-energy convex hull of a binary database, by
+  the reference and by a GAP (a run across compositions).
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ from gapexplore.describe import SoapSettings, averaged_soap, soap_kernel
 from gapexplore.fit import predict
 from gapexplore.run.store import RunStore
 
-__all__ = ["MAP_SOAP", "StructureMapData", "coordination_numbers", "energy_energy",
-           "energy_volume", "learning_curves", "nystrom_residual", "prediction_errors",
-           "rescale_to_shortest_bond", "run_labels",
+__all__ = ["MAP_SOAP", "HullData", "StructureMapData", "coordination_numbers",
+           "energy_energy", "energy_volume", "formation_energies", "learning_curves",
+           "nystrom_residual", "prediction_errors", "rescale_to_shortest_bond", "run_labels",
            "structure_map"]
 
 #: SOAP of the structure map (paper Methods, for Fig. 5), in units of the shortest bond
@@ -322,6 +324,107 @@ def energy_energy(structures: list[Atoms], potential) -> dict:
     return {"reference": reference, "gap": gap,
             "rmse": float(np.sqrt(np.mean((gap - reference) ** 2))),
             "iteration": np.array([a.info.get(keys.ITERATION, -1) for a in structures])}
+
+
+@dataclass
+class HullData:
+    """The formation-energy convex hull of :func:`formation_energies`.
+
+    Attributes
+    ----------
+    elements : tuple of str
+        The two elements A, B (alphabetical).
+    x : numpy.ndarray
+        Atomic fraction of B of each structure.
+    reference, gap : numpy.ndarray
+        Formation energy per atom [eV/atom] by the reference and by the GAP (``gap`` None
+        without a potential), each from its own end members (below).
+    reference_above_hull, gap_above_hull : numpy.ndarray
+        Height above the lower convex hull of (x, E) [eV/atom] by each (0: on the hull).
+    structures : list of ase.Atoms
+        The structures, in order.
+    """
+
+    elements: tuple
+    x: np.ndarray
+    reference: np.ndarray
+    gap: np.ndarray | None
+    reference_above_hull: np.ndarray
+    gap_above_hull: np.ndarray | None
+    structures: list = field(repr=False)
+
+    def columns(self) -> dict:
+        """Plain columns (one value per structure) for a table or a ColumnDataSource."""
+        nan = np.full(len(self.x), np.nan)
+        return {"x": self.x, "reference": self.reference,
+                "gap": nan if self.gap is None else self.gap,
+                "reference_above_hull": self.reference_above_hull,
+                "gap_above_hull": nan if self.gap_above_hull is None else self.gap_above_hull,
+                "formula": [a.get_chemical_formula() for a in self.structures],
+                "uid": [str(a.info.get(keys.UID, "")) for a in self.structures],
+                "iteration": [int(a.info.get(keys.ITERATION, -1)) for a in self.structures],
+                "index": np.arange(len(self.x))}
+
+
+def formation_energies(structures: list[Atoms], *, potential=None) -> HullData:
+    """Formation energies and the convex hull of labelled binary structures, by the
+    reference and (given ``potential``) by a GAP.
+
+    The formation energy per atom of each structure is its energy per atom less the line
+    through the lowest energies per atom at the smallest and the largest B fraction present
+    (the elements themselves in a run across e.g. Si, SiC and C). A line does not move the
+    hull, so the heights above it do not depend on this choice.
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        Periodic structures with ``info[keys.REF_ENERGY]`` [eV], of exactly two elements
+        together (some may hold one of them only), at two compositions or more.
+    potential : str, pathlib.Path or ASE calculator, optional
+        A GAP whose energies are compared on the same structures.
+
+    Returns
+    -------
+    HullData
+
+    Raises
+    ------
+    InvalidParameterError
+        For unlabelled or non-periodic structures, other than two elements, or a single
+        composition.
+    """
+    from gapexplore.core.chemistry import atomic_fractions
+    from gapexplore.core.hull import composition_hull_distance
+
+    where = "formation_energies"
+    structures = check_structures(structures, "structures", where)
+    if not all(a.pbc.all() and keys.REF_ENERGY in a.info for a in structures):
+        raise fail("structures", where, "periodic structures with reference energies "
+                   f"(info[{keys.REF_ENERGY!r}])", "some without")
+    elements = tuple(sorted({s for a in structures for s in a.get_chemical_symbols()}))
+    if len(elements) != 2:
+        raise fail("structures", where, "structures of two elements (a binary system)",
+                   ", ".join(elements))
+    fractions = atomic_fractions(structures, elements)
+    x = fractions[:, 1]
+    if np.ptp(x) < 1e-12:
+        raise fail("structures", where, "two compositions or more", "one")
+    n = np.array([len(a) for a in structures])
+
+    def formation(energies):
+        lo, hi = np.isclose(x, x.min()), np.isclose(x, x.max())
+        e_lo, e_hi = energies[lo].min(), energies[hi].min()
+        line = e_lo + (e_hi - e_lo) * (x - x.min()) / (x.max() - x.min())
+        return energies - line, composition_hull_distance(fractions, energies)
+
+    reference, reference_above = formation(
+        np.array([a.info[keys.REF_ENERGY] for a in structures]) / n)
+    gap = gap_above = None
+    if potential is not None:
+        gap, gap_above = formation(predict(structures, potential)[0] / n)
+    return HullData(elements=elements, x=x, reference=reference, gap=gap,
+                    reference_above_hull=reference_above, gap_above_hull=gap_above,
+                    structures=list(structures))
 
 
 def _store(folder, where: str):

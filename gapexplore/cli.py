@@ -116,9 +116,10 @@ def _parser() -> argparse.ArgumentParser:
         where.add_argument("--scheduler", metavar="ADDRESS",
                            help="run them on the Dask cluster at ADDRESS (tcp://host:8786)")
     run.add_argument("--element", help="chemical symbol (new runs; default Si)")
-    run.add_argument("--composition", metavar="FORMULA",
+    run.add_argument("--composition", metavar="FORMULA", type=_formulas,
                      help="a compound's formula instead of an element, e.g. SiC, TiO2, Cu3Au "
-                     "(new runs; a fixed stoichiometry)")
+                     "(new runs; a fixed stoichiometry), or several, comma-separated "
+                     "(Si,SiC,C: one run across them)")
     run.add_argument("--bonding", choices=BONDING_KINDS,
                      help="bonding kind (of every element of a composition)")
     run.add_argument("--radius", type=_radius, metavar="R",
@@ -226,6 +227,12 @@ def _executor(args: argparse.Namespace):
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _formulas(text: str):
+    """``--composition``: one formula, or several separated by commas (a list)."""
+    formulas = [f.strip() for f in text.split(",") if f.strip()]
+    return formulas if len(formulas) > 1 else text.strip()
 
 
 def _radius(text: str):

@@ -35,7 +35,8 @@ def run_report(explorer: Explorer, seconds: float | None = None) -> str:
     lowest structure, prediction and validation errors, and the newest potential."""
     failed = explorer.store.count_labels(ok_only=False) - explorer.n_labels
     done = ", ".join(explorer.state.done) or "nothing yet"
-    lines = [f"gapexplore: {explorer.store.root} — {explorer.chemistry.formula}, "
+    what = ", ".join(c.formula for c in explorer.settings.compositions())
+    lines = [f"gapexplore: {explorer.store.root} — {what}, "
              f"{explorer.n_labels} labels ({failed} failed), iteration {explorer.iteration} "
              f"(done: {done})" + (f", {seconds:.0f} s" if seconds is not None else "")]
     for record in explorer.state.iterations:

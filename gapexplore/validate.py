@@ -244,7 +244,21 @@ def held_out_structure(element, name: str) -> Atoms:
 
 def known_structure(element, name: str) -> Atoms:
     """A known crystal structure of ``element`` (a symbol, a compound's formula, a Chemistry
-    or a Composition; see :data:`KNOWN_STRUCTURES`)."""
+    or a Composition; see :data:`KNOWN_STRUCTURES`).
+
+    ``name`` may name the composition too, as ``"formula:name"`` (``"SiC:3C"``,
+    ``"Si:diamond"``): how a run across several compositions names its structures; the
+    formula's elements must be among ``element``'s.
+    """
+    if isinstance(name, str) and ":" in name:
+        formula, bare = name.split(":", 1)
+        system = set(_elements(element))
+        if not _elements(formula) or not set(_elements(formula)) <= system:
+            raise fail("name", "known_structure", "'formula:name' with a formula of the "
+                       f"elements {', '.join(sorted(system))}", name)
+        atoms = known_structure(formula, bare)
+        atoms.info[keys.KNOWN_NAME] = name
+        return atoms
     table = structure_table(KNOWN_STRUCTURES, element)
     element = getattr(element, "formula", element)
     if name in structure_table(HELD_OUT_STRUCTURES, element):
@@ -259,6 +273,19 @@ def known_structure(element, name: str) -> Atoms:
     atoms = table[name]()
     atoms.info[keys.KNOWN_NAME] = name
     return atoms
+
+
+def _elements(chemistry) -> tuple:
+    """The elements of a symbol, formula, Chemistry or Composition (empty if none parse)."""
+    from ase.formula import Formula
+
+    if hasattr(chemistry, "elements"):
+        return tuple(chemistry.elements)
+    key = getattr(chemistry, "element", chemistry)
+    try:
+        return tuple(Formula(key).count())
+    except (ValueError, TypeError):
+        return ()
 
 
 def validate(structures: dict[str, Atoms], potential, reference, *,
@@ -285,7 +312,9 @@ def validate(structures: dict[str, Atoms], potential, reference, *,
     dict
         Per name: ``gap`` and ``reference`` relaxed energy [eV/atom], ``error`` (GAP −
         reference) [eV/atom], ``gap_status``; and under ``"differences"``, for each name
-        after the first, its energy above the first structure by the GAP and the reference.
+        after the first of its composition, its energy above that first structure by the
+        GAP and the reference (energies per atom of different compositions are not
+        compared).
     """
     settings = RelaxSettings(optimiser="lbfgs-linesearch") if settings is None else settings
     reference_energies = dict(reference_energies or {})
@@ -296,12 +325,16 @@ def validate(structures: dict[str, Atoms], potential, reference, *,
         gap, status = _relaxed_energy(atoms, potential, chemistry, settings)
         out[name] = {"gap": gap, "reference": reference_energies[name],
                      "error": gap - reference_energies[name], "gap_status": status}
-    names = list(structures)
-    out["differences"] = {
-        f"{name} - {names[0]}": {
-            "gap": out[name]["gap"] - out[names[0]]["gap"],
-            "reference": out[name]["reference"] - out[names[0]]["reference"]}
-        for name in names[1:]}
+    first = {}   # the first name of each composition
+    for name, atoms in structures.items():
+        first.setdefault(atoms.symbols.formula.reduce()[0].format("hill"), name)
+    out["differences"] = {}
+    for name, atoms in structures.items():
+        zero = first[atoms.symbols.formula.reduce()[0].format("hill")]
+        if name != zero:
+            out["differences"][f"{name} - {zero}"] = {
+                "gap": out[name]["gap"] - out[zero]["gap"],
+                "reference": out[name]["reference"] - out[zero]["reference"]}
     return out
 
 

@@ -294,3 +294,63 @@ def test_the_chgnet_compound_run_settings_name_its_known_phases():
     assert settings.composition == "TiO2" and settings.reference == "chgnet"
     assert set(settings.validate) == set(structure_table(KNOWN_STRUCTURES, "TiO2"))
     assert not set(settings.validate) & set(structure_table(HELD_OUT_STRUCTURES, "TiO2"))
+
+
+TINY_ACROSS = ExploreSettings(composition=["Si", "SiC", "C"], reference="tersoff-sic",
+                              n_candidates=9, n_atoms=(4, 8), n_select=6, max_iterations=2,
+                              gap="light", soap="fast", relax_fmax=0.1, relax_max_steps=25,
+                              seed=3, relax={"optimiser": "precon-lbfgs"},
+                              validate=("SiC:3C", "SiC:2H", "Si:diamond"))
+
+
+def test_settings_across_compositions_name_each_and_refuse_what_does_not_fit():
+    s = TINY_ACROSS
+    assert s.composition == ("Si", "SiC", "C") and s.chemistry().formula == "SiC"
+    assert [c.formula for c in s.compositions()] == ["Si", "SiC", "C"]
+    assert ExploreSettings.from_dict(s.to_dict()) == s                  # settings.json
+    assert ExploreSettings(composition=["Si", "Si2"]).element == "Si"   # one: the element's
+    assert cli._formulas("Si, SiC,C") == ["Si", "SiC", "C"] and cli._formulas("SiC") == "SiC"
+    with pytest.raises(InvalidParameterError, match="'name' parameter of known_structure"):
+        ExploreSettings(composition=["Si", "SiC"], validate=("Ti:hcp",))
+    with pytest.raises(InvalidParameterError, match="'element' parameter"):
+        ExploreSettings(composition=["Si", "C"], element="Si")
+    with pytest.raises(InvalidParameterError, match="'radius' parameter"):
+        ExploreSettings(composition=["Si", "C"], radius=1.1)
+
+
+@pytest.mark.slow
+def test_a_tiny_run_across_compositions_end_to_end(tmp_path):
+    from gapexplore.run import Explorer
+
+    root = tmp_path / "run"
+    explorer = Explorer(root, TINY_ACROSS, n_jobs=2).run()
+    assert explorer.finished()
+    cells = explorer.store.read_structures(0, "candidates")
+    assert [a.get_chemical_formula(empirical=True) for a in cells] == \
+        ["Si"] * 3 + ["CSi"] * 3 + ["C"] * 3                   # a share each, in order
+    assert [a.info[keys.GEN_INDEX] for a in cells] == list(range(9))
+    labels = explorer.store.labels()
+    periodic = [a for a in labels if a.pbc.all()]
+    assert len({a.get_chemical_formula(empirical=True) for a in periodic}) >= 2
+    # the fit's noise: heights above the one (composition, V, E) hull of all cells
+    from gapexplore.core.chemistry import atomic_fractions
+    from gapexplore.core.hull import composition_hull_distance
+    from gapexplore.fit.noise import with_noise
+
+    noisy = [a for a in with_noise(labels) if a.pbc.all()]
+    expected = composition_hull_distance(
+        atomic_fractions(noisy, ["C", "Si"]),
+        [a.info[keys.REF_ENERGY] / len(a) for a in noisy],
+        [a.get_volume() / len(a) for a in noisy])
+    assert [a.info[keys.HULL_DISTANCE] for a in noisy] == pytest.approx(list(expected))
+    assert min(expected) == 0.0
+    # iteration 1 relaxed cells of every composition and chose by the composition hull
+    validation = explorer.state.iterations[1].validation
+    assert set(validation["differences"]) == {"SiC:2H - SiC:3C"}   # within SiC only
+    assert all(np.isfinite(validation[n]["error"]) for n in TINY_ACROSS.validate)
+    assert explorer.state.reference_energies["SiC:3C"] == pytest.approx(-6.165, abs=2e-3)
+    again = Explorer(root)
+    assert again.settings == TINY_ACROSS                              # it opens again
+    from gapexplore.export import run_report
+
+    assert "— Si, SiC, C," in run_report(again).splitlines()[0]

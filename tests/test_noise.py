@@ -3,7 +3,13 @@ import pytest
 from ase import Atoms
 
 from gapexplore import keys
-from gapexplore.fit.noise import NoiseSettings, hull_distance, noise_for, with_noise
+from gapexplore.fit.noise import (
+    NoiseSettings,
+    composition_hull_distance,
+    hull_distance,
+    noise_for,
+    with_noise,
+)
 
 
 def test_hull_distance_on_hand_made_points():
@@ -60,24 +66,50 @@ def test_noise_settings_checked():
         NoiseSettings(force=(0.1, -1.0))
 
 
-def test_each_composition_has_its_own_hull():
-    """Energies per atom of SiC and of Si are not comparable: each stoichiometry's cells are
-    measured against their own (V, E) hull, as if fitted alone."""
+def test_across_compositions_heights_are_above_the_composition_hull():
+    """Energies per atom of different compositions meet through the hull of
+    (composition, V, E): an unstable compound sits above the tie-plane of its elements by
+    exactly its formation energy, the elements on it; one composition alone is measured
+    against its own (V, E) hull, as before."""
     rng = np.random.default_rng(1)
 
-    def cells(symbols, energies):
+    def cells(symbols, energies, volumes):
         out = []
-        for e in energies:
-            atoms = Atoms(symbols, cell=np.eye(3) * rng.uniform(3.0, 4.0), pbc=True)
+        for e, v in zip(energies, volumes):
+            atoms = Atoms(symbols, cell=np.eye(3), pbc=True)
+            atoms.set_cell(np.eye(3) * (v * len(atoms)) ** (1 / 3))
             atoms.set_scaled_positions(rng.random((len(atoms), 3)))
             atoms.info[keys.REF_ENERGY] = e * len(atoms)
             out.append(atoms)
         return out
 
-    sic = cells("Si2C2", [-6.1, -5.5, -4.9, -5.8])
-    si = cells("Si2", [-4.3, -3.9, -4.1])
-    mixed = [a.info[keys.HULL_DISTANCE] for a in with_noise(sic[:2] + si + sic[2:])]
-    h_sic = [a.info[keys.HULL_DISTANCE] for a in with_noise(sic)]
-    h_si = [a.info[keys.HULL_DISTANCE] for a in with_noise(si)]
-    assert mixed == pytest.approx(h_sic[:2] + h_si + h_sic[2:])
-    assert min(h_si) == 0.0 and min(h_sic) == 0.0
+    si = cells("Si2", [-4.3] * 3, [18.0, 20.0, 22.0])
+    c = cells("C2", [-7.4] * 3, [18.0, 20.0, 22.0])
+    sic = cells("Si2C2", [-5.0, -5.6, -4.6], [19.0, 20.5, 21.0])
+    heights = [a.info[keys.HULL_DISTANCE] for a in with_noise(si + sic + c)]
+    tie = -7.4 + 3.1 * 0.5                     # E of the Si–C tie-plane at x_Si = 1/2
+    assert heights == pytest.approx([0.0] * 3 + [-5.0 - tie, -5.6 - tie, -4.6 - tie] + [0.0] * 3)
+    alone = cells("Si2C2", [-6.1, -5.5, -4.9, -5.8], rng.uniform(15.0, 25.0, 4))
+    h_alone = [a.info[keys.HULL_DISTANCE] for a in with_noise(alone)]
+    assert h_alone == pytest.approx(list(hull_distance(
+        [a.get_volume() / len(a) for a in alone], [-6.1, -5.5, -4.9, -5.8])))
+
+
+def test_the_composition_hull_is_the_lower_envelope():
+    """Against a brute-force lower envelope of (x, E) points: at each x, the lowest of the
+    point there and of every segment between points on either side."""
+    rng = np.random.default_rng(5)
+    x = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0], size=40)
+    e = rng.normal(size=40) - 2 * x
+    heights = composition_hull_distance(np.column_stack([x, 1 - x]), e)
+
+    def envelope(at):
+        best = e[x == at].min() if np.any(x == at) else np.inf
+        for i, j in zip(*np.nonzero((x[:, None] < at) & (x[None, :] > at))):
+            t = (at - x[i]) / (x[j] - x[i])
+            best = min(best, e[i] + t * (e[j] - e[i]))
+        return best
+
+    assert heights == pytest.approx(e - np.array([envelope(v) for v in x]), abs=1e-12)
+    same = composition_hull_distance(np.tile([0.5, 0.5], (5, 1)), e[:5])
+    assert same == pytest.approx(e[:5] - e[:5].min())   # one composition: E − min E

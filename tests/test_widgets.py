@@ -154,3 +154,42 @@ def test_the_controls_set_what_the_next_iteration_uses(tmp_path):
     assert explorer.potential_of(0) == tmp_path / "run" / "iter_000" / "gap" / "gap.xml"
     assert explorer.potential_of(1) == explorer.potential and explorer.potential_of(2) is None
     assert controls.run_next() is None and "finished" in controls.status.value
+
+
+def test_the_convex_hull_of_a_binary_database_by_reference_and_potential():
+    from gapexplore import keys, reference_calculator
+    from gapexplore.analysis import formation_energies
+    from gapexplore.widgets import ConvexHullView
+
+    tersoff = reference_calculator("tersoff-sic")
+    structures = [bulk("Si", "diamond", a=5.43), bulk("SiC", "zincblende", a=4.36),
+                  bulk("SiC", "rocksalt", a=4.02), bulk("C", "diamond", a=3.567),
+                  bulk("Si", "fcc", a=3.9)]
+    for n, atoms in enumerate(structures):
+        atoms.calc = tersoff
+        atoms.info[keys.REF_ENERGY] = atoms.get_potential_energy()
+        atoms.info["uid"] = f"h{n}"
+        atoms.calc = None
+    per_atom = [a.info[keys.REF_ENERGY] / len(a) for a in structures]
+    data = formation_energies(structures, potential=tersoff)   # the reference as "GAP"
+    assert data.elements == ("C", "Si") and data.x.tolist() == [1.0, 0.5, 0.5, 0.0, 1.0]
+    # zincblende's formation energy from the elements; both ends on the hull at 0
+    assert data.reference[1] == pytest.approx(per_atom[1] - (per_atom[0] + per_atom[3]) / 2)
+    assert data.reference[[0, 3]] == pytest.approx([0.0, 0.0])
+    assert data.reference_above_hull[[0, 1, 3]] == pytest.approx([0.0, 0.0, 0.0])
+    assert data.reference_above_hull[2] == pytest.approx(per_atom[2] - per_atom[1])
+    assert data.reference_above_hull[4] == pytest.approx(per_atom[4] - per_atom[0])
+    assert data.gap == pytest.approx(data.reference)
+    assert data.gap_above_hull == pytest.approx(data.reference_above_hull)
+    linked = StructureInspector()
+    view = ConvexHullView(structures, potential=tersoff, inspector=linked)
+    assert len(view.source.data["x"]) == 5
+    view.source.selected.indices = [1, 2]
+    assert linked.structures == [structures[1], structures[2]]
+    assert "2 picked on the hull" in linked.title.value
+    titanium = bulk("Ti", "hcp", a=2.95)
+    titanium.info[keys.REF_ENERGY] = -15.0
+    with pytest.raises(InvalidParameterError, match="two elements"):
+        formation_energies(structures[:2] + [titanium])
+    with pytest.raises(InvalidParameterError, match="two compositions"):
+        formation_energies(structures[1:3])

@@ -15,12 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import gcd
 
+import numpy as np
 from ase.data import atomic_numbers, covalent_radii
 
 from gapexplore.core.checks import check_choice, check_real, fail
 
 __all__ = ["Chemistry", "Composition", "METALLIC_RADII", "BONDING_KINDS", "VOLUME_FACTORS",
-           "as_composition"]
+           "as_composition", "atomic_fractions", "compositions_of"]
 
 #: The bonding kinds the protocol knows, with the paper's volume per atom V0 = f r³.
 VOLUME_FACTORS = {"covalent": 14.5, "metallic": 5.5}
@@ -301,3 +302,65 @@ def as_composition(chemistry, where: str = "as_composition") -> Composition:
         return chemistry
     chemistry = check_chemistry(chemistry, where, compound=True)
     return Composition(counts=((chemistry.element, 1),), species=(chemistry,))
+
+
+def compositions_of(formulas, *, bonding=None, radius=None) -> tuple:
+    """Several stoichiometries explored in one run: the system and each of them.
+
+    Parameters
+    ----------
+    formulas : sequence of str
+        Chemical formulas, e.g. ``["Si", "SiC", "C"]``; each is reduced to its formula unit
+        and repeats are dropped.
+    bonding, radius : str, dict or None
+        As in :meth:`Composition.of`, for the elements of all of them (a table by element
+        may name any element of the system).
+
+    Returns
+    -------
+    system : Composition
+        Every element once (``counts`` of 1, in order of first appearance), with its
+        :class:`Chemistry`: the species of the dimers, the fit and the per-pair separations.
+    compositions : tuple of Composition
+        The stoichiometries, in the order given, their elements' chemistry the system's.
+
+    Raises
+    ------
+    InvalidParameterError
+        For an empty list, a formula that does not parse, or a table that names an element
+        of none of them.
+    """
+    where = "compositions_of"
+    if isinstance(formulas, str) or not formulas:
+        raise fail("composition", where, "a list of chemical formulas, e.g. ['Si', 'SiC', "
+                   "'C']", formulas)
+    parsed = [Composition.of(f) for f in formulas]   # each parses; defaults don't matter
+    elements = list(dict.fromkeys(e for c in parsed for e in c.elements))
+    system = Composition.of("".join(elements), bonding=bonding, radius=radius)
+    out, seen = [], set()
+    for composition in parsed:
+        if composition.formula in seen:
+            continue
+        seen.add(composition.formula)
+        out.append(Composition(counts=composition.counts,
+                               species=tuple(system.chemistry(e) for e in composition.elements)))
+    return system, tuple(out)
+
+
+def atomic_fractions(structures, elements) -> np.ndarray:
+    """Atomic fraction of each of ``elements`` in each structure: shape (n, len(elements)).
+
+    Raises
+    ------
+    InvalidParameterError
+        For a structure holding an element not among ``elements``.
+    """
+    numbers = [atomic_numbers[e] for e in elements]
+    out = np.zeros((len(structures), len(numbers)))
+    for row, atoms in enumerate(structures):
+        counts = np.bincount(atoms.numbers, minlength=max(numbers) + 1)
+        if counts.sum() != sum(counts[z] for z in numbers):
+            raise fail("structures", "atomic_fractions", f"structures of {', '.join(elements)}",
+                       atoms.get_chemical_formula())
+        out[row] = [counts[z] / len(atoms) for z in numbers]
+    return out

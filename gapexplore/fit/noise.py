@@ -21,8 +21,11 @@ from ase import Atoms
 
 from gapexplore.core import keys
 from gapexplore.core.checks import check_real, fail
+from gapexplore.core.chemistry import atomic_fractions
+from gapexplore.core.hull import composition_hull_distance, hull_distance
 
-__all__ = ["NoiseSettings", "hull_distance", "noise_for", "with_noise"]
+__all__ = ["NoiseSettings", "composition_hull_distance", "hull_distance", "noise_for",
+           "with_noise"]
 
 
 @dataclass(frozen=True)
@@ -62,64 +65,6 @@ class NoiseSettings:
                 raise fail(name, where, "a pair of positive floats (low, high)", pair)
 
 
-def hull_distance(volumes, energies) -> np.ndarray:
-    """Height of each (V, E) point above the lower convex hull of all points, at its V.
-
-    Parameters
-    ----------
-    volumes : array_like of float, shape (n,)
-        Volume per atom [Å³/atom].
-    energies : array_like of float, shape (n,)
-        Energy per atom [eV/atom].
-
-    Returns
-    -------
-    numpy.ndarray, shape (n,)
-        ΔE ≥ 0 [eV/atom]; 0 for points on the lower hull. The hull comes from
-        ``scipy.spatial.ConvexHull``; fewer than three distinct points, or points on one
-        line, are their own hull.
-    """
-    from scipy.spatial import ConvexHull, QhullError
-
-    v = np.asarray(volumes, dtype=float)
-    e = np.asarray(energies, dtype=float)
-    if v.shape != e.shape or v.ndim != 1 or not (np.all(np.isfinite(v)) and np.all(np.isfinite(e))):
-        raise fail("volumes", "hull_distance", "finite 1-d arrays of the same length as energies",
-                   f"shapes {v.shape} and {e.shape}")
-    if len(v) == 0:
-        return np.empty(0)
-    points = np.column_stack([v, e])
-    try:
-        hull = ConvexHull(points)
-    except (QhullError, ValueError):  # fewer than 3 points, or all on one line / one volume
-        return _degenerate_hull_distance(v, e)
-    lower = []
-    for simplex, equation in zip(hull.simplices, hull.equations):
-        if equation[1] < 0:  # outward normal points down: a facet of the lower hull
-            lower.append(points[simplex])
-    height = np.full(len(v), np.inf)
-    for (v1, e1), (v2, e2) in lower:
-        lo, hi = min(v1, v2), max(v1, v2)
-        inside = (v >= lo - 1e-12) & (v <= hi + 1e-12)
-        if hi - lo < 1e-12:
-            floor = np.full(len(v), min(e1, e2))
-        else:
-            floor = e1 + (e2 - e1) * (v - v1) / (v2 - v1)
-        height = np.where(inside, np.minimum(height, e - floor), height)
-    return np.clip(height, 0.0, None)
-
-
-def _degenerate_hull_distance(v: np.ndarray, e: np.ndarray) -> np.ndarray:
-    order = np.argsort(v)
-    if np.ptp(v) < 1e-12:  # one volume: the hull is the lowest point
-        return e - e.min()
-    # collinear (or two) points: the lower hull is the line through the extreme volumes'
-    # lowest points; points above it are above the hull
-    left, right = order[0], order[-1]
-    line = e[left] + (e[right] - e[left]) * (v - v[left]) / (v[right] - v[left])
-    return np.clip(e - line, 0.0, None)
-
-
 def noise_for(delta_e, settings: NoiseSettings | None = None):
     """σ_E [eV/atom], σ_F [eV/Å] and σ_V [eV/atom] for heights ΔE [eV/atom] above the hull.
 
@@ -137,20 +82,21 @@ def with_noise(structures: list[Atoms], settings: NoiseSettings | None = None) -
     """Copies of labelled structures with per-configuration σ for gap_fit in ``info``.
 
     Periodic structures get σ from their height above the (V, E) hull of the periodic
-    structures of the same composition in the list (energies per atom of different
-    compositions are not comparable: each stoichiometry has its own hull); non-periodic ones
-    (dimers) the fixed dimer σ. Values in ``info`` are absolute, as gap_fit reads them: σ_E
-    and σ_V times √N.
+    structures in the list; when they span several compositions, above the
+    (composition, V, E) hull of them all (:func:`composition_hull_distance`), which
+    compares their energies through formation energies. Non-periodic ones (dimers) get the
+    fixed dimer σ. Values in ``info`` are absolute, as gap_fit reads them: σ_E and σ_V
+    times √N.
     """
     settings = NoiseSettings() if settings is None else settings
     out = [_clean_copy(a) for a in structures]
-    groups = {}
-    for atoms in out:
-        if atoms.pbc.all():
-            groups.setdefault(atoms.symbols.formula.reduce()[0].format("hill"), []).append(atoms)
-    for periodic in groups.values():
-        heights = hull_distance([a.get_volume() / len(a) for a in periodic],
-                                [a.info[keys.REF_ENERGY] / len(a) for a in periodic])
+    periodic = [a for a in out if a.pbc.all()]
+    if periodic:
+        elements = sorted({s for a in periodic for s in a.get_chemical_symbols()})
+        heights = composition_hull_distance(
+            atomic_fractions(periodic, elements),
+            [a.info[keys.REF_ENERGY] / len(a) for a in periodic],
+            [a.get_volume() / len(a) for a in periodic])
         sigma_e, sigma_f, sigma_v = noise_for(heights, settings)
         for atoms, h, se, sf, sv in zip(periodic, heights, sigma_e, sigma_f, sigma_v):
             root_n = np.sqrt(len(atoms))

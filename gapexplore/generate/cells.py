@@ -60,6 +60,7 @@ __all__ = [
     "WIDE_SPREAD",
     "random_cells",
     "initial_cells",
+    "cells_across",
 ]
 
 #: Half-width of the narrow (buildcell default) volume range, as a fraction of V0.
@@ -241,6 +242,44 @@ def initial_cells(chemistry: Chemistry, count: int, *, rng: np.random.Generator,
     cells = [atoms for (recipe, n_jobs), child, n in
              zip(recipes, children, (count // 2, count - count // 2))
              for atoms in _build(recipe, child.spawn(n), n_jobs, executor)]
+    for index, atoms in enumerate(cells):
+        atoms.info[keys.GEN_INDEX] = index
+    return cells
+
+
+def cells_across(compositions, count: int, *, rng: np.random.Generator,
+                 initial: bool = False, **kwargs) -> list[Atoms]:
+    """Random cells of several stoichiometries: an equal share of ``count`` for each.
+
+    Parameters
+    ----------
+    compositions : sequence of Chemistry or Composition
+        The stoichiometries (e.g. :meth:`gapexplore.ExploreSettings.compositions`).
+    count : int
+        Total number of cells; composition k of K gets ``count // K`` cells, the first
+        ``count % K`` one more.
+    rng : numpy.random.Generator
+        Source of randomness (one independent child per composition).
+    initial : bool
+        Iteration 0's half-wide, half-narrow cells (:func:`initial_cells`) instead of
+        :func:`random_cells`.
+    **kwargs
+        ``n_atoms``, ``symmops``, ``even_fraction``, ``n_jobs`` and ``executor``.
+
+    Returns
+    -------
+    list of ase.Atoms
+        The compositions' cells in the order given; ``GEN_INDEX`` runs over all.
+    """
+    where = "cells_across"
+    count = check_int(count, "count", where, low=0)
+    if not compositions:
+        raise fail("compositions", where, "one or more Chemistry or Composition", compositions)
+    share, extra = divmod(count, len(compositions))
+    build = initial_cells if initial else random_cells
+    cells = []
+    for k, (composition, child) in enumerate(zip(compositions, rng.spawn(len(compositions)))):
+        cells += build(composition, share + (k < extra), rng=child, **kwargs)
     for index, atoms in enumerate(cells):
         atoms.info[keys.GEN_INDEX] = index
     return cells

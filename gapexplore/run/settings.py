@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 
 from gapexplore.core.checks import check_choice, check_int, check_int_range, check_real, fail
-from gapexplore.core.chemistry import Chemistry, Composition
+from gapexplore.core.chemistry import Chemistry, Composition, compositions_of
 from gapexplore.core.errors import InvalidParameterError
 from gapexplore.describe import SoapSettings
 from gapexplore.fit import GapSettings, NoiseSettings
@@ -34,9 +34,13 @@ class ExploreSettings:
     ----------
     element : str, optional
         Chemical symbol of a one-element run (default ``"Si"`` when no ``composition``).
-    composition : str, optional
+    composition : str or sequence of str, optional
         A compound's formula (``"SiC"``, ``"TiO2"``, ``"Cu3Au"``): the run explores that
         fixed stoichiometry (:meth:`Composition.of`; random cells of whole formula units).
+        Or several formulas (``["Si", "SiC", "C"]``; ``--composition Si,SiC,C``): one run
+        across those stoichiometries, each drawing an equal share of the random cells,
+        their energies compared through the composition hull (flat histogram and fit
+        noise); known structures are then named with their formula (``"SiC:3C"``).
         Not with ``element``; a formula of one element is that element's run.
     bonding : {"covalent", "metallic"} or dict, optional
         Default: tabulated for the element (:meth:`Chemistry.of`); for a composition, one
@@ -236,6 +240,28 @@ class ExploreSettings:
     def _check_chemistry(self, where: str) -> None:
         """Check element, composition, bonding and radius; a one-element composition is
         that element's run, and a run of neither is silicon's."""
+        if isinstance(self.composition, (list, tuple)):   # several stoichiometries
+            if not all(isinstance(f, str) for f in self.composition):
+                raise fail("composition", where, "a formula or a list of formulas",
+                           self.composition)
+            if self.radius is not None and not isinstance(self.radius, dict):
+                raise fail("radius", where, "a table by element (e.g. {'Si': 1.11, 'C': 0.76}) "
+                           "for a composition", self.radius)
+            _, compositions = compositions_of(self.composition, bonding=self.bonding,
+                                              radius=self.radius)
+            formulas = tuple(c.formula for c in compositions)
+            object.__setattr__(self, "composition", formulas if len(formulas) > 1
+                               else formulas[0])
+            if len(formulas) > 1:
+                if self.element is not None:
+                    raise fail("element", where, "None with composition="
+                               f"{list(formulas)!r} (the formulas name the elements)",
+                               self.element)
+                for name in ("bonding", "radius"):
+                    if isinstance(getattr(self, name), dict):
+                        object.__setattr__(self, name, dict(getattr(self, name)))
+                self.chemistry()
+                return
         for name, value in (("element", self.element), ("composition", self.composition)):
             if value is not None and not isinstance(value, str):
                 raise fail(name, where, "a str or None", value)
@@ -270,10 +296,24 @@ class ExploreSettings:
         self.chemistry()
 
     def chemistry(self) -> Chemistry | Composition:
-        """The run's :class:`Chemistry`, or its :class:`Composition` for a compound."""
+        """The run's :class:`Chemistry`, or its :class:`Composition` for a compound; for a
+        run across compositions, the system's (every element once: the species of its
+        dimers, fit and per-pair separations)."""
+        if isinstance(self.composition, tuple):
+            return compositions_of(self.composition, bonding=self.bonding,
+                                   radius=self.radius)[0]
         if self.composition is not None:
             return Composition.of(self.composition, bonding=self.bonding, radius=self.radius)
         return Chemistry.of(self.element, bonding=self.bonding, radius=self.radius)
+
+    def compositions(self) -> tuple:
+        """The stoichiometries whose random cells the run draws: one for an element or a
+        compound (its :class:`Chemistry` or :class:`Composition`), each of the formulas
+        of a run across compositions."""
+        if isinstance(self.composition, tuple):
+            return compositions_of(self.composition, bonding=self.bonding,
+                                   radius=self.radius)[1]
+        return (self.chemistry(),)
 
     def kt_for(self, iteration: int) -> float:
         """Temperature kT [eV] of the flat histogram in ``iteration`` (>= 1)."""

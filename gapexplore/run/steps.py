@@ -17,7 +17,7 @@ from gapexplore.core import keys
 from gapexplore.core.checks import fail
 from gapexplore.describe import averaged_soap
 from gapexplore.fit import fit_gap, load_potential
-from gapexplore.generate import dimers, initial_cells, isolated_atom, random_cells
+from gapexplore.generate import cells_across, dimers, initial_cells, isolated_atom, random_cells
 from gapexplore.label import label_structures
 from gapexplore.relax import lowest_final, relax_structures, status_kind
 from gapexplore.run.store import write_csv
@@ -84,7 +84,11 @@ class Steps:
         rng = self._rng("generate")
         n = record.n_candidates
         atoms = self.settings.n_atoms
-        if self.iteration == 0:
+        compositions = self.settings.compositions()
+        if len(compositions) > 1:    # a run across compositions: a share for each
+            cells = cells_across(compositions, n, rng=rng, initial=self.iteration == 0,
+                                 n_atoms=atoms, n_jobs=self.n_jobs, executor=self.executor)
+        elif self.iteration == 0:
             cells = initial_cells(self.chemistry, n, rng=rng, n_atoms=atoms, n_jobs=self.n_jobs,
                                   executor=self.executor)
         else:

@@ -40,6 +40,8 @@ from ase import Atoms
 
 from gapexplore.core import keys
 from gapexplore.core.checks import check_choice, check_int, check_rng, check_structures, fail
+from gapexplore.core.chemistry import atomic_fractions
+from gapexplore.core.hull import composition_hull_distance
 from gapexplore.describe import SoapSettings, averaged_soap
 from gapexplore.fit import predicted_errors
 from gapexplore.select.cur import (
@@ -113,6 +115,10 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
     kT : float, optional
         Boltzmann temperature of the flat histogram [eV]; ``None`` skips the histogram
         (iteration 0, random cells without enthalpies). See :func:`kt_for_iteration`.
+        When the candidates span several compositions, the histogram is over each one's
+        enthalpy per atom above the lower convex hull of (composition, enthalpy) of the
+        candidates (:func:`gapexplore.core.hull.composition_hull_distance`): its formation
+        enthalpy above the hull, which at one composition is H − H_min, the paper's.
     n_histogram : int, optional
         Candidates the flat histogram passes on to CUR; default ``10 * n``.
     method : str, one of :data:`METHODS`
@@ -230,11 +236,18 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
 
 
 def _enthalpies(candidates: list[Atoms], where: str) -> np.ndarray:
+    """Enthalpy per atom [eV/atom] of each candidate; across compositions, above the
+    (composition, enthalpy) hull of them all."""
     missing = [i for i, a in enumerate(candidates) if keys.ENTHALPY_PER_ATOM not in a.info]
     if missing:
         raise fail("candidates", where,
                    f"structures with info[{keys.ENTHALPY_PER_ATOM!r}] [eV/atom] when kT is "
                    "given (or pass kT=None to skip the flat histogram)",
                    f"{len(missing)} without it, first at index {missing[0]}")
-    return _check_values([a.info[keys.ENTHALPY_PER_ATOM] for a in candidates],
-                         "enthalpies", where)
+    enthalpies = _check_values([a.info[keys.ENTHALPY_PER_ATOM] for a in candidates],
+                               "enthalpies", where)
+    formulas = {a.symbols.formula.reduce()[0].format("hill") for a in candidates}
+    if len(formulas) < 2:        # one composition: the paper's H − H_min, as it was
+        return enthalpies
+    elements = sorted({s for a in candidates for s in a.get_chemical_symbols()})
+    return composition_hull_distance(atomic_fractions(candidates, elements), enthalpies)

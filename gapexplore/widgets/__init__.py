@@ -9,6 +9,8 @@ that also works outside the notebooks of this project:
   button that runs the next iteration with those values (recorded in ``state.json``).
 - :class:`StructureMap` — the kernel-PCA map of paper Fig. 5 as an interactive bokeh plot;
   picking points (tap or box select) shows those structures in an inspector.
+- :class:`ConvexHullView` — the formation-energy convex hull of a run across compositions,
+  reference and GAP; picking points shows those structures in an inspector.
 - :class:`ResultsTable` — the distinct structures a run found, ranked (with the reference's
   energies where checked); choosing a row shows the structure in an inspector.
 - :class:`Dashboard` — all of the above for one :class:`~gapexplore.run.Explorer`,
@@ -20,6 +22,7 @@ Each part carries a CSS class (``gx-*``) by which a browser test finds it.
 
 from gapexplore.widgets.controls import Dashboard, IterationControls
 from gapexplore.widgets.views import (
+    ConvexHullView,
     LearningCurves,
     ResultsTable,
     StructureInspector,
@@ -28,5 +31,5 @@ from gapexplore.widgets.views import (
     figure_widget,
 )
 
-__all__ = ["Dashboard", "IterationControls", "LearningCurves", "ResultsTable",
+__all__ = ["ConvexHullView", "Dashboard", "IterationControls", "LearningCurves", "ResultsTable",
            "StructureInspector", "StructureMap", "describe", "figure_widget"]

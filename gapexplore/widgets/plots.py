@@ -14,8 +14,8 @@ import numpy as np
 
 from gapexplore.core.checks import fail
 
-__all__ = ["energy_energy_figure", "energy_volume_figure", "learning_curve_figure",
-           "save_html", "structure_map_figure"]
+__all__ = ["energy_energy_figure", "energy_volume_figure", "hull_figure",
+           "learning_curve_figure", "save_html", "structure_map_figure"]
 
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
             "#7f7f7f", "#bcbd22", "#17becf")
@@ -196,6 +196,51 @@ def structure_map_figure(data, *, marker_by: str = "element", title: str = "Stru
         ("volume", "@volume_per_atom{0.00} Å³/atom")]))
     fig.legend.location = "top_left"
     fig.legend.title = marker_by
+    return fig
+
+
+def hull_figure(data, *, title: str = "Formation energy and convex hull"):
+    """The formation-energy convex hull of a binary database, reference and GAP.
+
+    Parameters
+    ----------
+    data : HullData
+        :func:`gapexplore.analysis.formation_energies` output.
+
+    Returns
+    -------
+    bokeh.plotting.figure
+        Reference points (circles, their source named ``"hull"``: tap or box-select them)
+        and GAP points (crosses) on the same structures, each with its lower hull drawn.
+    """
+    from bokeh.models import ColumnDataSource, HoverTool
+
+    a, b = data.elements
+    fig = _figure(title, f"fraction of {b} in {a}–{b}", "formation energy (eV/atom)",
+                  width=560, height=420)
+    fig.tools = [t for t in fig.tools if type(t).__name__ != "SaveTool"]
+    fig.add_tools("tap", "box_select", "save")
+    source = ColumnDataSource(data.columns())
+    series = [("reference", "reference_above_hull", _COLOURS[0], "circle")]
+    if data.gap is not None:
+        series.append(("gap", "gap_above_hull", _COLOURS[1], "x"))
+    renderers = []
+    for name, height, colour, marker in series:
+        on = np.asarray(data.columns()[height]) < 1e-9
+        order = np.argsort(data.x[on])
+        energies = np.asarray(data.columns()[name])[on][order]
+        fig.line(data.x[on][order], energies, color=colour, line_width=1.5,
+                 legend_label=f"{'GAP' if name == 'gap' else 'reference'} hull")
+        renderer = fig.scatter("x", name, source=source, size=7, alpha=0.7, color=colour,
+                               marker=marker, name="hull" if name == "reference" else "gap",
+                               legend_label="GAP" if name == "gap" else "reference")
+        renderers.append(renderer)
+    renderers[0].nonselection_glyph.fill_alpha = 0.2
+    fig.add_tools(HoverTool(renderers=renderers, tooltips=[
+        ("structure", "@uid (@formula)"), ("iteration", "@iteration"),
+        ("reference", "@reference{0.000} eV/atom (@reference_above_hull{0.000} above)"),
+        ("GAP", "@gap{0.000} eV/atom (@gap_above_hull{0.000} above)")]))
+    fig.legend.location = "top_left"
     return fig
 
 

@@ -11,10 +11,15 @@ import ipywidgets as w
 import numpy as np
 from ase import Atoms
 
-from gapexplore.analysis import learning_curves, prediction_errors, structure_map
+from gapexplore.analysis import (
+    formation_energies,
+    learning_curves,
+    prediction_errors,
+    structure_map,
+)
 from gapexplore.core import keys
 from gapexplore.core.checks import check_structures, fail
-from gapexplore.widgets.plots import learning_curve_figure, structure_map_figure
+from gapexplore.widgets.plots import hull_figure, learning_curve_figure, structure_map_figure
 
 __all__ = ["LearningCurves", "ResultsTable", "StructureInspector", "StructureMap",
            "describe", "figure_widget"]
@@ -211,6 +216,49 @@ class StructureMap(w.VBox):
         picked = [self.data.structures[i] for i in indices]
         if picked:
             self.inspector.set_structures(picked, title=f"{len(picked)} picked on the map")
+
+    def _picked(self, attr, old, new) -> None:
+        self.pick(new)
+
+
+class ConvexHullView(w.VBox):
+    """The formation-energy convex hull of a binary database, reference and GAP, linked
+    to an inspector: picking reference points shows those structures.
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        Labelled periodic structures of a run across compositions
+        (:func:`gapexplore.analysis.run_labels`).
+    potential : str, pathlib.Path or ASE calculator, optional
+        The GAP to compare (e.g. ``explorer.potential``).
+    inspector : StructureInspector, optional
+        Where picked points are shown; default: a new one below the plot.
+    """
+
+    def __init__(self, structures, *, potential=None,
+                 inspector: StructureInspector | None = None, **kwargs):
+        own = inspector is None
+        self.inspector = (StructureInspector(title="Picked on the hull") if own
+                          else inspector)
+        self.box = w.Box()
+        super().__init__([self.box] + ([self.inspector] if own else []), **kwargs)
+        self.add_class("gx-hull")
+        self.set_structures(structures, potential=potential)
+
+    def set_structures(self, structures, *, potential=None) -> None:
+        """Recompute the hull for ``structures`` (and ``potential``)."""
+        self.data = formation_energies(list(structures), potential=potential)
+        self.figure = hull_figure(self.data)
+        self.source = self.figure.select_one({"name": "hull"}).data_source
+        self.source.selected.on_change("indices", self._picked)
+        self.box.children = [figure_widget(self.figure, "gx-hull-plot")]
+
+    def pick(self, indices) -> None:
+        """Show the structures at ``indices`` (positions in the data) in the inspector."""
+        picked = [self.data.structures[i] for i in indices]
+        if picked:
+            self.inspector.set_structures(picked, title=f"{len(picked)} picked on the hull")
 
     def _picked(self, attr, old, new) -> None:
         self.pick(new)
