@@ -50,7 +50,9 @@ def run_report(explorer: Explorer, seconds: float | None = None) -> str:
             f"{1000 * fit.get('rmse_energy', float('nan')):.1f} meV/atom"
             + (f", lowest H {lowest['enthalpy_per_atom']:.3f} eV/atom"
                + _checked(lowest)
-               + f" ({lowest['spacegroup']}, {lowest['n_atoms']} atoms)" if lowest else "")
+               + f" ({lowest['spacegroup']}, {lowest['n_atoms']} atoms"
+               + (f" of {lowest['formula']}, {1000 * lowest['above_hull']:.0f} meV/atom "
+                  "above the hull" if "formula" in lowest else "") + ")" if lowest else "")
             + (f", new labels predicted to {1000 * predicted['rmse']:.1f} meV/atom RMSE"
                if (predicted := record.prediction_error) else "")
             + "".join(f", {name} error {1000 * e:+.1f} meV/atom" for name, e in errors.items()))

@@ -44,8 +44,9 @@ from gapexplore.core.checks import (
     check_structures,
     fail,
 )
-from gapexplore.core.chemistry import Chemistry, Composition, check_chemistry
+from gapexplore.core.chemistry import Chemistry, Composition, atomic_fractions, check_chemistry
 from gapexplore.core.geometry import shortest_distance_below
+from gapexplore.core.hull import composition_hull_distance
 from gapexplore.core.parallel import TaskTimedOut, map_ordered, process_cached
 from gapexplore.fit import load_potential
 from gapexplore.label import as_reference, cached_calculator
@@ -487,16 +488,28 @@ def lowest_final(trajectories: list[list[Atoms]]) -> dict | None:
     """The lowest-enthalpy final frame among converged relaxations of ``trajectories``
     (:func:`relax_structures`' output): its enthalpy [eV/atom], pressure [GPa], atom count,
     volume [Å³/atom], space group (spglib, symprec 0.1 Å) and ``RELAX_ID``; None if no
-    relaxation converged."""
+    relaxation converged. When the finals span several compositions, the lowest above the
+    (composition, enthalpy) hull of them (the flat histogram's measure; ties go to the
+    first), with its ``formula`` and ``above_hull`` [eV/atom]."""
     import spglib
 
     finals = converged_finals(trajectories)
     if not finals:
         return None
-    best = min(finals, key=lambda a: a.info[keys.ENTHALPY_PER_ATOM])
+    enthalpies = [a.info[keys.ENTHALPY_PER_ATOM] for a in finals]
+    formulas = [a.symbols.formula.reduce()[0].format("hill") for a in finals]
+    extra = {}
+    if len(set(formulas)) > 1:
+        elements = sorted({s for a in finals for s in a.get_chemical_symbols()})
+        heights = composition_hull_distance(atomic_fractions(finals, elements), enthalpies)
+        index = int(np.argmin(heights))
+        extra = {"formula": formulas[index], "above_hull": float(heights[index])}
+    else:
+        index = int(np.argmin(enthalpies))
+    best = finals[index]
     cell = (best.cell[:], best.get_scaled_positions(), best.numbers)
     return {"enthalpy_per_atom": best.info[keys.ENTHALPY_PER_ATOM],
             "pressure": best.info[keys.PRESSURE], "n_atoms": len(best),
             "volume_per_atom": best.get_volume() / len(best),
             "spacegroup": spglib.get_spacegroup(cell, symprec=0.1),
-            "relax_id": best.info.get(keys.RELAX_ID)}
+            "relax_id": best.info.get(keys.RELAX_ID), **extra}

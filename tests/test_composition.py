@@ -354,3 +354,30 @@ def test_a_tiny_run_across_compositions_end_to_end(tmp_path):
     from gapexplore.export import run_report
 
     assert "— Si, SiC, C," in run_report(again).splitlines()[0]
+
+
+
+def test_the_lowest_minimum_across_compositions_is_the_lowest_above_the_hull():
+    """Enthalpies per atom of Si, SiC and C cells are not comparable: C's are always the
+    lowest. Across compositions the lowest minimum is the one nearest the hull."""
+    from gapexplore.relax import lowest_final
+
+    def final(atoms, enthalpy, relax_id):
+        atoms.info.update({keys.RELAX_STATUS: "converged", keys.GAP_ENERGY: enthalpy * len(atoms),
+                           keys.ENTHALPY_PER_ATOM: enthalpy, keys.PRESSURE: 0.0,
+                           keys.RELAX_ID: relax_id})
+        return [atoms]
+
+    trajectories = [final(bulk("Si", "diamond", a=5.43), -4.3, 0),
+                    final(bulk("SiC", "rocksalt", a=4.02), -5.6, 1),     # 0.25 above
+                    final(bulk("C", "diamond", a=3.567), -7.4, 2),
+                    final(bulk("C", "fcc", a=3.08), -6.4, 3),            # 1.0 above
+                    final(bulk("SiC", "zincblende", a=4.36), -6.0, 4)]   # 0.15 below the tie
+    lowest = lowest_final(trajectories)
+    assert lowest["relax_id"] == 0 and lowest["above_hull"] == 0.0   # the first on the hull
+    lowest = lowest_final([trajectories[i] for i in (1, 3, 4, 2)])
+    assert lowest["relax_id"] == 4 and lowest["formula"] == "CSi"
+    assert lowest_final(trajectories[2:4]) == {   # one composition: the lowest enthalpy
+        "enthalpy_per_atom": -7.4, "pressure": 0.0, "n_atoms": 2,
+        "volume_per_atom": pytest.approx(3.567 ** 3 / 8), "spacegroup": "Fd-3m (227)",
+        "relax_id": 2}
