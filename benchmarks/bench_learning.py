@@ -261,6 +261,43 @@ def held_out_rows(results: list[dict], out: Path) -> list[dict]:
     return rows
 
 
+def held_out_labelled(results: list[dict]) -> dict:
+    """Which held-out phases a run's own search labelled: no run is given them, but a
+    search can find one (e.g. hexagonal diamond Si) and label it. Per reference, per phase:
+    the (method, seed, iteration) of every run whose labels hold it (pymatgen's
+    ``StructureMatcher`` via ``paper_report.known_matches``; the first iteration each)."""
+    if str(Path(__file__).resolve().parent) not in sys.path:   # loaded by path (tests)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from paper_report import known_matches
+
+    from gapexplore.run import RunStore
+    from gapexplore.validate import HELD_OUT_STRUCTURES, held_out_structure
+
+    out = {}
+    for key in dict.fromkeys(r["reference"] for r in results):
+        _, element, _ = REFERENCES[key]
+        phases = {s: held_out_structure(element, s) for s in HELD_OUT_STRUCTURES.get(element, {})}
+        found = {s: [] for s in phases}
+        for result in (r for r in results if r["reference"] == key):
+            labels = [a for a in RunStore(result["folder"]).labels() if a.pbc.all()]
+            for phase, hits in known_matches(labels, phases).items():
+                if hits:
+                    found[phase].append((result["method"], result["seed"],
+                                         min(labels[i].info["iteration"] for i in hits)))
+        out[key] = found
+    return out
+
+
+def held_out_labelled_lines(found: dict, reference: str, n_runs: int) -> str:
+    """The held-out phases the runs' own searches labelled, as text."""
+    lines = [f"{reference}: held-out phases the runs' own searches labelled (of {n_runs} runs)"]
+    for phase, runs in found.get(reference, {}).items():
+        first = ", ".join(f"{m} s{s} it{i}" for m, s, i in runs[:6])
+        lines.append(f"  {phase}: {len(runs)}" + (f" ({first}{', ...' if len(runs) > 6 else ''})"
+                                                 if runs else ""))
+    return "\n".join(lines)
+
+
 #: Volume ratios V/V0 of the energy–volume curves (around the reference's relaxed cell).
 EV_SCALES = np.linspace(0.8, 1.2, 9)
 
@@ -659,6 +696,7 @@ def main(argv=None) -> dict:
     differences = [row for result in results for row in difference_rows(result)]
     ev_rows = energy_volume_rows(results)
     held_out = held_out_rows(results, args.out)
+    labelled = held_out_labelled(results) if held_out else {}
     stem = args.out / f"learning_{args.size}_{'_'.join(args.reference)}"
     write_csv(stem.with_suffix(".csv"), rows)
     if held_out:
@@ -681,6 +719,9 @@ def main(argv=None) -> dict:
             print(learning_table(held_out, reference, what="held-out (never validated on)"))
             print()
             print(paired_table(held_out, reference, what="held-out"))
+            print()
+            print(held_out_labelled_lines(
+                labelled, reference, sum(r["reference"] == reference for r in results)))
             print()
         predicted = prediction_table(results, reference)
         if predicted:
