@@ -175,7 +175,42 @@ class StructureInspector(w.VBox):
             self.show((self.index.value + delta) % len(self.structures))
 
 
-class StructureMap(w.VBox):
+class _LinkedPlot(w.VBox):
+    """A bokeh plot of structures whose picked points (tap or box select on the source
+    named ``source_name``) show in an inspector: the plot above, its own inspector below
+    unless one is given."""
+
+    where = "plot"          # "… picked on the <where>"
+    css = "gx-plot"
+    source_name = "points"
+
+    def __init__(self, inspector: StructureInspector | None, **kwargs):
+        own = inspector is None
+        self.inspector = (StructureInspector(title=f"Picked on the {self.where}") if own
+                          else inspector)
+        self.box = w.Box()
+        super().__init__([self.box] + ([self.inspector] if own else []), **kwargs)
+        self.add_class(self.css)
+
+    def _show(self, data, figure) -> None:
+        """Show ``figure`` (of ``data``, whose ``structures`` its points are) and link it."""
+        self.data, self.figure = data, figure
+        self.source = figure.select_one({"name": self.source_name}).data_source
+        self.source.selected.on_change("indices", self._picked)
+        self.box.children = [figure_widget(figure, f"{self.css}-plot")]
+
+    def pick(self, indices) -> None:
+        """Show the structures at ``indices`` (positions of the points) in the inspector."""
+        picked = [self.data.structures[i] for i in indices]
+        if picked:
+            self.inspector.set_structures(picked,
+                                          title=f"{len(picked)} picked on the {self.where}")
+
+    def _picked(self, attr, old, new) -> None:
+        self.pick(new)
+
+
+class StructureMap(_LinkedPlot):
     """The structure map (paper Fig. 5) as an interactive plot linked to an inspector.
 
     Parameters
@@ -191,37 +226,22 @@ class StructureMap(w.VBox):
         Processes for the SOAP of the map.
     """
 
+    where, css, source_name = "map", "gx-map", "map"
+
     def __init__(self, structures, *, inspector: StructureInspector | None = None,
                  marker_by: str = "element", n_jobs: int = 1, **kwargs):
-        own = inspector is None
-        self.inspector = (StructureInspector(title="Picked on the map") if own
-                          else inspector)
         self.marker_by = marker_by
         self.n_jobs = n_jobs
-        self.box = w.Box()
-        super().__init__([self.box] + ([self.inspector] if own else []), **kwargs)
-        self.add_class("gx-map")
+        super().__init__(inspector, **kwargs)
         self.set_structures(structures)
 
     def set_structures(self, structures) -> None:
         """Recompute the map for ``structures``."""
-        self.data = structure_map(list(structures), n_jobs=self.n_jobs)
-        self.figure = structure_map_figure(self.data, marker_by=self.marker_by)
-        self.source = self.figure.select_one({"name": "map"}).data_source
-        self.source.selected.on_change("indices", self._picked)
-        self.box.children = [figure_widget(self.figure, "gx-map-plot")]
-
-    def pick(self, indices) -> None:
-        """Show the structures at ``indices`` (positions on the map) in the inspector."""
-        picked = [self.data.structures[i] for i in indices]
-        if picked:
-            self.inspector.set_structures(picked, title=f"{len(picked)} picked on the map")
-
-    def _picked(self, attr, old, new) -> None:
-        self.pick(new)
+        data = structure_map(list(structures), n_jobs=self.n_jobs)
+        self._show(data, structure_map_figure(data, marker_by=self.marker_by))
 
 
-class ConvexHullView(w.VBox):
+class ConvexHullView(_LinkedPlot):
     """The formation-energy convex hull of a binary database, reference and GAP, linked
     to an inspector: picking reference points shows those structures.
 
@@ -236,32 +256,17 @@ class ConvexHullView(w.VBox):
         Where picked points are shown; default: a new one below the plot.
     """
 
+    where, css, source_name = "hull", "gx-hull", "hull"
+
     def __init__(self, structures, *, potential=None,
                  inspector: StructureInspector | None = None, **kwargs):
-        own = inspector is None
-        self.inspector = (StructureInspector(title="Picked on the hull") if own
-                          else inspector)
-        self.box = w.Box()
-        super().__init__([self.box] + ([self.inspector] if own else []), **kwargs)
-        self.add_class("gx-hull")
+        super().__init__(inspector, **kwargs)
         self.set_structures(structures, potential=potential)
 
     def set_structures(self, structures, *, potential=None) -> None:
         """Recompute the hull for ``structures`` (and ``potential``)."""
-        self.data = formation_energies(list(structures), potential=potential)
-        self.figure = hull_figure(self.data)
-        self.source = self.figure.select_one({"name": "hull"}).data_source
-        self.source.selected.on_change("indices", self._picked)
-        self.box.children = [figure_widget(self.figure, "gx-hull-plot")]
-
-    def pick(self, indices) -> None:
-        """Show the structures at ``indices`` (positions in the data) in the inspector."""
-        picked = [self.data.structures[i] for i in indices]
-        if picked:
-            self.inspector.set_structures(picked, title=f"{len(picked)} picked on the hull")
-
-    def _picked(self, attr, old, new) -> None:
-        self.pick(new)
+        data = formation_energies(list(structures), potential=potential)
+        self._show(data, hull_figure(data))
 
 
 class ResultsTable(w.VBox):
