@@ -44,9 +44,9 @@ from gapexplore.core.checks import (
     check_structures,
     fail,
 )
-from gapexplore.core.chemistry import Chemistry, Composition, atomic_fractions, check_chemistry
+from gapexplore.core.chemistry import Chemistry, Composition, check_chemistry, reduced_formula
 from gapexplore.core.geometry import shortest_distance_below
-from gapexplore.core.hull import composition_hull_distance
+from gapexplore.core.hull import structure_hull_distance
 from gapexplore.core.parallel import TaskTimedOut, map_ordered, process_cached
 from gapexplore.fit import load_potential
 from gapexplore.label import as_reference, cached_calculator
@@ -497,11 +497,10 @@ def lowest_final(trajectories: list[list[Atoms]]) -> dict | None:
     if not finals:
         return None
     enthalpies = [a.info[keys.ENTHALPY_PER_ATOM] for a in finals]
-    formulas = [a.symbols.formula.reduce()[0].format("hill") for a in finals]
+    formulas = [reduced_formula(a) for a in finals]
     extra = {}
     if len(set(formulas)) > 1:
-        elements = sorted({s for a in finals for s in a.get_chemical_symbols()})
-        heights = composition_hull_distance(atomic_fractions(finals, elements), enthalpies)
+        heights = structure_hull_distance(finals, enthalpies)
         index = int(np.argmin(heights))
         extra = {"formula": formulas[index], "above_hull": float(heights[index])}
     else:

@@ -38,7 +38,7 @@ from ase.spacegroup import crystal
 
 from gapexplore.core import keys
 from gapexplore.core.checks import fail
-from gapexplore.core.chemistry import Chemistry, Composition
+from gapexplore.core.chemistry import Chemistry, Composition, reduced_formula
 from gapexplore.relax import RelaxSettings, relax
 
 __all__ = ["HELD_OUT_STRUCTURES", "KNOWN_STRUCTURES", "held_out_structure", "known_structure",
@@ -327,10 +327,10 @@ def validate(structures: dict[str, Atoms], potential, reference, *,
                      "error": gap - reference_energies[name], "gap_status": status}
     first = {}   # the first name of each composition
     for name, atoms in structures.items():
-        first.setdefault(atoms.symbols.formula.reduce()[0].format("hill"), name)
+        first.setdefault(reduced_formula(atoms), name)
     out["differences"] = {}
     for name, atoms in structures.items():
-        zero = first[atoms.symbols.formula.reduce()[0].format("hill")]
+        zero = first[reduced_formula(atoms)]
         if name != zero:
             out["differences"][f"{name} - {zero}"] = {
                 "gap": out[name]["gap"] - out[zero]["gap"],

@@ -3,13 +3,8 @@ import pytest
 from ase import Atoms
 
 from gapexplore import keys
-from gapexplore.fit.noise import (
-    NoiseSettings,
-    composition_hull_distance,
-    hull_distance,
-    noise_for,
-    with_noise,
-)
+from gapexplore.core.hull import composition_hull_distance
+from gapexplore.fit.noise import NoiseSettings, hull_distance, noise_for, with_noise
 
 
 def test_hull_distance_on_hand_made_points():

@@ -21,7 +21,7 @@ from ase.data import atomic_numbers, covalent_radii
 from gapexplore.core.checks import check_choice, check_real, fail
 
 __all__ = ["Chemistry", "Composition", "METALLIC_RADII", "BONDING_KINDS", "VOLUME_FACTORS",
-           "as_composition", "atomic_fractions", "compositions_of"]
+           "as_composition", "atomic_fractions", "compositions_of", "reduced_formula"]
 
 #: The bonding kinds the protocol knows, with the paper's volume per atom V0 = f r³.
 VOLUME_FACTORS = {"covalent": 14.5, "metallic": 5.5}
@@ -345,6 +345,12 @@ def compositions_of(formulas, *, bonding=None, radius=None) -> tuple:
         out.append(Composition(counts=composition.counts,
                                species=tuple(system.chemistry(e) for e in composition.elements)))
     return system, tuple(out)
+
+
+def reduced_formula(atoms) -> str:
+    """The composition of a structure as its reduced Hill formula (``"CSi"`` for Si4C4):
+    the key by which structures of one stoichiometry are grouped."""
+    return atoms.symbols.formula.reduce()[0].format("hill")
 
 
 def atomic_fractions(structures, elements) -> np.ndarray:

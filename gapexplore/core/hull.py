@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from gapexplore.core.checks import fail
+from gapexplore.core.chemistry import atomic_fractions
 
-__all__ = ["composition_hull_distance", "hull_distance"]
+__all__ = ["composition_hull_distance", "hull_distance", "structure_hull_distance"]
 
 
 def hull_distance(volumes, energies) -> np.ndarray:
@@ -119,6 +120,23 @@ def composition_hull_distance(fractions, energies, volumes=None) -> np.ndarray:
     lower = hull.equations[hull.equations[:, -2] < -1e-12]   # normal's energy part < 0
     planes = -(coordinates @ lower[:, :-2].T + lower[:, -1]) / lower[:, -2]
     return np.clip(e - planes.max(axis=1), 0.0, None)
+
+
+def structure_hull_distance(structures, energies, volumes=None) -> np.ndarray:
+    """:func:`composition_hull_distance` of structures: their compositions are the atomic
+    fractions of the elements they hold.
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        The structures.
+    energies : array_like, shape (n,)
+        Energy (or enthalpy) per atom of each [eV/atom].
+    volumes : array_like, shape (n,), optional
+        Volume per atom of each [Å³/atom].
+    """
+    elements = sorted({s for a in structures for s in a.get_chemical_symbols()})
+    return composition_hull_distance(atomic_fractions(structures, elements), energies, volumes)
 
 
 def _by_composition(x: np.ndarray, e: np.ndarray) -> np.ndarray:

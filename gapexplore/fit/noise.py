@@ -21,11 +21,9 @@ from ase import Atoms
 
 from gapexplore.core import keys
 from gapexplore.core.checks import check_real, fail
-from gapexplore.core.chemistry import atomic_fractions
-from gapexplore.core.hull import composition_hull_distance, hull_distance
+from gapexplore.core.hull import hull_distance, structure_hull_distance
 
-__all__ = ["NoiseSettings", "composition_hull_distance", "hull_distance", "noise_for",
-           "with_noise"]
+__all__ = ["NoiseSettings", "hull_distance", "noise_for", "with_noise"]
 
 
 @dataclass(frozen=True)
@@ -83,19 +81,17 @@ def with_noise(structures: list[Atoms], settings: NoiseSettings | None = None) -
 
     Periodic structures get σ from their height above the (V, E) hull of the periodic
     structures in the list; when they span several compositions, above the
-    (composition, V, E) hull of them all (:func:`composition_hull_distance`), which
-    compares their energies through formation energies. Non-periodic ones (dimers) get the
-    fixed dimer σ. Values in ``info`` are absolute, as gap_fit reads them: σ_E and σ_V
-    times √N.
+    (composition, V, E) hull of them all
+    (:func:`~gapexplore.core.hull.structure_hull_distance`), which compares their energies
+    through formation energies. Non-periodic ones (dimers) get the fixed dimer σ. Values
+    in ``info`` are absolute, as gap_fit reads them: σ_E and σ_V times √N.
     """
     settings = NoiseSettings() if settings is None else settings
     out = [_clean_copy(a) for a in structures]
     periodic = [a for a in out if a.pbc.all()]
     if periodic:
-        elements = sorted({s for a in periodic for s in a.get_chemical_symbols()})
-        heights = composition_hull_distance(
-            atomic_fractions(periodic, elements),
-            [a.info[keys.REF_ENERGY] / len(a) for a in periodic],
+        heights = structure_hull_distance(
+            periodic, [a.info[keys.REF_ENERGY] / len(a) for a in periodic],
             [a.get_volume() / len(a) for a in periodic])
         sigma_e, sigma_f, sigma_v = noise_for(heights, settings)
         for atoms, h, se, sf, sv in zip(periodic, heights, sigma_e, sigma_f, sigma_v):

@@ -40,8 +40,8 @@ from ase import Atoms
 
 from gapexplore.core import keys
 from gapexplore.core.checks import check_choice, check_int, check_rng, check_structures, fail
-from gapexplore.core.chemistry import atomic_fractions
-from gapexplore.core.hull import composition_hull_distance
+from gapexplore.core.chemistry import reduced_formula
+from gapexplore.core.hull import structure_hull_distance
 from gapexplore.describe import SoapSettings, averaged_soap
 from gapexplore.fit import predicted_errors
 from gapexplore.select.cur import (
@@ -246,8 +246,6 @@ def _enthalpies(candidates: list[Atoms], where: str) -> np.ndarray:
                    f"{len(missing)} without it, first at index {missing[0]}")
     enthalpies = _check_values([a.info[keys.ENTHALPY_PER_ATOM] for a in candidates],
                                "enthalpies", where)
-    formulas = {a.symbols.formula.reduce()[0].format("hill") for a in candidates}
-    if len(formulas) < 2:        # one composition: the paper's H − H_min, as it was
+    if len({reduced_formula(a) for a in candidates}) < 2:   # the paper's H − H_min
         return enthalpies
-    elements = sorted({s for a in candidates for s in a.get_chemical_symbols()})
-    return composition_hull_distance(atomic_fractions(candidates, elements), enthalpies)
+    return structure_hull_distance(candidates, enthalpies)
