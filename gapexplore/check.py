@@ -13,7 +13,9 @@ run's newest GAP through those, each against the run's reference:
   cell scaled uniformly, atoms not relaxed, both calculators on the same geometries. A
   Birch–Murnaghan fit of each curve gives the equilibrium volume V₀ [Å³/atom], the energy
   at it E₀ [eV/atom] and the bulk modulus B [GPa]; the **phase differences** are each E₀
-  above the lowest, by both.
+  above the lowest of its composition, by both. In a run across compositions
+  (``composition = ["Si", "SiC", "C"]``) every composition's known and held-out phases are
+  checked, named ``"formula:name"`` as the run names them.
 * **The GAP's own predicted error** (:func:`gapexplore.fit.predicted_errors`: the square
   root of quippy's mean local GAP variance) [eV/atom] at each structure's starting volume,
   beside its actual error; a large one says the GAP was not shown anything like it.
@@ -46,6 +48,7 @@ from ase import Atoms, units
 from gapexplore.analysis import energy_volume
 from gapexplore.core import keys
 from gapexplore.core.checks import check_int, check_real, fail
+from gapexplore.core.chemistry import reduced_formula
 from gapexplore.core.geometry import min_distance, shortest_distance_below
 from gapexplore.fit import load_potential, predicted_errors
 from gapexplore.label import label_structures
@@ -312,14 +315,20 @@ def check_run(folder, settings: CheckSettings | None = None, *, reference=None,
     structures = {}
     for rank, item in enumerate(found[:settings.top], start=1):
         structures[f"#{rank} {item.spacegroup.split()[0]}"] = ("found", item.atoms)
-    for name in structure_table(KNOWN_STRUCTURES, chemistry):
-        validated = name in explorer.settings.validate
-        structures[name] = ("validated" if validated else "not validated",
-                            known_structure(chemistry, name))
+    compositions = explorer.settings.compositions()
+    for composition in compositions:   # across compositions, names are "formula:name"
+        prefix = f"{composition.formula}:" if len(compositions) > 1 else ""
+        for name in structure_table(KNOWN_STRUCTURES, composition):
+            validated = prefix + name in explorer.settings.validate
+            structures[prefix + name] = ("validated" if validated else "not validated",
+                                         known_structure(composition, name))
     for name, atoms in explorer.store.read_known().items():
         structures[name] = ("validated", atoms)
-    for name in structure_table(HELD_OUT_STRUCTURES, chemistry):
-        structures.setdefault(name, ("held out", held_out_structure(chemistry, name)))
+    for composition in compositions:
+        prefix = f"{composition.formula}:" if len(compositions) > 1 else ""
+        for name in structure_table(HELD_OUT_STRUCTURES, composition):
+            structures.setdefault(prefix + name,
+                                  ("held out", held_out_structure(composition, name)))
     report = {"potential": str(potential_path), "settings": _plain(settings),
               "structures": {}, "differences": {}, "md": []}
     for name, (source, atoms) in structures.items():
@@ -331,7 +340,7 @@ def check_run(folder, settings: CheckSettings | None = None, *, reference=None,
                 for c in ("gap", "reference")}
         middle = int(np.argmin(np.abs(np.asarray(settings.scales) - 1.0)))
         report["structures"][name] = {
-            "source": source, "n_atoms": len(atoms),
+            "source": source, "n_atoms": len(atoms), "formula": reduced_formula(atoms),
             "volume_per_atom": curve["volume_per_atom"].tolist(),
             "gap": curve["gap"].tolist(), "reference": curve["reference"].tolist(),
             "fit": fits,
@@ -386,17 +395,22 @@ def _run_folder(folder):
 
 
 def _differences(structures: dict) -> dict:
-    """E₀ of each structure above the lowest, by the GAP and by the reference [meV/atom]."""
-    e0 = {name: (s["fit"]["gap"]["e0"], s["fit"]["reference"]["e0"])
-          for name, s in structures.items()}
-    finite = {n: v for n, v in e0.items() if all(np.isfinite(v))}
-    if not finite:
-        return {}
-    base = min(finite, key=lambda n: finite[n][1])
-    return {name: {"above": base, "gap": 1000 * (g - finite[base][0]),
-                   "reference": 1000 * (r - finite[base][1]),
-                   "error": 1000 * ((g - finite[base][0]) - (r - finite[base][1]))}
-            for name, (g, r) in finite.items()}
+    """E₀ of each structure above the lowest of its composition (by the reference), by the
+    GAP and by the reference [meV/atom]; energies per atom of different compositions are
+    not compared."""
+    out = {}
+    for formula in dict.fromkeys(s.get("formula") for s in structures.values()):
+        e0 = {name: (s["fit"]["gap"]["e0"], s["fit"]["reference"]["e0"])
+              for name, s in structures.items() if s.get("formula") == formula}
+        finite = {n: v for n, v in e0.items() if all(np.isfinite(v))}
+        if not finite:
+            continue
+        base = min(finite, key=lambda n: finite[n][1])
+        out.update({name: {"above": base, "gap": 1000 * (g - finite[base][0]),
+                           "reference": 1000 * (r - finite[base][1]),
+                           "error": 1000 * ((g - finite[base][0]) - (r - finite[base][1]))}
+                    for name, (g, r) in finite.items()})
+    return out
 
 
 def _spot_checks(frames: list[Atoms], explorer: Explorer, gap, n: int) -> list[dict]:

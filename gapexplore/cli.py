@@ -286,14 +286,15 @@ def _print_results(found: list, folder: Path) -> None:
     print(f"{'rank':>4}  {'formula':>8}  {'space group':>16}  {'V [Å³/at]':>9}  "
           f"{'E_GAP [eV/at]':>13}  {'ΔE [meV/at]':>11}  {'E_ref [eV/at]':>13}  "
           f"{'found':>5}  first")
-    lowest = found[0].energy
     for rank, item in enumerate(found, start=1):
         reference = (f"{item.reference:.4f}" if item.reference is not None
                      else status_kind(item.reference_status) if item.reference_status
                      else "-")
         print(f"{rank:>4}  {item.atoms.get_chemical_formula():>8}  {item.spacegroup:>16}  "
-              f"{item.volume:9.2f}  {item.energy:13.4f}  {1000 * (item.energy - lowest):11.1f}"
+              f"{item.volume:9.2f}  {item.energy:13.4f}  {1000 * item.above_hull:11.1f}"
               f"  {reference:>13}  {item.count:>5}  {item.first_iteration:>5}")
+    print("(ΔE: GAP energy above the lowest; across compositions, above the hull of the "
+          "minima's formation energies)")
     print(f"gapexplore: ranked structures in {folder / 'results'} (ranked.xyz, ranked.csv, "
           "one CIF each)")
 

@@ -98,3 +98,52 @@ def test_the_quickstart_dashboard_draws_and_its_controls_drive_the_next_iteratio
     assert state["iterations"][2]["selected"] == 3
     assert not found, found  # widget, JavaScript and cell errors
     print("screenshots:", folder)
+
+
+def test_the_hull_of_a_run_across_compositions_draws_and_its_points_reach_the_inspector(
+        tmp_path):
+    folder = ARTIFACTS / "across"
+    shutil.rmtree(folder, ignore_errors=True)
+    root = tmp_path / "lab"
+    root.mkdir()
+    notebook = _with_small_parameters(
+        nbformat.read(ROOT / "notebooks" / "07_across_compositions.ipynb", as_version=4))
+    for cell in notebook.cells:   # iteration 0 and its GAP make the hull (test_notebooks
+        if "parameters" in cell.metadata.get("tags", []):    # runs the rest)
+            cell.source = cell.source.replace("ITERATIONS = 2", "ITERATIONS = 1")
+            assert "ITERATIONS = 1" in cell.source
+    nbformat.write(notebook, root / "across.ipynb")
+    with lab_server(root, tmp_path) as url, chromium_page(tmp_path / "chromium", folder) as page:
+        open_notebook(page, url, "across.ipynb")
+        run_all(page, timeout=600)
+        shot(page, folder, "after-run-all")
+
+        # the hull plots (the notebook's own and the dashboard's) are drawn
+        plots = page.locator(".gx-hull-plot")
+        assert plots.count() == 2, "a ConvexHullView and the dashboard's hull"
+        plot = plots.first
+        plot.scroll_into_view_if_needed()
+        page.wait_for_selector(".gx-hull-plot canvas", timeout=30_000)
+        assert wait_drawn(page, plot, folder, "hull", 50) >= 50, "the hull is not drawn"
+
+        # box-selecting points of the hull shows those structures in the 3D inspector
+        plot.get_by_title("Box Select").first.click()
+        canvas = plot.locator("canvas").first
+        box = canvas.bounding_box()
+        # from right of the legend (top left) over the SiC column (x = 0.5) and beyond
+        page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.1 * box["height"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.97 * box["width"], box["y"] + 0.97 * box["height"],
+                        steps=10)
+        page.mouse.up()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.gx-inspector')]"
+            ".some(e => e.textContent.includes('picked on the hull'))", timeout=30_000)
+        viewer = page.locator(".gx-hull .gx-inspector canvas").first
+        viewer.scroll_into_view_if_needed()
+        assert wait_drawn(page, viewer, folder, "hull-inspector", 200) >= 200, \
+            "nglview is blank"
+        shot(page, folder, "after-hull-selection")
+        found = problems(page)
+    assert not found, found  # widget, JavaScript and cell errors
+    print("screenshots:", folder)

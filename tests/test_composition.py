@@ -354,6 +354,23 @@ def test_a_tiny_run_across_compositions_end_to_end(tmp_path):
     from gapexplore.export import run_report
 
     assert "— Si, SiC, C," in run_report(again).splitlines()[0]
+    # check: every composition's known and held-out phases, differences within each
+    from gapexplore.check import CheckSettings, check_run
+
+    report = check_run(again, CheckSettings(top=1, md_structures=0), write=False)
+    names = set(report["structures"])
+    assert {"Si:diamond", "SiC:3C", "C:graphite", "SiC:6H", "Si:fcc"} <= names
+    assert report["structures"]["SiC:3C"]["source"] == "validated"
+    assert report["structures"]["C:diamond"]["source"] == "not validated"
+    assert report["structures"]["SiC:6H"]["source"] == "held out"
+    differences = report["differences"]
+    for name, row in differences.items():
+        above = report["structures"][row["above"]]
+        assert above["formula"] == report["structures"][name]["formula"]
+        assert row["reference"] >= 0.0
+    bases = {differences[n]["above"] for n in differences}
+    assert {report["structures"][b]["formula"] for b in bases} == {"Si", "CSi", "C"}
+    assert differences["Si:diamond"]["above"] == "Si:diamond"   # Tersoff's ground state
 
 
 
@@ -381,3 +398,28 @@ def test_the_lowest_minimum_across_compositions_is_the_lowest_above_the_hull():
         "enthalpy_per_atom": -7.4, "pressure": 0.0, "n_atoms": 2,
         "volume_per_atom": pytest.approx(3.567 ** 3 / 8), "spacegroup": "Fd-3m (227)",
         "relax_id": 2}
+
+
+def test_results_across_compositions_rank_by_the_height_above_the_hull():
+    """The run's distinct structures: energies per atom of Si, SiC and C do not compare,
+    their heights above the hull of the minima's (composition, energy) do."""
+    from gapexplore.run.results import distinct_structures
+
+    def final(atoms, energy):
+        atoms.info.update({keys.GAP_ENERGY: energy * len(atoms),
+                           keys.ENTHALPY_PER_ATOM: energy, keys.PRESSURE: 0.0})
+        return atoms
+
+    minima = [final(bulk("C", "fcc", a=3.08), -6.4),             # 1.0 above C diamond
+              final(bulk("SiC", "rocksalt", a=4.02), -5.6),       # 0.25 above
+              final(bulk("Si", "diamond", a=5.43), -4.3),
+              final(bulk("SiC", "zincblende", a=4.36), -6.0),     # 0.15 below the tie line
+              final(bulk("C", "diamond", a=3.567), -7.4)]
+    found = distinct_structures(minima)
+    assert [f.atoms.get_chemical_formula(empirical=True) for f in found] == \
+        ["C", "CSi", "Si", "CSi", "C"]                 # on the hull by energy, then above
+    assert [f.above_hull for f in found] == pytest.approx([0, 0, 0, 0.4, 1.0])
+    assert [f.members[0] for f in found] == [4, 3, 2, 1, 0]
+    single = distinct_structures(minima[::4])          # one composition: above the lowest
+    assert [f.above_hull for f in single] == pytest.approx([0.0, 1.0])
+    assert [f.energy for f in single] == [-7.4, -6.4]

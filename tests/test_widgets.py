@@ -187,6 +187,15 @@ def test_the_convex_hull_of_a_binary_database_by_reference_and_potential():
     view.source.selected.indices = [1, 2]
     assert linked.structures == [structures[1], structures[2]]
     assert "2 picked on the hull" in linked.title.value
+    assert "off the plot" not in view.figure.title.text     # every point shown
+    # a collapsed cell of an early GAP, labelled at 245 eV/atom, is not allowed to
+    # squash the hull into one line: the range keeps the bulk, the title counts the rest
+    collapsed = bulk("C", "diamond", a=3.567)
+    collapsed.set_cell(collapsed.cell * 0.6, scale_atoms=True)
+    collapsed.info[keys.REF_ENERGY] = 245.0 * len(collapsed)
+    wide = plots.hull_figure(formation_energies(structures + [collapsed], potential=tersoff))
+    assert wide.y_range.end < 50 and wide.y_range.start < -0.3     # 245 left out
+    assert "(2 off the plot" in wide.title.text             # reference and "GAP"
     titanium = bulk("Ti", "hcp", a=2.95)
     titanium.info[keys.REF_ENERGY] = -15.0
     with pytest.raises(InvalidParameterError, match="two elements"):

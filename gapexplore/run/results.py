@@ -4,7 +4,11 @@ ones checked with the reference (AIRSS's ``ca -r`` is the model).
 The minima are the final frames of every converged GAP relaxation of the run. Each was
 relaxed by the GAP of its iteration, whose energies can be far off (an early GAP can put a
 structure 0.2 eV/atom too low), so :func:`rank_run` ranks them by the energy per atom that
-the run's newest GAP gives each relaxed structure. Relaxations run at random pressures; the
+the run's newest GAP gives each relaxed structure, measured from the lower convex hull of
+(composition, energy) of all the minima (:mod:`gapexplore.core.hull`): at one composition
+that is the energy above the lowest minimum; in a run across compositions (Si, SiC, C) it is
+the formation energy above the hull, which compares structures of different
+stoichiometry. Relaxations run at random pressures; the
 energy per atom is their enthalpy at zero pressure (the pressures are a few GPa at most),
 and each keeps its own enthalpy and pressure.
 
@@ -33,6 +37,7 @@ from ase import Atoms
 
 from gapexplore.core import keys
 from gapexplore.core.checks import check_int, check_real
+from gapexplore.core.hull import structure_hull_distance
 from gapexplore.describe import SoapSettings, averaged_soap
 from gapexplore.fit import predict
 from gapexplore.relax import RelaxSettings, converged_finals, relax
@@ -63,6 +68,9 @@ class Found:
         spglib's symbol and number at the matcher's ``symprec``.
     volume : float
         Volume per atom [Å³/atom].
+    above_hull : float
+        GAP energy per atom above the lower convex hull of (composition, energy) of the
+        minima it was ranked among [eV/atom] (at one composition: above the lowest).
     count : int
         Relaxations that ended in it.
     first_iteration : int
@@ -81,6 +89,7 @@ class Found:
     pressure: float
     spacegroup: str
     volume: float
+    above_hull: float = 0.0
     count: int = 1
     first_iteration: int = 0
     reference: float | None = None
@@ -100,7 +109,8 @@ class Found:
         """Plain values for tables."""
         return {"formula": self.atoms.get_chemical_formula(), "n_atoms": len(self.atoms),
                 "spacegroup": self.spacegroup, "volume": self.volume, "energy": self.energy,
-                "enthalpy": self.enthalpy, "pressure": self.pressure, "count": self.count,
+                "above_hull": self.above_hull, "enthalpy": self.enthalpy,
+                "pressure": self.pressure, "count": self.count,
                 "first_iteration": self.first_iteration, "reference": self.reference,
                 "reference_status": self.reference_status}
 
@@ -136,7 +146,8 @@ def same_structure(a: Found, b: Found, *, energy_tol: float = 0.005,
 def distinct_structures(minima: list[Atoms], *, energies=None, symprec: float = 0.1,
                         energy_tol: float = 0.005, volume_tol: float = 0.03,
                         soap_tol: float = 1e-3) -> list[Found]:
-    """The distinct structures among relaxed ``minima``, lowest energy per atom first.
+    """The distinct structures among relaxed ``minima``, lowest above the hull first
+    (:attr:`Found.above_hull`; at one composition: lowest energy per atom first).
 
     Parameters
     ----------
@@ -163,9 +174,11 @@ def distinct_structures(minima: list[Atoms], *, energies=None, symprec: float = 
     vectors = averaged_soap(minima, MATCH_SOAP) if minima else []
     if energies is None:
         energies = [a.info[keys.GAP_ENERGY] / len(a) for a in minima]
-    for index, (atoms, vector, energy) in enumerate(zip(minima, vectors, energies)):
+    heights = structure_hull_distance(minima, energies) if minima else []
+    for index, (atoms, vector, energy, height) in enumerate(
+            zip(minima, vectors, energies, heights)):
         cell = _canonical_cell(atoms)
-        found = Found(atoms=_bare(atoms), energy=float(energy),
+        found = Found(atoms=_bare(atoms), energy=float(energy), above_hull=float(height),
                       enthalpy=float(atoms.info.get(keys.ENTHALPY_PER_ATOM, np.nan)),
                       pressure=float(atoms.info.get(keys.PRESSURE, 0.0)),
                       spacegroup=spglib.get_spacegroup(cell, symprec=symprec) or "?",
@@ -173,7 +186,7 @@ def distinct_structures(minima: list[Atoms], *, energies=None, symprec: float = 
                       first_iteration=int(atoms.info.get(keys.ITERATION, 0)),
                       members=[index], _vector=vector)
         candidates.append(found)
-    candidates.sort(key=lambda f: f.energy)
+    candidates.sort(key=lambda f: (f.above_hull, f.energy))
     groups: list[Found] = []
     for found in candidates:
         same = next((g for g in groups if same_structure(

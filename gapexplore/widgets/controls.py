@@ -10,7 +10,9 @@ import traceback
 import ipywidgets as w
 
 from gapexplore.core import keys
+from gapexplore.core.chemistry import reduced_formula
 from gapexplore.widgets.views import (
+    ConvexHullView,
     LearningCurves,
     ResultsTable,
     StructureInspector,
@@ -162,7 +164,8 @@ class IterationControls(w.VBox):
 
 class Dashboard(w.VBox):
     """One run at a glance: controls, learning curves, the latest selection in 3D, the
-    distinct minima found so far (ranked by the newest GAP), the map.
+    distinct minima found so far (ranked by the newest GAP), for a binary run across
+    compositions the formation-energy hull (:class:`ConvexHullView`), the map.
 
     Parameters
     ----------
@@ -182,9 +185,10 @@ class Dashboard(w.VBox):
         self.results_box = w.VBox()
         self.show_map = structure_map
         self.map_box = w.VBox()
+        self.hull_box = w.VBox()
         self.controls.on_iteration(lambda record: self.refresh())
         super().__init__([self.controls, self.curves, self.inspector, self.results_box,
-                          self.map_box], **kwargs)
+                          self.hull_box, self.map_box], **kwargs)
         self.add_class("gx-dashboard")
         self.refresh()
 
@@ -204,6 +208,19 @@ class Dashboard(w.VBox):
                 "<b>Found so far</b>: the distinct minima of the search, ranked by the "
                 "newest GAP; choose one to see it above."), self.results]
         periodic = [a for a in labels if a.pbc.all()]
+        elements = {e for a in periodic for e in a.get_chemical_symbols()}
+        if (len(self.explorer.settings.compositions()) > 1 and len(elements) == 2
+                and len({reduced_formula(a) for a in periodic}) > 1
+                and self.explorer.potential is not None):
+            if not self.hull_box.children:
+                self.hull = ConvexHullView(periodic, potential=self.explorer.potential,
+                                           inspector=self.inspector)
+                self.hull_box.children = [w.HTML(
+                    "<b>Convex hull</b> of the labelled cells' formation energies, by the "
+                    "reference and by the newest GAP: pick points to see them above."),
+                    self.hull]
+            else:
+                self.hull.set_structures(periodic, potential=self.explorer.potential)
         if self.show_map and len(periodic) >= 3:
             if not self.map_box.children:
                 self.map = StructureMap(periodic, inspector=self.inspector)

@@ -241,7 +241,30 @@ def hull_figure(data, *, title: str = "Formation energy and convex hull"):
         ("reference", "@reference{0.000} eV/atom (@reference_above_hull{0.000} above)"),
         ("GAP", "@gap{0.000} eV/atom (@gap_above_hull{0.000} above)")]))
     fig.legend.location = "top_left"
+    values = np.concatenate([data.reference] + ([data.gap] if data.gap is not None else []))
+    low, high, outside = _robust_range(values)
+    if outside:    # an early GAP's collapsed cells, labelled at tens of eV/atom
+        from bokeh.models import Range1d
+
+        fig.y_range = Range1d(low, high)
+        fig.title.text += f" ({outside} off the plot: zoom out)"
     return fig
+
+
+def _robust_range(values, margin: float = 0.5) -> tuple:
+    """A y range [eV/atom] that shows the bulk of ``values``: their quartiles widened by
+    three interquartile ranges and ``margin`` [eV/atom] each way, never past their
+    extremes, padded by 5 %; and how many values fall outside it."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return 0.0, 1.0, 0
+    q1, q3 = np.percentile(v, [25, 75])
+    spread = 3 * (q3 - q1) + margin
+    low, high = max(v.min(), q1 - spread), min(v.max(), q3 + spread)
+    pad = 0.05 * max(high - low, 1e-3)
+    low, high = low - pad, high + pad
+    return float(low), float(high), int(np.count_nonzero((v < low) | (v > high)))
 
 
 def save_html(fig, path, *, title: str | None = None) -> Path:

@@ -284,8 +284,8 @@ class ResultsTable(w.VBox):
         given the ranked structures only when a row is chosen.
     """
 
-    _HEADER = ("rank", "space group", "atoms", "V [Å³/at]", "E_GAP [eV/at]", "ΔE [meV/at]",
-               "E_ref [eV/at]", "found", "from it.")
+    _HEADER = ("rank", "space group", "formula", "V [Å³/at]", "E_GAP [eV/at]",
+               "ΔE [meV/at]", "E_ref [eV/at]", "found", "from it.")
 
     def __init__(self, found, *, inspector: StructureInspector | None = None, **kwargs):
         own = inspector is None
@@ -303,16 +303,15 @@ class ResultsTable(w.VBox):
     def set_results(self, found) -> None:
         """Show ``found`` (a list of Found, lowest first) from the first row."""
         self.found = list(found)
-        lowest = self.found[0].energy if self.found else 0.0
-        widths = (4, 14, 5, 9, 13, 11, 13, 5, 8)
+        widths = (4, 14, 8, 9, 13, 11, 13, 5, 8)
         self.header.value = (_MONOSPACE_ROWS + "<pre style='margin:0'>" + html.escape(" ".join(
             h.rjust(n) for h, n in zip(self._HEADER, widths))) + "</pre>")
         lines = []
         for rank, item in enumerate(self.found, start=1):
             ref = "-" if item.reference is None else f"{item.reference:.4f}"
-            cells = (str(rank), item.spacegroup.split()[0], str(len(item.atoms)),
+            cells = (str(rank), item.spacegroup.split()[0], item.atoms.get_chemical_formula(),
                      f"{item.volume:.2f}", f"{item.energy:.4f}",
-                     f"{1000 * (item.energy - lowest):.1f}", ref, str(item.count),
+                     f"{1000 * item.above_hull:.1f}", ref, str(item.count),
                      str(item.first_iteration))
             lines.append(" ".join(c.rjust(n) for c, n in zip(cells, widths)))
         self._shown = [_shown(rank, item) for rank, item in enumerate(self.found, start=1)]
