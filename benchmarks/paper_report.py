@@ -161,7 +161,8 @@ def run_report(folder: Path, out: Path, *, energy_volume: bool = True) -> tuple[
     fitted = [r for r in records if r.get("fit")]
     seconds = sum(sum(r.get("seconds", {}).values()) for r in records)
     lines = [f"## {element}: {folder}", "",
-             f"{len(fitted)} fitted iterations, {fitted[-1].get('labels_total') if fitted else 0}"
+             f"{len(fitted)} fitted iterations, "
+             f"{max((r.get('labels_total') or 0 for r in fitted), default=0)}"
              f" labels, {seconds / 3600:.1f} h of steps (wall). Settings: {settings.n_atoms[0]}–"
              f"{settings.n_atoms[1]} atoms, {settings.n_initial or settings.n_candidates} random "
              f"cells in iteration 0, {settings.n_candidates} relaxations and "
