@@ -45,6 +45,7 @@ from gapexplore.core.checks import (
     fail,
 )
 from gapexplore.core.chemistry import Chemistry, Composition, check_chemistry, reduced_formula
+from gapexplore.core.errors import reraise_interrupt
 from gapexplore.core.geometry import shortest_distance_below
 from gapexplore.core.hull import structure_hull_distance
 from gapexplore.core.parallel import TaskTimedOut, map_ordered, process_cached
@@ -199,6 +200,7 @@ def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry | C
     except _Exploded as problem:
         status = f"exploded: {problem}"
     except Exception as error:  # a failed relaxation is recorded, never fatal to a batch
+        reraise_interrupt(error)    # but Ctrl-C under quippy stops the run
         status = f"error: {type(error).__name__}: {error}"
         log.warning("relaxation failed: %s", status)
     if not frames:  # failed before its first frame: keep the start, to record why

@@ -267,3 +267,49 @@ print(store.count_labels())
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["2"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_gap_relaxation_stops_it_instead_of_recording_a_failure(tmp_path):
+    """In one process (``--jobs 1``) a GAP relaxation runs quippy's Fortran, under
+    f90wrap's SIGINT handler: Ctrl-C there must stop the relaxation as KeyboardInterrupt,
+    never end as a relaxation recorded "error: RuntimeError: Interrupt occured" while the
+    run goes on (seen in a CHGNet carbon run)."""
+    import textwrap
+
+    import numpy as np
+    from ase.build import bulk
+
+    from gapexplore.fit import GapSettings, fit_gap
+
+    si = Chemistry.of("Si")
+    rng = np.random.default_rng(0)
+    cells = []
+    for _ in range(6):
+        atoms = bulk("Si", "diamond", a=5.43 * rng.uniform(0.97, 1.03))
+        atoms.rattle(0.05, seed=int(rng.integers(10**6)))
+        cells.append(atoms)
+    labelled = label_structures(cells + dimers(si) + [isolated_atom(si)], "sw-si")
+    potential = fit_gap(labelled, si, tmp_path / "gap", settings=GapSettings.light(si)).potential
+    script = tmp_path / "relax_big.py"
+    script.write_text(textwrap.dedent(f"""
+        from ase.build import bulk
+        from gapexplore import Chemistry
+        from gapexplore.fit import load_potential
+        from gapexplore.relax import RelaxSettings, relax
+        atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat((5, 5, 5))
+        atoms.rattle(0.05, seed=1)
+        gap = load_potential({str(potential)!r})
+        print("start", flush=True)
+        frames = relax(atoms, gap, pressure=0.0, chemistry=Chemistry.of("Si"),
+                       settings=RelaxSettings(max_steps=50, fmax=1e-6))
+        print("returned", frames[-1].info["relax_status"], flush=True)
+    """))
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "start"
+    time.sleep(1.5)                  # inside the relaxation: mostly inside quippy
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert "returned" not in out, out
+    assert process.returncode != 0 and "KeyboardInterrupt" in err

@@ -375,3 +375,19 @@ def test_a_distance_at_the_limit_is_computed_and_one_below_is_refused():
     good, bad = label_structures([shortest, below], "sw-si", min_distance=chemistry.radius)
     assert keys.LABEL_ERROR not in good.info
     assert "closer than min_distance" in bad.info[keys.LABEL_ERROR]
+
+
+def test_ctrl_c_under_quippy_stops_labelling_instead_of_being_recorded():
+    """quippy (f90wrap) turns Ctrl-C during its Fortran into RuntimeError("Interrupt
+    occured"): labelling stops there (the run resumes later), no structure is recorded
+    as failed for it."""
+    from ase.calculators.calculator import Calculator, all_changes
+
+    class Interrupted(Calculator):
+        implemented_properties = ["energy", "forces", "stress"]
+
+        def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+            raise RuntimeError("Interrupt occured")
+
+    with pytest.raises(KeyboardInterrupt):
+        label_structures(faulty_batch()[:2], Interrupted(), name="interrupted")

@@ -79,6 +79,15 @@ def test_explosions_and_failures_are_recorded_not_raised():
     frames = relax(_rattled_diamond(), Breaks(), pressure=0.0, chemistry=si)
     assert len(frames) == 1
     assert frames[0].info[keys.RELAX_STATUS] == "error: RuntimeError: the potential broke"
+
+    class Interrupted(Calculator):   # Ctrl-C during quippy's Fortran, as f90wrap raises it
+        implemented_properties = ["energy", "forces", "stress"]
+
+        def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+            raise RuntimeError("Interrupt occured")
+
+    with pytest.raises(KeyboardInterrupt):     # stops the run: not a failed relaxation
+        relax(_rattled_diamond(), Interrupted(), pressure=0.0, chemistry=si)
     trajectories = relax_structures([_rattled_diamond(), _rattled_diamond()],
                                     reference_calculator("sw-si"), chemistry=si,
                                     rng=np.random.default_rng(0),

@@ -13,6 +13,7 @@ __all__ = [
     "GenerationError",
     "GapFitError",
     "ReferenceFailed",
+    "reraise_interrupt",
 ]
 
 
@@ -48,3 +49,19 @@ class ReferenceFailed(GapExploreError, RuntimeError):
     Labelling records this on the structure (``info[keys.LABEL_ERROR]``) and goes on; the
     exception is raised only where a single calculation is asked for directly.
     """
+
+
+#: What f90wrap (under quippy, the GAP calculator) raises for Ctrl-C during a Fortran call.
+_F90WRAP_INTERRUPT = "Interrupt occured"
+
+
+def reraise_interrupt(error: BaseException) -> None:
+    """Raise :class:`KeyboardInterrupt` when ``error`` is a Ctrl-C in disguise.
+
+    quippy's Fortran calls run under f90wrap's SIGINT handler, which turns Ctrl-C into
+    ``RuntimeError("Interrupt occured")``. A handler that records failures and goes on (a
+    relaxation, a reference calculation) calls this first, so that an interrupted run
+    stops, and resumes later, instead of recording the interrupted structure as failed.
+    """
+    if isinstance(error, RuntimeError) and _F90WRAP_INTERRUPT in str(error):
+        raise KeyboardInterrupt(str(error)) from error

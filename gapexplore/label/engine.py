@@ -35,7 +35,7 @@ from ase import Atoms
 
 from gapexplore.core import keys
 from gapexplore.core.checks import check_int, check_real, check_structures, fail
-from gapexplore.core.errors import InvalidParameterError
+from gapexplore.core.errors import InvalidParameterError, reraise_interrupt
 from gapexplore.core.geometry import shortest_distance_below
 from gapexplore.core.parallel import TaskTimedOut, map_ordered
 from gapexplore.label.protocol import CalculatorReference, FactoryReference, Reference
@@ -264,6 +264,7 @@ def _label(task: _Task, atoms: Atoms) -> _Label:
         if task.virial and work.pbc.all():
             vir = -work.get_volume() * np.array(work.get_stress(voigt=False), dtype=float)
     except Exception as exc:  # any failure of the reference is recorded, not raised
+        reraise_interrupt(exc)    # but Ctrl-C under quippy stops the run
         if calculator is not None and hasattr(calculator, "reset"):
             calculator.reset()  # drop partial results before the next structure
         return _Label(error=_one_line(f"{type(exc).__name__}: {exc}"))
