@@ -248,3 +248,20 @@ def wait_drawn(page, locator, folder: Path, name: str, at_least: int,
         if count >= at_least or time.monotonic() > deadline:
             return count
         page.wait_for_timeout(1000)
+
+
+def box_select(page, plot, start: tuple, end: tuple, where: str) -> None:
+    """Drag a box select over a bokeh ``plot`` (a locator) from ``start`` to ``end``
+    (fractions of its canvas, from the top left) and wait until an inspector says what
+    was picked "on the ``where``"."""
+    plot.scroll_into_view_if_needed()
+    plot.get_by_title("Box Select").first.click()
+    box = plot.locator("canvas").first.bounding_box()
+    page.mouse.move(box["x"] + start[0] * box["width"], box["y"] + start[1] * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + end[0] * box["width"], box["y"] + end[1] * box["height"],
+                    steps=10)
+    page.mouse.up()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.gx-inspector')]"
+        f".some(e => e.textContent.includes('picked on the {where}'))", timeout=30_000)

@@ -13,6 +13,7 @@ import nbformat
 import pytest
 from browser_lab import (
     ARTIFACTS,
+    box_select,
     chromium_page,
     lab_server,
     open_notebook,
@@ -28,14 +29,25 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
-def test_the_quickstart_dashboard_draws_and_its_controls_drive_the_next_iteration(tmp_path):
-    folder = ARTIFACTS / "quickstart"
+def _lab_folders(tmp_path, name: str) -> tuple:
+    """The (emptied) screenshot folder ``test-artifacts/browser/<name>`` and a fresh
+    JupyterLab root."""
+    folder = ARTIFACTS / name
     shutil.rmtree(folder, ignore_errors=True)
     root = tmp_path / "lab"
     root.mkdir()
-    notebook = _with_small_parameters(
-        nbformat.read(ROOT / "notebooks" / "00_quickstart.ipynb", as_version=4))
-    nbformat.write(notebook, root / "quickstart.ipynb")
+    return folder, root
+
+
+def _small(name: str):
+    """``notebooks/<name>.ipynb`` with the test suite's small parameters."""
+    return _with_small_parameters(
+        nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4))
+
+
+def test_the_quickstart_dashboard_draws_and_its_controls_drive_the_next_iteration(tmp_path):
+    folder, root = _lab_folders(tmp_path, "quickstart")
+    nbformat.write(_small("00_quickstart"), root / "quickstart.ipynb")
     with lab_server(root, tmp_path) as url, chromium_page(tmp_path / "chromium", folder) as page:
         open_notebook(page, url, "quickstart.ipynb")
         run_all(page, timeout=400)
@@ -55,20 +67,8 @@ def test_the_quickstart_dashboard_draws_and_its_controls_drive_the_next_iteratio
             assert wait_drawn(page, plot, folder, name, 50) >= 50, f"{name} is not drawn"
 
         # box-selecting points on the map shows those structures in the 3D inspector
-        plot = page.locator(".gx-map-plot").first
-        plot.scroll_into_view_if_needed()
-        plot.get_by_title("Box Select").first.click()
-        canvas = plot.locator("canvas").first
-        box = canvas.bounding_box()
-        # a box over most of the plot frame, starting clear of the legend (top left)
-        page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"])
-        page.mouse.down()
-        page.mouse.move(box["x"] + 0.75 * box["width"], box["y"] + 0.85 * box["height"],
-                        steps=10)
-        page.mouse.up()
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.gx-inspector')]"
-            ".some(e => e.textContent.includes('picked on the map'))", timeout=30_000)
+        # (a box over most of the plot frame, starting clear of the legend, top left)
+        box_select(page, page.locator(".gx-map-plot").first, (0.3, 0.3), (0.75, 0.85), "map")
         shot(page, folder, "after-map-selection")
 
         # choosing a row of the ranked minima shows that structure in the 3D inspector
@@ -102,12 +102,8 @@ def test_the_quickstart_dashboard_draws_and_its_controls_drive_the_next_iteratio
 
 def test_the_hull_of_a_run_across_compositions_draws_and_its_points_reach_the_inspector(
         tmp_path):
-    folder = ARTIFACTS / "across"
-    shutil.rmtree(folder, ignore_errors=True)
-    root = tmp_path / "lab"
-    root.mkdir()
-    notebook = _with_small_parameters(
-        nbformat.read(ROOT / "notebooks" / "07_across_compositions.ipynb", as_version=4))
+    folder, root = _lab_folders(tmp_path, "across")
+    notebook = _small("07_across_compositions")
     for cell in notebook.cells:   # iteration 0 and its GAP make the hull (test_notebooks
         if "parameters" in cell.metadata.get("tags", []):    # runs the rest)
             cell.source = cell.source.replace("ITERATIONS = 2", "ITERATIONS = 1")
@@ -127,18 +123,8 @@ def test_the_hull_of_a_run_across_compositions_draws_and_its_points_reach_the_in
         assert wait_drawn(page, plot, folder, "hull", 50) >= 50, "the hull is not drawn"
 
         # box-selecting points of the hull shows those structures in the 3D inspector
-        plot.get_by_title("Box Select").first.click()
-        canvas = plot.locator("canvas").first
-        box = canvas.bounding_box()
-        # from right of the legend (top left) over the SiC column (x = 0.5) and beyond
-        page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.1 * box["height"])
-        page.mouse.down()
-        page.mouse.move(box["x"] + 0.97 * box["width"], box["y"] + 0.97 * box["height"],
-                        steps=10)
-        page.mouse.up()
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.gx-inspector')]"
-            ".some(e => e.textContent.includes('picked on the hull'))", timeout=30_000)
+        # (from right of the legend, top left, over the SiC column x = 0.5 and beyond)
+        box_select(page, plot, (0.45, 0.1), (0.97, 0.97), "hull")
         viewer = page.locator(".gx-hull .gx-inspector canvas").first
         viewer.scroll_into_view_if_needed()
         assert wait_drawn(page, viewer, folder, "hull-inspector", 200) >= 200, \
