@@ -316,16 +316,16 @@ def check_run(folder, settings: CheckSettings | None = None, *, reference=None,
     for rank, item in enumerate(found[:settings.top], start=1):
         structures[f"#{rank} {item.spacegroup.split()[0]}"] = ("found", item.atoms)
     compositions = explorer.settings.compositions()
-    for composition in compositions:   # across compositions, names are "formula:name"
-        prefix = f"{composition.formula}:" if len(compositions) > 1 else ""
+    # across compositions, structures are named "formula:name", as the run names them
+    prefixed = [(f"{c.formula}:" if len(compositions) > 1 else "", c) for c in compositions]
+    for prefix, composition in prefixed:
         for name in structure_table(KNOWN_STRUCTURES, composition):
             validated = prefix + name in explorer.settings.validate
             structures[prefix + name] = ("validated" if validated else "not validated",
                                          known_structure(composition, name))
     for name, atoms in explorer.store.read_known().items():
         structures[name] = ("validated", atoms)
-    for composition in compositions:
-        prefix = f"{composition.formula}:" if len(compositions) > 1 else ""
+    for prefix, composition in prefixed:
         for name in structure_table(HELD_OUT_STRUCTURES, composition):
             structures.setdefault(prefix + name,
                                   ("held out", held_out_structure(composition, name)))
@@ -399,9 +399,9 @@ def _differences(structures: dict) -> dict:
     GAP and by the reference [meV/atom]; energies per atom of different compositions are
     not compared."""
     out = {}
-    for formula in dict.fromkeys(s.get("formula") for s in structures.values()):
+    for formula in dict.fromkeys(s["formula"] for s in structures.values()):
         e0 = {name: (s["fit"]["gap"]["e0"], s["fit"]["reference"]["e0"])
-              for name, s in structures.items() if s.get("formula") == formula}
+              for name, s in structures.items() if s["formula"] == formula}
         finite = {n: v for n, v in e0.items() if all(np.isfinite(v))}
         if not finite:
             continue
