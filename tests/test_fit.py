@@ -149,3 +149,34 @@ def test_the_memory_model_grows_with_the_soap_of_every_species():
     # twice the density, twice the neighbours within the cutoff (Si's is 4.995 Å)
     assert estimate_memory(1000, settings, 1, 19.8) == pytest.approx(0.85e9)
     assert estimate_memory(1000, settings, 1, 9.9) == pytest.approx(1.7e9)
+
+
+def test_a_fixed_delta_3b_replaces_the_papers_rule_and_skips_the_2b_only_fit(tmp_path):
+    """``GapSettings(delta_3b=...)``: δ_3b as given, δ_2b and δ_SOAP still automatic; the
+    2b-only fit, whose error would set δ_3b, is not run. A real gap_fit, three tiny fits."""
+    from gapexplore.run import ExploreSettings
+
+    atom = Atoms("Si", cell=[20] * 3)
+    atom.info[keys.REF_ENERGY] = 0.0
+    atom.info[keys.CONFIG_TYPE] = keys.CONFIG_ISOLATED_ATOM
+    structures = _structures()
+    for atoms in structures:
+        atoms.arrays[keys.REF_FORCES] = np.zeros((len(atoms), 3))
+    si = Chemistry.of("Si")
+    rule = fit_gap(structures + [atom], si, tmp_path / "rule",
+                   settings=GapSettings.light(si, n_sparse_soap=10))
+    fixed = fit_gap(structures + [atom], si, tmp_path / "fixed",
+                    settings=GapSettings.light(si, n_sparse_soap=10, delta_3b=0.1))
+    assert rule.deltas["3b"] == pytest.approx(rule.stage_rmse["2b"]) != pytest.approx(0.1)
+    assert fixed.deltas["3b"] == 0.1 and "2b" not in fixed.stage_rmse
+    assert fixed.deltas["2b"] == rule.deltas["2b"]
+    assert fixed.deltas["soap"] == pytest.approx(fixed.stage_rmse["2b+3b"])
+    assert [p.name for p in fixed.logs] == ["gap_2b3b.log", "gap.log"]
+    assert "angle_3b cutoff=3.2468 covariance_type=ard_se delta=0.1 " in \
+        fixed.potential.read_text()
+    # from a run's settings ([gap] table in TOML) and refused when not positive
+    settings = ExploreSettings(element="Si", gap={"preset": "light", "delta_3b": 0.1})
+    assert settings.gap_settings().delta_3b == 0.1
+    assert ExploreSettings(element="Si", gap="light").gap_settings().delta_3b is None
+    with pytest.raises(InvalidParameterError, match="delta_3b"):
+        ExploreSettings(element="Si", gap={"preset": "light", "delta_3b": 0.0})

@@ -49,6 +49,11 @@ class GapSettings:
         Per-configuration noise.
     seed : int
         gap_fit's random seed (sparse-point choice).
+    delta_3b : float or None
+        δ_3b [eV] fixed instead of the paper's rule (the per-atom energy error of a 2b-only
+        fit; None, the default). Fixed, the 2b-only fit is skipped; δ_2b and δ_SOAP are
+        still set automatically. A small δ_3b keeps early compound GAPs from
+        extrapolating through the 3-body term (README, the SiC demo).
     """
 
     cutoff_2b: float
@@ -67,9 +72,12 @@ class GapSettings:
     sparse_jitter: float = 1e-8
     noise: NoiseSettings = field(default_factory=NoiseSettings)
     seed: int = 1
+    delta_3b: float | None = None
 
     def __post_init__(self):
         where = "GapSettings"
+        if self.delta_3b is not None:
+            check_real(self.delta_3b, "delta_3b", where, low=0.0, low_open=True)
         for name in ("cutoff_2b", "cutoff_3b", "cutoff_soap", "theta_2b", "theta_3b",
                      "atom_sigma", "soap_transition_width", "sparse_jitter"):
             check_real(getattr(self, name), name, where, low=0.0, low_open=True)

@@ -201,7 +201,8 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry | Composition, workdir
         Default: ``GapSettings.for_chemistry(chemistry)`` (the paper's model).
     deltas : dict, optional
         δ [eV] for ``"2b"``, ``"3b"`` and ``"soap"``; given, they are used as they are and
-        gap_fit runs once. Default: set automatically (three gap_fit runs).
+        gap_fit runs once. Default: set automatically (three gap_fit runs; two when
+        ``settings.delta_3b`` fixes δ_3b).
     check_memory : bool
         Estimate the fit's memory first (logged at INFO before every fit:
         :func:`~gapexplore.fit.estimate_memory`) and refuse, with a message, when it exceeds
@@ -291,11 +292,14 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry | Composition, workdir
 
     if deltas is None:
         deltas = {"2b": delta_from_spread(training)}
-        path, logfile = stage("gap_2b", deltas)
-        logs.append(logfile)
-        stage_rmse["2b"] = _errors(training, path)["all"]
-        deltas["3b"] = max(stage_rmse["2b"], _MIN_DELTA)
-        lap("2b")
+        if settings.delta_3b is None:
+            path, logfile = stage("gap_2b", deltas)
+            logs.append(logfile)
+            stage_rmse["2b"] = _errors(training, path)["all"]
+            deltas["3b"] = max(stage_rmse["2b"], _MIN_DELTA)
+            lap("2b")
+        else:
+            deltas["3b"] = float(settings.delta_3b)
         path, logfile = stage("gap_2b3b", deltas)
         logs.append(logfile)
         stage_rmse["2b+3b"] = _errors(training, path)["all"]
