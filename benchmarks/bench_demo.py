@@ -16,6 +16,8 @@ run it under two BLAS kernels and compare the tables to see the first step that 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 2 \
         --parallel 2
     OPENBLAS_CORETYPE=Sandybridge .venv/bin/python benchmarks/bench_demo.py --seeds 0 --hashes
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 2 \
+        --parallel 3 --delta-3b 0.1      # the SiC demo with δ_3b fixed, in demo-sic-d3b0.1/
 
 Runs resume: a finished seed's folder (``benchmarks/out/demo/seed_N``, ``demo-sic/``) is
 read, not rerun.
@@ -41,14 +43,21 @@ GROUND_STATES = {"si": ("Fd-3m",), "sic": ("F-43m", "P6_3mc")}
 LEARNT = 10.0
 
 
-def run_seed(system: str, seed: int, folder: Path, n_jobs: int) -> float:
+def run_seed(system: str, seed: int, folder: Path, n_jobs: int,
+             delta_3b: float | None = None) -> float:
     """Run the demo of ``system`` at ``seed`` in ``folder`` to the end; its wall time [s]
-    (0 if it had finished before)."""
+    (0 if it had finished before). ``delta_3b`` [eV]: the demo's GAP with δ_3b fixed
+    (``GapSettings.delta_3b``) instead of the paper's rule."""
     from gapexplore.cli import DEMOS
     from gapexplore.run import Explorer, ExploreSettings
 
     start = time.perf_counter()
-    explorer = Explorer(folder, ExploreSettings(**DEMOS[system][0], seed=seed), n_jobs=n_jobs)
+    fields = dict(DEMOS[system][0], seed=seed)
+    if delta_3b is not None:
+        preset = fields.get("gap", "paper")
+        fields["gap"] = ({"preset": preset} if isinstance(preset, str) else dict(preset)) \
+            | {"delta_3b": delta_3b}
+    explorer = Explorer(folder, ExploreSettings(**fields), n_jobs=n_jobs)
     if explorer.finished():
         return 0.0
     explorer.run()
@@ -128,6 +137,9 @@ def main():
     parser.add_argument("--out", type=Path, default=None,
                         help="default benchmarks/out/demo (si) or demo-sic")
     parser.add_argument("--hashes", action="store_true", help="print each step's hash")
+    parser.add_argument("--delta-3b", type=float, default=None, metavar="EV",
+                        help="the demo's GAP with δ_3b fixed at EV (GapSettings.delta_3b); "
+                             "default folder demo[-sic]-d3b<EV>")
     args = parser.parse_args()
     from threadpoolctl import threadpool_info
 
@@ -135,7 +147,8 @@ def main():
                       if p["internal_api"] == "openblas"})
     print(f"OpenBLAS kernels: {', '.join(kernels)}; "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
-    out = args.out or OUT / ("demo" if args.system == "si" else f"demo-{args.system}")
+    out = args.out or OUT / (("demo" if args.system == "si" else f"demo-{args.system}")
+                             + ("" if args.delta_3b is None else f"-d3b{args.delta_3b:g}"))
     n_jobs = max(1, 2 // args.parallel)
     suffix = os.environ.get("OPENBLAS_CORETYPE", "")
     folders = {s: out / (f"seed_{s}" + (f"_{suffix}" if suffix else "")) for s in args.seeds}
@@ -143,7 +156,8 @@ def main():
     with ProcessPoolExecutor(args.parallel) as pool:
         seconds = dict(zip(args.seeds, pool.map(run_seed, [args.system] * count, args.seeds,
                                                 [folders[s] for s in args.seeds],
-                                                [n_jobs] * count)))
+                                                [n_jobs] * count,
+                                                [args.delta_3b] * count)))
     results = {seed: summary(folders[seed], args.system) for seed in args.seeds}
     names = list(next(iter(results.values()))["errors"])
     ground = " or ".join(GROUND_STATES[args.system])
