@@ -119,7 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--composition", metavar="FORMULA", type=_formulas,
                      help="a compound's formula instead of an element, e.g. SiC, TiO2, Cu3Au "
                      "(new runs; a fixed stoichiometry), or several, comma-separated "
-                     "(Si,SiC,C: one run across them)")
+                     "(Si,SiC,C: one run across them), or a whole system (Cu-Au: every "
+                     "stoichiometry whose cells --atoms allows; Cu-Au:4, formula units of "
+                     "at most 4 atoms)")
     run.add_argument("--bonding", choices=BONDING_KINDS,
                      help="bonding kind (of every element of a composition)")
     run.add_argument("--radius", type=_radius, metavar="R",

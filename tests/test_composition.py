@@ -318,6 +318,37 @@ def test_settings_across_compositions_name_each_and_refuse_what_does_not_fit():
         ExploreSettings(composition=["Si", "C"], radius=1.1)
 
 
+def test_a_whole_system_is_every_stoichiometry_its_cells_allow():
+    """``"Cu-Au"``: every reduced stoichiometry with a whole number of formula units in the
+    cells' atom range; ``:N`` caps a formula unit's atoms."""
+    from math import gcd
+
+    from gapexplore.core.chemistry import compositions_in
+    from gapexplore.generate import cells_across
+
+    assert compositions_in("Cu-Au:4") == ["Cu", "Cu3Au", "Cu2Au", "CuAu", "CuAu2", "CuAu3",
+                                          "Au"]
+    # up to 12 atoms: the two elements and the coprime pairs (a, b), a + b = n <= 12, of
+    # which there are Euler's phi(n) for each n
+    phi = [sum(gcd(k, n) == 1 for k in range(1, n)) for n in range(2, 13)]
+    assert len(compositions_in("Cu-Au", (6, 12))) == 2 + sum(phi) == 47
+    # 5-atom formula units have no whole number of units in 6-8 atoms
+    si_c = compositions_in("Si-C", (6, 8))
+    assert "Si3C2" not in si_c and "Si4C" not in si_c and {"Si", "SiC", "Si3C", "C"} <= set(si_c)
+    assert "AlCuMg" in compositions_in("Al-Cu-Mg:3")
+    settings = ExploreSettings(composition="Cu-Au:2", n_atoms=(4, 8), reference="emt")
+    assert settings.composition == ("Cu", "CuAu", "Au")     # stored as the list
+    assert ExploreSettings.from_toml(settings.to_toml()) == settings
+    cells = cells_across(settings.compositions(), 6, rng=np.random.default_rng(0))
+    assert sorted({c.get_chemical_formula(empirical=True) for c in cells}) == \
+        ["Au", "AuCu", "Cu"]
+    for bad in ("Cu-", "Cu-Cu", "Cu-Xx", "Cu-Au:0", "Cu-Au:x"):
+        with pytest.raises(InvalidParameterError, match="'system' parameter of compositions_in"):
+            ExploreSettings(composition=bad, reference="emt")
+    with pytest.raises(InvalidParameterError, match="each of the 181 compositions"):
+        ExploreSettings(composition="Cu-Au", n_candidates=50, n_select=10, reference="emt")
+
+
 @pytest.mark.slow
 def test_a_tiny_run_across_compositions_end_to_end(tmp_path):
     from gapexplore.run import Explorer

@@ -18,10 +18,11 @@ from math import gcd
 import numpy as np
 from ase.data import atomic_numbers, covalent_radii
 
-from gapexplore.core.checks import check_choice, check_real, fail
+from gapexplore.core.checks import check_choice, check_int_range, check_real, fail
 
 __all__ = ["Chemistry", "Composition", "METALLIC_RADII", "BONDING_KINDS", "VOLUME_FACTORS",
-           "as_composition", "atomic_fractions", "compositions_of", "reduced_formula"]
+           "as_composition", "atomic_fractions", "compositions_in", "compositions_of",
+           "reduced_formula"]
 
 #: The bonding kinds the protocol knows, with the paper's volume per atom V0 = f r³.
 VOLUME_FACTORS = {"covalent": 14.5, "metallic": 5.5}
@@ -345,6 +346,79 @@ def compositions_of(formulas, *, bonding=None, radius=None) -> tuple:
         out.append(Composition(counts=composition.counts,
                                species=tuple(system.chemistry(e) for e in composition.elements)))
     return system, tuple(out)
+
+
+def compositions_in(system: str, n_atoms=(6, 24)) -> list[str]:
+    """Every stoichiometry of a system of elements whose cells ``n_atoms`` allows, as
+    formulas: ``"Cu-Au"`` is Cu, Cu11Au, ..., CuAu, ..., Au.
+
+    Parameters
+    ----------
+    system : str
+        Elements joined by ``-`` (``"Cu-Au"``, ``"Ti-O"``, ``"Al-Cu-Mg"``), optionally with
+        ``:N``, the most atoms of a formula unit (``"Cu-Au:4"``: Cu, Cu3Au, Cu2Au, CuAu,
+        CuAu2, CuAu3, Au).
+    n_atoms : (int, int)
+        Atoms per random cell (min, max). A stoichiometry is kept when some whole number
+        of its formula units lies in this range; without ``:N`` its formula unit may have
+        up to max atoms.
+
+    Returns
+    -------
+    list of str
+        Reduced formulas, in the order of the elements given: the first element alone
+        first, then decreasing in its share (ties: smaller formula units first).
+
+    Raises
+    ------
+    InvalidParameterError
+        For fewer than two distinct elements, an unknown element or a bad ``:N``.
+
+    Examples
+    --------
+    >>> compositions_in("Cu-Au:4")
+    ['Cu', 'Cu3Au', 'Cu2Au', 'CuAu', 'CuAu2', 'CuAu3', 'Au']
+    """
+    from itertools import product
+
+    where = "compositions_in"
+    lo, hi = check_int_range(n_atoms, "n_atoms", where, low=1, high=200)
+    text = system.strip() if isinstance(system, str) else ""
+    head, _, cap = text.partition(":")
+    elements = [e.strip() for e in head.split("-")]
+    if len(elements) < 2 or len(set(elements)) != len(elements) \
+            or any(e not in atomic_numbers for e in elements):
+        raise fail("system", where, "two or more distinct chemical symbols joined by '-', "
+                   "optionally with ':N' (most atoms per formula unit), e.g. 'Cu-Au' or "
+                   "'Ti-O:6'", system)
+    most = hi
+    if cap:
+        try:
+            most = int(cap)
+        except ValueError:
+            most = 0
+        if most < 1:
+            raise fail("system", where, "':N' with N a whole number of atoms >= 1 (the most "
+                       "atoms of a formula unit)", system)
+        most = min(most, hi)
+    found = []
+    for counts in product(range(most + 1), repeat=len(elements)):
+        size = sum(counts)
+        if not 0 < size <= most or _gcd_all(counts) != 1:
+            continue
+        if (hi // size) * size < lo:   # no whole number of formula units in the range
+            continue
+        found.append(counts)
+    found.sort(key=lambda c: (tuple(-n / sum(c) for n in c), sum(c)))
+    return ["".join(f"{e}{n if n > 1 else ''}" for e, n in zip(elements, c) if n)
+            for c in found]
+
+
+def _gcd_all(counts) -> int:
+    out = 0
+    for n in counts:
+        out = gcd(out, n)
+    return out
 
 
 def reduced_formula(atoms) -> str:

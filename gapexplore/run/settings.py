@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 
 from gapexplore.core.checks import check_choice, check_int, check_int_range, check_real, fail
-from gapexplore.core.chemistry import Chemistry, Composition, compositions_of
+from gapexplore.core.chemistry import Chemistry, Composition, compositions_in, compositions_of
 from gapexplore.core.errors import InvalidParameterError
 from gapexplore.describe import SoapSettings
 from gapexplore.fit import GapSettings, NoiseSettings
@@ -41,7 +41,9 @@ class ExploreSettings:
         across those stoichiometries, each drawing an equal share of the random cells,
         their energies compared through the composition hull (flat histogram and fit
         noise); known structures are then named with their formula (``"SiC:3C"``).
-        Not with ``element``; a formula of one element is that element's run.
+        Or a whole system, ``"Cu-Au"``: every stoichiometry whose cells ``n_atoms`` allows
+        (``"Cu-Au:4"``: formula units of at most 4 atoms; :func:`compositions_in`), stored
+        as that list. Not with ``element``; a formula of one element is that element's run.
     bonding : {"covalent", "metallic"} or dict, optional
         Default: tabulated for the element (:meth:`Chemistry.of`); for a composition, one
         kind for all its elements or a table by element.
@@ -170,6 +172,11 @@ class ExploreSettings:
         self._check_chemistry(where)
         check_int(self.n_candidates, "n_candidates", where, low=1)
         check_int(self.n_select, "n_select", where, low=1, high=self.n_candidates)
+        n_formulas = len(self.composition) if isinstance(self.composition, tuple) else 1
+        if n_formulas > self.n_candidates:
+            raise fail("n_candidates", where, f"at least one random cell for each of the "
+                       f"{n_formulas} compositions (or fewer compositions: 'A-B:N' keeps "
+                       "formula units of at most N atoms)", self.n_candidates)
         if self.n_initial is not None:
             check_int(self.n_initial, "n_initial", where, low=self.n_select)
         check_int(self.max_labels, "max_labels", where, low=1)
@@ -240,6 +247,10 @@ class ExploreSettings:
     def _check_chemistry(self, where: str) -> None:
         """Check element, composition, bonding and radius; a one-element composition is
         that element's run, and a run of neither is silicon's."""
+        if isinstance(self.composition, str) and "-" in self.composition:  # a whole system
+            n_atoms = check_int_range(self.n_atoms, "n_atoms", where, low=1, high=200)
+            object.__setattr__(self, "composition",
+                               tuple(compositions_in(self.composition, n_atoms)))
         if isinstance(self.composition, (list, tuple)):   # several stoichiometries
             if not all(isinstance(f, str) for f in self.composition):
                 raise fail("composition", where, "a formula or a list of formulas",
