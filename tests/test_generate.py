@@ -170,3 +170,55 @@ def test_random_cells_are_the_same_bits_on_every_cpu():
                              capture_output=True, text=True).stdout.split()
         hashes.add(out[-1])
     assert len(hashes) == 1
+
+
+#: Special points of groups where two or more rotation axes cross (International Tables,
+#: standard settings): multiplicity and one point of each Wyckoff position.
+_CROSSINGS = {
+    16: [(1, (0, 0, 0)), (1, (.5, 0, 0)), (1, (0, .5, 0)), (1, (0, 0, .5)),      # P222 1a–1h
+         (1, (.5, .5, 0)), (1, (.5, 0, .5)), (1, (0, .5, .5)), (1, (.5, .5, .5))],
+    21: [(2, (0, 0, 0)), (2, (0, .5, 0)), (2, (.5, 0, .5)), (2, (0, 0, .5))],    # C222 2a–2d
+    89: [(1, (0, 0, 0)), (1, (0, 0, .5)), (1, (.5, .5, 0)), (1, (.5, .5, .5)),  # P422 1a–1d,
+         (2, (.5, 0, 0)), (2, (.5, 0, .5))],                                    # 2e, 2f
+    93: [(2, (0, 0, 0)), (2, (.5, .5, 0)), (2, (0, .5, 0)), (2, (0, .5, .5)),   # P4_222 2a–2f
+         (2, (0, 0, .25)), (2, (.5, .5, .25))],
+    149: [(1, (0, 0, 0)), (1, (0, 0, .5)), (1, (1 / 3, 2 / 3, 0)),             # P312 1a–1f
+          (1, (1 / 3, 2 / 3, .5)), (1, (2 / 3, 1 / 3, 0)), (1, (2 / 3, 1 / 3, .5))],
+    150: [(1, (0, 0, 0)), (1, (0, 0, .5))],                                      # P321 1a, 1b
+}
+
+
+@pytest.mark.parametrize("number", sorted(_CROSSINGS))
+def test_the_special_points_where_rotation_axes_cross_are_sites(number):
+    """Points no single operation fixes (P222's 1a–1h): every Wyckoff point position of
+    the International Tables is a site of its multiplicity, and there are no others."""
+    from gapexplore.generate.spacegroups import space_groups
+
+    group = next(g for g in space_groups() if g.number == number)
+
+    def orbit(point):
+        return frozenset(tuple(np.round(x, 6) % 1.0) for x in group.orbit(np.array(point)))
+
+    found = sorted((k.multiplicity, sorted(orbit(k.origin))) for k in group.sites
+                   if len(k.directions) == 0)
+    expected = sorted((m, sorted(orbit(p))) for m, p in _CROSSINGS[number])
+    assert found == expected
+
+
+def test_counts_that_need_a_crossing_point_are_built_with_their_symmetry():
+    """5 atoms with the 4 operations of P222 (4 + 1a), Cu3Au in P422 (Cu 1c + 2e, Au 1a):
+    counts that the fixed sets of single operations could not hold."""
+    from gapexplore import Composition
+    from gapexplore.generate.spacegroups import groups_for
+
+    assert "P222" in {g.symbol for g in groups_for(5, 4, 4)[4]}
+    assert "P422" in {g.symbol for g in groups_for(1, 8, 8)[8]}
+    si = Chemistry.of("Si")
+    cells = random_cells(si, 12, rng=np.random.default_rng(3), n_atoms=5, symmops=4)
+    assert {a.info[keys.SPACEGROUP_BUILT] for a in cells} & {16}    # P222 among them
+    cu3au = Composition.of("Cu3Au")
+    cells = random_cells(cu3au, 12, rng=np.random.default_rng(4), n_atoms=4, symmops=8)
+    for atoms in cells:
+        assert atoms.get_chemical_formula() == "AuCu3" and atoms.info[keys.SYMMOPS] == 8
+        assert _n_symmetry_ops(atoms, 0.01) >= 8
+        assert min_distance(atoms) >= 0.9 * 2 * min(c.radius for c in cu3au.species) - 1e-9

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import spglib
@@ -123,8 +124,6 @@ def _fixed_sets(rotation: np.ndarray, translation: np.ndarray):
     direction is a primitive integer vector (first non-zero component positive), so that a
     free parameter in [0, 1) covers the line once.
     """
-    from fractions import Fraction
-
     a = [[Fraction(int(rotation[i][j]) - (i == j)) for j in range(3)] for i in range(3)]
     t = [Fraction(float(x)).limit_denominator(24) for x in translation]
     directions = np.array(_null_space(a), dtype=float).reshape(-1, 3)
@@ -204,7 +203,58 @@ def _site_kinds(group_ops) -> tuple[SiteKind, ...]:
             if multiplicity < len(rotations) and key not in seen:
                 seen.add(key)
                 kinds.append(SiteKind(multiplicity, origin, directions))
-    return tuple(kinds)
+    return tuple(kinds) + _crossing_points(rotations, translations, kinds)
+
+
+#: Special points of the groups used here lie on multiples of 1/GRID in every coordinate.
+_GRID = 24
+
+
+def _crossing_points(rotations: np.ndarray, translations: np.ndarray,
+                     kinds: list) -> tuple[SiteKind, ...]:
+    """Special points that no single operation fixes alone: where two rotation axes cross
+    (P222's 1a–1h, C222's 2a–2d, P422's 1a–1d), one site kind per orbit.
+
+    Found exactly in integer arithmetic on the grid of multiples of 1/:data:`_GRID`: a grid
+    point is fixed by an operation when R k + 24 t ≡ k (mod 24); it is a special point when
+    the operations fixing it leave no free direction (their stacked R − I has rank 3).
+    Points that one operation fixes alone (inversion centres, -4, -3, -6 points) are
+    already among ``kinds`` and are left out.
+    """
+    shifts = np.asarray(translations, dtype=float) * _GRID
+    t = np.rint(shifts).astype(np.int32)
+    if np.any(np.abs(shifts - t) > 1e-9):   # a translation off the grid: no such group here
+        return ()
+    axis = np.arange(_GRID)
+    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
+    grid = grid.astype(np.int32)
+    r = np.asarray(rotations, dtype=np.int32)
+    images = t[:, None, :] + r[:, None, :, 0] * grid[None, :, 0, None]    # (k, n, 3), exact
+    images += r[:, None, :, 1] * grid[None, :, 1, None] + r[:, None, :, 2] * grid[None, :, 2, None]
+    images %= _GRID
+    fixed = np.all(images == grid[None], axis=2)                          # (k, n)
+    codes = (1 << np.arange(len(r), dtype=np.int64)) @ fixed                # stabiliser bits
+    identity = [i for i in range(len(r)) if np.array_equal(r[i], np.eye(3))]
+    special = []
+    for code in np.unique(codes):
+        chosen = [i for i in range(len(r)) if code >> i & 1 and i not in identity]
+        if len(chosen) < 2:
+            continue
+        rows = [[Fraction(int(r[i][a][b]) - (a == b)) for b in range(3)]
+                for i in chosen for a in range(3)]
+        if len(_rref(rows)[1]) == 3:   # no free direction: isolated points
+            special.append(code)
+    seen = {tuple(int(round(v * _GRID)) % _GRID for v in k.origin)
+            for k in kinds if len(k.directions) == 0}
+    out = []
+    for n in np.flatnonzero(np.isin(codes, special)):
+        orbit = {tuple(int(v) for v in image) for image in images[:, n]}
+        if orbit & seen:
+            seen |= orbit
+            continue
+        seen |= orbit
+        out.append(SiteKind(len(orbit), grid[n] / _GRID, np.zeros((0, 3))))
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=1)
