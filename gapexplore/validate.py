@@ -176,7 +176,8 @@ KNOWN_STRUCTURES = {
 #: Rev. Lett. 59, 473 (1987)), simple cubic (a = 2.53 Å), fcc (a = 3.87 Å) and hcp (a = 2.72,
 #: c = 4.44 Å; the close-packed high-pressure phases, cf. Duclos et al., Phys. Rev. B 41,
 #: 12021 (1990)); C bc8 (Ia-3, 16c x = 0.0939, a = 4.455 Å; Yin, Phys. Rev. B 30, 1773
-#: (1984)), simple cubic (a = 1.75 Å) and fcc (a = 3.08 Å); SiC 6H (P6₃mc, Si on 2a z = 0 and
+#: (1984)), simple cubic (a = 1.75 Å) and fcc (a = 3.08 Å); Ti fcc (a = 4.11 Å, about
+#: PBE's; the close-packed stacking next to hcp); SiC 6H (P6₃mc, Si on 2a z = 0 and
 #: 2b z = 1/6, 5/6; a = 3.08, c = 15.12 Å) and CsCl-type (B2, a = 2.70 Å); CuAu B2
 #: (a = 3.20 Å); TiO₂-II, the α-PbO₂-type high-pressure phase (Pbcn, Ti 4c y = 0.171, O 8d
 #: (0.286, 0.376, 0.412); a = 4.531, b = 5.498, c = 4.900 Å; Simons & Dachille, Acta Cryst.
@@ -192,6 +193,9 @@ HELD_OUT_STRUCTURES = {
         "bc8": lambda: _bc8("C", 4.455, 0.0939),
         "sc": lambda: bulk("C", "sc", a=1.75),
         "fcc": lambda: bulk("C", "fcc", a=3.08),
+    },
+    "Ti": {
+        "fcc": lambda: bulk("Ti", "fcc", a=4.11),
     },
     "SiC": {
         "6H": lambda: _sic_polytype(3.08, 15.12, [(0, 0), (1, 1 / 6), (1, 5 / 6)]),

@@ -101,7 +101,8 @@ def test_held_out_phases_have_their_space_groups_and_no_run_validates_on_them():
     from gapexplore.validate import HELD_OUT_STRUCTURES, held_out_structure
 
     expected = {("Si", "hexagonal-diamond"): 194, ("Si", "sc"): 221, ("Si", "fcc"): 225,
-                ("Si", "hcp"): 194, ("C", "bc8"): 206, ("C", "sc"): 221, ("C", "fcc"): 225}
+                ("Si", "hcp"): 194, ("C", "bc8"): 206, ("C", "sc"): 221, ("C", "fcc"): 225,
+                ("Ti", "fcc"): 225}
     assert {(e, n) for e in HELD_OUT_STRUCTURES for n in HELD_OUT_STRUCTURES[e]
             if len(e) <= 2} == set(expected)   # compounds: tests/test_composition.py
     for (element, name), number in expected.items():
