@@ -404,7 +404,7 @@ def compositions_in(system: str, n_atoms=(6, 24)) -> list[str]:
     found = []
     for counts in product(range(most + 1), repeat=len(elements)):
         size = sum(counts)
-        if not 0 < size <= most or _gcd_all(counts) != 1:
+        if not 0 < size <= most or gcd(*counts) != 1:
             continue
         if (hi // size) * size < lo:   # no whole number of formula units in the range
             continue
@@ -412,13 +412,6 @@ def compositions_in(system: str, n_atoms=(6, 24)) -> list[str]:
     found.sort(key=lambda c: (tuple(-n / sum(c) for n in c), sum(c)))
     return ["".join(f"{e}{n if n > 1 else ''}" for e, n in zip(elements, c) if n)
             for c in found]
-
-
-def _gcd_all(counts) -> int:
-    out = 0
-    for n in counts:
-        out = gcd(out, n)
-    return out
 
 
 def reduced_formula(atoms) -> str:
