@@ -188,6 +188,27 @@ _CROSSINGS = {
 }
 
 
+def test_the_stored_space_group_tables_are_what_the_rules_compute():
+    """space_groups() reads space_groups.json; it must hold, bit for bit, what
+    compute_space_groups() gives from spglib's database (else run
+    tools/write_space_groups.py)."""
+    from gapexplore.generate.spacegroups import compute_space_groups, space_groups
+
+    stored, computed = space_groups(), compute_space_groups()
+    assert [g.number for g in stored] == [g.number for g in computed]
+    assert len(stored) == 121      # 116 types in their standard setting + 5 rhombohedral
+    for a, b in zip(stored, computed):
+        assert (a.hall_number, a.symbol, a.lattice) == (b.hall_number, b.symbol, b.lattice)
+        assert a.rotations.dtype == b.rotations.dtype and np.array_equal(a.rotations, b.rotations)
+        assert np.array_equal(a.translations, b.translations)
+        assert len(a.sites) == len(b.sites), a.symbol
+        for x, y in zip(a.sites, b.sites):
+            assert x.multiplicity == y.multiplicity, a.symbol
+            assert np.array_equal(x.origin, y.origin), a.symbol
+            assert x.directions.shape == y.directions.shape, a.symbol
+            assert np.array_equal(x.directions, y.directions), a.symbol
+
+
 @pytest.mark.parametrize("number", sorted(_CROSSINGS))
 def test_the_special_points_where_rotation_axes_cross_are_sites(number):
     """Points no single operation fixes (P222's 1a–1h): every Wyckoff point position of

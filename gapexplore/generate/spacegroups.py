@@ -9,14 +9,24 @@ operations) and the fixed-point sets of each operation (mirror planes, rotation 
 inversion centres), each with the multiplicity a generic point on it has.
 
 Nothing here is random: :mod:`gapexplore.generate` draws from these tables.
+
+The tables are fixed data, a function of spglib's database alone, so they are computed
+once and stored beside this module (``space_groups.json``); :func:`space_groups` reads
+them in milliseconds where computing them takes seconds, in every process that draws
+cells. ``tests/test_generate.py`` checks that the stored tables are exactly what
+:func:`compute_space_groups` gives; after a change to the rules here, write them again::
+
+    .venv/bin/python tools/write_space_groups.py
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import json
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import spglib
@@ -26,6 +36,9 @@ MAX_OPERATIONS = 8
 
 #: Space-group numbers of the rhombohedral groups; used in their primitive (R) setting.
 RHOMBOHEDRAL = frozenset({146, 148, 155, 160, 161, 166, 167})
+
+#: Where the computed tables are stored (see the module docstring).
+TABLES = Path(__file__).with_name("space_groups.json")
 
 
 @dataclass(frozen=True, eq=False)
@@ -263,8 +276,14 @@ def space_groups() -> tuple[SpaceGroup, ...]:
 
     The standard setting of each space-group type with at most :data:`MAX_OPERATIONS`
     operations in its conventional cell, and the primitive (rhombohedral-axes)
-    setting of the rhombohedral groups with at most that many operations.
+    setting of the rhombohedral groups with at most that many operations. Read from
+    :data:`TABLES`, which holds what :func:`compute_space_groups` gives.
     """
+    return tuple(_group_from_json(g) for g in json.loads(TABLES.read_text())["groups"])
+
+
+def compute_space_groups() -> tuple[SpaceGroup, ...]:
+    """The tables of :func:`space_groups`, computed from spglib's database (seconds)."""
     groups = []
     seen = set()
     for hall in range(1, 531):
@@ -286,6 +305,33 @@ def space_groups() -> tuple[SpaceGroup, ...]:
             translations=translations, sites=_site_kinds((rotations, translations)),
         ))
     return tuple(groups)
+
+
+def _group_to_json(group: SpaceGroup) -> dict:
+    # floats are written with repr, so they read back bit for bit
+    return {"number": group.number, "hall_number": group.hall_number, "symbol": group.symbol,
+            "lattice": group.lattice, "rotations": group.rotations.tolist(),
+            "translations": group.translations.tolist(),
+            "sites": [[s.multiplicity, s.origin.tolist(), s.directions.tolist()]
+                      for s in group.sites]}
+
+
+def _group_from_json(data: dict) -> SpaceGroup:
+    sites = tuple(SiteKind(m, np.array(origin, dtype=float),
+                           np.array(directions, dtype=float).reshape(-1, 3))
+                  for m, origin, directions in data["sites"])
+    return SpaceGroup(number=data["number"], hall_number=data["hall_number"],
+                      symbol=data["symbol"], lattice=data["lattice"],
+                      rotations=np.array(data["rotations"], dtype=int).reshape(-1, 3, 3),
+                      translations=np.array(data["translations"], dtype=float).reshape(-1, 3),
+                      sites=sites)
+
+
+def write_space_groups(path: Path = TABLES) -> None:
+    """Compute the tables and store them at ``path`` (JSON, one group per line)."""
+    lines = [json.dumps(_group_to_json(g)) for g in compute_space_groups()]
+    header = json.dumps({"spglib": spglib.__version__, "max_operations": MAX_OPERATIONS})
+    path.write_text('{"about": ' + header + ',\n"groups": [\n' + ",\n".join(lines) + "\n]}\n")
 
 
 @functools.lru_cache(maxsize=None)
