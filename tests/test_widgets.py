@@ -198,7 +198,90 @@ def test_the_convex_hull_of_a_binary_database_by_reference_and_potential():
     assert "(2 off the plot" in wide.title.text             # reference and "GAP"
     titanium = bulk("Ti", "hcp", a=2.95)
     titanium.info[keys.REF_ENERGY] = -15.0
-    with pytest.raises(InvalidParameterError, match="two elements"):
-        formation_energies(structures[:2] + [titanium])
+    aluminium = bulk("Al", "fcc", a=4.05)
+    aluminium.info[keys.REF_ENERGY] = -3.7
+    with pytest.raises(InvalidParameterError, match="two or three elements"):
+        formation_energies(structures[:2] + [titanium, aluminium])
     with pytest.raises(InvalidParameterError, match="two compositions"):
         formation_energies(structures[1:3])
+
+
+def _lower_hull_by_brute_force(fractions, energies):
+    """Height of each point above the lowest convex combination of points at its
+    composition (single points, pairs on a line through it, triangles around it): an
+    oracle independent of scipy's hull."""
+    import itertools
+
+    f, e = np.asarray(fractions)[:, 1:], np.asarray(energies)
+    heights = []
+    for target, energy in zip(f, e):
+        best = np.inf
+        for size in (1, 2, 3):
+            for combo in itertools.combinations(range(len(f)), size):
+                a = np.vstack([f[list(combo)].T, np.ones(size)])     # barycentric weights
+                b = np.append(target, 1.0)
+                w = np.linalg.lstsq(a, b, rcond=None)[0]
+                if np.allclose(a @ w, b, atol=1e-9) and np.all(w >= -1e-9):
+                    best = min(best, float(w @ e[list(combo)]))
+        heights.append(energy - best)
+    return np.array(heights)
+
+
+def test_the_convex_hull_of_a_ternary_database_on_the_composition_triangle():
+    from ase import Atoms
+    from ase.calculators.emt import EMT
+
+    from gapexplore import keys
+    from gapexplore.analysis import formation_energies
+    from gapexplore.widgets import ConvexHullView
+
+    def fcc4(symbols, a0):   # the 4 sites of the cubic fcc cell (L1_2 for A3B)
+        return Atoms(symbols, scaled_positions=[[0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5],
+                                                [0, 0, 0]], cell=[a0] * 3, pbc=True)
+
+    structures = [bulk("Cu", "fcc", a=3.61), bulk("Au", "fcc", a=4.08),
+                  bulk("Ni", "fcc", a=3.52), bulk("Cu", "fcc", a=3.80),
+                  fcc4("Cu3Au", 3.75), fcc4("Au3Cu", 3.98), fcc4("Ni3Au", 3.70),
+                  fcc4("CuNiCuAu", 3.70), fcc4("NiAuNiCu", 3.68)]
+    emt = EMT()
+    for n, atoms in enumerate(structures):
+        atoms.calc = emt
+        atoms.info[keys.REF_ENERGY] = atoms.get_potential_energy()
+        atoms.info["uid"] = f"t{n}"
+        atoms.calc = None
+    per_atom = np.array([a.info[keys.REF_ENERGY] / len(a) for a in structures])
+    data = formation_energies(structures, potential=EMT())     # the reference as "GAP"
+    assert data.elements == ("Au", "Cu", "Ni")
+    assert data.fractions[4].tolist() == [0.25, 0.75, 0.0]
+    assert data.x.tolist() == data.fractions[:, 1].tolist()
+    # formation energies from the plane through the elements' own lowest energies
+    assert data.reference[:3] == pytest.approx([0.0, 0.0, 0.0], abs=1e-12)
+    assert data.reference[3] == pytest.approx(per_atom[3] - per_atom[0])
+    assert data.reference[7] == pytest.approx(
+        per_atom[7] - (0.25 * per_atom[1] + 0.5 * per_atom[0] + 0.25 * per_atom[2]))
+    expected = _lower_hull_by_brute_force(data.fractions, per_atom)
+    assert data.reference_above_hull == pytest.approx(expected, abs=1e-9)
+    assert 0 < np.count_nonzero(expected > 1e-6) < len(expected)   # some on, some above
+    assert data.gap_above_hull == pytest.approx(data.reference_above_hull)
+
+    layout = plots.hull_figure(data)
+    reference, gap = (layout.select_one({"name": n}) for n in ("hull", "gap"))
+    assert reference.data_source is gap.data_source              # one selection for both
+    columns = reference.data_source.data
+    assert (columns["tx"][1], columns["ty"][1]) == pytest.approx((0.0, 0.0))    # Au
+    assert (columns["tx"][0], columns["ty"][0]) == pytest.approx((1.0, 0.0))    # Cu
+    assert (columns["tx"][2], columns["ty"][2]) == pytest.approx((0.5, np.sqrt(3) / 2))
+    on = {(round(x, 9), round(y, 9)) for x, y, h in
+          zip(columns["tx"], columns["ty"], data.reference_above_hull) if h < 1e-9}
+    corners = np.array([[0, 0], [1, 0], [0.5, np.sqrt(3) / 2]])
+    segments = plots._ternary_tie_lines(data.fractions, data.reference_above_hull,
+                                        data.reference, corners)
+    ends = {(round(x, 9), round(y, 9)) for segment in segments for x, y in segment}
+    assert ends == on                   # tie lines join exactly the compositions on the hull
+    linked = StructureInspector()
+    view = ConvexHullView(structures, potential=emt, inspector=linked)
+    view.source.selected.indices = [4, 7]
+    assert linked.structures == [structures[4], structures[7]]
+    no_nickel = [a for a in structures if a.get_chemical_formula() != "Ni"]
+    with pytest.raises(InvalidParameterError, match="each element alone"):
+        formation_energies(no_nickel)

@@ -9,8 +9,8 @@ import traceback
 
 import ipywidgets as w
 
+from gapexplore.analysis import hull_problem
 from gapexplore.core import keys
-from gapexplore.core.chemistry import reduced_formula
 from gapexplore.widgets.views import (
     ConvexHullView,
     LearningCurves,
@@ -164,8 +164,8 @@ class IterationControls(w.VBox):
 
 class Dashboard(w.VBox):
     """One run at a glance: controls, learning curves, the latest selection in 3D, the
-    distinct minima found so far (ranked by the newest GAP), for a binary run across
-    compositions the formation-energy hull (:class:`ConvexHullView`), the map.
+    distinct minima found so far (ranked by the newest GAP), for a binary or ternary run
+    across compositions the formation-energy hull (:class:`ConvexHullView`), the map.
 
     Parameters
     ----------
@@ -208,10 +208,8 @@ class Dashboard(w.VBox):
                 "<b>Found so far</b>: the distinct minima of the search, ranked by the "
                 "newest GAP; choose one to see it above."), self.results]
         periodic = [a for a in labels if a.pbc.all()]
-        elements = {e for a in periodic for e in a.get_chemical_symbols()}
-        if (len(self.explorer.settings.compositions()) > 1 and len(elements) == 2
-                and len({reduced_formula(a) for a in periodic}) > 1
-                and self.explorer.potential is not None):
+        if (len(self.explorer.settings.compositions()) > 1 and periodic
+                and hull_problem(periodic) is None and self.explorer.potential is not None):
             if not self.hull_box.children:
                 self.hull = ConvexHullView(periodic, potential=self.explorer.potential,
                                            inspector=self.inspector)

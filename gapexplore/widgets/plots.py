@@ -15,7 +15,8 @@ import numpy as np
 from gapexplore.core.checks import fail
 
 __all__ = ["energy_energy_figure", "energy_volume_figure", "hull_figure",
-           "learning_curve_figure", "save_html", "structure_map_figure"]
+           "learning_curve_figure", "save_html", "structure_map_figure",
+           "ternary_hull_figure"]
 
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
             "#7f7f7f", "#bcbd22", "#17becf")
@@ -200,7 +201,7 @@ def structure_map_figure(data, *, marker_by: str = "element", title: str = "Stru
 
 
 def hull_figure(data, *, title: str = "Formation energy and convex hull"):
-    """The formation-energy convex hull of a binary database, reference and GAP.
+    """The formation-energy convex hull of a binary or ternary database, reference and GAP.
 
     Parameters
     ----------
@@ -209,12 +210,15 @@ def hull_figure(data, *, title: str = "Formation energy and convex hull"):
 
     Returns
     -------
-    bokeh.plotting.figure
-        Reference points (circles, their source named ``"hull"``: tap or box-select them)
-        and GAP points (crosses) on the same structures, each with its lower hull drawn.
+    bokeh.plotting.figure or bokeh.layouts.row
+        Binary: reference points (circles, their source named ``"hull"``: tap or
+        box-select them) and GAP points (crosses) on the same structures, each with its
+        lower hull drawn. Ternary: :func:`ternary_hull_figure`.
     """
     from bokeh.models import ColumnDataSource, HoverTool
 
+    if len(data.elements) == 3:
+        return ternary_hull_figure(data, title=title)
     a, b = data.elements
     fig = _figure(title, f"fraction of {b} in {a}–{b}", "formation energy (eV/atom)",
                   width=560, height=420)
@@ -249,6 +253,120 @@ def hull_figure(data, *, title: str = "Formation energy and convex hull"):
         fig.y_range = Range1d(low, high)
         fig.title.text += f" ({outside} off the plot: zoom out)"
     return fig
+
+
+def ternary_hull_figure(data, *, title: str = "Formation energy and convex hull"):
+    """The convex hull of a ternary database on the composition triangle, by the reference
+    and (if ``data`` has them) by the GAP, side by side.
+
+    Each structure is a point at its composition (the first element bottom left, the
+    second bottom right, the third at the top), coloured by its height above the lower
+    convex hull of (composition, energy) [eV/atom], by that panel's energies; the points on
+    the hull are drawn on top with a thick outline, and the hull's facets as tie lines
+    between their compositions.
+
+    Parameters
+    ----------
+    data : HullData
+        :func:`gapexplore.analysis.formation_energies` output for three elements.
+
+    Returns
+    -------
+    bokeh.layouts.row
+        The reference panel (points named ``"hull"``: tap or box-select them) and the GAP
+        panel (points named ``"gap"``), sharing one data source, so that a selection in
+        either shows in both.
+    """
+    from bokeh.layouts import row
+    from bokeh.models import (
+        CDSView,
+        ColorBar,
+        ColumnDataSource,
+        HoverTool,
+        IndexFilter,
+        LinearColorMapper,
+    )
+    from bokeh.palettes import Viridis256
+
+    if len(data.elements) != 3 or data.fractions is None:
+        raise fail("data", "ternary_hull_figure", "the HullData of three elements",
+                   ", ".join(data.elements))
+    corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3.0) / 2]])
+    xy = data.fractions @ corners                       # composition on the triangle
+    columns = data.columns() | {"tx": xy[:, 0], "ty": xy[:, 1]}
+    source = ColumnDataSource(columns)
+    series = [("reference", "reference_above_hull", "circle", "hull")]
+    if data.gap is not None:
+        series.append(("GAP", "gap_above_hull", "square", "gap"))
+    heights = np.concatenate([np.asarray(columns[h], dtype=float) for _, h, _, _ in series])
+    high = max(_robust_range(heights, margin=0.05)[1], 1e-3)
+    mapper = None
+    panels, renderers = [], []
+    for label, height, marker, name in series:
+        fig = _figure(f"{title}: {label}", "", "", width=430, height=400, match_aspect=True)
+        fig.tools = [t for t in fig.tools if type(t).__name__ != "SaveTool"]
+        fig.add_tools("tap", "box_select", "save")
+        fig.axis.visible = False
+        fig.grid.visible = False
+        outline = np.vstack([corners, corners[:1]])
+        fig.line(outline[:, 0], outline[:, 1], color="black", line_width=1)
+        for (cx, cy), element, align in zip(corners, data.elements,
+                                            ("right", "left", "center")):
+            fig.text([cx], [cy + (0.03 if align == "center" else -0.06)], text=[element],
+                     text_align=align, text_font_size="13px")
+        for (x0, y0), (x1, y1) in _ternary_tie_lines(data.fractions, columns[height],
+                                                     columns["gap" if name == "gap"
+                                                             else "reference"], corners):
+            fig.line([x0, x1], [y0, y1], color="#555555", line_width=1.2)
+        mapper = LinearColorMapper(palette=Viridis256, low=0.0, high=high)
+        renderer = fig.scatter("tx", "ty", source=source, size=9, marker=marker,
+                               fill_color={"field": height, "transform": mapper},
+                               line_color="black", line_width=0.5, name=name)
+        renderer.nonselection_glyph.fill_alpha = 0.2
+        renderers.append(renderer)
+        stable = np.flatnonzero(np.asarray(columns[height], dtype=float) < 1e-9)
+        fig.scatter("tx", "ty", source=source, view=CDSView(filter=IndexFilter(stable)),
+                    size=11, marker=marker, fill_color={"field": height, "transform": mapper},
+                    line_color="black", line_width=2)      # the hull's points, drawn on top
+        fig.add_tools(HoverTool(renderers=[renderer], tooltips=[
+            ("structure", "@uid (@formula)"), ("iteration", "@iteration"),
+            ("reference", "@reference{0.000} eV/atom formation, "
+                          "@reference_above_hull{0.000} above the hull"),
+            ("GAP", "@gap{0.000} eV/atom formation, @gap_above_hull{0.000} above the hull")]))
+        panels.append(fig)
+    panels[-1].add_layout(ColorBar(color_mapper=mapper, title="above hull (eV/atom)",
+                                   width=10), "right")
+    if len(panels) == 2:
+        panels[1].x_range, panels[1].y_range = panels[0].x_range, panels[0].y_range
+    return row(*panels)
+
+
+def _ternary_tie_lines(fractions, heights, energies, corners) -> list:
+    """Edges of the lower hull's facets among the compositions on the hull (height 0),
+    as segments on the composition triangle; none when those are fewer than three or on
+    one line."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    on = np.asarray(heights, dtype=float) < 1e-9
+    lowest: dict = {}
+    for f, e in zip(np.asarray(fractions)[on], np.asarray(energies, dtype=float)[on]):
+        key = tuple(np.round(f, 9))
+        lowest[key] = min(lowest.get(key, np.inf), e)
+    if len(lowest) < 3:
+        return []
+    points = np.array([[k[1], k[2], e] for k, e in lowest.items()])
+    try:
+        hull = ConvexHull(points)
+    except (QhullError, ValueError):                  # compositions on one line
+        return []
+    edges = set()
+    for simplex, equation in zip(hull.simplices, hull.equations):
+        if equation[2] < -1e-12:                     # a facet of the lower hull
+            for i, j in ((0, 1), (1, 2), (0, 2)):
+                edges.add(tuple(sorted((int(simplex[i]), int(simplex[j])))))
+    f = np.column_stack([1.0 - points[:, 0] - points[:, 1], points[:, :2]])
+    xy = f @ corners
+    return [(tuple(xy[i]), tuple(xy[j])) for i, j in sorted(edges)]
 
 
 def _robust_range(values, margin: float = 0.5) -> tuple:
