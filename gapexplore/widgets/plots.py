@@ -300,7 +300,7 @@ def ternary_hull_figure(data, *, title: str = "Formation energy and convex hull"
         series.append(("GAP", "gap_above_hull", "square", "gap"))
     heights = np.concatenate([np.asarray(columns[h], dtype=float) for _, h, _, _ in series])
     high = max(_robust_range(heights, margin=0.05)[1], 1e-3)
-    mapper = None
+    mapper = LinearColorMapper(palette=Viridis256, low=0.0, high=high)   # one for both panels
     panels, renderers = [], []
     for label, height, marker, name in series:
         fig = _figure(f"{title}: {label}", "", "", width=430, height=400, match_aspect=True)
@@ -318,7 +318,6 @@ def ternary_hull_figure(data, *, title: str = "Formation energy and convex hull"
                                                      columns["gap" if name == "gap"
                                                              else "reference"], corners):
             fig.line([x0, x1], [y0, y1], color="#555555", line_width=1.2)
-        mapper = LinearColorMapper(palette=Viridis256, low=0.0, high=high)
         renderer = fig.scatter("tx", "ty", source=source, size=9, marker=marker,
                                fill_color={"field": height, "transform": mapper},
                                line_color="black", line_width=0.5, name=name)
