@@ -13,6 +13,10 @@ EXTRAS := notebook,test,surrogate
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
+# pytest runs one test per core (pytest-xdist; most tests use one core each), handing the
+# next test to whichever worker is free; `make test PARALLEL=` runs them one at a time.
+PARALLEL ?= -n auto --dist worksteal
+
 # The browser tests use Debian's Chromium (Playwright cannot download browsers here).
 CHROMIUM := /usr/bin/chromium
 
@@ -37,13 +41,13 @@ demo: $(STAMP)
 # The whole suite, slow scientific checks included (about 20 minutes on 2 cores at most).
 test: $(STAMP) $(CHROMIUM) gpaw
 	$(BIN)/ruff check gapexplore tests benchmarks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(PARALLEL) -m "not slow"
 
 test-slow: $(STAMP) $(CHROMIUM) gpaw
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest $(PARALLEL) -m slow
 
 # JupyterLab in headless Chromium; screenshots in test-artifacts/browser/
 test-browser: $(STAMP) $(CHROMIUM)
