@@ -4,7 +4,10 @@ Paper Figs. 2 and 3: after each fit, the energy error per atom of known crystal 
 (relaxed), GAP against the reference. :func:`validate` relaxes each structure twice — with
 the GAP and with the reference, at zero pressure, cell included — and compares the relaxed
 energies per atom; it also reports the energy differences between the structures (e.g.
-β-Sn − diamond Si) by both, the differences a user cares about.
+β-Sn − diamond Si) by both, the differences a user cares about. Each relaxation keeps the
+structure's space group (ASE's ``FixSymmetry``), as the paper's benchmark relaxations do
+("constraining the volume and symmetry of the cell"): the error is that of the named
+structure, not of whatever an early GAP collapses it into.
 
 :func:`known_structure` builds the structures by name from published lattice parameters
 and Wyckoff positions (starting points; the relaxations find each potential's own minimum):
@@ -294,7 +297,8 @@ def _elements(chemistry) -> tuple:
 
 def validate(structures: dict[str, Atoms], potential, reference, *,
              chemistry: Chemistry | Composition,
-             settings: RelaxSettings | None = None, reference_energies=None) -> dict:
+             settings: RelaxSettings | None = None, reference_energies=None,
+             symmetric: bool = True) -> dict:
     """Relaxed energies per atom of known structures by a GAP and by the reference.
 
     Parameters
@@ -310,6 +314,10 @@ def validate(structures: dict[str, Atoms], potential, reference, *,
     reference_energies : dict, optional
         Relaxed reference energies [eV/atom] by name, from an earlier call (the reference
         does not change during a run); computed when missing.
+    symmetric : bool
+        Keep each structure's space group while it relaxes (default; spglib at
+        ``SYMPREC`` Å on the starting structure). Without it a GAP that makes the structure
+        unstable relaxes it into another one, and its "error" is that other structure's.
 
     Returns
     -------
@@ -325,8 +333,9 @@ def validate(structures: dict[str, Atoms], potential, reference, *,
     out = {}
     for name, atoms in structures.items():
         if name not in reference_energies:
-            reference_energies[name] = _relaxed_energy(atoms, reference, chemistry, settings)[0]
-        gap, status = _relaxed_energy(atoms, potential, chemistry, settings)
+            reference_energies[name] = _relaxed_energy(atoms, reference, chemistry, settings,
+                                                       symmetric)[0]
+        gap, status = _relaxed_energy(atoms, potential, chemistry, settings, symmetric)
         out[name] = {"gap": gap, "reference": reference_energies[name],
                      "error": gap - reference_energies[name], "gap_status": status}
     first = {}   # the first name of each composition
@@ -342,7 +351,16 @@ def validate(structures: dict[str, Atoms], potential, reference, *,
     return out
 
 
-def _relaxed_energy(atoms, calculator, chemistry, settings) -> tuple[float, str]:
+#: Tolerance [Å] of the space group a validation relaxation keeps.
+SYMPREC = 1e-3
+
+
+def _relaxed_energy(atoms, calculator, chemistry, settings, symmetric) -> tuple[float, str]:
+    if symmetric:
+        from ase.constraints import FixSymmetry
+
+        atoms = atoms.copy()
+        atoms.set_constraint(FixSymmetry(atoms, symprec=SYMPREC))
     frames = relax(atoms, calculator, pressure=0.0, chemistry=chemistry, settings=settings)
     last = frames[-1]
     if keys.GAP_ENERGY not in last.info:

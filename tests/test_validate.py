@@ -68,6 +68,33 @@ def test_validation_of_the_reference_against_itself():
     assert np.isfinite([r["gap"] for r in rows]).all()
 
 
+def test_validation_keeps_each_structure_s_space_group():
+    """Diamond is unstable under Lennard-Jones: unconstrained, a start rattled by 1e-4 Å
+    collapses towards close packing; validation relaxes diamond itself, whose energy is the
+    minimum over its one free parameter, the lattice constant (a scan here)."""
+    from ase.build import bulk
+    from ase.calculators.lj import LennardJones
+    from scipy.optimize import minimize_scalar
+
+    lj = LennardJones(sigma=2.1, epsilon=1.0, rc=6.0, smooth=True)
+
+    def diamond(a):
+        atoms = bulk("Si", "diamond", a=a, cubic=True)
+        atoms.calc = lj
+        return atoms.get_potential_energy() / len(atoms)
+
+    lowest = minimize_scalar(diamond, bounds=(4.0, 7.0), method="bounded",
+                             options={"xatol": 1e-6}).fun
+    start = known_structure("Si", "diamond")
+    start.rattle(1e-4, seed=0)
+    si = Chemistry.of("Si")
+    kept = validate({"diamond": start}, lj, lj, chemistry=si)["diamond"]
+    assert kept["gap_status"] == "converged"
+    assert kept["gap"] == pytest.approx(lowest, abs=1e-3)   # fmax 0.01 eV/Å: 1e-4 measured
+    free = validate({"diamond": start}, lj, lj, chemistry=si, symmetric=False)["diamond"]
+    assert free["gap"] < lowest - 1.0                        # collapsed: about -7.9 eV/atom
+
+
 def test_prediction_error_uses_only_structures_with_both_energies():
     from ase.build import bulk
 
