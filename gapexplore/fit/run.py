@@ -347,7 +347,8 @@ def predict(structures: list[Atoms], potential) -> tuple[np.ndarray, list[np.nda
 
     The structures are not modified (each is evaluated as a copy).
     """
-    calc = load_potential(potential) if isinstance(potential, (str, Path)) else potential
+    calc = (load_potential(potential, stress=False)   # no virial: about 20 % less time
+            if isinstance(potential, (str, Path)) else potential)
     energies, forces = [], []
     for atoms in structures:
         copy = atoms.copy()
