@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml $(LOCK)
 demo: $(STAMP)
 	$(BIN)/gapexplore demo --folder runs/demo
 
-# The whole suite, slow scientific checks included (about 20 minutes on 2 cores at most).
+# The whole suite, slow scientific checks included (about 25 minutes on 2 cores, one test per core).
 test: $(STAMP) $(CHROMIUM) gpaw
 	$(BIN)/ruff check gapexplore tests benchmarks
 	$(BIN)/python -m pytest $(PARALLEL)
