@@ -8,40 +8,43 @@ validated structure both ways, and counts the values that differ by more than 1 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_revalidate.py \\
         benchmarks/out/demo-sic-d3b0.1/seed_0 benchmarks/out/demo-sic-d3b0.1/seed_2
 
-It needs only the run folders (settings.json, state.json and each iteration's gap.xml).
+It needs only the run folders; the reference must be available as the run named it.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
 def revalidate(folder: Path) -> list[dict]:
-    """Per iteration: labels, and per structure the free and the symmetric error [meV/atom]."""
+    """Per iteration: labels, and per structure the free and the symmetric error [meV/atom].
+
+    The run is opened as the run opens itself (its reference, chemistry and known
+    structures, its own included), and each GAP is the one its iteration fitted.
+    """
     from gapexplore.fit import load_potential
-    from gapexplore.label import reference_calculator
-    from gapexplore.run import ExploreSettings
+    from gapexplore.run import Explorer
     from gapexplore.validate import known_structure, validate
 
-    settings = ExploreSettings.from_dict(json.loads((folder / "settings.json").read_text()))
-    chemistry = settings.chemistry()
-    reference = reference_calculator(settings.reference)
-    structures = {n: known_structure(chemistry, n) for n in settings.validate}
-    state = json.loads((folder / "state.json").read_text())
-    cached = {}
+    run = Explorer(folder, n_jobs=1)
+    structures = {n: known_structure(run.chemistry, n) for n in run.settings.validate}
+    structures |= run.store.read_known()
+    reference = run.reference.calculator()
+    cached = {False: {}, True: {}}   # the reference's energies, relaxed each way
     rows = []
-    for record in state["iterations"]:
-        potential = load_potential(folder / f"iter_{record['iteration']:03d}" / "gap" / "gap.xml")
+    for record in run.state.iterations:
+        potential = run.potential_of(record.iteration)
+        if potential is None or not structures:
+            continue
         errors = {}
         for symmetric in (False, True):
-            result = validate(structures, potential, reference, chemistry=chemistry,
-                              reference_energies=cached, symmetric=symmetric)
+            result = validate(structures, load_potential(potential), reference,
+                              chemistry=run.chemistry, reference_energies=cached[symmetric],
+                              symmetric=symmetric)
             errors[symmetric] = {n: 1000 * result[n]["error"] for n in structures}
-            if symmetric:
-                cached = {n: result[n]["reference"] for n in structures}
-        rows.append({"iteration": record["iteration"], "labels": record["labels_total"],
+            cached[symmetric] = {n: result[n]["reference"] for n in structures}
+        rows.append({"iteration": record.iteration, "labels": record.labels_total,
                      "free": errors[False], "symmetric": errors[True]})
     return rows
 
