@@ -227,8 +227,10 @@ def learning_curves(folder) -> list[dict]:
     -------
     list of dict
         Keys ``iteration``, ``labels`` (reference labels the GAP was fitted to),
-        ``structure``, ``gap``, ``reference`` [eV/atom] and ``error`` (GAP − reference)
-        [eV/atom]. Empty before the first validated fit.
+        ``structure``, ``gap``, ``reference`` [eV/atom], ``error`` (GAP − reference)
+        [eV/atom] and ``lowest_label_above`` (the lowest label of the structure's
+        composition above it, by the reference [eV/atom]; NaN where not recorded). Empty
+        before the first validated fit.
     """
     return _store(folder, "learning_curves").read_state().validation_rows()
 

@@ -32,7 +32,9 @@ __all__ = ["check_summary", "export_run", "run_report", "write_check_html"]
 
 def run_report(explorer: Explorer, seconds: float | None = None) -> str:
     """Where a run stands, as text: its labels, each iteration's selection, fit error,
-    lowest structure, prediction and validation errors, and the newest potential."""
+    lowest structure, prediction and validation errors (each with how far above the known
+    structure the lowest label of its composition lies, ``lowest label`` [meV/atom]:
+    :func:`gapexplore.validate.lowest_label_above`), and the newest potential."""
     failed = explorer.store.count_labels(ok_only=False) - explorer.n_labels
     done = ", ".join(explorer.state.done) or "nothing yet"
     what = ", ".join(c.formula for c in explorer.settings.compositions())
@@ -42,8 +44,8 @@ def run_report(explorer: Explorer, seconds: float | None = None) -> str:
     for record in explorer.state.iterations:
         fit = record.fit or {}
         lowest = record.lowest or {}
-        errors = {name: values["error"] for name, values in
-                  (record.validation or {}).items() if name != "differences"}
+        errors = {name: (values["error"], values.get("lowest_label_above")) for name, values
+                  in (record.validation or {}).items() if name != "differences"}
         lines.append(
             f"  iteration {record.iteration}: selected {_or_dash(record.selected)}, "
             f"labels {_or_dash(record.labels_total)}, training RMSE "
@@ -55,7 +57,9 @@ def run_report(explorer: Explorer, seconds: float | None = None) -> str:
                   "above the hull" if "formula" in lowest else "") + ")" if lowest else "")
             + (f", new labels predicted to {1000 * predicted['rmse']:.1f} meV/atom RMSE"
                if (predicted := record.prediction_error) else "")
-            + "".join(f", {name} error {1000 * e:+.1f} meV/atom" for name, e in errors.items()))
+            + "".join(f", {name} error {1000 * e:+.1f} meV/atom"
+                      + ("" if above is None else f" (lowest label {1000 * above:+.0f})")
+                      for name, (e, above) in errors.items()))
     if explorer.potential:
         lines.append(f"  newest potential: {explorer.potential}")
     return "\n".join(lines)

@@ -45,7 +45,7 @@ from gapexplore.core.chemistry import Chemistry, Composition, reduced_formula
 from gapexplore.relax import RelaxSettings, relax
 
 __all__ = ["HELD_OUT_STRUCTURES", "KNOWN_STRUCTURES", "held_out_structure", "known_structure",
-           "prediction_error", "structure_table", "validate"]
+           "lowest_label_above", "prediction_error", "structure_table", "validate"]
 
 
 def _beta_tin(element, a, c):
@@ -348,6 +348,47 @@ def validate(structures: dict[str, Atoms], potential, reference, *,
             out["differences"][f"{name} - {zero}"] = {
                 "gap": out[name]["gap"] - out[zero]["gap"],
                 "reference": out[name]["reference"] - out[zero]["reference"]}
+    return out
+
+
+def lowest_label_above(structures: dict[str, Atoms], reference_energies: dict[str, float],
+                       labels: list[Atoms]) -> dict[str, float | None]:
+    """How far the lowest labelled cell of each known structure's composition lies above
+    that structure, both by the reference [eV/atom].
+
+    A GAP is fitted, not extrapolated, near a known structure only once its database holds
+    cells near it in energy: in GAP-RSS those come from the search, and a search that
+    never reached the ground state leaves the GAP's error there to extrapolation (the SiC
+    demo, README). A value of a few meV/atom says the run labelled the structure, or one
+    as low; some tens of meV/atom, that its GAP has not been shown anything as low.
+
+    Parameters
+    ----------
+    structures : dict of str to ase.Atoms
+        Known structures by name (their compositions are used).
+    reference_energies : dict of str to float
+        Each one's relaxed reference energy [eV/atom] (``validate(...)[name]["reference"]``).
+    labels : list of ase.Atoms
+        The labelled database (``info[keys.REF_ENERGY]`` [eV]); cells without periodic
+        boundaries (dimers, the isolated atom) are left out.
+
+    Returns
+    -------
+    dict of str to float or None
+        Per name: the lowest label's reference energy per atom minus the structure's
+        [eV/atom] (negative when a label is lower), None when no label has its
+        composition.
+    """
+    lowest: dict[str, float] = {}
+    for atoms in labels:
+        if atoms.pbc.all() and keys.REF_ENERGY in atoms.info:
+            formula = reduced_formula(atoms)
+            energy = float(atoms.info[keys.REF_ENERGY]) / len(atoms)
+            lowest[formula] = min(energy, lowest.get(formula, energy))
+    out = {}
+    for name, atoms in structures.items():
+        found = lowest.get(reduced_formula(atoms))
+        out[name] = None if found is None else found - float(reference_energies[name])
     return out
 
 

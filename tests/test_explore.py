@@ -59,13 +59,21 @@ def test_a_tiny_run_end_to_end(tmp_path):
     assert explorer.potential == root / "iter_001/gap/gap.xml"
     # learning curve: the diamond error of each GAP, and the reference relaxed only once
     lines = (root / "validation.csv").read_text().splitlines()
-    assert lines[0] == "iteration,labels,structure,gap,reference,error" and len(lines) == 3
+    assert lines[0] == "iteration,labels,structure,gap,reference,error,lowest_label_above" \
+        and len(lines) == 3
     curve = [r["validation"]["diamond"] for r in state["iterations"]]
     # a GAP of 4 random cells and the dimers can be far off (that is what the loop fixes):
     # check the bookkeeping, not the accuracy (tests/test_fit_real.py checks that)
     assert all(np.isfinite(c["error"]) and c["error"] == pytest.approx(c["gap"] - c["reference"])
                for c in curve)
     assert state["reference_energies"]["diamond"] == pytest.approx(-4.3366, abs=1e-3)
+    # how far the lowest label each GAP was fitted to lies above diamond, from the database
+    for record in explorer.state.iterations:
+        cells = [a for i in range(record.iteration + 1)
+                 for a in explorer.store.labels(iteration=i) if a.pbc.all()]
+        lowest = min(a.info[keys.REF_ENERGY] / len(a) for a in cells)
+        assert record.validation["diamond"]["lowest_label_above"] == pytest.approx(
+            lowest - record.validation["diamond"]["reference"])
     # wall times per step [s]; validation is timed apart from the fit
     assert set(state["iterations"][1]["seconds"]) == {"generate", "relax", "select", "label",
                                                       "fit", "validate"}

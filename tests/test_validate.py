@@ -4,7 +4,7 @@ import pytest
 from gapexplore import Chemistry, InvalidParameterError, keys
 from gapexplore.label import reference_calculator
 from gapexplore.run.state import IterationRecord, RunState
-from gapexplore.validate import KNOWN_STRUCTURES, known_structure, validate
+from gapexplore.validate import KNOWN_STRUCTURES, known_structure, lowest_label_above, validate
 
 
 def test_known_structures_have_their_space_groups():
@@ -66,6 +66,38 @@ def test_validation_of_the_reference_against_itself():
                                                 validation=result)]).validation_rows()
     assert [r["structure"] for r in rows] == ["diamond", "beta-tin"]
     assert np.isfinite([r["gap"] for r in rows]).all()
+
+
+def test_lowest_label_above_each_known_structure():
+    """The lowest periodic label of each structure's own composition, by the reference,
+    minus the structure's energy; dimers and other compositions do not count."""
+    from ase import Atoms
+
+    def label(symbols, energy_per_atom, pbc=True):
+        atoms = Atoms(symbols, cell=np.eye(3) * 10, pbc=pbc)
+        atoms.positions = np.arange(3 * len(atoms)).reshape(-1, 3)
+        atoms.info[keys.REF_ENERGY] = energy_per_atom * len(atoms)
+        return atoms
+
+    labels = [label("Si8", -4.30), label("Si4", -4.25), label("Si2", -9.0, pbc=False),
+              label("Si4C4", -6.11), label("C8", -7.5)]
+    structures = {"diamond": known_structure("Si", "diamond"),
+                  "beta-tin": known_structure("Si", "beta-tin"),
+                  "3C": known_structure("SiC", "3C"), "2H": known_structure("SiC", "2H")}
+    energies = {"diamond": -4.3366, "beta-tin": -4.1366, "3C": -6.1647, "2H": -6.1647}
+    above = lowest_label_above(structures, energies, labels)
+    assert above["diamond"] == pytest.approx(-4.30 + 4.3366)      # 37 meV/atom above
+    assert above["beta-tin"] == pytest.approx(-4.30 + 4.1366)     # a label below it
+    assert above["3C"] == above["2H"] == pytest.approx(-6.11 + 6.1647)
+    assert lowest_label_above(structures, energies, labels[:3])["3C"] is None
+    rows = RunState(iterations=[IterationRecord(
+        1, 10, 5, labels_total=10,
+        validation={"3C": {"gap": -6.2, "reference": -6.1647, "error": -0.0353,
+                           "lowest_label_above": above["3C"]},
+                    "diamond": {"gap": -4.3, "reference": -4.3366, "error": 0.0366}})]
+    ).validation_rows()
+    assert rows[0]["lowest_label_above"] == pytest.approx(0.0547)
+    assert np.isnan(rows[1]["lowest_label_above"])     # validated before it was recorded
 
 
 def test_validation_keeps_each_structure_s_space_group():

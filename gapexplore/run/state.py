@@ -174,15 +174,19 @@ class RunState:
     def validation_rows(self) -> list[dict]:
         """The learning curves as table rows: one per fitted iteration and known
         structure, with ``iteration``, ``labels`` (labels the GAP was fitted to),
-        ``structure``, ``gap``, ``reference`` and ``error`` [eV/atom]."""
+        ``structure``, ``gap``, ``reference``, ``error`` and ``lowest_label_above``
+        [eV/atom] (:func:`gapexplore.validate.lowest_label_above`; NaN where not recorded:
+        runs validated before it was, or no label of that composition)."""
         rows = []
         for record in self.iterations:
             for name, values in (record.validation or {}).items():
                 if name == "differences":
                     continue
+                above = values.get("lowest_label_above")
                 rows.append({"iteration": record.iteration, "labels": record.labels_total,
                              "structure": name,
-                             **{k: values[k] for k in ("gap", "reference", "error")}})
+                             **{k: values[k] for k in ("gap", "reference", "error")},
+                             "lowest_label_above": float("nan") if above is None else above})
         return rows
 
     def prediction_rows(self) -> list[dict]:

@@ -22,7 +22,12 @@ from gapexplore.label import label_structures
 from gapexplore.relax import lowest_final, relax_structures, status_kind
 from gapexplore.run.store import write_csv
 from gapexplore.select import select_structures
-from gapexplore.validate import known_structure, prediction_error, validate
+from gapexplore.validate import (
+    known_structure,
+    lowest_label_above,
+    prediction_error,
+    validate,
+)
 
 __all__ = ["STEPS", "Steps"]
 
@@ -290,4 +295,7 @@ class Steps:
         result = validate(structures, load_potential(potential), calculator,
                           chemistry=self.chemistry, reference_energies=cached)
         cached.update({n: result[n]["reference"] for n in structures})
+        above = lowest_label_above(structures, cached, self.store.labels())
+        for name, value in above.items():
+            result[name]["lowest_label_above"] = value
         return result
