@@ -273,20 +273,20 @@ class Steps:
         self._check_order("fit")
         gap = self.settings.gap_settings()
         workdir = self.store.iteration_dir(self.iteration) / "gap"
-        result = fit_gap(self.store.labels(), self.chemistry, workdir, settings=gap,
-                         gap_fit=self.gap_fit)
+        labels = self.store.labels()
+        result = fit_gap(labels, self.chemistry, workdir, settings=gap, gap_fit=self.gap_fit)
         facts, carved = {"fit": result.summary()}, {}
         validating = bool(self.settings.validate or self.store.read_known())
         if validating:  # timed apart: with a DFT reference it relaxes with the reference
             start = time.perf_counter()
-            facts["validation"] = self._validate(result.potential)
+            facts["validation"] = self._validate(result.potential, labels)
             carved["validate"] = time.perf_counter() - start
         self._done("fit", carved=carved, **facts)
         if validating:
             write_csv(self.store.root / "validation.csv", self.state.validation_rows())
         return result
 
-    def _validate(self, potential) -> dict:
+    def _validate(self, potential, labels: list[Atoms]) -> dict:
         structures = {n: known_structure(self.chemistry, n)
                       for n in self.settings.validate}
         structures |= self.store.read_known()
@@ -295,7 +295,7 @@ class Steps:
         result = validate(structures, load_potential(potential), calculator,
                           chemistry=self.chemistry, reference_energies=cached)
         cached.update({n: result[n]["reference"] for n in structures})
-        above = lowest_label_above(structures, cached, self.store.labels())
+        above = lowest_label_above(structures, cached, labels)
         for name, value in above.items():
             result[name]["lowest_label_above"] = value
         return result
