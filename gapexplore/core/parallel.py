@@ -326,10 +326,19 @@ def _run_pool(fn, items, pending: deque, n_jobs: int, timeout, settle) -> list[i
                 return []
         return []
     except BaseException:
-        _kill_workers(pool)
+        _stop(pool)
         raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Kill ``pool``'s workers and wait for its manager thread to see them gone. Left
+    running, that thread closes its wake-up pipe while CPython 3.11's exit handler
+    (``concurrent.futures.process._python_exit``) may be writing to it: after a Ctrl-C the
+    process then ends with an "OSError: Bad file descriptor" traceback."""
+    _kill_workers(pool)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_alone(fn, item, timeout):
@@ -344,7 +353,7 @@ def _run_alone(fn, item, timeout):
         return TaskTimedOut(f"ran longer than its time limit of {timeout:g} s; its worker "
                             "was stopped")
     except BaseException:
-        _kill_workers(pool)
+        _stop(pool)
         raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
