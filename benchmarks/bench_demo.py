@@ -18,6 +18,8 @@ run it under two BLAS kernels and compare the tables to see the first step that 
     OPENBLAS_CORETYPE=Sandybridge .venv/bin/python benchmarks/bench_demo.py --seeds 0 --hashes
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 2 \
         --parallel 3 --delta-3b 0.1      # the SiC demo with δ_3b fixed, in demo-sic-d3b0.1/
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 2 \
+        --parallel 3 --label-lowest      # training on each iteration's checked lowest minimum
 
 Runs resume: a finished seed's folder (``benchmarks/out/demo/seed_N``, ``demo-sic/``) is
 read, not rerun.
@@ -44,11 +46,14 @@ LEARNT = 10.0
 
 
 def run_seed(system: str, seed: int, folder: Path, n_jobs: int,
-             delta_3b: float | None = None, candidates: int | None = None) -> float:
+             delta_3b: float | None = None, candidates: int | None = None,
+             label_lowest: bool = False) -> float:
     """Run the demo of ``system`` at ``seed`` in ``folder`` to the end; its wall time [s]
     (0 if it had finished before). ``delta_3b`` [eV]: the demo's GAP with δ_3b fixed
     (``GapSettings.delta_3b``) instead of the paper's rule; ``candidates``: GAP
-    relaxations per iteration instead of the demo's."""
+    relaxations per iteration instead of the demo's; ``label_lowest``: also train on the
+    reference's check of each iteration's lowest GAP minimum
+    (``ExploreSettings.label_lowest``)."""
     from gapexplore.cli import DEMOS
     from gapexplore.run import Explorer, ExploreSettings
 
@@ -56,6 +61,8 @@ def run_seed(system: str, seed: int, folder: Path, n_jobs: int,
     fields = dict(DEMOS[system][0], seed=seed)
     if candidates is not None:
         fields["n_candidates"] = candidates
+    if label_lowest:
+        fields["label_lowest"] = True
     if delta_3b is not None:
         preset = fields.get("gap", "paper")
         fields["gap"] = ({"preset": preset} if isinstance(preset, str) else dict(preset)) \
@@ -170,6 +177,10 @@ def main():
     parser.add_argument("--candidates", type=int, default=None, metavar="N",
                         help="N GAP relaxations per iteration instead of the demo's "
                              "(ExploreSettings.n_candidates); default folder demo[-sic]-c<N>")
+    parser.add_argument("--label-lowest", action="store_true",
+                        help="also train on the reference's check of each iteration's lowest "
+                             "GAP minimum (ExploreSettings.label_lowest); default folder "
+                             "demo[-sic]-lowest")
     args = parser.parse_args()
     from threadpoolctl import threadpool_info
 
@@ -179,7 +190,8 @@ def main():
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
     out = args.out or OUT / (("demo" if args.system == "si" else f"demo-{args.system}")
                              + ("" if args.delta_3b is None else f"-d3b{args.delta_3b:g}")
-                             + ("" if args.candidates is None else f"-c{args.candidates}"))
+                             + ("" if args.candidates is None else f"-c{args.candidates}")
+                             + ("-lowest" if args.label_lowest else ""))
     n_jobs = max(1, 2 // args.parallel)
     suffix = os.environ.get("OPENBLAS_CORETYPE", "")
     folders = {s: out / (f"seed_{s}" + (f"_{suffix}" if suffix else "")) for s in args.seeds}
@@ -189,7 +201,8 @@ def main():
                                                 [folders[s] for s in args.seeds],
                                                 [n_jobs] * count,
                                                 [args.delta_3b] * count,
-                                                [args.candidates] * count)))
+                                                [args.candidates] * count,
+                                                [args.label_lowest] * count)))
     results = {seed: summary(folders[seed], args.system) for seed in args.seeds}
     names = list(next(iter(results.values()))["errors"])
     ground = " or ".join(GROUND_STATES[args.system])

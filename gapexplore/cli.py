@@ -53,7 +53,8 @@ _SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
     "target_error": "target_error", "target_prediction_error": "target_prediction_error",
     "gap": "gap",
     "soap": "soap", "selection": "selection", "stochastic": "selection_stochastic",
-    "center": "selection_center", "fmax": "relax_fmax", "max_steps": "relax_max_steps",
+    "center": "selection_center", "label_lowest": "label_lowest",
+    "fmax": "relax_fmax", "max_steps": "relax_max_steps",
     "seed": "seed",
     "validate": "validate",
     "reference_timeout": "reference_timeout", "relax_timeout": "relax_timeout",
@@ -154,6 +155,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="CUR draws by leverage instead of taking the largest")
     run.add_argument("--center", action="store_true", default=None,
                      help="CUR on the centred kernel")
+    run.add_argument("--label-lowest", action="store_true", default=None,
+                     help="also train on the reference's check of each iteration's "
+                     "lowest GAP minimum")
     run.add_argument("--fmax", type=float, help="relaxation convergence [eV/Å] (0.01)")
     run.add_argument("--max-steps", type=int, help="relaxation step cap (300)")
     run.add_argument("--optimiser", choices=OPTIMISERS,

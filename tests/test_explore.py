@@ -118,6 +118,53 @@ def test_steps_resume_and_labels_are_never_repeated(tmp_path):
     assert len(uids) == len(set(uids)) == 4 + 22
 
 
+def test_label_lowest_trains_on_the_checked_minimum_and_never_computes_it_twice(tmp_path):
+    """``label_lowest``: the reference's check of the GAP's lowest minimum is also a label,
+    computed once, even when the run was stopped after the label was stored."""
+    import shutil
+
+    folder = tmp_path / "run"
+    settings = dataclasses.replace(TINY, label_lowest=True, validate=())
+    explorer = Explorer(folder, settings, reference=CountingSW(), n_jobs=1)
+    while explorer.iteration < 1 or explorer.next_step != "label":
+        explorer.step()
+    selected = read(folder / "iter_001/selected.xyz", ":")
+    lowest = explorer._lowest_to_check()
+    assert not any(keys.RELAX_ID in a.info and a.info[keys.RELAX_ID] == lowest.info[
+        keys.RELAX_ID] and a.info[keys.RELAX_STEP] == lowest.info[keys.RELAX_STEP]
+        for a in selected)   # this seed's lowest minimum is not one of the selected frames
+    shutil.copytree(folder, tmp_path / "stopped")
+    shutil.copytree(folder, tmp_path / "chosen")
+    # labelled in one pass: the selected frames and the lowest, each once
+    CountingSW.calls = 0
+    assert explorer.step() == "label" and CountingSW.calls == len(selected) + 1
+    [checked] = read(folder / "iter_001/lowest_checked.xyz", ":")
+    [label] = [a for a in explorer.store.labels(iteration=1)
+               if a.info[keys.UID] == checked.info[keys.UID] == "i001-lowest"]
+    assert label.info[keys.REF_ENERGY] == pytest.approx(checked.info[keys.REF_ENERGY])
+    assert explorer.state.iterations[1].labelled == len(selected) + 1
+    # stopped after the lowest was stored as a label, before its check file was written
+    stopped = Explorer(tmp_path / "stopped", reference=CountingSW(), n_jobs=1)
+    done = lowest.copy()
+    done.info[keys.REF_ENERGY] = -1.0 * len(done)
+    done.arrays[keys.REF_FORCES] = np.zeros((len(done), 3))
+    stopped.store.add_labels([done], 1)
+    CountingSW.calls = 0
+    assert stopped.step() == "label" and CountingSW.calls == len(selected)
+    assert stopped.state.iterations[1].lowest["reference_energy_per_atom"] == -1.0
+    uids = [a.info[keys.UID] for a in stopped.store.labels(iteration=1)]
+    assert len(uids) == len(set(uids)) == len(selected) + 1
+    # when the selection already chose that very frame, it is labelled once, as selected
+    chosen = Explorer(tmp_path / "chosen", reference=CountingSW(), n_jobs=1)
+    frame = lowest.copy()
+    frame.info[keys.UID] = "i001-s0099"
+    chosen.store.write_structures(1, "selected", selected + [frame])
+    chosen.step()
+    uids = [a.info[keys.UID] for a in chosen.store.labels(iteration=1)]
+    assert "i001-s0099" in uids and "i001-lowest" not in uids
+    assert (tmp_path / "chosen/iter_001/lowest_checked.xyz").exists()
+
+
 def test_same_seed_same_selection_and_controls_are_recorded(tmp_path):
     runs = []
     for name in ("a", "b"):

@@ -113,6 +113,13 @@ class ExploreSettings:
     selection_center : bool
         CUR on the centred kernel (or centred vectors), as wfl does; default the paper's
         uncentred kernel. Only with a CUR ``selection``.
+    label_lowest : bool
+        Also train on the reference calculation of each iteration's lowest-enthalpy GAP
+        minimum, which every run makes to check its GAP for holes (``lowest`` in
+        ``state.json``); default False, the paper's labels only. A hole the search found
+        is then labelled at once, and so is a ground state it reached that the selection
+        passed over (with tens of relaxations an iteration, CUR often does: the SiC demo,
+        README).
     relax_fmax : float
         Relaxation convergence [eV/Å] (paper: 0.01).
     relax_max_steps : int
@@ -159,6 +166,7 @@ class ExploreSettings:
     selection: str = "kernel_cur"
     selection_stochastic: bool = False
     selection_center: bool = False
+    label_lowest: bool = False
     relax_fmax: float = 0.01
     relax_max_steps: int = 300
     relax: dict = dataclasses.field(default_factory=dict)
@@ -227,6 +235,8 @@ class ExploreSettings:
             if value and self.selection in ("random", "kernel_fps"):
                 raise fail(name, where, f"False with selection={self.selection!r} (a CUR "
                            "option)", value)
+        if not isinstance(self.label_lowest, bool):
+            raise fail("label_lowest", where, "a bool", self.label_lowest)
         if self.selection_stochastic and self.selection == "kernel_leverage":
             raise fail("selection_stochastic", where, "False with selection='kernel_leverage' "
                        "(which always draws)", True)

@@ -65,7 +65,8 @@ class IterationRecord:
         The lowest-enthalpy converged minimum (:func:`gapexplore.relax.lowest_final`);
         after the label step, with the reference's energy and enthalpy of that very
         structure beside the GAP's (:func:`gapexplore.run.steps.checked_lowest`; the
-        calculation is in ``iter_NNN/lowest_checked.xyz``, never a training label).
+        calculation is in ``iter_NNN/lowest_checked.xyz``; a training label only with
+        ``ExploreSettings.label_lowest``).
     selected : int or None
         Structures chosen (select).
     selected_predicted_error : float or None

@@ -46,7 +46,8 @@ def _locked(step):
 
 
 #: The uid and file (``iter_NNN/lowest_checked.xyz``) of the reference's calculation on
-#: the GAP's lowest minimum of an iteration: a check, never a training label.
+#: the GAP's lowest minimum of an iteration: a check, and a training label only with
+#: ``ExploreSettings.label_lowest``.
 _LOWEST_UID = "i{:03d}-lowest"
 #: The database's selection SOAP vectors by label uid, in the run folder.
 _DATABASE_SOAP = "database_soap.npz"
@@ -68,6 +69,12 @@ def checked_lowest(checked: Atoms) -> dict:
             "reference_enthalpy_per_atom":
                 checked.info[keys.ENTHALPY_PER_ATOM] + reference - gap,
             "reference_status": "ok"}
+
+
+def _same_frame(a: Atoms, b: Atoms) -> bool:
+    """Whether two relaxation frames are one: the same relaxation and step."""
+    return all(a.info.get(k) is not None and a.info.get(k) == b.info.get(k)
+               for k in (keys.RELAX_ID, keys.RELAX_STEP))
 
 
 class Steps:
@@ -204,7 +211,8 @@ class Steps:
         """Label the selected structures (iteration 0 adds dimers and the isolated atom);
         each result is stored as it arrives, and stored ones are not computed again."""
         self._check_order("label")
-        todo = self.store.read_structures(self.iteration, "selected")
+        selected = self.store.read_structures(self.iteration, "selected")
+        todo = selected
         if self.iteration == 0:
             atoms = isolated_atom(self.chemistry)   # one per element for a compound
             extras = (atoms if isinstance(atoms, list) else [atoms]) + dimers(self.chemistry)
@@ -214,21 +222,29 @@ class Steps:
         stored = self.store.labelled_uids()
         todo = [a for a in todo if a.info[keys.UID] not in stored]
         iteration = self.iteration
+        lowest_uid = _LOWEST_UID.format(iteration)
         lowest = self._lowest_to_check()
-        check = lowest is not None and not self._lowest_checked_path().exists()
-        if check:   # checked in the same pass, kept apart from the training labels
-            todo.append(lowest)
+        trained = self.settings.label_lowest and lowest is not None and not any(
+            _same_frame(a, lowest) for a in selected)
+        if lowest is not None and not self._lowest_checked_path().exists():
+            if lowest_uid in stored:    # labelled before an interruption: not again
+                done = [a for a in self.store.labels(ok_only=False, iteration=iteration)
+                        if a.info[keys.UID] == lowest_uid]
+                self.store.write_structures(iteration, _LOWEST_CHECKED, done)
+            else:   # checked in the same pass as the labels
+                todo.append(lowest)
 
         def keep(atoms):
-            if atoms.info[keys.UID] == _LOWEST_UID.format(iteration):
-                self.store.write_structures(iteration, _LOWEST_CHECKED, [atoms])
-            else:
+            if atoms.info[keys.UID] != lowest_uid or trained:
                 self.store.add_labels([atoms], iteration)
+            if atoms.info[keys.UID] == lowest_uid:   # after the label: none is lost
+                self.store.write_structures(iteration, _LOWEST_CHECKED, [atoms])
 
         labelled = label_structures(
             todo, self.reference, executor=self.executor, n_jobs=self.n_jobs,
             progress=self.progress, timeout=self._reference_timeout(), on_label=keep)
-        labelled = [a for a in labelled if a.info[keys.UID] != _LOWEST_UID.format(iteration)]
+        if not trained:
+            labelled = [a for a in labelled if a.info[keys.UID] != lowest_uid]
         rows = self.store.labels(ok_only=False, iteration=iteration)  # resumed ones too
         failed = sum(keys.LABEL_ERROR in a.info for a in rows)
         facts = {}
