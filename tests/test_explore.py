@@ -120,7 +120,8 @@ def test_steps_resume_and_labels_are_never_repeated(tmp_path):
 
 def test_label_lowest_trains_on_the_checked_minimum_and_never_computes_it_twice(tmp_path):
     """``label_lowest``: the reference's check of the GAP's lowest minimum is also a label,
-    computed once, even when the run was stopped after the label was stored."""
+    computed once, even when the run was stopped after the label was stored, and not at
+    all when the selection chose that frame (its label is the check)."""
     import shutil
 
     from gapexplore.run.steps import _same_frame
@@ -159,11 +160,16 @@ def test_label_lowest_trains_on_the_checked_minimum_and_never_computes_it_twice(
     chosen = Explorer(tmp_path / "chosen", reference=CountingSW(), n_jobs=1)
     frame = lowest.copy()
     frame.info[keys.UID] = "i001-s0099"
-    chosen.store.write_structures(1, "selected", selected + [frame])
-    chosen.step()
-    uids = [a.info[keys.UID] for a in chosen.store.labels(iteration=1)]
-    assert "i001-s0099" in uids and "i001-lowest" not in uids
-    assert (tmp_path / "chosen/iter_001/lowest_checked.xyz").exists()
+    # first, so that the calculator's cache of its last structure cannot hide a repeat
+    chosen.store.write_structures(1, "selected", [frame] + selected)
+    CountingSW.calls = 0    # and the check is that label, not a second calculation
+    assert chosen.step() == "label" and CountingSW.calls == len(selected) + 1
+    labels = {a.info[keys.UID]: a for a in chosen.store.labels(iteration=1)}
+    assert "i001-s0099" in labels and "i001-lowest" not in labels
+    [checked] = read(tmp_path / "chosen/iter_001/lowest_checked.xyz", ":")
+    assert checked.info[keys.UID] == "i001-lowest"
+    assert checked.info[keys.REF_ENERGY] == labels["i001-s0099"].info[keys.REF_ENERGY]
+    assert chosen.state.iterations[1].lowest["reference_status"] == "ok"
 
 
 def test_same_seed_same_selection_and_controls_are_recorded(tmp_path):

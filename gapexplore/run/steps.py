@@ -224,9 +224,12 @@ class Steps:
         iteration = self.iteration
         lowest_uid = _LOWEST_UID.format(iteration)
         lowest = self._lowest_to_check()
-        trained = self.settings.label_lowest and lowest is not None and not any(
-            _same_frame(a, lowest) for a in selected)
-        if lowest is not None and not self._lowest_checked_path().exists():
+        # the selection chose the lowest minimum itself: its label is the check
+        twin = None if lowest is None else next(
+            (a for a in selected if _same_frame(a, lowest)), None)
+        trained = self.settings.label_lowest and lowest is not None and twin is None
+        # (then the check is copied from that label below, not computed)
+        if lowest is not None and twin is None and not self._lowest_checked_path().exists():
             if lowest_uid in stored:    # labelled before an interruption: not again
                 done = [a for a in self.store.labels(ok_only=False, iteration=iteration)
                         if a.info[keys.UID] == lowest_uid]
@@ -246,6 +249,10 @@ class Steps:
         if not trained:
             labelled = [a for a in labelled if a.info[keys.UID] != lowest_uid]
         rows = self.store.labels(ok_only=False, iteration=iteration)  # resumed ones too
+        if twin is not None and not self._lowest_checked_path().exists():
+            [check] = [a.copy() for a in rows if a.info[keys.UID] == twin.info[keys.UID]]
+            check.info[keys.UID] = lowest_uid
+            self.store.write_structures(iteration, _LOWEST_CHECKED, [check])
         failed = sum(keys.LABEL_ERROR in a.info for a in rows)
         facts = {}
         if iteration > 0:   # the previous GAP on what its own search found
