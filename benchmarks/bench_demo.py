@@ -20,6 +20,8 @@ run it under two BLAS kernels and compare the tables to see the first step that 
         --parallel 3 --delta-3b 0.1      # the SiC demo with δ_3b fixed, in demo-sic-d3b0.1/
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 2 \
         --parallel 3 --label-lowest      # training on each iteration's checked lowest minimum
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 2 \
+        --parallel 3 --candidates 64 --label-lowest --iterations 16   # 4 more iterations
 
 Runs resume: a finished seed's folder (``benchmarks/out/demo/seed_N``, ``demo-sic/``) is
 read, not rerun.
@@ -47,13 +49,14 @@ LEARNT = 10.0
 
 def run_seed(system: str, seed: int, folder: Path, n_jobs: int,
              delta_3b: float | None = None, candidates: int | None = None,
-             label_lowest: bool = False) -> float:
+             label_lowest: bool = False, iterations: int | None = None) -> float:
     """Run the demo of ``system`` at ``seed`` in ``folder`` to the end; its wall time [s]
     (0 if it had finished before). ``delta_3b`` [eV]: the demo's GAP with δ_3b fixed
     (``GapSettings.delta_3b``) instead of the paper's rule; ``candidates``: GAP
     relaxations per iteration instead of the demo's; ``label_lowest``: also train on the
     reference's check of each iteration's lowest GAP minimum
-    (``ExploreSettings.label_lowest``)."""
+    (``ExploreSettings.label_lowest``); ``iterations``: run to this many iterations instead
+    of the demo's (a stop criterion, so a finished run folder continues)."""
     from gapexplore.cli import DEMOS
     from gapexplore.run import Explorer, ExploreSettings
 
@@ -63,6 +66,8 @@ def run_seed(system: str, seed: int, folder: Path, n_jobs: int,
         fields["n_candidates"] = candidates
     if label_lowest:
         fields["label_lowest"] = True
+    if iterations is not None:
+        fields["max_iterations"] = iterations
     if delta_3b is not None:
         preset = fields.get("gap", "paper")
         fields["gap"] = ({"preset": preset} if isinstance(preset, str) else dict(preset)) \
@@ -181,6 +186,9 @@ def main():
                         help="also train on the reference's check of each iteration's lowest "
                              "GAP minimum (ExploreSettings.label_lowest); default folder "
                              "demo[-sic]-lowest")
+    parser.add_argument("--iterations", type=int, default=None, metavar="N",
+                        help="run each seed to N iterations instead of the demo's (a stop "
+                             "criterion: the same folder, a finished run continues)")
     args = parser.parse_args()
     from threadpoolctl import threadpool_info
 
@@ -202,7 +210,8 @@ def main():
                                                 [n_jobs] * count,
                                                 [args.delta_3b] * count,
                                                 [args.candidates] * count,
-                                                [args.label_lowest] * count)))
+                                                [args.label_lowest] * count,
+                                                [args.iterations] * count)))
     results = {seed: summary(folders[seed], args.system) for seed in args.seeds}
     names = list(next(iter(results.values()))["errors"])
     ground = " or ".join(GROUND_STATES[args.system])
