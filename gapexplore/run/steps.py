@@ -228,12 +228,12 @@ class Steps:
         twin = None if lowest is None else next(
             (a for a in selected if _same_frame(a, lowest)), None)
         trained = self.settings.label_lowest and lowest is not None and twin is None
-        # (then the check is copied from that label below, not computed)
-        if lowest is not None and twin is None and not self._lowest_checked_path().exists():
-            if lowest_uid in stored:    # labelled before an interruption: not again
-                done = [a for a in self.store.labels(ok_only=False, iteration=iteration)
-                        if a.info[keys.UID] == lowest_uid]
-                self.store.write_structures(iteration, _LOWEST_CHECKED, done)
+        check_from = None   # the uid of a stored label that is the check, copied below
+        if lowest is not None and not self._lowest_checked_path().exists():
+            if twin is not None:
+                check_from = twin.info[keys.UID]
+            elif lowest_uid in stored:    # labelled before an interruption: not again
+                check_from = lowest_uid
             else:   # checked in the same pass as the labels
                 todo.append(lowest)
 
@@ -249,8 +249,8 @@ class Steps:
         if not trained:
             labelled = [a for a in labelled if a.info[keys.UID] != lowest_uid]
         rows = self.store.labels(ok_only=False, iteration=iteration)  # resumed ones too
-        if twin is not None and not self._lowest_checked_path().exists():
-            [check] = [a.copy() for a in rows if a.info[keys.UID] == twin.info[keys.UID]]
+        if check_from is not None:
+            [check] = [a.copy() for a in rows if a.info[keys.UID] == check_from]
             check.info[keys.UID] = lowest_uid
             self.store.write_structures(iteration, _LOWEST_CHECKED, [check])
         failed = sum(keys.LABEL_ERROR in a.info for a in rows)
