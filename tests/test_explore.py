@@ -145,6 +145,11 @@ def test_label_lowest_trains_on_the_checked_minimum_and_never_computes_it_twice(
                if a.info[keys.UID] == checked.info[keys.UID] == "i001-lowest"]
     assert label.info[keys.REF_ENERGY] == pytest.approx(checked.info[keys.REF_ENERGY])
     assert explorer.state.iterations[1].labelled == len(selected) + 1
+    # the previous GAP's error on the next labels stays that on the selection's frames
+    # (those that relaxed with it), as without the option; the lowest has its own record
+    predicted = [a for a in selected if keys.GAP_ENERGY in a.info]
+    assert keys.GAP_ENERGY in label.info and len(predicted) > 0
+    assert explorer.state.iterations[1].prediction_error["n"] == len(predicted)
     # stopped after the lowest was stored as a label, before its check file was written
     stopped = Explorer(tmp_path / "stopped", reference=CountingSW(), n_jobs=1)
     done = lowest.copy()

@@ -119,7 +119,8 @@ class ExploreSettings:
         ``state.json``); default False, the paper's labels only. A hole the search found
         is then labelled at once, and so is a ground state it reached that the selection
         passed over (with tens of relaxations an iteration, CUR often does: the SiC demo,
-        README).
+        README). That label is left out of ``prediction_error``, which stays the error on
+        the selection's frames, as without the option; its own error is in ``lowest``.
     relax_fmax : float
         Relaxation convergence [eV/Å] (paper: 0.01).
     relax_max_steps : int

@@ -255,9 +255,10 @@ class Steps:
             self.store.write_structures(iteration, _LOWEST_CHECKED, [check])
         failed = sum(keys.LABEL_ERROR in a.info for a in rows)
         facts = {}
-        if iteration > 0:   # the previous GAP on what its own search found
-            facts["prediction_error"] = prediction_error(
-                [a for a in rows if keys.LABEL_ERROR not in a.info])
+        if iteration > 0:   # the previous GAP on what its own search found and CUR chose
+            facts["prediction_error"] = prediction_error(   # (the lowest: ``lowest`` below)
+                [a for a in rows if keys.LABEL_ERROR not in a.info
+                 and a.info[keys.UID] != lowest_uid])
         if lowest is not None:
             checked = self.store.read_structures(iteration, _LOWEST_CHECKED)[0]
             facts["lowest"] = {**self._record().lowest, **checked_lowest(checked)}
