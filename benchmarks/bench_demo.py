@@ -14,14 +14,21 @@ run it under two BLAS kernels and compare the tables to see the first step that 
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --seeds 0 1 2 3 4
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 2 \
-        --parallel 2
+        --parallel 3
     OPENBLAS_CORETYPE=Sandybridge .venv/bin/python benchmarks/bench_demo.py --seeds 0 --hashes
+
+The SiC demo before session 18 (32 relaxations an iteration, 12 iterations, the paper's
+labels only) and the variants the README compares with it; each option departs from the
+demo's settings and names the folder (``demo-sic-c32-nolowest/`` and so on)::
+
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 2 \
-        --parallel 3 --delta-3b 0.1      # the SiC demo with δ_3b fixed, in demo-sic-d3b0.1/
+        --parallel 3 --candidates 32 --no-label-lowest --iterations 12
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 2 \
+        --delta-3b 0.1 --candidates 32 --no-label-lowest --iterations 12   # δ_3b fixed
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 \
+        --parallel 2 --candidates 64 --no-label-lowest --iterations 12
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 2 \
-        --parallel 3 --label-lowest      # training on each iteration's checked lowest minimum
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 2 \
-        --parallel 3 --candidates 64 --label-lowest --iterations 16   # 4 more iterations
+        --parallel 3 --candidates 32 --iterations 12    # label_lowest at 32 relaxations
 
 Runs resume: a finished seed's folder (``benchmarks/out/demo/seed_N``, ``demo-sic/``) is
 read, not rerun.
@@ -49,14 +56,14 @@ LEARNT = 10.0
 
 def run_seed(system: str, seed: int, folder: Path, n_jobs: int,
              delta_3b: float | None = None, candidates: int | None = None,
-             label_lowest: bool = False, iterations: int | None = None) -> float:
+             label_lowest: bool | None = None, iterations: int | None = None) -> float:
     """Run the demo of ``system`` at ``seed`` in ``folder`` to the end; its wall time [s]
     (0 if it had finished before). ``delta_3b`` [eV]: the demo's GAP with δ_3b fixed
     (``GapSettings.delta_3b``) instead of the paper's rule; ``candidates``: GAP
-    relaxations per iteration instead of the demo's; ``label_lowest``: also train on the
-    reference's check of each iteration's lowest GAP minimum
-    (``ExploreSettings.label_lowest``); ``iterations``: run to this many iterations instead
-    of the demo's (a stop criterion, so a finished run folder continues)."""
+    relaxations per iteration instead of the demo's; ``label_lowest``: whether to also
+    train on the reference's check of each iteration's lowest GAP minimum
+    (``ExploreSettings.label_lowest``; None: as the demo); ``iterations``: run to this
+    many iterations instead of the demo's (a stop criterion, so a finished run folder continues)."""
     from gapexplore.cli import DEMOS
     from gapexplore.run import Explorer, ExploreSettings
 
@@ -64,8 +71,8 @@ def run_seed(system: str, seed: int, folder: Path, n_jobs: int,
     fields = dict(DEMOS[system][0], seed=seed)
     if candidates is not None:
         fields["n_candidates"] = candidates
-    if label_lowest:
-        fields["label_lowest"] = True
+    if label_lowest is not None:
+        fields["label_lowest"] = label_lowest
     if iterations is not None:
         fields["max_iterations"] = iterations
     if delta_3b is not None:
@@ -182,10 +189,12 @@ def main():
     parser.add_argument("--candidates", type=int, default=None, metavar="N",
                         help="N GAP relaxations per iteration instead of the demo's "
                              "(ExploreSettings.n_candidates); default folder demo[-sic]-c<N>")
-    parser.add_argument("--label-lowest", action="store_true",
-                        help="also train on the reference's check of each iteration's lowest "
-                             "GAP minimum (ExploreSettings.label_lowest); default folder "
-                             "demo[-sic]-lowest")
+    parser.add_argument("--label-lowest", action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help="whether to also train on the reference's check of each "
+                             "iteration's lowest GAP minimum (ExploreSettings.label_lowest; "
+                             "default: as the demo); default folder demo[-sic]-lowest or "
+                             "-nolowest")
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
                         help="run each seed to N iterations instead of the demo's (a stop "
                              "criterion: the same folder, a finished run continues)")
@@ -199,7 +208,8 @@ def main():
     out = args.out or OUT / (("demo" if args.system == "si" else f"demo-{args.system}")
                              + ("" if args.delta_3b is None else f"-d3b{args.delta_3b:g}")
                              + ("" if args.candidates is None else f"-c{args.candidates}")
-                             + ("-lowest" if args.label_lowest else ""))
+                             + {None: "", True: "-lowest", False: "-nolowest"}[
+                                 args.label_lowest])
     n_jobs = max(1, 2 // args.parallel)
     suffix = os.environ.get("OPENBLAS_CORETYPE", "")
     folders = {s: out / (f"seed_{s}" + (f"_{suffix}" if suffix else "")) for s in args.seeds}
