@@ -56,14 +56,17 @@ LEARNT = 10.0
 
 def run_seed(system: str, seed: int, folder: Path, n_jobs: int,
              delta_3b: float | None = None, candidates: int | None = None,
-             label_lowest: bool | None = None, iterations: int | None = None) -> float:
+             label_lowest: bool | None = None, iterations: int | None = None,
+             lowest_kinds: int | None = None) -> float:
     """Run the demo of ``system`` at ``seed`` in ``folder`` to the end; its wall time [s]
     (0 if it had finished before). ``delta_3b`` [eV]: the demo's GAP with δ_3b fixed
     (``GapSettings.delta_3b``) instead of the paper's rule; ``candidates``: GAP
     relaxations per iteration instead of the demo's; ``label_lowest``: whether to also
     train on the reference's check of each iteration's lowest GAP minimum
     (``ExploreSettings.label_lowest``; None: as the demo); ``iterations``: run to this
-    many iterations instead of the demo's (a stop criterion, so a finished run folder continues)."""
+    many iterations instead of the demo's (a stop criterion, so a finished run folder continues);
+    ``lowest_kinds``: label the lowest minimum of that many kinds of structure each iteration
+    (``ExploreSettings.lowest_kinds``; None: as the demo)."""
     from gapexplore.cli import DEMOS
     from gapexplore.run import Explorer, ExploreSettings
 
@@ -75,6 +78,8 @@ def run_seed(system: str, seed: int, folder: Path, n_jobs: int,
         fields["label_lowest"] = label_lowest
     if iterations is not None:
         fields["max_iterations"] = iterations
+    if lowest_kinds is not None:
+        fields["lowest_kinds"] = lowest_kinds
     if delta_3b is not None:
         preset = fields.get("gap", "paper")
         fields["gap"] = ({"preset": preset} if isinstance(preset, str) else dict(preset)) \
@@ -195,6 +200,10 @@ def main():
                              "iteration's lowest GAP minimum (ExploreSettings.label_lowest; "
                              "default: as the demo); default folder demo[-sic]-lowest or "
                              "-nolowest")
+    parser.add_argument("--lowest-kinds", type=int, default=None, metavar="K",
+                        help="label the lowest minimum of each of the K lowest kinds of "
+                             "structure every iteration (ExploreSettings.lowest_kinds; "
+                             "default: as the demo); default folder demo[-sic]-k<K>")
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
                         help="run each seed to N iterations instead of the demo's (a stop "
                              "criterion: the same folder, a finished run continues)")
@@ -209,7 +218,8 @@ def main():
                              + ("" if args.delta_3b is None else f"-d3b{args.delta_3b:g}")
                              + ("" if args.candidates is None else f"-c{args.candidates}")
                              + {None: "", True: "-lowest", False: "-nolowest"}[
-                                 args.label_lowest])
+                                 args.label_lowest]
+                             + ("" if args.lowest_kinds is None else f"-k{args.lowest_kinds}"))
     n_jobs = max(1, 2 // args.parallel)
     suffix = os.environ.get("OPENBLAS_CORETYPE", "")
     folders = {s: out / (f"seed_{s}" + (f"_{suffix}" if suffix else "")) for s in args.seeds}
@@ -221,7 +231,8 @@ def main():
                                                 [args.delta_3b] * count,
                                                 [args.candidates] * count,
                                                 [args.label_lowest] * count,
-                                                [args.iterations] * count)))
+                                                [args.iterations] * count,
+                                                [args.lowest_kinds] * count)))
     results = {seed: summary(folders[seed], args.system) for seed in args.seeds}
     names = list(next(iter(results.values()))["errors"])
     ground = " or ".join(GROUND_STATES[args.system])

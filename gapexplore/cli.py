@@ -56,6 +56,7 @@ _SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
     "gap": "gap",
     "soap": "soap", "selection": "selection", "stochastic": "selection_stochastic",
     "center": "selection_center", "label_lowest": "label_lowest",
+    "lowest_kinds": "lowest_kinds",
     "fmax": "relax_fmax", "max_steps": "relax_max_steps",
     "seed": "seed",
     "validate": "validate",
@@ -160,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--label-lowest", action="store_true", default=None,
                      help="also train on the reference's check of each iteration's "
                      "lowest GAP minimum")
+    run.add_argument("--lowest-kinds", type=int, metavar="K",
+                     help="with --label-lowest, label the lowest minimum of each of the K "
+                     "lowest kinds (formula and space group) of minimum (1)")
     run.add_argument("--fmax", type=float, help="relaxation convergence [eV/Å] (0.01)")
     run.add_argument("--max-steps", type=int, help="relaxation step cap (300)")
     run.add_argument("--optimiser", choices=OPTIMISERS,

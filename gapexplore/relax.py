@@ -54,7 +54,7 @@ from gapexplore.label import as_reference, cached_calculator
 
 __all__ = ["OPTIMISERS", "FastFrechetCellFilter", "RelaxSettings", "random_pressures", "relax",
            "relax_structures", "converged_finals",
-           "lowest_final", "status_kind"]
+           "lowest_final", "lowest_kinds", "status_kind"]
 
 log = logging.getLogger(__name__)
 
@@ -486,6 +486,31 @@ def converged_finals(trajectories: list[list[Atoms]]) -> list[Atoms]:
             and keys.GAP_ENERGY in t[-1].info and keys.ENTHALPY_PER_ATOM in t[-1].info]
 
 
+def _ranked_finals(trajectories: list[list[Atoms]]) -> tuple[list[Atoms], np.ndarray, list]:
+    """The converged final frames of ``trajectories`` from the lowest up (a stable sort:
+    ties keep their order), the measure they are ranked by [eV/atom] (the enthalpy per
+    atom; across several compositions, the height above their (composition, enthalpy)
+    hull) and their reduced formulas, all in that order."""
+    finals = converged_finals(trajectories)
+    if not finals:
+        return [], np.zeros(0), []
+    measure = np.array([a.info[keys.ENTHALPY_PER_ATOM] for a in finals], dtype=float)
+    formulas = [reduced_formula(a) for a in finals]
+    if len(set(formulas)) > 1:
+        measure = np.asarray(structure_hull_distance(finals, list(measure)), dtype=float)
+    order = np.argsort(measure, kind="stable")
+    return [finals[i] for i in order], measure[order], [formulas[i] for i in order]
+
+
+def _spacegroup(atoms: Atoms) -> str | None:
+    """The space group of ``atoms`` by spglib at symprec 0.1 Å, e.g. ``'F-43m (216)'``;
+    None where spglib finds none."""
+    import spglib
+
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    return spglib.get_spacegroup(cell, symprec=0.1)
+
+
 def lowest_final(trajectories: list[list[Atoms]]) -> dict | None:
     """The lowest-enthalpy final frame among converged relaxations of ``trajectories``
     (:func:`relax_structures`' output): its enthalpy [eV/atom], pressure [GPa], atom count,
@@ -493,24 +518,37 @@ def lowest_final(trajectories: list[list[Atoms]]) -> dict | None:
     relaxation converged. When the finals span several compositions, the lowest above the
     (composition, enthalpy) hull of them (the flat histogram's measure; ties go to the
     first), with its ``formula`` and ``above_hull`` [eV/atom]."""
-    import spglib
-
-    finals = converged_finals(trajectories)
-    if not finals:
+    ranked, measure, formulas = _ranked_finals(trajectories)
+    if not ranked:
         return None
-    enthalpies = [a.info[keys.ENTHALPY_PER_ATOM] for a in finals]
-    formulas = [reduced_formula(a) for a in finals]
-    extra = {}
-    if len(set(formulas)) > 1:
-        heights = structure_hull_distance(finals, enthalpies)
-        index = int(np.argmin(heights))
-        extra = {"formula": formulas[index], "above_hull": float(heights[index])}
-    else:
-        index = int(np.argmin(enthalpies))
-    best = finals[index]
-    cell = (best.cell[:], best.get_scaled_positions(), best.numbers)
+    best = ranked[0]
+    extra = {"formula": formulas[0], "above_hull": float(measure[0])} \
+        if len(set(formulas)) > 1 else {}
     return {"enthalpy_per_atom": best.info[keys.ENTHALPY_PER_ATOM],
             "pressure": best.info[keys.PRESSURE], "n_atoms": len(best),
             "volume_per_atom": best.get_volume() / len(best),
-            "spacegroup": spglib.get_spacegroup(cell, symprec=0.1),
+            "spacegroup": _spacegroup(best),
             "relax_id": best.info.get(keys.RELAX_ID), **extra}
+
+
+def lowest_kinds(trajectories: list[list[Atoms]], count: int) -> list[Atoms]:
+    """The lowest final frame of each of the ``count`` lowest kinds of structure among the
+    converged relaxations of ``trajectories``, lowest first: a kind is a reduced formula
+    and a space group (spglib, symprec 0.1 Å), so zincblende and wurtzite SiC are two kinds
+    and two zincblende cells one. Ranked as :func:`lowest_final` ranks (enthalpy per atom,
+    or the height above the hull across compositions), so the first is its frame. Fewer
+    when fewer kinds converged; each frame carries ``info['spacegroup']``."""
+    check_int(count, "count", "lowest_kinds", low=1)
+    ranked, _, formulas = _ranked_finals(trajectories)
+    chosen, seen = [], set()
+    for atoms, formula in zip(ranked, formulas):
+        group = _spacegroup(atoms)
+        if (formula, group) in seen:
+            continue
+        seen.add((formula, group))
+        atoms = atoms.copy()
+        atoms.info["spacegroup"] = str(group)
+        chosen.append(atoms)
+        if len(chosen) == count:
+            break
+    return chosen

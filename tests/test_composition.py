@@ -431,6 +431,32 @@ def test_the_lowest_minimum_across_compositions_is_the_lowest_above_the_hull():
         "relax_id": 2}
 
 
+def test_the_lowest_kinds_are_the_lowest_minimum_of_each_formula_and_space_group():
+    """Zincblende and wurtzite SiC are two kinds, two zincblende cells one; the first kind
+    is :func:`lowest_final`'s frame, and an unconverged relaxation counts for none."""
+    from gapexplore.relax import lowest_final, lowest_kinds
+
+    def final(atoms, enthalpy, relax_id, status="converged"):
+        atoms.info.update({keys.RELAX_STATUS: status, keys.GAP_ENERGY: enthalpy * len(atoms),
+                           keys.ENTHALPY_PER_ATOM: enthalpy, keys.PRESSURE: 0.0,
+                           keys.RELAX_ID: relax_id})
+        return [atoms.copy(), atoms]
+
+    trajectories = [final(bulk("SiC", "rocksalt", a=4.02), -5.9, 0),
+                    final(bulk("SiC", "zincblende", a=4.36), -6.20, 1),
+                    final(bulk("SiC", "zincblende", a=4.36).repeat((1, 1, 2)), -6.21, 2),
+                    final(bulk("SiC", "wurtzite", a=3.08), -6.19, 3),
+                    final(bulk("SiC", "rocksalt", a=4.02), -7.0, 4, status="max_steps")]
+    kinds = lowest_kinds(trajectories, 2)
+    assert [k.info[keys.RELAX_ID] for k in kinds] == [2, 3]
+    assert [k.info["spacegroup"] for k in kinds] == ["F-43m (216)", "P6_3mc (186)"]
+    assert kinds[0].info[keys.RELAX_ID] == lowest_final(trajectories)["relax_id"]
+    assert [k.info[keys.RELAX_ID] for k in lowest_kinds(trajectories, 9)] == [2, 3, 0]
+    assert lowest_kinds(trajectories[4:], 3) == []
+    with pytest.raises(InvalidParameterError, match="'count' parameter"):
+        lowest_kinds(trajectories, 0)
+
+
 def test_results_across_compositions_rank_by_the_height_above_the_hull():
     """The run's distinct structures: energies per atom of Si, SiC and C do not compare,
     their heights above the hull of the minima's (composition, energy) do."""

@@ -177,6 +177,64 @@ def test_label_lowest_trains_on_the_checked_minimum_and_never_computes_it_twice(
     assert chosen.state.iterations[1].lowest["reference_status"] == "ok"
 
 
+def test_lowest_kinds_label_the_next_kinds_of_minimum_once_each(tmp_path):
+    """``lowest_kinds``: beside the checked lowest minimum, the lowest minimum of each next
+    kind (formula and space group) is a label, computed once, kept out of
+    ``prediction_error`` and recorded with the reference's energy at its geometry."""
+    import shutil
+
+    from gapexplore.relax import lowest_kinds
+
+    folder = tmp_path / "run"
+    settings = dataclasses.replace(TINY, label_lowest=True, lowest_kinds=3, validate=(),
+                                   seed=4, relax_fmax=0.5, relax_max_steps=100)
+    explorer = Explorer(folder, settings, reference=CountingSW(), n_jobs=1)
+    while explorer.iteration < 1 or explorer.next_step != "label":
+        explorer.step()
+    selected = read(folder / "iter_001/selected.xyz", ":")
+    lowest = explorer._lowest_to_check()
+    kinds = explorer._lowest_kinds(lowest)
+    frames = read(folder / "iter_001/trajectories.xyz", ":")
+    relaxations = {}
+    for frame in frames:
+        relaxations.setdefault(frame.info[keys.RELAX_ID], []).append(frame)
+    every = lowest_kinds(list(relaxations.values()), 3)
+    # this seed's relaxations reach three kinds; the lowest is the first, the others follow
+    assert len(every) == 3 and every[0].info[keys.RELAX_ID] == lowest.info[keys.RELAX_ID]
+    assert [k.info[keys.RELAX_ID] for k in kinds] == [k.info[keys.RELAX_ID] for k in every[1:]]
+    assert [k.info[keys.UID] for k in kinds] == ["i001-lowest1", "i001-lowest2"]
+    assert len({k.info["spacegroup"] for k in every}) == 3
+    shutil.copytree(folder, tmp_path / "stopped")
+    CountingSW.calls = 0
+    assert explorer.step() == "label" and CountingSW.calls == len(selected) + 3
+    labels = {a.info[keys.UID]: a for a in explorer.store.labels(iteration=1)}
+    assert {"i001-lowest", "i001-lowest1", "i001-lowest2"} <= set(labels)
+    record = explorer.state.iterations[1]
+    assert record.labelled == len(selected) + 3
+    assert record.prediction_error["n"] == sum(keys.GAP_ENERGY in a.info for a in selected)
+    assert [k["uid"] for k in record.lowest_kinds] == ["i001-lowest1", "i001-lowest2"]
+    for kind, label in zip(record.lowest_kinds, kinds):
+        assert kind["reference_status"] == "ok" and kind["formula"] == "Si"
+        assert kind["reference_energy_per_atom"] == pytest.approx(
+            labels[kind["uid"]].info[keys.REF_ENERGY] / len(label))
+    # stopped after one kind was stored: the rest are computed, that one is not
+    stopped = Explorer(tmp_path / "stopped", reference=CountingSW(), n_jobs=1)
+    done = kinds[0].copy()
+    done.info[keys.REF_ENERGY] = -1.0 * len(done)
+    done.arrays[keys.REF_FORCES] = np.zeros((len(done), 3))
+    stopped.store.add_labels([done], 1)
+    CountingSW.calls = 0
+    assert stopped.step() == "label" and CountingSW.calls == len(selected) + 2
+    uids = [a.info[keys.UID] for a in stopped.store.labels(iteration=1)]
+    assert len(uids) == len(set(uids)) == len(selected) + 3
+    assert stopped.state.iterations[1].lowest_kinds[0]["reference_energy_per_atom"] == -1.0
+    # more than one kind is a choice of label_lowest's
+    with pytest.raises(InvalidParameterError, match="'lowest_kinds' parameter"):
+        dataclasses.replace(TINY, lowest_kinds=2)
+    with pytest.raises(InvalidParameterError, match="'lowest_kinds' parameter"):
+        dataclasses.replace(TINY, label_lowest=True, lowest_kinds=0)
+
+
 def test_same_seed_same_selection_and_controls_are_recorded(tmp_path):
     runs = []
     for name in ("a", "b"):

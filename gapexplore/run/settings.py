@@ -121,6 +121,15 @@ class ExploreSettings:
         passed over (with tens of relaxations an iteration, CUR often does: the SiC demo,
         README). That label is left out of ``prediction_error``, which stays the error on
         the selection's frames, as without the option; its own error is in ``lowest``.
+    lowest_kinds : int
+        With ``label_lowest``, how many kinds of low minimum are labelled each iteration:
+        the lowest minimum of each of the ``lowest_kinds`` lowest kinds of structure the
+        relaxations reached (a kind: reduced formula and spglib space group at 0.1 Å, so
+        zincblende and wurtzite SiC are two; :func:`gapexplore.relax.lowest_kinds`). Default
+        1, the lowest minimum only. The first is the checked lowest minimum; the others are
+        training labels only (uids ``iNNN-lowest1``, ``iNNN-lowest2``, …), each computed
+        once and left out of ``prediction_error`` too. A GAP that meets only one of two
+        competing stackings near its ground state is then shown both.
     relax_fmax : float
         Relaxation convergence [eV/Å] (paper: 0.01).
     relax_max_steps : int
@@ -168,6 +177,7 @@ class ExploreSettings:
     selection_stochastic: bool = False
     selection_center: bool = False
     label_lowest: bool = False
+    lowest_kinds: int = 1
     relax_fmax: float = 0.01
     relax_max_steps: int = 300
     relax: dict = dataclasses.field(default_factory=dict)
@@ -238,6 +248,10 @@ class ExploreSettings:
                            "option)", value)
         if not isinstance(self.label_lowest, bool):
             raise fail("label_lowest", where, "a bool", self.label_lowest)
+        check_int(self.lowest_kinds, "lowest_kinds", where, low=1)
+        if self.lowest_kinds > 1 and not self.label_lowest:
+            raise fail("lowest_kinds", where, "1 unless label_lowest is on (the kinds are "
+                       "labelled only with label_lowest=True: set it too)", self.lowest_kinds)
         if self.selection_stochastic and self.selection == "kernel_leverage":
             raise fail("selection_stochastic", where, "False with selection='kernel_leverage' "
                        "(which always draws)", True)

@@ -67,6 +67,11 @@ class IterationRecord:
         structure beside the GAP's (:func:`gapexplore.run.steps.checked_lowest`; the
         calculation is in ``iter_NNN/lowest_checked.xyz``; a training label only with
         ``ExploreSettings.label_lowest``).
+    lowest_kinds : list of dict or None
+        The lowest minima of the next kinds of structure, labelled with
+        ``ExploreSettings.lowest_kinds`` > 1 (:func:`gapexplore.relax.lowest_kinds`): per
+        kind its ``uid``, ``spacegroup``, ``formula`` and enthalpy per atom [eV/atom], and
+        the reference's figures at that geometry as in ``lowest`` (label).
     selected : int or None
         Structures chosen (select).
     selected_predicted_error : float or None
@@ -96,6 +101,7 @@ class IterationRecord:
     frames: int | None = None
     relaxations: dict | None = None
     lowest: dict | None = None
+    lowest_kinds: list | None = None
     selected: int | None = None
     selected_predicted_error: float | None = None
     labelled: int | None = None

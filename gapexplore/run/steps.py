@@ -15,11 +15,12 @@ from ase.data import atomic_numbers
 
 from gapexplore.core import keys
 from gapexplore.core.checks import fail
+from gapexplore.core.chemistry import reduced_formula
 from gapexplore.describe import averaged_soap
 from gapexplore.fit import fit_gap, load_potential
 from gapexplore.generate import cells_across, dimers, initial_cells, isolated_atom, random_cells
 from gapexplore.label import label_structures
-from gapexplore.relax import lowest_final, relax_structures, status_kind
+from gapexplore.relax import lowest_final, lowest_kinds, relax_structures, status_kind
 from gapexplore.run.store import write_csv
 from gapexplore.select import select_structures
 from gapexplore.validate import (
@@ -228,6 +229,10 @@ class Steps:
         twin = None if lowest is None else next(
             (a for a in selected if _same_frame(a, lowest)), None)
         trained = self.settings.label_lowest and lowest is not None and twin is None
+        # the lowest minima of the next kinds of structure: labels only, each computed once
+        kinds = [k for k in self._lowest_kinds(lowest)
+                 if not any(_same_frame(a, k) for a in selected)]
+        todo += [k for k in kinds if k.info[keys.UID] not in stored]
         check_from = None   # the uid of a stored label that is the check, copied below
         if lowest is not None and not self._lowest_checked_path().exists():
             if twin is not None:
@@ -256,12 +261,21 @@ class Steps:
         failed = sum(keys.LABEL_ERROR in a.info for a in rows)
         facts = {}
         if iteration > 0:   # the previous GAP on what its own search found and CUR chose
-            facts["prediction_error"] = prediction_error(   # (the lowest: ``lowest`` below)
+            own = {lowest_uid} | {k.info[keys.UID] for k in kinds}  # recorded below
+            facts["prediction_error"] = prediction_error(
                 [a for a in rows if keys.LABEL_ERROR not in a.info
-                 and a.info[keys.UID] != lowest_uid])
+                 and a.info[keys.UID] not in own])
         if lowest is not None:
             checked = self.store.read_structures(iteration, _LOWEST_CHECKED)[0]
             facts["lowest"] = {**self._record().lowest, **checked_lowest(checked)}
+        if kinds:
+            by_uid = {a.info[keys.UID]: a for a in rows}
+            facts["lowest_kinds"] = [
+                {"uid": uid, "spacegroup": k.info["spacegroup"],
+                 "formula": reduced_formula(k),
+                 "enthalpy_per_atom": k.info[keys.ENTHALPY_PER_ATOM],
+                 **checked_lowest(by_uid[uid])}
+                for k in kinds for uid in [k.info[keys.UID]] if uid in by_uid]
         self._done("label", labelled=len(rows) - failed, failed=failed,
                    labels_total=self.n_labels, **facts)
         return labelled
@@ -283,6 +297,25 @@ class Steps:
             return None
         final.info[keys.UID] = _LOWEST_UID.format(self.iteration)
         return final
+
+    def _lowest_kinds(self, lowest: Atoms | None) -> list[Atoms]:
+        """The lowest minima of this iteration's next kinds of structure after the lowest
+        one's (``ExploreSettings.lowest_kinds`` - 1 of them, fewer where fewer kinds
+        converged; :func:`gapexplore.relax.lowest_kinds`), with uids ``iNNN-lowest1``, …;
+        none without ``label_lowest`` or a lowest minimum."""
+        count = self.settings.lowest_kinds
+        if lowest is None or not self.settings.label_lowest or count < 2:
+            return []
+        trajectories = {}
+        for frame in self.store.read_structures(self.iteration, "trajectories"):
+            trajectories.setdefault(frame.info.get(keys.RELAX_ID), []).append(frame)
+        # the lowest's own kind left out (it is normally the first of them)
+        own = (reduced_formula(lowest), str(self._record().lowest.get("spacegroup")))
+        found = [k for k in lowest_kinds(list(trajectories.values()), count)
+                 if (reduced_formula(k), k.info["spacegroup"]) != own][:count - 1]
+        for rank, atoms in enumerate(found, start=1):
+            atoms.info[keys.UID] = f"{_LOWEST_UID.format(self.iteration)}{rank}"
+        return found
 
     def _reference_timeout(self) -> float | None:
         """The wall-time limit of one reference calculation [s]: the settings', else the
