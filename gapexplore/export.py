@@ -32,9 +32,10 @@ __all__ = ["check_summary", "export_run", "run_report", "write_check_html"]
 
 def run_report(explorer: Explorer, seconds: float | None = None) -> str:
     """Where a run stands, as text: its labels, each iteration's selection, fit error,
-    lowest structure, prediction and validation errors (each with how far above the known
-    structure the lowest label of its composition lies, ``lowest label`` [meV/atom]:
-    :func:`gapexplore.validate.lowest_label_above`), and the newest potential."""
+    lowest structure (and the lowest of the next kinds labelled with
+    ``ExploreSettings.lowest_kinds``), prediction and validation errors (each with how far
+    above the known structure the lowest label of its composition lies, ``lowest label``
+    [meV/atom]: :func:`gapexplore.validate.lowest_label_above`), and the newest potential."""
     failed = explorer.store.count_labels(ok_only=False) - explorer.n_labels
     done = ", ".join(explorer.state.done) or "nothing yet"
     what = ", ".join(c.formula for c in explorer.settings.compositions())
@@ -55,6 +56,8 @@ def run_report(explorer: Explorer, seconds: float | None = None) -> str:
                + f" ({lowest['spacegroup']}, {lowest['n_atoms']} atoms"
                + (f" of {lowest['formula']}, {1000 * lowest['above_hull']:.0f} meV/atom "
                   "above the hull" if "formula" in lowest else "") + ")" if lowest else "")
+            + "".join(f"; next kind {kind['spacegroup']} {kind['enthalpy_per_atom']:.3f}"
+                      + _checked(kind) for kind in record.lowest_kinds or [])
             + (f", new labels predicted to {1000 * predicted['rmse']:.1f} meV/atom RMSE"
                if (predicted := record.prediction_error) else "")
             + "".join(f", {name} error {1000 * e:+.1f} meV/atom"

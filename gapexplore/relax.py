@@ -49,6 +49,7 @@ from gapexplore.core.errors import reraise_interrupt
 from gapexplore.core.geometry import shortest_distance_below
 from gapexplore.core.hull import structure_hull_distance
 from gapexplore.core.parallel import TaskTimedOut, map_ordered, process_cached
+from gapexplore.core.symmetry import achiral, space_group
 from gapexplore.fit import load_potential
 from gapexplore.label import as_reference, cached_calculator
 
@@ -502,15 +503,6 @@ def _ranked_finals(trajectories: list[list[Atoms]]) -> tuple[list[Atoms], np.nda
     return [finals[i] for i in order], measure[order], [formulas[i] for i in order]
 
 
-def _spacegroup(atoms: Atoms) -> str | None:
-    """The space group of ``atoms`` by spglib at symprec 0.1 Å, e.g. ``'F-43m (216)'``;
-    None where spglib finds none."""
-    import spglib
-
-    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-    return spglib.get_spacegroup(cell, symprec=0.1)
-
-
 def lowest_final(trajectories: list[list[Atoms]]) -> dict | None:
     """The lowest-enthalpy final frame among converged relaxations of ``trajectories``
     (:func:`relax_structures`' output): its enthalpy [eV/atom], pressure [GPa], atom count,
@@ -527,25 +519,27 @@ def lowest_final(trajectories: list[list[Atoms]]) -> dict | None:
     return {"enthalpy_per_atom": best.info[keys.ENTHALPY_PER_ATOM],
             "pressure": best.info[keys.PRESSURE], "n_atoms": len(best),
             "volume_per_atom": best.get_volume() / len(best),
-            "spacegroup": _spacegroup(best),
+            "spacegroup": space_group(best),
             "relax_id": best.info.get(keys.RELAX_ID), **extra}
 
 
 def lowest_kinds(trajectories: list[list[Atoms]], count: int) -> list[Atoms]:
     """The lowest final frame of each of the ``count`` lowest kinds of structure among the
     converged relaxations of ``trajectories``, lowest first: a kind is a reduced formula
-    and a space group (spglib, symprec 0.1 Å), so zincblende and wurtzite SiC are two kinds
-    and two zincblende cells one. Ranked as :func:`lowest_final` ranks (enthalpy per atom,
+    and a space group (:func:`~gapexplore.core.symmetry.space_group`, symprec 0.1 Å; a
+    structure and its mirror image are one kind), so zincblende and wurtzite SiC are two
+    kinds and two zincblende cells one. Ranked as :func:`lowest_final` ranks (enthalpy per atom,
     or the height above the hull across compositions), so the first is its frame. Fewer
     when fewer kinds converged; each frame carries ``info['spacegroup']``."""
     check_int(count, "count", "lowest_kinds", low=1)
     ranked, _, formulas = _ranked_finals(trajectories)
     chosen, seen = [], set()
     for atoms, formula in zip(ranked, formulas):
-        group = _spacegroup(atoms)
-        if (formula, group) in seen:
+        group = space_group(atoms)
+        kind = (formula, achiral(str(group)))
+        if kind in seen:
             continue
-        seen.add((formula, group))
+        seen.add(kind)
         atoms = atoms.copy()
         atoms.info["spacegroup"] = str(group)
         chosen.append(atoms)

@@ -217,6 +217,9 @@ def test_lowest_kinds_label_the_next_kinds_of_minimum_once_each(tmp_path):
         assert kind["reference_status"] == "ok" and kind["formula"] == "Si"
         assert kind["reference_energy_per_atom"] == pytest.approx(
             labels[kind["uid"]].info[keys.REF_ENERGY] / len(label))
+    report = run_report(explorer)
+    assert all(f"next kind {k['spacegroup']} {k['enthalpy_per_atom']:.3f} (reference "
+               in report for k in record.lowest_kinds)
     # stopped after one kind was stored: the rest are computed, that one is not
     stopped = Explorer(tmp_path / "stopped", reference=CountingSW(), n_jobs=1)
     done = kinds[0].copy()

@@ -38,6 +38,7 @@ from ase import Atoms
 from gapexplore.core import keys
 from gapexplore.core.checks import check_int, check_real
 from gapexplore.core.hull import structure_hull_distance
+from gapexplore.core.symmetry import achiral, canonical_cell, space_group
 from gapexplore.describe import SoapSettings, averaged_soap
 from gapexplore.fit import predict
 from gapexplore.relax import RelaxSettings, converged_finals, relax
@@ -137,7 +138,7 @@ def same_structure(a: Found, b: Found, *, energy_tol: float = 0.005,
     """Whether two found structures are the same (see the module docstring)."""
     return (a.atoms.get_chemical_formula(empirical=True)
             == b.atoms.get_chemical_formula(empirical=True)
-            and _achiral(a.spacegroup) == _achiral(b.spacegroup)
+            and achiral(a.spacegroup) == achiral(b.spacegroup)
             and abs(a.energy - b.energy) <= energy_tol
             and abs(a.volume - b.volume) <= volume_tol * min(a.volume, b.volume)
             and float(a._vector @ b._vector) >= 1.0 - soap_tol)
@@ -166,8 +167,6 @@ def distinct_structures(minima: list[Atoms], *, energies=None, symprec: float = 
     soap_tol : float
         1 − cosine of the averaged SOAP vectors allowed (:data:`MATCH_SOAP`).
     """
-    import spglib
-
     energy_tol = check_real(energy_tol, "energy_tol", "distinct_structures", low=0.0)
     volume_tol = check_real(volume_tol, "volume_tol", "distinct_structures", low=0.0)
     candidates = []
@@ -177,11 +176,10 @@ def distinct_structures(minima: list[Atoms], *, energies=None, symprec: float = 
     heights = structure_hull_distance(minima, energies) if minima else []
     for index, (atoms, vector, energy, height) in enumerate(
             zip(minima, vectors, energies, heights)):
-        cell = _canonical_cell(atoms)
         found = Found(atoms=_bare(atoms), energy=float(energy), above_hull=float(height),
                       enthalpy=float(atoms.info.get(keys.ENTHALPY_PER_ATOM, np.nan)),
                       pressure=float(atoms.info.get(keys.PRESSURE, 0.0)),
-                      spacegroup=spglib.get_spacegroup(cell, symprec=symprec) or "?",
+                      spacegroup=space_group(atoms, symprec) or "?",
                       volume=atoms.get_volume() / len(atoms),
                       first_iteration=int(atoms.info.get(keys.ITERATION, 0)),
                       members=[index], _vector=vector)
@@ -274,7 +272,7 @@ def symmetrised(atoms: Atoms, symprec: float = 0.1) -> Atoms:
     ``standardize_cell``); ``atoms`` itself (a copy) where spglib finds no cell."""
     import spglib
 
-    cell = spglib.standardize_cell(_canonical_cell(atoms), to_primitive=False,
+    cell = spglib.standardize_cell(canonical_cell(atoms), to_primitive=False,
                                    no_idealize=False, symprec=symprec)
     if cell is None:
         return _bare(atoms)
@@ -302,32 +300,6 @@ def _write(folder: Path, found: list[Found], symprec: float) -> None:
 
 
 #: The 11 pairs of enantiomorphic space groups (a structure and its mirror image).
-_ENANTIOMORPHS = {76: 78, 91: 95, 92: 96, 144: 145, 151: 153, 152: 154, 169: 170,
-                  171: 172, 178: 179, 180: 181, 212: 213}
-
-
-def _achiral(spacegroup: str) -> int | str:
-    """The space-group number, one of each enantiomorphic pair standing for both."""
-    try:
-        number = int(spacegroup.rsplit("(", 1)[1].rstrip(")"))
-    except (IndexError, ValueError):
-        return spacegroup
-    return min(number, _ENANTIOMORPHS.get(number, number),
-               *(k for k, v in _ENANTIOMORPHS.items() if v == number))
-
-
-def _canonical_cell(atoms: Atoms) -> tuple:
-    """The spglib cell of ``atoms`` with the atoms in a fixed order (by element, then
-    fractional coordinates to 1e-3): spglib's answer for a structure at the edge of its
-    tolerance can depend on the order of the atoms (measured: P-4 or P4/m for one 8-atom
-    minimum, ``benchmarks/bench_matcher.py``), and the order of atoms is not a property
-    of a structure."""
-    fractional = atoms.get_scaled_positions() % 1.0
-    rounded = np.round(fractional, 3) % 1.0
-    order = np.lexsort((rounded[:, 2], rounded[:, 1], rounded[:, 0], atoms.numbers))
-    return atoms.cell[:], fractional[order], atoms.numbers[order]
-
-
 def _bare(atoms: Atoms) -> Atoms:
     copy = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
     return copy

@@ -16,6 +16,7 @@ from ase.data import atomic_numbers
 from gapexplore.core import keys
 from gapexplore.core.checks import fail
 from gapexplore.core.chemistry import reduced_formula
+from gapexplore.core.symmetry import achiral
 from gapexplore.describe import averaged_soap
 from gapexplore.fit import fit_gap, load_potential
 from gapexplore.generate import cells_across, dimers, initial_cells, isolated_atom, random_cells
@@ -310,9 +311,9 @@ class Steps:
         for frame in self.store.read_structures(self.iteration, "trajectories"):
             trajectories.setdefault(frame.info.get(keys.RELAX_ID), []).append(frame)
         # the lowest's own kind left out (it is normally the first of them)
-        own = (reduced_formula(lowest), str(self._record().lowest.get("spacegroup")))
+        own = (reduced_formula(lowest), achiral(str(self._record().lowest.get("spacegroup"))))
         found = [k for k in lowest_kinds(list(trajectories.values()), count)
-                 if (reduced_formula(k), k.info["spacegroup"]) != own][:count - 1]
+                 if (reduced_formula(k), achiral(k.info["spacegroup"])) != own][:count - 1]
         for rank, atoms in enumerate(found, start=1):
             atoms.info[keys.UID] = f"{_LOWEST_UID.format(self.iteration)}{rank}"
         return found
