@@ -74,7 +74,7 @@ def test_a_second_process_is_refused(tmp_path):
     assert "Another gapexplore process" in result.stderr
 
 
-def test_selection_options_reach_the_settings(tmp_path):
+def test_selection_and_label_options_reach_the_settings(tmp_path):
     from gapexplore.cli import _parser, _settings
 
     args = _parser().parse_args(["run", str(tmp_path / "r"), "--selection", "vector_cur",
@@ -85,6 +85,9 @@ def test_selection_options_reach_the_settings(tmp_path):
     plain = _settings(_parser().parse_args(["run", str(tmp_path / "r")]))
     assert (plain.selection, plain.selection_stochastic, plain.selection_center) \
         == ("kernel_cur", False, False)
+    lowest = _settings(_parser().parse_args(["run", str(tmp_path / "r"), "--label-lowest",
+                                             "--lowest-kinds", "3"]))
+    assert (lowest.label_lowest, lowest.lowest_kinds, plain.lowest_kinds) == (True, 3, 1)
 
 
 def test_the_prediction_error_is_a_stop_criterion_and_is_reported(tmp_path, capsys):
