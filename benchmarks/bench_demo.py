@@ -136,8 +136,9 @@ def step_hashes(folder: Path) -> list[dict]:
 
 def summary(folder: Path, system: str) -> dict:
     """Per seed: the iteration in which the ground state is first the lowest, the errors
-    [meV/atom] and labels of each GAP, and per known structure the label count at which
-    it first comes within :data:`LEARNT` and whether it stays there."""
+    [meV/atom] and labels of each GAP, per known structure the label count at which it
+    first comes within :data:`LEARNT` and whether it stays there, and the space groups of
+    the labels near the ground state (:func:`near_ground_state`)."""
     from gapexplore.run import RunStore
 
     records = [r for r in RunStore(folder).read_state().iterations if r.validation]
@@ -153,7 +154,34 @@ def summary(folder: Path, system: str) -> dict:
                         first is not None and all(abs(e) < LEARNT for e in curve[first:]))
     return {"found": found, "errors": errors, "labels": labels, "learnt": learnt,
             "lowest": [(r.lowest or {}).get("spacegroup", "-") for r in records],
-            "lowest_label": lowest_label(folder, records)}
+            "lowest_label": lowest_label(folder, records),
+            "near": near_ground_state(folder, records[-1]) if records else {}}
+
+
+def near_ground_state(folder: Path, record) -> dict[str, list[float]]:
+    """The kinds of structure the database holds near the ground state: the labelled cells
+    of the lowest validated known structure's composition within :data:`LEARNT` of it, by
+    the reference, as space group -> their energies above it [meV/atom], lowest first.
+    A GAP shown only one stacking there is not taught what the other costs (README, the
+    SiC demo)."""
+    from gapexplore import keys
+    from gapexplore.core.chemistry import reduced_formula
+    from gapexplore.core.symmetry import space_group
+    from gapexplore.run import Explorer
+    from gapexplore.validate import known_structure
+
+    explorer = Explorer(folder, n_jobs=1)
+    names = [n for n in record.validation if n != "differences"]
+    ground = min(names, key=lambda n: record.validation[n]["reference"])
+    formula = reduced_formula(known_structure(explorer.chemistry, ground))
+    base = record.validation[ground]["reference"]
+    near: dict[str, list[float]] = {}
+    for atoms in explorer.store.labels():
+        if atoms.pbc.all() and reduced_formula(atoms) == formula:
+            above = 1000 * (atoms.info[keys.REF_ENERGY] / len(atoms) - base)
+            if above < LEARNT:
+                near.setdefault(str(space_group(atoms)), []).append(round(above, 1))
+    return {group: sorted(values) for group, values in sorted(near.items())}
 
 
 def lowest_label(folder: Path, records) -> list[float]:
@@ -245,6 +273,10 @@ def main():
             print(f"  {name:>10} " + " ".join(f"{e:+8.1f}" for e in result["errors"][name]))
         print(f"  {'lowest lab':>10} " + " ".join(f"{e:+8.1f}" for e in result["lowest_label"])
               + "   (the lowest label above the lowest known structure, by the reference)")
+        print(f"  labels within {LEARNT:g} meV/atom of the lowest known structure, by space "
+              "group [meV/atom above it]: " + ("; ".join(
+                  f"{group} {', '.join(f'{e:+.1f}' for e in values)}"
+                  for group, values in result["near"].items()) or "none"))
     print(f"\nlabels at which each structure first comes within {LEARNT:g} meV/atom "
           "(* : and stays there to the last GAP; - : never)")
     print("  " + f"{'seed':>4} " + " ".join(f"{n:>10}" for n in names))
