@@ -124,10 +124,7 @@ def run_minima(store) -> list[Atoms]:
         if not (folder / "trajectories.xyz").exists():
             continue
         iteration = int(folder.name.split("_")[1])
-        trajectories = {}            # the frames of each relaxation, in order
-        for frame in store.read_structures(iteration, "trajectories"):
-            trajectories.setdefault(frame.info[keys.RELAX_ID], []).append(frame)
-        for frame in converged_finals(list(trajectories.values())):
+        for frame in converged_finals(store.relaxations(iteration)):
             frame.info[keys.ITERATION] = iteration
             minima.append(frame)
     return minima
@@ -299,7 +296,6 @@ def _write(folder: Path, found: list[Found], symprec: float) -> None:
                                       for r, item in enumerate(found, start=1)])
 
 
-#: The 11 pairs of enantiomorphic space groups (a structure and its mirror image).
 def _bare(atoms: Atoms) -> Atoms:
     copy = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
     return copy

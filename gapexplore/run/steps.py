@@ -307,12 +307,9 @@ class Steps:
         count = self.settings.lowest_kinds
         if lowest is None or not self.settings.label_lowest or count < 2:
             return []
-        trajectories = {}
-        for frame in self.store.read_structures(self.iteration, "trajectories"):
-            trajectories.setdefault(frame.info.get(keys.RELAX_ID), []).append(frame)
         # the lowest's own kind left out (it is normally the first of them)
         own = (reduced_formula(lowest), achiral(str(self._record().lowest.get("spacegroup"))))
-        found = [k for k in lowest_kinds(list(trajectories.values()), count)
+        found = [k for k in lowest_kinds(self.store.relaxations(self.iteration), count)
                  if (reduced_formula(k), achiral(k.info["spacegroup"])) != own][:count - 1]
         for rank, atoms in enumerate(found, start=1):
             atoms.info[keys.UID] = f"{_LOWEST_UID.format(self.iteration)}{rank}"

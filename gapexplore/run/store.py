@@ -170,6 +170,15 @@ class RunStore:
             raise FileNotFoundError(path)
         return read(path, index=":", format="extxyz") if path.stat().st_size else []
 
+    def relaxations(self, iteration: int) -> list[list[Atoms]]:
+        """The GAP relaxations of ``iter_NNN/trajectories.xyz``: the frames of each, in
+        order, grouped by ``info[keys.RELAX_ID]`` (relaxations in the order they first
+        appear)."""
+        grouped = {}
+        for frame in self.read_structures(iteration, "trajectories"):
+            grouped.setdefault(frame.info.get(keys.RELAX_ID), []).append(frame)
+        return list(grouped.values())
+
     def read_state(self) -> RunState:
         """The run's :class:`~gapexplore.run.state.RunState` (a new one without
         ``state.json``)."""
