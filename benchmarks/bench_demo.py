@@ -57,7 +57,7 @@ LEARNT = 10.0
 def run_seed(system: str, seed: int, folder: Path, n_jobs: int,
              delta_3b: float | None = None, candidates: int | None = None,
              label_lowest: bool | None = None, iterations: int | None = None,
-             lowest_kinds: int | None = None) -> float:
+             lowest_kinds: int | None = None, atoms: tuple | None = None) -> float:
     """Run the demo of ``system`` at ``seed`` in ``folder`` to the end; its wall time [s]
     (0 if it had finished before). ``delta_3b`` [eV]: the demo's GAP with δ_3b fixed
     (``GapSettings.delta_3b``) instead of the paper's rule; ``candidates``: GAP
@@ -66,7 +66,8 @@ def run_seed(system: str, seed: int, folder: Path, n_jobs: int,
     (``ExploreSettings.label_lowest``; None: as the demo); ``iterations``: run to this
     many iterations instead of the demo's (a stop criterion, so a finished run folder continues);
     ``lowest_kinds``: label the lowest minimum of that many kinds of structure each iteration
-    (``ExploreSettings.lowest_kinds``; None: as the demo)."""
+    (``ExploreSettings.lowest_kinds``; None: as the demo); ``atoms``: the inclusive range
+    of atoms per random cell (``ExploreSettings.n_atoms``; None: as the demo)."""
     from gapexplore.cli import DEMOS
     from gapexplore.run import Explorer, ExploreSettings
 
@@ -80,6 +81,8 @@ def run_seed(system: str, seed: int, folder: Path, n_jobs: int,
         fields["max_iterations"] = iterations
     if lowest_kinds is not None:
         fields["lowest_kinds"] = lowest_kinds
+    if atoms is not None:
+        fields["n_atoms"] = tuple(atoms)
     if delta_3b is not None:
         preset = fields.get("gap", "paper")
         fields["gap"] = ({"preset": preset} if isinstance(preset, str) else dict(preset)) \
@@ -235,6 +238,9 @@ def main():
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
                         help="run each seed to N iterations instead of the demo's (a stop "
                              "criterion: the same folder, a finished run continues)")
+    parser.add_argument("--atoms", type=int, nargs=2, default=None, metavar=("LO", "HI"),
+                        help="random cells of LO-HI atoms instead of the demo's "
+                             "(ExploreSettings.n_atoms); default folder demo[-sic]-a<LO>-<HI>")
     args = parser.parse_args()
     from threadpoolctl import threadpool_info
 
@@ -247,7 +253,8 @@ def main():
                              + ("" if args.candidates is None else f"-c{args.candidates}")
                              + {None: "", True: "-lowest", False: "-nolowest"}[
                                  args.label_lowest]
-                             + ("" if args.lowest_kinds is None else f"-k{args.lowest_kinds}"))
+                             + ("" if args.lowest_kinds is None else f"-k{args.lowest_kinds}")
+                             + ("" if args.atoms is None else "-a{}-{}".format(*args.atoms)))
     n_jobs = max(1, 2 // args.parallel)
     suffix = os.environ.get("OPENBLAS_CORETYPE", "")
     folders = {s: out / (f"seed_{s}" + (f"_{suffix}" if suffix else "")) for s in args.seeds}
@@ -260,7 +267,8 @@ def main():
                                                 [args.candidates] * count,
                                                 [args.label_lowest] * count,
                                                 [args.iterations] * count,
-                                                [args.lowest_kinds] * count)))
+                                                [args.lowest_kinds] * count,
+                                                [args.atoms] * count)))
     results = {seed: summary(folders[seed], args.system) for seed in args.seeds}
     names = list(next(iter(results.values()))["errors"])
     ground = " or ".join(GROUND_STATES[args.system])
