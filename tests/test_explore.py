@@ -132,7 +132,7 @@ def test_label_lowest_trains_on_the_checked_minimum_and_never_computes_it_twice(
     while explorer.iteration < 1 or explorer.next_step != "label":
         explorer.step()
     selected = read(folder / "iter_001/selected.xyz", ":")
-    lowest = explorer._lowest_to_check()
+    lowest = explorer._lowest_to_check(explorer.store.relaxations(1))
     # this seed's lowest minimum is not one of the selected frames
     assert not any(_same_frame(a, lowest) for a in selected)
     shutil.copytree(folder, tmp_path / "stopped")
@@ -214,8 +214,9 @@ def test_lowest_kinds_label_the_next_kinds_of_minimum_once_each(tmp_path):
     explorer.store.write_structures(1, "trajectories", [f for r in relaxations for f in r])
     explorer.state.iterations[1].lowest = lowest_final(relaxations)
     explorer.store.write_state(explorer.state)
-    lowest = explorer._lowest_to_check()
-    kinds = explorer._lowest_kinds(lowest)
+    stored = explorer.store.relaxations(1)
+    lowest = explorer._lowest_to_check(stored)
+    kinds = explorer._lowest_kinds(lowest, stored)
     assert lowest.info[keys.RELAX_ID] == 100
     assert [k.info[keys.RELAX_ID] for k in kinds] == [103, 102]     # hcp, then bcc
     assert [k.info[keys.UID] for k in kinds] == ["i001-lowest1", "i001-lowest2"]

@@ -225,13 +225,17 @@ class Steps:
         todo = [a for a in todo if a.info[keys.UID] not in stored]
         iteration = self.iteration
         lowest_uid = _LOWEST_UID.format(iteration)
-        lowest = self._lowest_to_check()
+        named = self._record().lowest
+        # the trajectories, read once, for the lowest minimum and the next kinds
+        relaxations = (self.store.relaxations(iteration)
+                       if named and named.get("relax_id") is not None else [])
+        lowest = self._lowest_to_check(relaxations)
         # the selection chose the lowest minimum itself: its label is the check
         twin = None if lowest is None else next(
             (a for a in selected if _same_frame(a, lowest)), None)
         trained = self.settings.label_lowest and lowest is not None and twin is None
         # the lowest minima of the next kinds of structure: labels only, each computed once
-        kinds = [k for k in self._lowest_kinds(lowest)
+        kinds = [k for k in self._lowest_kinds(lowest, relaxations)
                  if not any(_same_frame(a, k) for a in selected)]
         todo += [k for k in kinds if k.info[keys.UID] not in stored]
         check_from = None   # the uid of a stored label that is the check, copied below
@@ -284,32 +288,32 @@ class Steps:
     def _lowest_checked_path(self):
         return self.store.iteration_dir(self.iteration) / f"{_LOWEST_CHECKED}.xyz"
 
-    def _lowest_to_check(self) -> Atoms | None:
-        """The GAP's lowest-enthalpy minimum of this iteration's relaxations (the final
-        frame of the relaxation its ``lowest`` record names), or None."""
+    def _lowest_to_check(self, relaxations: list[list[Atoms]]) -> Atoms | None:
+        """The GAP's lowest-enthalpy minimum of this iteration's ``relaxations``
+        (:meth:`RunStore.relaxations`): the final frame of the relaxation its ``lowest``
+        record names, or None."""
         lowest = self._record().lowest
         if not lowest or lowest.get("relax_id") is None:
             return None
-        finals = {}
-        for frame in self.store.read_structures(self.iteration, "trajectories"):
-            finals[frame.info.get(keys.RELAX_ID)] = frame
+        finals = {frames[-1].info.get(keys.RELAX_ID): frames[-1] for frames in relaxations}
         final = finals.get(lowest["relax_id"])
         if final is None:
             return None
         final.info[keys.UID] = _LOWEST_UID.format(self.iteration)
         return final
 
-    def _lowest_kinds(self, lowest: Atoms | None) -> list[Atoms]:
-        """The lowest minima of this iteration's next kinds of structure after the lowest
-        one's (``ExploreSettings.lowest_kinds`` - 1 of them, fewer where fewer kinds
-        converged; :func:`gapexplore.relax.lowest_kinds`), with uids ``iNNN-lowest1``, …;
-        none without ``label_lowest`` or a lowest minimum."""
+    def _lowest_kinds(self, lowest: Atoms | None,
+                      relaxations: list[list[Atoms]]) -> list[Atoms]:
+        """The lowest minima of ``relaxations`` (this iteration's) of the next kinds of
+        structure after the lowest one's (``ExploreSettings.lowest_kinds`` - 1 of them,
+        fewer where fewer kinds converged; :func:`gapexplore.relax.lowest_kinds`), with
+        uids ``iNNN-lowest1``, …; none without ``label_lowest`` or a lowest minimum."""
         count = self.settings.lowest_kinds
         if lowest is None or not self.settings.label_lowest or count < 2:
             return []
         # the lowest's own kind left out (it is normally the first of them)
         own = (reduced_formula(lowest), achiral(str(self._record().lowest.get("spacegroup"))))
-        found = [k for k in lowest_kinds(self.store.relaxations(self.iteration), count)
+        found = [k for k in lowest_kinds(relaxations, count)
                  if (reduced_formula(k), achiral(k.info["spacegroup"])) != own][:count - 1]
         for rank, atoms in enumerate(found, start=1):
             atoms.info[keys.UID] = f"{_LOWEST_UID.format(self.iteration)}{rank}"
