@@ -17,18 +17,21 @@ run it under two BLAS kernels and compare the tables to see the first step that 
         --parallel 3
     OPENBLAS_CORETYPE=Sandybridge .venv/bin/python benchmarks/bench_demo.py --seeds 0 --hashes
 
-The SiC demo before session 18 (32 relaxations an iteration, 12 iterations, the paper's
-labels only) and the variants the README compares with it; each option departs from the
-demo's settings and names the folder (``demo-sic-c32-nolowest/`` and so on)::
+The SiC demo until session 20 (4–8-atom cells), the one before session 18 (also 32
+relaxations an iteration, 12 iterations, the paper's labels only) and the variants the
+README compares with them; each option departs from the demo's settings and names the folder
+(``demo-sic-c32-nolowest-a4-8/`` and so on)::
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 2 \
-        --parallel 3 --candidates 32 --no-label-lowest --iterations 12
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 2 \
-        --delta-3b 0.1 --candidates 32 --no-label-lowest --iterations 12   # δ_3b fixed
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 \
-        --parallel 2 --candidates 64 --no-label-lowest --iterations 12
+        --parallel 3 --atoms 4 8
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 2 \
-        --parallel 3 --candidates 32 --iterations 12    # label_lowest at 32 relaxations
+        --parallel 3 --candidates 32 --no-label-lowest --iterations 12 --atoms 4 8
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 2 \
+        --delta-3b 0.1 --candidates 32 --no-label-lowest --iterations 12 --atoms 4 8  # δ_3b
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 \
+        --parallel 2 --candidates 64 --no-label-lowest --iterations 12 --atoms 4 8
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 2 \
+        --parallel 3 --candidates 32 --iterations 12 --atoms 4 8  # label_lowest, 32 relaxations
 
 Runs resume: a finished seed's folder (``benchmarks/out/demo/seed_N``, ``demo-sic/``) is
 read, not rerun.

@@ -23,8 +23,8 @@ iteration's GAP relaxations ended, by the run's reference, within ``--within`` o
 validated known structure, and how many of those were labelled::
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_hit_rate.py \
-        --runs benchmarks/out/demo-sic-d3b0.1-c32-nolowest/seed_0 \
-        benchmarks/out/demo-sic-d3b0.1-c32-nolowest/seed_2
+        --runs benchmarks/out/demo-sic-d3b0.1-c32-nolowest-a4-8/seed_0 \
+        benchmarks/out/demo-sic-d3b0.1-c32-nolowest-a4-8/seed_2
 """
 
 from __future__ import annotations

@@ -14,12 +14,13 @@ Variants (``--variants``):
   fixed at X [eV] instead of the 2b-only fit's error (the paper's rule).
 
 Usage (the three seeds of the SiC demo as it was before session 18, 32 relaxations an
-iteration for 12 iterations: ``benchmarks/bench_demo.py --system sic --candidates 32
---no-label-lowest --iterations 12``)::
+iteration for 12 iterations, 4–8-atom cells: ``benchmarks/bench_demo.py --system sic
+--candidates 32 --no-label-lowest --iterations 12 --atoms 4 8``)::
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_refit.py \\
-        benchmarks/out/demo-sic-c32-nolowest/seed_0 benchmarks/out/demo-sic-c32-nolowest/seed_1 \\
-        benchmarks/out/demo-sic-c32-nolowest/seed_2 --variants run delta3b=0.1 paper
+        benchmarks/out/demo-sic-c32-nolowest-a4-8/seed_0 \\
+        benchmarks/out/demo-sic-c32-nolowest-a4-8/seed_1 \\
+        benchmarks/out/demo-sic-c32-nolowest-a4-8/seed_2 --variants run delta3b=0.1 paper
 
 Each fit goes into a temporary folder; nothing in the runs changes.
 """

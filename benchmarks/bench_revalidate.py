@@ -6,8 +6,8 @@ relaxed freely. This prints, per run folder and iteration, GAP − reference [me
 validated structure both ways, and counts the values that differ by more than 1 meV/atom::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_revalidate.py \\
-        benchmarks/out/demo-sic-d3b0.1-c32-nolowest/seed_0 \\
-        benchmarks/out/demo-sic-d3b0.1-c32-nolowest/seed_2
+        benchmarks/out/demo-sic-d3b0.1-c32-nolowest-a4-8/seed_0 \\
+        benchmarks/out/demo-sic-d3b0.1-c32-nolowest-a4-8/seed_2
 
 It needs only the run folders; the reference must be available as the run named it.
 """
