@@ -215,6 +215,7 @@ def _executor(args: argparse.Namespace):
     except ImportError:
         raise GapExploreError("Dask is not installed: pip install 'dask[distributed]'.") \
             from None
+    logging.getLogger("distributed").setLevel(logging.WARNING)   # not its INFO lines
     if args.dask_workers:
         cluster, client = local_dask_cluster(args.dask_workers)
     else:

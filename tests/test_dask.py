@@ -86,7 +86,7 @@ def test_a_task_that_kills_its_worker_is_recorded_and_the_rest_finish():
         labels = label_structures(good[:2] + [bad] + good[2:], crashing_sw,
                                   executor=client.get_executor())
     assert [keys.LABEL_ERROR in a.info for a in labels] == [False, False, True, False, False]
-    assert "killed its worker" in labels[2].info[keys.LABEL_ERROR]
+    assert "killed the process that ran it" in labels[2].info[keys.LABEL_ERROR]
     assert all(a.info[keys.REF_ENERGY] < 0 for i, a in enumerate(labels) if i != 2)
 
 
@@ -243,3 +243,96 @@ def test_a_crashing_task_does_not_make_dask_repeat_finished_ones(tmp_path, monke
     calls = Counter(log.read_text().split())
     repeated_good = sum(n - 1 for h, n in calls.items() if h != structure_hash(bad))
     assert len(calls) == 31 and repeated_good <= 2
+
+
+def test_on_gapexplores_cluster_a_crashing_or_hanging_reference_never_kills_a_worker(
+        tmp_path, monkeypatch):
+    """On the cluster that ``--dask-workers`` starts, each calculation runs in a child of
+    its worker: a structure that kills its process or hangs is a failed label with its
+    reason, no worker dies, and no finished calculation is computed twice."""
+    from collections import Counter
+    from pathlib import Path
+
+    from ase.build import bulk
+
+    from gapexplore import keys
+    from gapexplore.core.parallel import local_dask_cluster
+    from gapexplore.label import label_structures
+
+    here = Path(__file__).parent
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("FAULTY_LOG", str(log))
+    monkeypatch.setenv("PYTHONPATH", f"{here}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.syspath_prepend(str(here))
+    from faulty_references import counting_crashing_sw, structure_hash
+
+    good = [bulk("Si", "diamond", a=5.3 + 0.01 * k) for k in range(12)]
+    crash = bulk("Si", "diamond", a=5.43)[:1]   # one atom: kills its process
+    cluster, client = local_dask_cluster(2)
+    try:
+        workers = set(client.scheduler_info()["workers"])
+        labels = label_structures(good[:4] + [crash] + good[4:8] + [crash.copy()] + good[8:],
+                                  counting_crashing_sw, executor=client.get_executor())
+        assert set(client.scheduler_info()["workers"]) == workers   # none died
+    finally:
+        client.close()
+        cluster.close()
+    failed = [keys.LABEL_ERROR in a.info for a in labels]
+    assert failed == [False] * 4 + [True] + [False] * 4 + [True] + [False] * 4
+    assert "killed the process that ran it" in labels[4].info[keys.LABEL_ERROR]
+    calls = Counter(log.read_text().split())
+    assert all(n == 1 for h, n in calls.items() if h != structure_hash(crash))
+    assert len(calls) == 13
+
+
+def test_a_dask_task_over_its_time_limit_is_a_failed_label_and_the_worker_lives(monkeypatch):
+    from pathlib import Path
+
+    from ase.build import bulk
+
+    from gapexplore import keys
+    from gapexplore.core.parallel import local_dask_cluster
+    from gapexplore.label import label_structures
+
+    here = Path(__file__).parent
+    monkeypatch.setenv("PYTHONPATH", f"{here}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.syspath_prepend(str(here))
+    from faulty_references import crashing_sw
+
+    good = [bulk("Si", "diamond", a=5.43 + 0.01 * k) for k in range(3)]
+    hang = bulk("Si", "diamond", a=5.43)[:2]
+    hang.positions[1] = [5.0, 0.0, 0.0]    # a dimer longer than 4.9 Å: hangs
+    hang.pbc, hang.cell = False, None
+    cluster, client = local_dask_cluster(1)
+    try:
+        labels = label_structures([good[0], hang, *good[1:]], crashing_sw,
+                                  executor=client.get_executor(), timeout=5)
+        assert len(client.scheduler_info()["workers"]) == 1
+    finally:
+        client.close()
+        cluster.close()
+    assert [keys.LABEL_ERROR in a.info for a in labels] == [False, True, False, False]
+    assert "time limit of 5 s" in labels[1].info[keys.LABEL_ERROR]
+
+
+def test_a_cluster_left_without_workers_stops_the_map_clearly(tmp_path, monkeypatch):
+    """Workers started by hand without a nanny are not restarted: once the last one is
+    gone, the map says so after its patience instead of waiting for ever."""
+    import threading
+    import time
+
+    from dask.distributed import Client
+
+    from gapexplore.core import parallel
+
+    monkeypatch.setattr(parallel._ClusterWatch, "poll", 0.2)
+    monkeypatch.setattr(parallel._ClusterWatch, "patience", 3.0)
+    with _DaskProcesses(tmp_path, workers=1) as cluster:
+        with Client(cluster.address, timeout="30s") as client:
+            client.wait_for_workers(1, timeout=60)
+            threading.Timer(1.0, cluster.kill, [cluster.workers[0]]).start()
+            start = time.monotonic()
+            with pytest.raises(parallel.ClusterLost, match="no workers for 3 s"):
+                parallel.map_ordered(time.sleep, [0.5 + 0.001 * i for i in range(20)],
+                                     executor=client.get_executor())
+            assert time.monotonic() - start < 30

@@ -116,3 +116,36 @@ def test_on_result_sees_each_result_as_it_arrives():
     arrived.clear()
     map_ordered(abs, [-1, -2], on_result=lambda index, result: arrived.append(result))
     assert arrived == [1, 2]
+
+
+def _crash_when_told(item):
+    """Item 1 kills its worker once the file ``item[1]`` exists; the others return."""
+    index, flag = item
+    if index == 1:
+        while not os.path.exists(flag):
+            time.sleep(0.01)
+        os._exit(3)
+    return index
+
+
+def test_a_pool_that_breaks_between_a_result_and_the_next_submit_is_survived(tmp_path):
+    """The pool breaks after ``wait()`` returned a finished task and before the next task
+    is submitted: the next submit meets the broken pool. ``on_result`` runs in that gap, so
+    it lets task 1 kill its worker there and waits until the pool has seen it die."""
+    flag = tmp_path / "crash-now"
+    items = [(i, str(flag)) for i in range(5)]
+    seen = []
+
+    def on_result(index, result):
+        seen.append(index)
+        if index == 0:
+            flag.touch()
+            pool_broken = time.monotonic() + 2.0   # the pool's manager thread notices
+            while time.monotonic() < pool_broken:  # a dead worker within milliseconds
+                time.sleep(0.05)
+
+    results = map_ordered(_crash_when_told, items, n_jobs=2, return_killed=True,
+                          on_result=on_result)
+    assert isinstance(results[1], TaskKilled)
+    assert results[:1] + results[2:] == [0, 2, 3, 4]
+    assert sorted(seen) == [0, 1, 2, 3, 4]   # each task settled exactly once

@@ -33,8 +33,9 @@ from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, w
 from concurrent.futures.process import BrokenProcessPool
 
 from gapexplore.core.checks import check_int, check_real, fail
+from gapexplore.core.errors import GapExploreError
 
-__all__ = ["TaskKilled", "TaskTimedOut", "DASK_WORKER_CONFIG", "default_executor",
+__all__ = ["ClusterLost", "TaskKilled", "TaskTimedOut", "DASK_WORKER_CONFIG", "default_executor",
            "local_dask_cluster", "map_ordered", "process_cached"]
 
 
@@ -82,10 +83,15 @@ def default_executor(n_jobs: int | None = None) -> ProcessPoolExecutor:
 #: nanny starts each worker with ``MALLOC_TRIM_THRESHOLD_=65536`` (glibc hands freed memory
 #: back to the system at once); a GAP relaxation allocates and frees arrays every step, so
 #: a worker so started takes 2–5× the page faults of a process-pool worker and about 7 %
-#: more CPU time for the same relaxations (``benchmarks/bench_relax.py --dask``). Put the
-#: same entry in a Dask configuration file (``distributed: nanny: pre-spawn-environ:
-#: MALLOC_TRIM_THRESHOLD_: null``) for workers started by hand.
-DASK_WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+#: more CPU time for the same relaxations (``benchmarks/bench_relax.py --dask``). Workers
+#: that are not daemonic processes may start a child process, in which
+#: :func:`map_ordered` runs each isolated task (a reference calculation), so that a task
+#: that kills its process takes the child, not the worker. Put the same entries in a Dask
+#: configuration file (``distributed: nanny: pre-spawn-environ: MALLOC_TRIM_THRESHOLD_:
+#: null`` and ``distributed: worker: daemon: false``) for workers started by hand with a
+#: nanny; ``dask worker --no-nanny`` workers need neither.
+DASK_WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                      "distributed.worker.daemon": False}
 
 
 def local_dask_cluster(n_workers: int):
@@ -118,7 +124,7 @@ def local_dask_cluster(n_workers: int):
 def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = None,
                 n_jobs: int = 1, progress: bool = False, desc: str = "",
                 return_killed: bool = False, on_result: Callable | None = None,
-                timeout: float | None = None) -> list:
+                timeout: float | None = None, isolate: bool = False) -> list:
     """``[fn(item) for item in items]``, one task per item, results in input order.
 
     Parameters
@@ -163,7 +169,18 @@ def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = No
         ``map_ordered`` makes itself (``n_jobs`` > 1, or 1 with a limit: the task then runs
         in one worker process). A task over the limit has its worker killed and gets a
         :class:`TaskTimedOut` in its place (raised without ``return_killed``); the tasks
-        that shared the pool with it run again. Not applied to a given ``executor``.
+        that shared the pool with it run again. On a given ``executor``, applied with
+        ``isolate`` only.
+    isolate : bool
+        Protect the processes that run the tasks from a task that kills its process
+        (``os._exit``, a segfault, an MPI abort). With no ``executor`` and ``n_jobs`` 1,
+        the tasks run in a worker process rather than in this one (and are then handled as
+        with ``n_jobs`` > 1). On a given ``executor`` (Dask), each task runs in a child
+        process of the worker that took it, kept for that worker's next tasks: a task that
+        kills its process takes the child with it, never the worker, and gets a
+        :class:`TaskKilled` in its place; ``timeout`` then applies too (the child is
+        killed). A worker that may not start processes (a daemonic Dask worker: see
+        :data:`DASK_WORKER_CONFIG`) runs the task itself.
 
     Returns
     -------
@@ -195,7 +212,7 @@ def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = No
     if timeout is not None:
         timeout = check_real(timeout, "timeout", where, low=0.0, low_open=True)
     items = list(items)
-    if executor is None and n_jobs == 1 and timeout is None:
+    if executor is None and n_jobs == 1 and timeout is None and not isolate:
         results = []
         for index, item in enumerate(_bar(items, progress, desc)):
             results.append(fn(item))
@@ -204,8 +221,15 @@ def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = No
         return results
     if executor is None:
         return _map_local(fn, items, n_jobs, progress, desc, return_killed, on_result, timeout)
+    if isolate:
+        fn = _Isolated(fn, timeout)
     verdicts = _killed_worker_types() if return_killed else ()
-    return _map_on(executor, fn, items, progress, desc, verdicts, on_result)
+    results = _map_on(executor, fn, items, progress, desc, verdicts, on_result)
+    if not return_killed:
+        for result in results:
+            if isinstance(result, TaskKilled):
+                raise result
+    return results
 
 
 def _killed_worker_types() -> tuple:
@@ -223,11 +247,16 @@ def _map_on(executor: Executor, fn: Callable, items: list, progress: bool, desc:
     then takes finished results with it, which Dask would compute again."""
     pending = {executor.submit(fn, item): index for index, item in enumerate(items)}
     results = [None] * len(items)
+    watch = _ClusterWatch(executor)
     try:
         with _bar(None, progress, desc, total=len(items)) as bar:
             killed = []
             while pending:
-                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                done, _ = wait(list(pending), timeout=watch.poll,
+                               return_when=FIRST_COMPLETED)
+                if not done:
+                    watch.check()
+                    continue
                 for future in done:
                     index = pending.pop(future)
                     try:
@@ -243,8 +272,11 @@ def _map_on(executor: Executor, fn: Callable, items: list, progress: bool, desc:
             # killed task again alone, so that only the task that crashes by itself is
             # given up.
             for index in sorted(killed):
+                again = executor.submit(_Again(fn), items[index])
+                while not wait([again], timeout=watch.poll).done:
+                    watch.check()
                 try:
-                    results[index] = executor.submit(_Again(fn), items[index]).result()
+                    results[index] = again.result()
                 except verdicts as error:
                     results[index] = error
                 bar.update(1)
@@ -291,28 +323,27 @@ def _run_pool(fn, items, pending: deque, n_jobs: int, timeout, settle) -> list[i
     running: dict = {}  # future -> (index, start time)
     try:
         while pending or running:
-            while pending and len(running) < n_jobs:
-                index = pending.popleft()
-                running[pool.submit(fn, items[index])] = (index, time.monotonic())
-            done, _ = wait(running, timeout=_POLL if timeout else None,
-                           return_when=FIRST_COMPLETED)
             broken = []
-            for future in done:
-                index, _ = running.pop(future)
+            while pending and len(running) < n_jobs and not broken:
+                index = pending.popleft()
                 try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    broken.append(index)
-                    continue
-                settle(index, result)
-            if broken:  # the pool is lost: every other running future ends now too
-                wait(running)
-                for future, (index, _) in running.items():
-                    if future.exception() is None:
-                        settle(index, future.result())
-                    else:
+                    running[pool.submit(fn, items[index])] = (index, time.monotonic())
+                except BrokenProcessPool:  # a worker died since the last wait()
+                    pending.appendleft(index)  # never started: it goes on in the next pool
+                    broken.append(None)
+            if not broken:
+                done, _ = wait(running, timeout=_POLL if timeout else None,
+                               return_when=FIRST_COMPLETED)
+                for future in done:
+                    index, _ = running.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
                         broken.append(index)
-                return sorted(broken)
+                        continue
+                    settle(index, result)
+            if broken:  # the pool is lost: every other running future ends now too
+                return _settle_broken(running, [i for i in broken if i is not None], settle)
             late = [(future, index) for future, (index, start) in running.items()
                     if timeout and time.monotonic() - start > timeout]
             if late:
@@ -330,6 +361,18 @@ def _run_pool(fn, items, pending: deque, n_jobs: int, timeout, settle) -> list[i
         raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _settle_broken(running: dict, broken: list[int], settle) -> list[int]:
+    """After the pool broke: settle the running tasks that still finished, and return the
+    ones lost with it (``broken`` and the others that failed), to be run again alone."""
+    wait(running)
+    for future, (index, _) in running.items():
+        if future.exception() is None:
+            settle(index, future.result())
+        else:
+            broken.append(index)
+    return sorted(broken)
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
@@ -368,6 +411,123 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
             pass
     for process in list((getattr(pool, "_processes", None) or {}).values()):
         process.join(timeout=5)
+
+
+class ClusterLost(GapExploreError):
+    """The cluster that ran the tasks has had no worker for longer than it may."""
+
+
+class _ClusterWatch:
+    """Notices a Dask cluster left without workers while tasks wait (its workers were
+    killed and nothing restarts them), instead of waiting for ever. Other executors are not
+    watched."""
+
+    poll = 5.0      # s between looks while no task finishes
+    patience = 120.0  # s without a worker before giving up
+
+    def __init__(self, executor: Executor):
+        self.client = getattr(executor, "_client", None)
+        self.empty_since = None
+
+    def check(self) -> None:
+        if self.client is None:
+            return
+        try:
+            workers = len(self.client.nthreads())
+        except Exception:   # a lost scheduler: the caller's own error handling says so
+            return
+        if workers:
+            self.empty_since = None
+            return
+        now = time.monotonic()
+        self.empty_since = self.empty_since or now
+        if now - self.empty_since > self.patience:
+            raise ClusterLost(
+                f"The Dask cluster has had no workers for {self.patience:g} s, so nothing "
+                "runs the remaining tasks. Everything finished so far is kept: start workers "
+                "again (dask worker ADDRESS) and rerun the same command to continue.")
+
+
+class _Isolated:
+    """``fn`` run in a child process of whichever process calls it (a Dask worker): a
+    task that kills its process takes the child, not the worker, and gets a
+    :class:`TaskKilled`; one over ``timeout`` seconds has its child killed and gets a
+    :class:`TaskTimedOut`. The child is kept for the caller's next tasks (a reference's
+    calculator is built once in it)."""
+
+    def __init__(self, fn: Callable, timeout: float | None = None):
+        self.fn, self.timeout = fn, timeout
+
+    def __call__(self, item):
+        global _CHILD
+        if _CHILD is None:
+            try:
+                _CHILD = _Child()
+            except AssertionError:   # a daemonic process may not have children
+                return self.fn(item)
+        try:
+            return _CHILD.run(self.fn, item, self.timeout)
+        except TimeoutError:
+            _CHILD, child = None, _CHILD
+            child.stop()
+            return TaskTimedOut(f"ran longer than its time limit of {self.timeout:g} s; its "
+                                "process was stopped")
+        except (EOFError, OSError) as error:   # after TimeoutError, itself an OSError
+            _CHILD, child = None, _CHILD
+            child.stop()
+            return TaskKilled(f"the task killed its process (exit code "
+                              f"{child.process.exitcode}; {type(error).__name__})")
+
+
+class _Child:
+    """One child process that runs the tasks sent to it, one at a time, over a pipe."""
+
+    def __init__(self):
+        import multiprocessing
+
+        self.conn, there = multiprocessing.Pipe()
+        self.process = multiprocessing.Process(target=_child_loop, args=(there,), daemon=True)
+        self.process.start()
+        there.close()   # the child's end: its death then reads as end-of-file here
+
+    def run(self, fn: Callable, item, timeout: float | None):
+        """``fn(item)`` in the child; EOFError if the child dies, TimeoutError past
+        ``timeout`` [s]; an exception that ``fn`` raises is raised here."""
+        self.conn.send((fn, item))
+        if not self.conn.poll(timeout):
+            raise TimeoutError
+        ok, value = self.conn.recv()
+        if not ok:
+            raise value
+        return value
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+
+def _child_loop(conn) -> None:
+    """The child of :class:`_Child`: run each task it is sent until the pipe closes."""
+    import pickle
+
+    _pin_worker_threads()
+    while True:
+        try:
+            fn, item = conn.recv()
+        except EOFError:
+            return
+        try:
+            reply = (True, fn(item))
+        except Exception as error:
+            reply = (False, error)
+        try:
+            conn.send(reply)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            conn.send((False, RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
+
+
+_CHILD: _Child | None = None  # this process's child for isolated tasks
 
 
 class _Again:

@@ -59,7 +59,7 @@ def label_structures(structures: Iterable[Atoms], reference, *, name: str | None
                      min_distance: float | None = None, virial: bool = True,
                      executor: Executor | None = None, n_jobs: int = 1,
                      progress: bool = False, on_label: Callable | None = None,
-                     timeout: float | None = None) -> list[Atoms]:
+                     timeout: float | None = None, isolate: bool = False) -> list[Atoms]:
     """Reference energies, forces and virials of ``structures``, on copies.
 
     Parameters
@@ -115,6 +115,11 @@ def label_structures(structures: Iterable[Atoms], reference, *, name: str | None
         process that dies during a calculation (a segfault, an MPI abort, the OOM killer)
         is handled the same way: the structure is tried again alone, and recorded as
         failed if it kills its worker again. Default: no limit.
+    isolate : bool
+        With ``n_jobs`` 1 and no ``executor``, still compute in a worker process when the
+        reference can be pickled, so that a calculation that kills its process is recorded
+        as failed instead of ending the caller. A reference that cannot be pickled (a
+        calculator made in a notebook) is then computed in this process.
 
     Returns
     -------
@@ -159,7 +164,7 @@ def label_structures(structures: Iterable[Atoms], reference, *, name: str | None
     def arrived(index: int, label) -> None:
         if not isinstance(label, _Label):  # the task's worker died or overran its limit
             what = ("the calculation ran too long" if isinstance(label, TaskTimedOut)
-                    else "the calculation killed its worker process every time it ran")
+                    else "the calculation killed the process that ran it")
             label = _Label(error=_one_line(f"{what}: {type(label).__name__}: {label}"))
         atoms = bare[index]
         if label.error is not None:
@@ -170,11 +175,13 @@ def label_structures(structures: Iterable[Atoms], reference, *, name: str | None
             on_label(out[index])
 
     local = executor is None and n_jobs == 1 and timeout is None
+    if local and isolate:
+        local = not task.picklable()
     if not local and (executor is None or isinstance(executor, ProcessPoolExecutor)):
         task.check_picklable(where)
     map_ordered(task, bare, executor=None if local else executor, n_jobs=n_jobs,
                 progress=progress, desc="labelling", return_killed=True,
-                on_result=arrived, timeout=timeout if executor is None else None)
+                on_result=arrived, timeout=timeout, isolate=not local)
     return out
 
 
@@ -211,6 +218,13 @@ class _Task:
 
     def __call__(self, atoms: Atoms) -> _Label:
         return _label(self, atoms)
+
+    def picklable(self) -> bool:
+        try:
+            pickle.dumps(self)
+        except Exception:
+            return False
+        return True
 
     def check_picklable(self, where: str) -> None:
         try:

@@ -255,7 +255,8 @@ class Steps:
 
         labelled = label_structures(
             todo, self.reference, executor=self.executor, n_jobs=self.n_jobs,
-            progress=self.progress, timeout=self._reference_timeout(), on_label=keep)
+            progress=self.progress, timeout=self._reference_timeout(), on_label=keep,
+            isolate=True)
         if not trained:
             labelled = [a for a in labelled if a.info[keys.UID] != lowest_uid]
         rows = self.store.labels(ok_only=False, iteration=iteration)  # resumed ones too
