@@ -12,15 +12,18 @@ import argparse
 import contextlib
 import dataclasses
 import logging
+import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from gapexplore.check import CheckSettings, check_run
 from gapexplore.core.chemistry import BONDING_KINDS
-from gapexplore.core.errors import GapExploreError
+from gapexplore.core.errors import GapExploreError, InvalidParameterError
 from gapexplore.core.parallel import local_dask_cluster
 from gapexplore.export import check_summary, export_run, run_report, write_check_html
+from gapexplore.label import default_reference
 from gapexplore.relax import OPTIMISERS, status_kind
 from gapexplore.run import Explorer, ExploreSettings
 from gapexplore.run.settings import SOAP_PRESETS
@@ -63,45 +66,50 @@ _SETTING_OPTIONS = {  # command-line option -> ExploreSettings field
     "validate": "validate",
     "reference_timeout": "reference_timeout", "relax_timeout": "relax_timeout",
 }
+_FIELD_OPTIONS = {field: option for option, field in _SETTING_OPTIONS.items()}
+
+
+_DESCRIPTION = """\
+Build a machine-learned interatomic potential (a GAP) from nothing but a chemistry:
+random structure searching driven by the current GAP, a few structures chosen by
+configuration-averaged SOAP and CUR, labelled by a reference calculator, refitted, and
+again (the GAP-RSS protocol of Bernstein, Csányi and Deringer, npj Comput. Mater. 2019).
+
+"""
+
+_EXAMPLES = """\
+examples:
+  gapexplore demo                                  # Si with a toy reference, minutes
+  gapexplore run si --element Si --reference sw-si --gap light --candidates 100 \\
+      --select 20 --iterations 5                  # a small run of your own
+  gapexplore run si                                # continue it where it stopped
+  gapexplore run si --iterations 8                 # extend it past its stop criterion
+  gapexplore run c --element C --reference chgnet  # CHGNet as the reference (pip extra)
+  gapexplore run r --element Si --reference mycalc:make
+                         # your own ASE calculator: make() in ./mycalc.py returns it
+  gapexplore status si; gapexplore results si; gapexplore export si si-gap
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gapexplore", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="start or continue an exploration in a run folder")
+    from gapexplore import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="gapexplore", description=_DESCRIPTION, epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"gapexplore {__version__}")
+    parser.add_argument("-T", "--traceback", action="store_true",
+                        help="on an error, print the full Python traceback")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="start or continue an exploration in a run folder",
+                         description="Start an exploration in FOLDER, or continue the run "
+                         "already there from its first unfinished step.", epilog=_EXAMPLES,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("folder", type=Path, help="run folder (continued if it holds a run)")
     run.add_argument("--config", type=Path,
                      help="TOML file of ExploreSettings fields, and optionally dask_workers "
                      "or scheduler (flags override it)")
-    status = sub.add_parser("status", help="where a run stands")
-    status.add_argument("folder", type=Path)
-    results = sub.add_parser("results", help="the distinct low-energy structures the run "
-                             "found, ranked; the top ones relaxed with the reference")
-    results.add_argument("folder", type=Path, help="run folder")
-    results.add_argument("--top", type=int, default=10, help="structures listed (10)")
-    results.add_argument("--verify", type=int, default=3, metavar="N",
-                         help="relax the N lowest with the reference (3; kept, not redone)")
-    check = sub.add_parser("check", help="the newest GAP against the reference: energy–volume "
-                           "curves, phase differences, its predicted error, MD stability; "
-                           "check/check.json and check/report.html in the run folder")
-    check.add_argument("folder", type=Path, help="run folder")
-    check.add_argument("--top", type=int, default=3,
-                       help="ranked structures whose E–V curves are checked (3)")
-    check.add_argument("--md-structures", type=int, default=2, metavar="N",
-                       help="ranked structures run with MD (2; 0: no MD)")
-    check.add_argument("--temperatures", type=float, nargs="+", default=[300.0, 1000.0, 2000.0],
-                       metavar="K", help="MD temperatures [K] (300 1000 2000)")
-    check.add_argument("--md-steps", type=int, default=200, help="Langevin NVT steps (200)")
-    check.add_argument("--nve-steps", type=int, default=100, help="NVE steps after (100)")
-    check.add_argument("--supercell", type=int, nargs=3, default=[2, 2, 2], metavar="N",
-                       help="MD supercell repetitions (2 2 2)")
-    check.add_argument("--spot-checks", type=int, default=2, metavar="N",
-                       help="MD frames of each stable run labelled by the reference (2)")
-    check.add_argument("--seed", type=int, default=0, help="seed of the MD (0)")
-    export = sub.add_parser("export", help="the newest GAP with its training set, gap_fit "
-                            "commands, settings, report and ASE and LAMMPS snippets")
-    export.add_argument("folder", type=Path, help="run folder")
-    export.add_argument("destination", type=Path, help="new (or empty) folder to write")
+    _add_read_commands(sub)
     demo = sub.add_parser("demo", help="a complete small exploration of Si (SW reference) or "
                           "of SiC (--system sic, Tersoff reference)")
     demo.add_argument("--system", choices=tuple(DEMOS), default="si",
@@ -110,74 +118,130 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--folder", type=Path, default=None,
                       help="run folder (runs/demo, runs/demo-sic)")
     for p in (run, demo):
-        p.add_argument("--jobs", type=int, default=None, help="worker processes (all cores)")
-        p.add_argument("--gap-fit", metavar="COMMAND",
+        _add_where(p.add_argument_group("where the work runs"))
+    _add_run_options(run)
+    return parser
+
+
+def _add_read_commands(sub) -> None:
+    """``status``, ``results``, ``check`` and ``export``: they read a run, never change it
+    (``results`` and ``check`` add their own files)."""
+    status = sub.add_parser("status", help="where a run stands, and what to do next")
+    status.add_argument("folder", type=Path)
+    results = sub.add_parser("results", help="the distinct low-energy structures the run "
+                             "found, ranked; the top ones relaxed with the reference")
+    results.add_argument("folder", type=Path, help="run folder")
+    results.add_argument("--top", type=int, default=10, help="structures listed (10)")
+    results.add_argument("--verify", type=int, default=None, metavar="N",
+                         help="relax the N lowest with the reference (kept, not redone; "
+                         "default 3 with a toy or surrogate reference, 0 with DFT)")
+    check = sub.add_parser("check", help="the newest GAP against the reference: energy–volume "
+                           "curves, phase differences, its predicted error, MD stability; "
+                           "check/check.json and check/report.html in the run folder")
+    check.add_argument("folder", type=Path, help="run folder")
+    defaults = CheckSettings()
+    check.add_argument("--top", type=int, default=defaults.top,
+                       help=f"ranked structures whose E–V curves are checked ({defaults.top})")
+    check.add_argument("--md-structures", type=int, default=defaults.md_structures,
+                       metavar="N", help=f"ranked structures run with MD "
+                       f"({defaults.md_structures}; 0: no MD)")
+    check.add_argument("--temperatures", type=float, nargs="+",
+                       default=list(defaults.temperatures), metavar="K",
+                       help="MD temperatures [K] (" + " ".join(
+                           f"{t:g}" for t in defaults.temperatures) + ")")
+    check.add_argument("--md-steps", type=int, default=defaults.md_steps,
+                       help=f"Langevin NVT steps ({defaults.md_steps})")
+    check.add_argument("--nve-steps", type=int, default=defaults.nve_steps,
+                       help=f"NVE steps after ({defaults.nve_steps})")
+    check.add_argument("--supercell", type=int, nargs=3, default=list(defaults.supercell),
+                       metavar="N", help="MD supercell repetitions ("
+                       + " ".join(map(str, defaults.supercell)) + ")")
+    check.add_argument("--spot-checks", type=int, default=defaults.spot_checks, metavar="N",
+                       help=f"MD frames of each stable run labelled by the reference "
+                       f"({defaults.spot_checks})")
+    check.add_argument("--seed", type=int, default=defaults.seed,
+                       help=f"seed of the MD ({defaults.seed})")
+    export = sub.add_parser("export", help="the newest GAP with its training set, gap_fit "
+                            "commands, settings, results, report and ASE and LAMMPS snippets")
+    export.add_argument("folder", type=Path, help="run folder")
+    export.add_argument("destination", type=Path, help="new (or empty) folder to write")
+
+
+def _add_where(group) -> None:
+    group.add_argument("--jobs", type=int, default=None, help="worker processes (all cores)")
+    group.add_argument("--gap-fit", metavar="COMMAND",
                        help="your own gap_fit, e.g. an OpenMP build or 'mpirun -np 16 "
                        "/opt/quip/bin/gap_fit' (default $GAPEXPLORE_GAP_FIT, else the wheel's)")
-        p.add_argument("--quiet", action="store_true", help="no progress bars or step lines")
-        where = p.add_mutually_exclusive_group()
-        where.add_argument("--dask-workers", type=int, metavar="N",
-                           help="run relaxations and labels on a local Dask cluster of N workers")
-        where.add_argument("--scheduler", metavar="ADDRESS",
-                           help="run them on the Dask cluster at ADDRESS (tcp://host:8786)")
-    run.add_argument("--element", help="chemical symbol (new runs; default Si)")
-    run.add_argument("--composition", metavar="FORMULA", type=_formulas,
-                     help="a compound's formula instead of an element, e.g. SiC, TiO2, Cu3Au "
-                     "(new runs; a fixed stoichiometry), or several, comma-separated "
-                     "(Si,SiC,C: one run across them), or a whole system (Cu-Au: every "
-                     "stoichiometry whose cells --atoms allows; Cu-Au:4, formula units of "
-                     "at most 4 atoms)")
-    run.add_argument("--bonding", choices=BONDING_KINDS,
-                     help="bonding kind (of every element of a composition)")
-    run.add_argument("--radius", type=_radius, metavar="R",
-                     help="characteristic radius [Å]; for a composition per element, "
-                     "e.g. Si=1.11,C=0.76")
-    run.add_argument("--reference", help="reference name (toys such as sw-si, chgnet, gpaw, "
-                     "gpaw-low), or module:function returning an ASE calculator (default: "
-                     "the element's toy reference)")
-    run.add_argument("--candidates", type=int, help="random cells per iteration (10000)")
-    run.add_argument("--initial", type=int, metavar="N",
-                     help="random cells of iteration 0, if not --candidates (not relaxed: "
-                     "only their SOAP costs)")
-    run.add_argument("--atoms", type=int, nargs=2, metavar=("MIN", "MAX"),
-                     help="atoms per random cell (6 24)")
-    run.add_argument("--select", type=int, help="structures labelled per iteration (100)")
-    run.add_argument("--max-labels", type=int, help="stop at this many labels (2500)")
-    run.add_argument("--iterations", type=int, help="stop after this many iterations")
-    run.add_argument("--target-error", type=float,
-                     help="stop when every --validate structure is within this [eV/atom]")
-    run.add_argument("--target-prediction-error", type=float, metavar="EV_PER_ATOM",
-                     help="stop when the previous GAP's energy RMSE on an iteration's new "
-                     "labels is within this [eV/atom] (no known structure needed)")
-    run.add_argument("--gap", choices=("paper", "light"), help="GAP model (paper)")
-    run.add_argument("--soap", choices=tuple(SOAP_PRESETS),
-                     help="selection SOAP (paper; paper-quip: the paper's settings computed "
-                     "by QUIP, the authors' code, about 8× the cost)")
-    run.add_argument("--selection", choices=METHODS,
-                     help="how structures are chosen after the flat histogram (kernel_cur)")
-    run.add_argument("--stochastic", action="store_true", default=None,
-                     help="CUR draws by leverage instead of taking the largest")
-    run.add_argument("--center", action="store_true", default=None,
-                     help="CUR on the centred kernel")
-    run.add_argument("--label-lowest", action="store_true", default=None,
-                     help="also train on the reference's check of each iteration's "
-                     "lowest GAP minimum")
-    run.add_argument("--lowest-kinds", type=int, metavar="K",
-                     help="with --label-lowest, label the lowest minimum of each of the K "
-                     "lowest kinds (formula and space group) of minimum (1)")
-    run.add_argument("--fmax", type=float, help="relaxation convergence [eV/Å] (0.01)")
-    run.add_argument("--max-steps", type=int, help="relaxation step cap (300)")
-    run.add_argument("--optimiser", choices=OPTIMISERS,
-                     help="relaxation optimiser (fire; precon-lbfgs is the paper's)")
-    run.add_argument("--seed", type=int, help="random seed (0)")
-    run.add_argument("--validate", nargs="+", metavar="NAME",
-                     help="known structures for learning curves, e.g. diamond beta-tin")
-    run.add_argument("--reference-timeout", type=float, metavar="SECONDS",
-                     help="stop a reference calculation after this long and record it as "
-                     "failed (default: 600 s for toy and surrogate references, none for DFT)")
-    run.add_argument("--relax-timeout", type=float, metavar="SECONDS",
-                     help="stop a GAP relaxation after this long (default: no limit)")
-    return parser
+    group.add_argument("--quiet", action="store_true", help="no progress bars or step lines")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument("--dask-workers", type=int, metavar="N",
+                       help="run relaxations and labels on a local Dask cluster of N workers")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run them on the Dask cluster at ADDRESS (tcp://host:8786)")
+
+
+def _add_run_options(run) -> None:
+    what = run.add_argument_group("what to explore (new runs)")
+    what.add_argument("--element", help="chemical symbol (default Si)")
+    what.add_argument("--composition", metavar="FORMULA", type=_formulas,
+                      help="a compound's formula instead of an element, e.g. SiC, TiO2, "
+                      "Cu3Au (a fixed stoichiometry), or several, comma-separated (Si,SiC,C: "
+                      "one run across them), or a whole system (Cu-Au: every stoichiometry "
+                      "whose cells --atoms allows; Cu-Au:4, formula units of at most 4 atoms)")
+    what.add_argument("--bonding", choices=BONDING_KINDS,
+                      help="bonding kind (of every element of a composition)")
+    what.add_argument("--radius", type=_radius, metavar="R",
+                      help="characteristic radius [Å]; for a composition per element, "
+                      "e.g. Si=1.11,C=0.76")
+    what.add_argument("--reference", help="reference name (toys such as sw-si, chgnet, gpaw, "
+                      "gpaw-low), or module:function returning an ASE calculator, looked up "
+                      "in the current folder first (default: the element's toy reference)")
+    what.add_argument("--validate", nargs="+", metavar="NAME",
+                      help="known structures for learning curves, e.g. diamond beta-tin")
+    size = run.add_argument_group("each iteration")
+    size.add_argument("--candidates", type=int, help="random cells per iteration (10000)")
+    size.add_argument("--initial", type=int, metavar="N",
+                      help="random cells of iteration 0, if not --candidates (not relaxed: "
+                      "only their SOAP costs)")
+    size.add_argument("--atoms", type=int, nargs=2, metavar=("MIN", "MAX"),
+                      help="atoms per random cell (6 24)")
+    size.add_argument("--select", type=int, help="structures labelled per iteration (100)")
+    size.add_argument("--seed", type=int, help="random seed (0)")
+    stop = run.add_argument_group("when to stop (may be changed to continue a run)")
+    stop.add_argument("--max-labels", type=int, help="stop at this many labels (2500)")
+    stop.add_argument("--iterations", type=int, help="stop after this many iterations")
+    stop.add_argument("--target-error", type=float, metavar="EV_PER_ATOM",
+                      help="stop when every --validate structure is within this [eV/atom]")
+    stop.add_argument("--target-prediction-error", type=float, metavar="EV_PER_ATOM",
+                      help="stop when the previous GAP's energy RMSE on an iteration's new "
+                      "labels is within this [eV/atom] (no known structure needed)")
+    model = run.add_argument_group("the potential and the selection")
+    model.add_argument("--gap", choices=("paper", "light"), help="GAP model (paper)")
+    model.add_argument("--soap", choices=tuple(SOAP_PRESETS),
+                       help="selection SOAP (paper; paper-quip: the paper's settings computed "
+                       "by QUIP, the authors' code, about 8× the cost)")
+    model.add_argument("--selection", choices=METHODS,
+                       help="how structures are chosen after the flat histogram (kernel_cur)")
+    model.add_argument("--stochastic", action="store_true", default=None,
+                       help="CUR draws by leverage instead of taking the largest")
+    model.add_argument("--center", action="store_true", default=None,
+                       help="CUR on the centred kernel")
+    model.add_argument("--label-lowest", action="store_true", default=None,
+                       help="also train on the reference's check of each iteration's "
+                       "lowest GAP minimum")
+    model.add_argument("--lowest-kinds", type=int, metavar="K",
+                       help="with --label-lowest, label the lowest minimum of each of the K "
+                       "lowest kinds (formula and space group) of minimum (1)")
+    relax = run.add_argument_group("relaxations and time limits")
+    relax.add_argument("--fmax", type=float, help="relaxation convergence [eV/Å] (0.01)")
+    relax.add_argument("--max-steps", type=int, help="relaxation step cap (300)")
+    relax.add_argument("--optimiser", choices=OPTIMISERS,
+                       help="relaxation optimiser (fire; precon-lbfgs is the paper's)")
+    relax.add_argument("--reference-timeout", type=float, metavar="SECONDS",
+                       help="stop a reference calculation after this long and record it as "
+                       "failed (default: 600 s for toy and surrogate references, none for DFT)")
+    relax.add_argument("--relax-timeout", type=float, metavar="SECONDS",
+                       help="stop a GAP relaxation after this long (default: no limit)")
 
 
 def _settings(args: argparse.Namespace) -> ExploreSettings | None:
@@ -321,65 +385,150 @@ def main(argv=None) -> int:
     """Entry point of the ``gapexplore`` command."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _current_folder_on_path()
     try:
-        if args.command == "status":
-            if not (args.folder / "settings.json").exists():
-                raise GapExploreError(f"{args.folder} holds no gapexplore run.")
-            _report(Explorer(args.folder, n_jobs=1))
-            return 0
-        if args.command == "results":
-            if not (args.folder / "settings.json").exists():
-                raise GapExploreError(f"{args.folder} holds no gapexplore run.")
-            _print_results(Explorer(args.folder, n_jobs=1).results(
-                top=args.top, verify=args.verify), args.folder)
-            return 0
-        if args.command == "check":
-            if not (args.folder / "settings.json").exists():
-                raise GapExploreError(f"{args.folder} holds no gapexplore run.")
-            settings = CheckSettings(
-                top=args.top, md_structures=args.md_structures,
-                temperatures=tuple(args.temperatures), md_steps=args.md_steps,
-                nve_steps=args.nve_steps, supercell=tuple(args.supercell),
-                spot_checks=args.spot_checks, seed=args.seed)
-            report = check_run(args.folder, settings)
-            page = write_check_html(report, args.folder / "check" / "report.html")
-            print(check_summary(report))
-            print(f"gapexplore: the numbers are in {page.parent / 'check.json'}, the report "
-                  f"in {page}")
-            return 0
-        if args.command == "export":
-            out = export_run(args.folder, args.destination)
-            print(f"gapexplore: exported {args.folder} to {out}: "
-                  + ", ".join(sorted(p.name for p in out.iterdir() if ".sparseX." not in p.name)))
-            return 0
-        if args.command == "demo":
-            values, folder = DEMOS[args.system]
-            args.folder = args.folder or folder
-            stored = (args.folder / "settings.json").exists()
-            settings = None if stored else ExploreSettings(**values)
-        else:
-            _where_from_config(args)
-            settings = _settings(args)
-        start = time.perf_counter()
-        with _executor(args) as executor:
-            if not args.quiet:   # the memory model before each fit
-                logging.getLogger("gapexplore.fit").setLevel(logging.INFO)
-            explorer = Explorer(args.folder, settings, n_jobs=args.jobs, executor=executor,
-                                progress=not args.quiet, gap_fit=args.gap_fit)
-            for iteration, step in explorer.irun():
-                if not args.quiet:
-                    seconds = explorer.state.iterations[iteration].seconds[step]
-                    print(f"iteration {iteration}: {step} done ({seconds:.1f} s)", flush=True)
-        _report(explorer, time.perf_counter() - start)
+        return _COMMANDS.get(args.command, _run)(args)
     except GapExploreError as error:
-        print(f"gapexplore: error: {error}", file=sys.stderr)
+        if args.traceback:
+            traceback.print_exc()
+        print(f"gapexplore: error: {_for_the_command_line(error, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"gapexplore: interrupted; everything finished so far is kept in "
               f"{getattr(args, 'folder', 'the run folder')}: run the same command again to "
               "continue.", file=sys.stderr)
         return 130
+    except Exception as error:   # a bug, or an error of a package below: say it plainly
+        if args.traceback:
+            traceback.print_exc()
+        print(f"gapexplore: error: {type(error).__name__}: {error}", file=sys.stderr)
+        if not args.traceback:
+            print("gapexplore: to see the full traceback, run the same command with -T: "
+                  f"gapexplore -T {' '.join(sys.argv[1:] if argv is None else argv)}",
+                  file=sys.stderr)
+        return 1
+
+
+def _current_folder_on_path() -> None:
+    """Look for ``--reference module:function`` modules in the current folder first, as
+    ``python -m`` and uvicorn do, here and in the worker processes (which read
+    ``PYTHONPATH``)."""
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if here not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([here] + [p for p in paths if p])
+
+
+def _for_the_command_line(error: GapExploreError, args: argparse.Namespace) -> str:
+    """The error as a user of the command line reads it: an ExploreSettings field that
+    came from a flag is named by that flag, one from the settings file by its key there."""
+    if not isinstance(error, InvalidParameterError) or error.where != "ExploreSettings":
+        return str(error)
+    option = _FIELD_OPTIONS.get(error.parameter)
+    if option is not None and getattr(args, option, None) is not None:
+        name = "--" + option.replace("_", "-")
+    elif getattr(args, "config", None) is not None:
+        name = f"{error.parameter!r} in {args.config}"
+    else:
+        return str(error)
+    return f"{name} must be {error.allowed}. Got {error.got!r} instead."
+
+
+def _status(args: argparse.Namespace) -> int:
+    _report(_open(args.folder))
     return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    explorer = _open(args.folder)
+    verify = args.verify
+    if verify is None:
+        verify = _default_verify(explorer)
+    _print_results(explorer.results(top=args.top, verify=verify), args.folder)
+    return 0
+
+
+def _default_verify(explorer: Explorer) -> int:
+    """3 with a toy or surrogate reference; 0 with DFT, with a word on what 3 would cost."""
+    from gapexplore.run.plan import reference_call_cost, reference_kind
+
+    name = explorer.settings.reference or default_reference(explorer.chemistry)
+    if reference_kind(name) != "dft":
+        return 3
+    lo, hi = explorer.settings.n_atoms if not isinstance(explorer.settings.n_atoms, int) \
+        else (explorer.settings.n_atoms,) * 2
+    minutes = 3 * 100 * reference_call_cost(name, (lo + hi) / 2) / 60
+    print(f"gapexplore: {name} is a DFT reference: relaxing the 3 lowest structures with it "
+          f"would take roughly {minutes:.0f} min (about 100 DFT calls each); ask for it with "
+          "--verify 3. Ranking with the GAP only.")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    _open(args.folder)
+    settings = CheckSettings(
+        top=args.top, md_structures=args.md_structures,
+        temperatures=tuple(args.temperatures), md_steps=args.md_steps,
+        nve_steps=args.nve_steps, supercell=tuple(args.supercell),
+        spot_checks=args.spot_checks, seed=args.seed)
+    report = check_run(args.folder, settings)
+    page = write_check_html(report, args.folder / "check" / "report.html")
+    print(check_summary(report))
+    print(f"gapexplore: the numbers are in {page.parent / 'check.json'}, the report in {page}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    _open(args.folder)
+    out = export_run(args.folder, args.destination)
+    print(f"gapexplore: exported {args.folder} to {out}: "
+          + ", ".join(sorted(p.name for p in out.iterdir() if ".sparseX." not in p.name)))
+    return 0
+
+
+def _open(folder: Path) -> Explorer:
+    if not (folder / "settings.json").exists():
+        raise GapExploreError(f"{folder} holds no gapexplore run (no settings.json): start "
+                              f"one with gapexplore run {folder} --element ...")
+    return Explorer(folder, n_jobs=1)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``run`` and ``demo``: start or continue a run, one line per step."""
+    if args.command == "demo":
+        values, folder = DEMOS[args.system]
+        args.folder = args.folder or folder
+        stored = (args.folder / "settings.json").exists()
+        settings = None if stored else ExploreSettings(**values)
+    else:
+        _where_from_config(args)
+        settings = _settings(args)
+    new = not (args.folder / "settings.json").exists()
+    start = time.perf_counter()
+    with _executor(args) as executor:
+        if not args.quiet:   # the memory model before each fit
+            logging.getLogger("gapexplore.fit").setLevel(logging.INFO)
+        explorer = Explorer(args.folder, settings, n_jobs=args.jobs, executor=executor,
+                            progress=not args.quiet, gap_fit=args.gap_fit)
+        if new and not args.quiet:
+            from gapexplore.run.plan import run_plan
+
+            print(run_plan(explorer.settings, args.dask_workers or explorer.n_jobs),
+                  flush=True)
+        if not args.quiet:
+            print(f"gapexplore: {'started' if new else 'continuing'} {args.folder} at "
+                  f"iteration {explorer.iteration}, step {explorer.next_step}", flush=True)
+        for iteration, step in explorer.irun():
+            if not args.quiet:
+                seconds = explorer.state.iterations[iteration].seconds[step]
+                print(f"iteration {iteration}: {step} done ({seconds:.1f} s)", flush=True)
+    _report(explorer, time.perf_counter() - start)
+    return 0
+
+
+_COMMANDS = {"status": _status, "results": _results, "check": _check, "export": _export}
 
 
 if __name__ == "__main__":

@@ -37,11 +37,17 @@ def run_report(explorer: Explorer, seconds: float | None = None) -> str:
     above the known structure the lowest label of its composition lies, ``lowest label``
     [meV/atom]: :func:`gapexplore.validate.lowest_label_above`), and the newest potential."""
     failed = explorer.store.count_labels(ok_only=False) - explorer.n_labels
-    done = ", ".join(explorer.state.done) or "nothing yet"
     what = ", ".join(c.formula for c in explorer.settings.compositions())
+    stop = explorer.settings.stop_reason(explorer.state, explorer.n_labels)
+    if stop is not None and not explorer.state.done:
+        where = f"finished after {explorer.iteration} iterations ({_stopped_by(explorer, stop)})"
+    else:
+        done = ", ".join(explorer.state.done) or "nothing yet"
+        where = (f"iteration {explorer.iteration} in progress (done: {done}; next: "
+                 f"{explorer.next_step})")
     lines = [f"gapexplore: {explorer.store.root} — {what}, "
-             f"{explorer.n_labels} labels ({failed} failed), iteration {explorer.iteration} "
-             f"(done: {done})" + (f", {seconds:.0f} s" if seconds is not None else "")]
+             f"{explorer.n_labels} labels ({failed} failed), {where}"
+             + (f", {seconds:.0f} s" if seconds is not None else "")]
     for record in explorer.state.iterations:
         fit = record.fit or {}
         lowest = record.lowest or {}
@@ -65,7 +71,31 @@ def run_report(explorer: Explorer, seconds: float | None = None) -> str:
                       for name, (e, above) in errors.items()))
     if explorer.potential:
         lines.append(f"  newest potential: {explorer.potential}")
+    folder = explorer.store.root
+    if stop is not None and not explorer.state.done:
+        lines.append(f"next: gapexplore results {folder} (the structures found), gapexplore "
+                     f"check {folder} (the GAP against the reference), gapexplore export "
+                     f"{folder} DESTINATION; to go on, gapexplore run {folder} with a later "
+                     "stop (e.g. --iterations or --max-labels)")
+    else:
+        lines.append(f"next: gapexplore run {folder} continues from {explorer.next_step}")
     return "\n".join(lines)
+
+
+def _stopped_by(explorer: Explorer, stop: str) -> str:
+    """The stop criterion that ended a run, as the user set it."""
+    settings = explorer.settings
+    if stop == "max_labels":
+        return f"{explorer.n_labels} labels reached --max-labels {settings.max_labels}"
+    if stop == "max_iterations":
+        return f"--iterations {settings.max_iterations} reached"
+    if stop == "target_error":
+        return (f"every --validate structure within --target-error "
+                f"{settings.target_error:g} eV/atom")
+    if stop == "target_prediction_error":
+        return (f"new labels predicted within --target-prediction-error "
+                f"{settings.target_prediction_error:g} eV/atom")
+    return stop
 
 
 def _checked(lowest: dict) -> str:

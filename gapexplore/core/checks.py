@@ -16,9 +16,11 @@ from gapexplore.core.errors import InvalidParameterError
 
 def fail(name: str, where: str, allowed: str, got: object) -> InvalidParameterError:
     """Build the error for parameter ``name`` of ``where`` that must be ``allowed``."""
-    return InvalidParameterError(
+    error = InvalidParameterError(
         f"The {name!r} parameter of {where} must be {allowed}. Got {got!r} instead."
     )
+    error.parameter, error.where, error.allowed, error.got = name, where, allowed, got
+    return error
 
 
 def check_real(value, name: str, where: str, *, low=None, high=None,

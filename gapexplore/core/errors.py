@@ -25,8 +25,16 @@ class InvalidParameterError(GapExploreError, ValueError):
     """A parameter has a value the protocol cannot use.
 
     Raised at the boundary, before any expensive work starts. The message names the
-    parameter, the function it was given to, what is allowed and what was given.
+    parameter, the function it was given to, what is allowed and what was given; so do
+    the attributes ``parameter``, ``where``, ``allowed`` and ``got`` when the error comes
+    from :func:`gapexplore.core.checks.fail` (a front end, such as the command line, then
+    names the option the user typed instead of the parameter).
     """
+
+    parameter: str | None = None
+    where: str | None = None
+    allowed: str | None = None
+    got: object = None
 
 
 class GenerationError(GapExploreError, RuntimeError):

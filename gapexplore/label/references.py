@@ -11,6 +11,7 @@ from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
 
 from gapexplore.core.checks import fail
+from gapexplore.core.errors import InvalidParameterError
 from gapexplore.core.parallel import process_cached
 from gapexplore.label.named import named_reference
 from gapexplore.label.protocol import CalculatorReference, FactoryReference, Reference
@@ -45,12 +46,7 @@ def as_reference(reference, *, name: str | None = None, elements=None,
         an import that fails, or anything else; before any calculation.
     """
     if isinstance(reference, str) and ":" in reference:
-        module_name, _, function = reference.partition(":")
-        try:
-            reference = getattr(importlib.import_module(module_name), function)
-        except (ImportError, AttributeError) as error:
-            raise fail("reference", where, "a reference name or an importable "
-                       "'module:function' returning an ASE calculator", reference) from error
+        reference = _import_function(reference, where)
     if isinstance(reference, str):
         ref = named_reference(reference, where, parameter="reference")
     elif isinstance(reference, BaseCalculator):
@@ -82,6 +78,34 @@ def as_reference(reference, *, name: str | None = None, elements=None,
                        "name and elements itself)", changes)
         ref = dataclasses.replace(ref, **changes)
     return ref
+
+
+def _import_function(text: str, where: str):
+    """The function that ``"module:function"`` names. Its own exception, when the module
+    fails to import, is kept as the cause and named in the message."""
+    module_name, _, function = text.partition(":")
+    allowed = "a reference name or an importable 'module:function' returning an ASE calculator"
+    if not module_name or not function.isidentifier():
+        raise fail("reference", where, allowed, text)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is not None and module_name.startswith(error.name):
+            raise fail("reference", where, f"{allowed}; no module named {error.name!r} is "
+                       "on the Python path (the current folder, PYTHONPATH)", text) from error
+        raise InvalidParameterError(_import_failed(text, module_name, error)) from error
+    except Exception as error:   # the user's module raised while it was imported
+        raise InvalidParameterError(_import_failed(text, module_name, error)) from error
+    if not hasattr(module, function):
+        raise fail("reference", where, f"{allowed}; module {module_name!r} "
+                   f"({getattr(module, '__file__', '?')}) has no {function!r}", text)
+    return getattr(module, function)
+
+
+def _import_failed(text: str, module_name: str, error: BaseException) -> str:
+    return (f"The reference {text!r} names module {module_name!r}, which was found but "
+            f"failed to import: {type(error).__name__}: {error}. Fix the module (a package "
+            "it imports may be missing from this environment).")
 
 
 def cached_calculator(reference: Reference) -> BaseCalculator:
