@@ -161,6 +161,9 @@ def _add_read_commands(sub) -> None:
                        f"({defaults.spot_checks})")
     check.add_argument("--seed", type=int, default=defaults.seed,
                        help=f"seed of the MD ({defaults.seed})")
+    check.add_argument("--yes", action="store_true",
+                       help="run it even with a DFT reference (which first only prints "
+                       "what the check would cost)")
     export = sub.add_parser("export", help="the newest GAP with its training set, gap_fit "
                             "commands, settings, results, report and ASE and LAMMPS snippets")
     export.add_argument("folder", type=Path, help="run folder")
@@ -370,9 +373,12 @@ def _print_results(found: list, folder: Path) -> None:
                      else "-")
         print(f"{rank:>4}  {item.atoms.get_chemical_formula():>8}  {item.spacegroup:>16}  "
               f"{item.volume:9.2f}  {item.energy:13.4f}  {1000 * item.above_hull:11.1f}"
-              f"  {reference:>13}  {item.count:>5}  {item.first_iteration:>5}")
+              f"  {reference:>13}  {item.count:>5}  {item.first_iteration:>5}"
+              + (f"  = #{item.same_as} to the reference" if item.same_as else ""))
     print("(ΔE: GAP energy above the lowest; across compositions, above the hull of the "
-          "minima's formation energies)")
+          "minima's formation energies; E_ref: the reference's energy after relaxing the "
+          "structure itself; '= #N to the reference': the reference relaxes it into "
+          "structure N, same space group and energy within 1 meV/atom)")
     print(f"gapexplore: ranked structures in {folder / 'results'} (ranked.xyz, ranked.csv, "
           "one CIF each)")
 
@@ -424,9 +430,10 @@ def _current_folder_on_path() -> None:
 def _for_the_command_line(error: GapExploreError, args: argparse.Namespace) -> str:
     """The error as a user of the command line reads it: an ExploreSettings field that
     came from a flag is named by that flag, one from the settings file by its key there."""
-    if not isinstance(error, InvalidParameterError) or error.where != "ExploreSettings":
+    if not isinstance(error, InvalidParameterError) \
+            or error.where not in ("ExploreSettings", "Explorer"):
         return str(error)
-    option = _FIELD_OPTIONS.get(error.parameter)
+    option = _FIELD_OPTIONS.get(error.parameter, {"n_jobs": "jobs"}.get(error.parameter))
     if option is not None and getattr(args, option, None) is not None:
         name = "--" + option.replace("_", "-")
     elif getattr(args, "config", None) is not None:
@@ -467,17 +474,41 @@ def _default_verify(explorer: Explorer) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    _open(args.folder)
+    explorer = _open(args.folder)
     settings = CheckSettings(
         top=args.top, md_structures=args.md_structures,
         temperatures=tuple(args.temperatures), md_steps=args.md_steps,
         nve_steps=args.nve_steps, supercell=tuple(args.supercell),
         spot_checks=args.spot_checks, seed=args.seed)
+    if not args.yes and not _check_is_cheap(explorer, settings):
+        return 0
     report = check_run(args.folder, settings)
     page = write_check_html(report, args.folder / "check" / "report.html")
     print(check_summary(report))
     print(f"gapexplore: the numbers are in {page.parent / 'check.json'}, the report in {page}")
     return 0
+
+
+def _check_is_cheap(explorer: Explorer, settings: CheckSettings) -> bool:
+    """True with a toy or surrogate reference. With DFT, print what the check would cost
+    (its reference calculations: relaxations of the known phases, the energy–volume points,
+    the MD spot checks) and return False: the user asks again with --yes."""
+    from gapexplore.run.plan import reference_call_cost, reference_kind
+    from gapexplore.validate import HELD_OUT_STRUCTURES, KNOWN_STRUCTURES, structure_table
+
+    name = explorer.settings.reference or default_reference(explorer.chemistry)
+    if reference_kind(name) != "dft":
+        return True
+    phases = sum(len(structure_table(table, c)) for table in (KNOWN_STRUCTURES,
+                 HELD_OUT_STRUCTURES) for c in explorer.settings.compositions())
+    calls = (phases * (50 + len(settings.scales)) + settings.top * len(settings.scales)
+             + settings.md_structures * len(settings.temperatures) * settings.spot_checks)
+    hours = calls * reference_call_cost(name, 8) / 3600
+    print(f"gapexplore: check computes about {calls} reference calculations ({phases} known "
+          f"and held-out phases relaxed and scaled, {settings.top} found structures scaled, "
+          f"MD spot checks): with the DFT reference {name}, roughly {hours:.0f} h on one "
+          "core. Nothing was run; add --yes to run it (or lower --top, --md-structures).")
+    return False
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -9,8 +9,10 @@ it, and the run's report.
 * ``gap_fit_commands.txt``: the ``gap_fit`` command line of each of the fit's three stages
   (2b, 2b + 3b, all: the last is the potential's);
 * ``settings.json`` and ``settings.toml``: the run's settings; ``report.txt``: the run's
-  report (``gapexplore status``), ``validation.csv`` when the run validated, and
-  ``check/check.json`` and ``check/report.html`` after ``gapexplore check``;
+  report (``gapexplore status``), ``validation.csv`` when the run validated,
+  ``check/check.json`` and ``check/report.html`` after ``gapexplore check``, and
+  ``results/`` (the ranked structures, ``ranked.xyz``, ``ranked.csv`` and one CIF each)
+  after ``gapexplore results``;
 * ``use_with_ase.py`` and ``lammps.in``: how to load the potential in ASE (quippy) and in
   LAMMPS (``pair_style quip``);
 * ``README.txt``: what each file is.
@@ -26,6 +28,7 @@ from ase.data import atomic_numbers
 
 from gapexplore.core.errors import GapExploreError
 from gapexplore.run import Explorer
+from gapexplore.verdict import check_verdicts
 
 __all__ = ["check_summary", "export_run", "run_report", "write_check_html"]
 
@@ -40,7 +43,9 @@ def run_report(explorer: Explorer, seconds: float | None = None) -> str:
     what = ", ".join(c.formula for c in explorer.settings.compositions())
     stop = explorer.settings.stop_reason(explorer.state, explorer.n_labels)
     if stop is not None and not explorer.state.done:
-        where = f"finished after {explorer.iteration} iterations ({_stopped_by(explorer, stop)})"
+        n = explorer.iteration
+        where = (f"finished after {n} iteration{'s' if n != 1 else ''} "
+                 f"({_stopped_by(explorer, stop)})")
     else:
         done = ", ".join(explorer.state.done) or "nothing yet"
         where = (f"iteration {explorer.iteration} in progress (done: {done}; next: "
@@ -154,7 +159,14 @@ def export_run(folder, destination) -> Path:
     (destination / "settings.toml").write_text(explorer.settings.to_toml())
     if (folder / "validation.csv").exists():
         shutil.copy2(folder / "validation.csv", destination / "validation.csv")
-    (destination / "report.txt").write_text(run_report(explorer) + "\n")
+    report = run_report(explorer).replace(
+        f"newest potential: {potential}",
+        f"newest potential: {potential.name} (here; {potential} in the run folder)")
+    (destination / "report.txt").write_text(
+        "\n".join(line for line in report.splitlines() if not line.startswith("next:"))
+        + "\n")
+    if (folder / "results").is_dir():   # after gapexplore results: ranked structures, CIFs
+        shutil.copytree(folder / "results", destination / "results")
     for name in ("check.json", "report.html"):   # after gapexplore check
         if (folder / "check" / name).exists():
             (destination / "check").mkdir(exist_ok=True)
@@ -194,6 +206,9 @@ def check_summary(report: dict) -> str:
                  "ΔE: E0 above the lowest; err: GAP − reference [meV/atom]; RMSE: GAP − "
                  "reference along the curve [meV/atom]; σ_GAP: the GAP's predicted error "
                  "[meV/atom])")
+    per_structure, overall = check_verdicts(report)
+    lines.append("  verdict per structure (thresholds: gapexplore.verdict):")
+    lines += [f"    {name:<18} {verdict}" for name, verdict in per_structure.items()]
     for md in report["md"]:
         checks = [c for c in md["spot_checks"] if c["status"] == "ok"]
         lines.append(
@@ -203,6 +218,7 @@ def check_summary(report: dict) -> str:
             + (", reference on {} frames: |ΔE| ≤ {:.1f} meV/atom, force RMSE ≤ {:.2f} eV/Å"
                .format(len(checks), max(abs(c["energy_error"]) for c in checks),
                        max(c["force_rmse"] for c in checks)) if checks else ""))
+    lines.append(f"verdict: {overall}")
     return "\n".join(lines)
 
 
@@ -219,18 +235,20 @@ def write_check_html(report: dict, path) -> Path:
     import html
 
     path = Path(path)
+    per_structure, overall = check_verdicts(report)
     body = [f"<h1>gapexplore check</h1><p>{html.escape(report['potential'])}</p>",
+            f"<p><b>Verdict:</b> {html.escape(overall)}</p>",
             "<h2>Energy–volume curves and phase differences, GAP against reference</h2>",
             _html_table(["structure", "source", "atoms", "V0 GAP [Å³/at]", "V0 ref",
                          "B GAP [GPa]", "B ref", "ΔE GAP [meV/at]", "ΔE ref", "error",
-                         "curve RMSE [meV/at]", "σ_GAP [meV/at]"],
+                         "curve RMSE [meV/at]", "σ_GAP [meV/at]", "verdict"],
                         [[name, s["source"], s["n_atoms"], s["fit"]["gap"]["v0"],
                           s["fit"]["reference"]["v0"], s["fit"]["gap"]["bulk_modulus"],
                           s["fit"]["reference"]["bulk_modulus"],
                           *((d["gap"], d["reference"], d["error"])
                             if (d := report["differences"].get(name)) else ("-",) * 3),
                           1000 * s["rmse"], "-" if s["predicted_error"] is None
-                          else 1000 * s["predicted_error"]]
+                          else 1000 * s["predicted_error"], per_structure[name]]
                          for name, s in report["structures"].items()]),
             "<h2>Molecular dynamics with the GAP (Langevin NVT, then NVE)</h2>",
             _html_table(["structure", "T [K]", "atoms", "status", "steps", "closest [Å]",
@@ -257,7 +275,7 @@ def write_check_html(report: dict, path) -> Path:
         script, div = components(energy_volume_figure(curves, title="Energy–volume "
                                                       "(solid: GAP, dashed: reference)"))
         head = INLINE.render_js() + script
-        body.insert(2, div)
+        body.insert(3, div)
     except ImportError:   # the engine alone: tables only
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -314,12 +332,24 @@ from quippy.potential import Potential
 HERE = Path(__file__).resolve().parent
 calculator = Potential(param_filename=str(HERE / "{name}"))
 
-if __name__ == "__main__":   # the GAP on the first periodic structure of its training set
-    atoms = next(a for a in read(HERE / "train.xyz", ":") if a.pbc.all())
-    reference = atoms.info["REF_energy"]
+if __name__ == "__main__":
+    # The GAP on the lowest-energy periodic cell of its training set. A GAP is a regression,
+    # not an interpolation: it is not exact on its own training data. Each cell was given an
+    # energy tolerance by its height above the convex hull, 1 meV/atom near the lowest
+    # structures up to 100 meV/atom far above them (energy_sigma holds it times the square
+    # root of the atom count), and the fit may miss a cell by about that much.
+    cells = [a for a in read(HERE / "train.xyz", ":") if a.pbc.all()]
+    atoms = min(cells, key=lambda a: a.info["REF_energy"] / len(a))
+    n = len(atoms)
+    reference = atoms.info["REF_energy"] / n
+    sigma = atoms.info.get("energy_sigma")
     atoms.calc = calculator
-    print(f"GAP {{atoms.get_potential_energy():.6f}} eV, reference {{reference:.6f}} eV "
-          f"({{len(atoms)}} atoms)")
+    gap = atoms.get_potential_energy() / n
+    print(f"{{atoms.get_chemical_formula()}} ({{n}} atoms), the lowest-energy cell of the "
+          f"training set: GAP {{gap:.6f}} eV/atom, reference {{reference:.6f}} eV/atom, "
+          f"GAP - reference {{1000 * (gap - reference):+.1f}} meV/atom"
+          + (f" (its fitting tolerance: {{1000 * sigma / n ** 0.5:.1f}} meV/atom)"
+             if sigma is not None else ""))
 '''
 
 _LAMMPS = '''# The exported GAP in LAMMPS (a LAMMPS built with the QUIP package, pair_style quip).
@@ -341,6 +371,8 @@ settings.json, .toml      the run's settings
 report.txt                the run's report (gapexplore status)
 validation.csv            known structures by each GAP and the reference (if validated)
 check/                    gapexplore check's findings, check.json and report.html (if run)
+results/                  gapexplore results' ranked structures: ranked.xyz, ranked.csv and
+                          one CIF each (if run)
 use_with_ase.py           the potential as an ASE calculator (quippy)
 lammps.in                 the potential in LAMMPS (pair_style quip)
 '''

@@ -11,7 +11,10 @@ def test_run_starts_continues_and_guards_its_settings(tmp_path, capsys, caplog):
             "--gap", "light", "--soap", "fast", "--jobs", "1"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "iteration 1 (done: nothing yet)" in out and "iteration 0: selected 3" in out
+    assert "finished after 1 iteration (--iterations 1 reached)" in out
+    assert "iteration 0: selected 3" in out
+    assert out.startswith("plan: Si, reference sw-si, GAP model light\n")   # before any step
+    assert f"next: gapexplore results {folder}" in out
     assert "atomic environments of 1 species" in caplog.text   # the memory model, each fit
     steps = [line.split(":")[1].split()[0] for line in out.splitlines()
              if line.startswith("iteration 0: ") and " done (" in line]
@@ -55,7 +58,7 @@ def test_status_and_settings_file(tmp_path, capsys):
     capsys.readouterr()
     assert main(["status", str(folder)]) == 0
     out = capsys.readouterr().out
-    assert "labels (0 failed), iteration 1" in out and "diamond error" in out
+    assert "labels (0 failed), finished after 1 iteration" in out and "diamond error" in out
     config.write_text("colour = 'blue'\n")
     assert main(["run", str(tmp_path / "other"), "--config", str(config)]) == 2
     assert "Unknown settings" in capsys.readouterr().err

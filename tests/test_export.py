@@ -30,6 +30,8 @@ def test_the_export_loads_in_a_fresh_process_from_the_export_alone(finished_run,
     assert {"gap.xml", "train.xyz", "gap_fit_commands.txt", "settings.json", "settings.toml",
             "report.txt", "validation.csv", "use_with_ase.py", "lammps.in",
             "README.txt"} <= names
+    report = (destination / "report.txt").read_text()   # names the export's own file
+    assert "newest potential: gap.xml (here;" in report and "next:" not in report
     assert any(".sparseX." in name for name in names)
     # the training set is gap_fit's, with the labels under the names gap_fit reads
     training = read(destination / "train.xyz", ":")
@@ -42,10 +44,12 @@ def test_the_export_loads_in_a_fresh_process_from_the_export_alone(finished_run,
     lammps = (destination / "lammps.in").read_text()
     assert "pair_style      quip" in lammps
     assert f'pair_coeff      * * gap.xml "IP GAP label={label.group(1)}" 14' in lammps
-    # what the run's own GAP says of the structure the snippet computes
-    atoms = next(a for a in training if a.pbc.all())
+    # what the run's own GAP says of the structure the snippet computes: the lowest-energy
+    # periodic cell of the training set
+    atoms = min((a for a in training if a.pbc.all()),
+                key=lambda a: a.info["REF_energy"] / len(a))
     atoms.calc = load_potential(next(finished_run.glob("iter_000/gap/gap.xml")))
-    expected = atoms.get_potential_energy()
+    expected = atoms.get_potential_energy() / len(atoms)
     # moved away, with the run gone: the export alone, in a fresh Python
     moved = shutil.move(destination, tmp_path / "elsewhere" / "my_gap")
     shutil.rmtree(tmp_path / "elsewhere" / "my_gap" / "__pycache__", ignore_errors=True)
@@ -57,8 +61,9 @@ def test_the_export_loads_in_a_fresh_process_from_the_export_alone(finished_run,
     finally:
         shutil.move(copy_of_run, finished_run)
     assert result.returncode == 0, result.stderr
-    energy = float(re.search(r"GAP (\S+) eV", result.stdout).group(1))
+    energy = float(re.search(r"GAP (\S+) eV/atom", result.stdout).group(1))
     assert energy == pytest.approx(expected, abs=1e-5)
+    assert "GAP - reference" in result.stdout and "fitting tolerance" in result.stdout
 
 
 def test_an_export_is_refused_before_anything_is_written(finished_run, tmp_path, capsys):

@@ -162,10 +162,11 @@ def _alive(pid):
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--seed", "-1"], "'seed' parameter"),
-    (["--fmax", "-1"], "'relax_fmax' parameter"),
-    (["--max-steps", "0"], "'relax_max_steps' parameter"),
-    (["--jobs", "0"], "'n_jobs' parameter"),
+    (["--seed", "-1"], "--seed must be an int >= 0. Got -1 instead."),
+    (["--fmax", "-1"], "--fmax must be a finite float > 0.0. Got -1.0 instead."),
+    (["--max-steps", "0"], "--max-steps must be an int >= 1. Got 0 instead."),
+    (["--iterations", "0"], "--iterations must be an int >= 1. Got 0 instead."),
+    (["--jobs", "0"], "--jobs must be an int >= 1. Got 0 instead."),
     (["--element", "Ge"], "no toy reference covers"),
     (["--reference", "no_such_module:calculator"], "importable 'module:function'"),
 ])
@@ -181,7 +182,7 @@ def test_a_scalar_kT_in_a_settings_file_is_one_temperature(tmp_path, capsys):
     config = tmp_path / "run.toml"
     config.write_text("kT = -0.1\n")
     assert main(["run", str(tmp_path / "run"), "--config", str(config)]) == 2
-    assert "The 'kT' parameter of ExploreSettings must be" in capsys.readouterr().err
+    assert f"'kT' in {config} must be a temperature > 0 eV" in capsys.readouterr().err
     assert ExploreSettings(kT=0.2).kT == (0.2,)
 
 

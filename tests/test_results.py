@@ -105,6 +105,11 @@ def test_results_rank_verify_and_resume(tmp_path, capsys):
     assert [f.energy for f in found] == pytest.approx(energies)
     assert [f.reference for f in found[:2]] == pytest.approx(references, abs=1e-4)
 
+    # an export carries the ranked structures and their CIFs
+    assert main(["export", str(folder), str(tmp_path / "exported")]) == 0
+    exported = tmp_path / "exported" / "results"
+    assert len(read(exported / "ranked.xyz", ":")) == len(rows)
+    assert len(list(exported.glob("*.cif"))) == len(rows)
 
 def test_results_of_a_folder_without_a_run_is_refused(tmp_path, capsys):
     assert main(["results", str(tmp_path / "none")]) == 2
@@ -129,3 +134,21 @@ def test_the_space_group_does_not_depend_on_the_order_of_the_atoms():
     found = distinct_structures(copies)
     assert len(found) == 1 and found[0].count == 20
     assert sorted(found[0].members) == list(range(20))
+
+
+def test_structures_the_reference_relaxes_into_a_higher_ranked_one_are_marked():
+    from ase.build import bulk
+
+    from gapexplore.run.results import Found, mark_same_to_the_reference
+
+    def found(reference, spacegroup, formula="Si"):
+        return Found(atoms=bulk(formula, "diamond", a=5.43), energy=-4.3, enthalpy=-4.3,
+                     pressure=0.0, spacegroup="I4_1/amd (141)", volume=20.0,
+                     reference=reference, reference_spacegroup=spacegroup)
+
+    items = [found(-4.3366, "Fd-3m (227)"), found(-4.33661, "Fd-3m (227)"),
+             found(-4.3300, "Fd-3m (227)"), found(-4.33662, "P6_3/mmc (194)"),
+             found(None, None)]
+    mark_same_to_the_reference(items)
+    assert [item.same_as for item in items] == [None, 1, None, None, None]
+    assert items[1].row()["same_as"] == 1

@@ -46,6 +46,7 @@ from gapexplore.run.explorer import Explorer
 from gapexplore.run.store import write_csv
 
 __all__ = ["Found", "run_minima", "same_structure", "distinct_structures", "verify",
+           "mark_same_to_the_reference",
            "rank_run", "symmetrised"]
 
 #: Settings of the SOAP comparison of the matcher (short range: local order).
@@ -79,6 +80,13 @@ class Found:
     reference, reference_status : float or None, str or None
         The reference's own relaxed energy per atom [eV/atom] and how that relaxation
         ended (after :func:`verify`).
+    reference_spacegroup : str or None
+        Space group of the reference's relaxed structure (after :func:`verify`).
+    same_as : int or None
+        Rank (from 1) of a higher-ranked structure that the reference relaxes this one
+        into: same formula, same space group after the reference's relaxation, and
+        reference energies within 1 meV/atom (:func:`rank_run`). The GAP tells them
+        apart; the reference does not.
     members : list of int
         Positions, in the list given to :func:`distinct_structures`, of the minima merged
         into it (its own first).
@@ -95,6 +103,8 @@ class Found:
     first_iteration: int = 0
     reference: float | None = None
     reference_status: str | None = None
+    reference_spacegroup: str | None = None
+    same_as: int | None = None
     members: list = field(default_factory=list, repr=False, compare=False)
     _vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
@@ -113,7 +123,7 @@ class Found:
                 "above_hull": self.above_hull, "enthalpy": self.enthalpy,
                 "pressure": self.pressure, "count": self.count,
                 "first_iteration": self.first_iteration, "reference": self.reference,
-                "reference_status": self.reference_status}
+                "reference_status": self.reference_status, "same_as": self.same_as}
 
 
 def run_minima(store) -> list[Atoms]:
@@ -223,12 +233,38 @@ def verify(found: list[Found], reference, *, chemistry, store=None,
             last = frames[-1]
             energy = (float(last.info[keys.GAP_ENERGY] / len(last))
                       if keys.GAP_ENERGY in last.info else None)
-            done[item.key] = {"energy": energy, "status": last.info[keys.RELAX_STATUS]}
+            done[item.key] = {"energy": energy, "status": last.info[keys.RELAX_STATUS],
+                              "spacegroup": space_group(last, 0.1)}
             if store is not None:
                 (store.root / "results").mkdir(exist_ok=True)
                 store.write_json("results/reference.json", done)
         item.reference = done[item.key]["energy"]
         item.reference_status = done[item.key]["status"]
+        item.reference_spacegroup = done[item.key].get("spacegroup")
+    return found
+
+
+#: Reference energies [eV/atom] within which two verified structures of one formula and
+#: space group (after the reference's relaxation) are one structure to the reference.
+SAME_REFERENCE_ENERGY = 0.001
+
+
+def mark_same_to_the_reference(found: list[Found]) -> list[Found]:
+    """Set ``same_as`` on each verified structure that the reference relaxes into a
+    higher-ranked one (see :class:`Found`); returns ``found``."""
+    for rank, item in enumerate(found):
+        if item.reference is None or item.reference_spacegroup is None:
+            continue
+        for earlier, other in enumerate(found[:rank], start=1):
+            if other.same_as is None and other.reference is not None \
+                    and other.reference_spacegroup is not None \
+                    and other.atoms.get_chemical_formula(empirical=True) \
+                    == item.atoms.get_chemical_formula(empirical=True) \
+                    and achiral(other.reference_spacegroup) \
+                    == achiral(item.reference_spacegroup) \
+                    and abs(other.reference - item.reference) <= SAME_REFERENCE_ENERGY:
+                item.same_as = earlier
+                break
     return found
 
 
@@ -258,6 +294,7 @@ def rank_run(folder, *, top: int = 10, verify_top: int = 0, write: bool = True,
     found = distinct_structures(minima, energies=energies, **matcher)[:top]
     verify(found[:verify_top], explorer.reference, chemistry=explorer.chemistry,
            store=explorer.store)
+    mark_same_to_the_reference(found)
     if write and found:
         _write(explorer.store.root / "results", found, matcher.get("symprec", 0.1))
     return found
