@@ -1,6 +1,8 @@
 """The selection methods as objects: every method, at several seeds, picks what
 :func:`gapexplore.select_structures` picked before the methods were objects."""
 
+import inspect
+
 import numpy as np
 import pytest
 from ase.build import bulk
@@ -8,6 +10,7 @@ from ase.build import bulk
 from gapexplore import (
     Chemistry,
     GapSettings,
+    InvalidParameterError,
     dimers,
     fit_gap,
     isolated_atom,
@@ -15,7 +18,16 @@ from gapexplore import (
     label_structures,
     select_structures,
 )
-from gapexplore.select import METHODS
+from gapexplore.select import (
+    METHODS,
+    SELECTORS,
+    KernelCUR,
+    KernelFPS,
+    RandomSelector,
+    Selector,
+    UncertaintySelector,
+    VectorCUR,
+)
 
 SI = Chemistry.of("Si")
 SEEDS = (0, 1, 2019)
@@ -86,9 +98,8 @@ def gap(si_cells, tmp_path_factory):
     """A light GAP fitted to a few Stillinger-Weber labels: its XML file."""
     structures = [a.copy() for a in si_cells[:4]] + [bulk("Si", "diamond", a=5.5, cubic=True)] \
         + dimers(SI, [1.8, 2.3, 3.0, 4.0]) + [isolated_atom(SI)]
-    workdir = tmp_path_factory.mktemp("gap")
-    fit_gap(label_structures(structures, "sw-si"), SI, workdir, settings=GapSettings.light(SI))
-    return sorted(workdir.glob("*.xml"))[0]
+    return fit_gap(label_structures(structures, "sw-si"), SI, tmp_path_factory.mktemp("gap"),
+                   settings=GapSettings.light(SI)).potential
 
 
 def test_the_golden_table_covers_every_method():
@@ -110,3 +121,95 @@ def test_select_structures_picks_what_it_picked(inputs, gap, small_soap, method,
                                 database=database, potential=potential,
                                 **options).indices.tolist() for seed in SEEDS]
     assert picked == expected
+
+
+def test_the_registry_maps_the_names_users_give_to_the_classes():
+    assert METHODS == ("kernel_cur", "kernel_leverage", "kernel_fps", "vector_cur",
+                       "uncertainty", "random")
+    assert tuple(SELECTORS) == METHODS
+    for name, cls in SELECTORS.items():
+        assert issubclass(cls, Selector) and cls.name == name
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_setting_has_its_constraint(method):
+    """The settings of __init__ are exactly the ones declared with their allowed values."""
+    cls = SELECTORS[method]
+    settings = set(inspect.signature(cls).parameters)
+    assert settings == set(cls.parameters())
+    assert set(cls().get_params()) == settings
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("kT", [None, 0.1])
+def test_selector_objects_choose_what_select_structures_chooses(inputs, gap, small_soap,
+                                                                method, kT):
+    """Indices, leverage, pool, probabilities and the chosen structures, to the bit."""
+    candidates, database = inputs
+    cls = SELECTORS[method]
+    given = dict(kT=kT, n_histogram=15, soap=small_soap, potential=gap)
+    selector = cls(**{k: v for k, v in given.items() if k in cls.parameters()})
+    for seed in (0, 5):
+        a = selector.select(candidates, 5, rng=np.random.default_rng(seed), database=database)
+        b = select_structures(candidates, 5, rng=np.random.default_rng(seed), kT=kT,
+                              n_histogram=15, method=method, soap=small_soap,
+                              database=database, potential=gap)
+        assert np.array_equal(a.indices, b.indices) and np.array_equal(a.pool, b.pool)
+        assert np.array_equal(a.leverage, b.leverage, equal_nan=True)
+        assert (a.histogram_probabilities is None) == (kT is None)
+        if kT is not None:
+            assert np.array_equal(a.histogram_probabilities, b.histogram_probabilities)
+        for x, y in zip(a.structures, b.structures, strict=True):
+            assert np.array_equal(x.positions, y.positions)
+            assert x.info.keys() == y.info.keys()
+            assert x.info[keys.SELECT_METHOD] == method
+            assert x.info[keys.SELECT_PREDICTED_ERROR] == y.info[keys.SELECT_PREDICTED_ERROR]
+
+
+def test_settings_are_stored_as_given_and_checked_when_selecting(si_cells):
+    """As scikit-learn's estimators: __init__ stores, select checks (before any work)."""
+    selector = KernelCUR(rank=0, n_landmarks=10)
+    assert selector.rank == 0 and selector.get_params()["n_landmarks"] == 10
+    assert repr(selector).startswith("KernelCUR(kT=None, ")
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    with pytest.raises(InvalidParameterError,
+                       match=r"The 'rank' parameter of KernelCUR.select must be an int >= 1"):
+        selector.select(si_cells[:5], 2, rng=rng)
+    assert rng.bit_generator.state == state
+
+
+@pytest.mark.parametrize("selector, parameter", [
+    (KernelCUR(kT=0.0), "kT"),
+    (KernelCUR(kT="hot"), "kT"),
+    (KernelCUR(stochastic=1), "stochastic"),
+    (KernelCUR(species="Si"), "species"),
+    (KernelCUR(n_jobs=0), "n_jobs"),
+    (KernelFPS(center=None), "center"),
+    (VectorCUR(rank=1.5), "rank"),
+    (RandomSelector(n_histogram=-1), "n_histogram"),
+    (UncertaintySelector(), "potential"),
+])
+def test_each_declared_constraint_refuses(si_cells, selector, parameter):
+    with pytest.raises(InvalidParameterError, match=f"'{parameter}' parameter of "
+                       f"{type(selector).__name__}.select"):
+        selector.select(si_cells[:5], 2, rng=np.random.default_rng(0))
+
+
+def test_a_method_is_a_small_subclass(si_cells):
+    """A new method fills one hook and gets the flat histogram and the scores in info."""
+    class Lightest(Selector):
+        name = "lightest"
+
+        def _pick(self, task, n, *, rng):
+            volumes = [a.get_volume() / len(a) for a in task.structures]
+            return np.argsort(volumes, kind="stable")[:n], np.full(n, np.nan)
+
+    cells = [a.copy() for a in si_cells[:12]]
+    for i, atoms in enumerate(cells):
+        atoms.info[keys.ENTHALPY_PER_ATOM] = -4.0 + 0.01 * i
+    chosen = Lightest(kT=0.1, n_histogram=6).select(cells, 3, rng=np.random.default_rng(1))
+    assert len(chosen.pool) == 6 and set(chosen.indices) <= set(chosen.pool)
+    assert [a.info[keys.SELECT_METHOD] for a in chosen.structures] == ["lightest"] * 3
+    volumes = [cells[i].get_volume() / len(cells[i]) for i in chosen.pool]
+    assert sorted(volumes)[:3] == [a.get_volume() / len(a) for a in chosen.structures]
