@@ -199,6 +199,14 @@ def test_each_declared_constraint_refuses(si_cells, selector, parameter):
         selector.select(si_cells[:5], 2, rng=np.random.default_rng(0))
 
 
+def test_the_bases_are_not_methods():
+    from gapexplore.select.selectors import KernelSelector, SoapSelector
+
+    for base in (Selector, SoapSelector, KernelSelector):
+        with pytest.raises(TypeError, match="abstract"):
+            base()
+
+
 def test_a_method_is_a_small_subclass(si_cells):
     """A new method fills one hook and gets the flat histogram and the scores in info."""
     class Lightest(Selector):

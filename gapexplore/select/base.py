@@ -11,6 +11,7 @@ method is a small subclass that fills the hook :meth:`Selector._pick` (the metho
 
 from __future__ import annotations
 
+import abc
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from gapexplore.select.histogram import (
     flat_histogram_probabilities,
 )
 
-__all__ = ["Selection", "Selector"]
+__all__ = ["Selection", "Selector", "Task"]
 
 
 @dataclass
@@ -100,7 +101,10 @@ def check_bool(value, name: str, where: str) -> bool:
 
 
 def check_file(value, name: str, where: str) -> Path:
-    """Return ``value`` as a path if it names an existing file."""
+    """Return ``value`` as a path if it names an existing file (a GAP's XML)."""
+    if value is None:
+        raise fail(name, where, "the GAP (an existing XML file) whose predicted errors "
+                   "the method ranks by", value)
     if not isinstance(value, str | os.PathLike) or not Path(value).is_file():
         raise fail(name, where, "an existing GAP XML file", value)
     return Path(value)
@@ -118,7 +122,7 @@ def int_at_least(low: int):
     return check
 
 
-class Selector:
+class Selector(abc.ABC):
     """Chooses ``n`` of a list of candidate structures: the paper's two-step selection.
 
     First the Boltzmann-biased flat histogram over the enthalpy per atom passes on
@@ -242,6 +246,7 @@ class Selector:
                                                          else ""), value)
             checks[0](value, name, where)
 
+    @abc.abstractmethod
     def _pick(self, task: Task, n: int, *, rng: np.random.Generator):
         """The method: pick ``n`` of ``task.pool`` (``1 <= n <= len(task.pool)``).
 
@@ -252,7 +257,6 @@ class Selector:
         scores : numpy.ndarray of float, shape (n,)
             The leverage of each when picked (NaN for methods without one).
         """
-        raise NotImplementedError(f"{type(self).__name__} does not implement _pick")
 
     def _selection(self, task: Task, picked, scores, probabilities) -> Selection:
         """The chosen structures, copied, with their scores in ``info``."""

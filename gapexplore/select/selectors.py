@@ -12,6 +12,8 @@ themselves (:class:`VectorCUR`). Without descriptors: the GAP's own predicted er
 
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 
 from gapexplore.core import keys
@@ -94,13 +96,13 @@ class SoapSelector(Selector):
         database = np.arange(len(pool), len(pool) + len(task.database))
         return self._pick_rows(rows, n, rng=rng, exclude=database)
 
+    @abc.abstractmethod
     def _rows(self, vectors: np.ndarray, soap: SoapSettings, *, rng: np.random.Generator):
         """The rows the method works on, one per structure (pool, then database)."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement _rows")
 
+    @abc.abstractmethod
     def _pick_rows(self, rows: np.ndarray, n: int, *, rng: np.random.Generator, exclude):
         """Pick ``n`` rows, none of ``exclude``: (positions, scores) as ``_pick``."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement _pick_rows")
 
 
 class KernelSelector(SoapSelector):
