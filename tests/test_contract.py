@@ -10,6 +10,8 @@ The contract:
 * the same seed gives the same output, a different seed a different one (random steps;
   a step whose rng only picks among exact computations gives the same output instead);
 * ``n_jobs=1`` and ``n_jobs=2`` give the same output (steps that take ``n_jobs``);
+* a selection picks as many distinct candidates as asked, from its pool, and hands back
+  copies of those very candidates (every selection method: :data:`SELECTION_METHODS`);
 * every ``info``/``arrays`` key a step writes is declared in :mod:`gapexplore.core.keys`;
 * the output survives a round trip through extxyz;
 * outputs are ``ase.Atoms``, with no calculator where the docstring promises it;
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -237,6 +240,22 @@ def assert_atoms_without_calculator(output: Output, promised: bool) -> None:
         assert not attached, f"structures {attached[:5]} carry a calculator"
 
 
+def assert_picks(inputs: list, output: Output, n: int) -> None:
+    """A selection: ``n`` distinct indices into ``inputs``, all from its pool, and as its
+    structures copies of those inputs, in the order picked."""
+    indices = np.asarray(output.values["indices"])
+    assert indices.dtype.kind in "iu" and indices.shape == (n,), indices
+    assert len(set(indices.tolist())) == n, f"an index picked twice: {indices}"
+    assert all(0 <= i < len(inputs) for i in indices), f"out of range: {indices}"
+    assert set(indices.tolist()) <= set(np.asarray(output.values["pool"]).tolist())
+    assert len(output.structures) == n
+    for order, (i, atoms) in enumerate(zip(indices, output.structures)):
+        assert atoms is not inputs[i]
+        assert atoms.info[keys.SELECT_SOURCE_INDEX] == i and atoms.info[keys.SELECT_RANK] == order
+        assert np.array_equal(atoms.numbers, inputs[i].numbers)
+        assert np.array_equal(atoms.positions, inputs[i].positions)
+
+
 class Probe:
     """Watches for work done before a bad input was refused: a random number drawn (or a
     child generator spawned), a calculator made, a structure handed back, a file written."""
@@ -310,6 +329,7 @@ class Context:
     def __init__(self, cells, soap, tmp_path_factory):
         self.cells, self.soap, self._tmp = cells, soap, tmp_path_factory
         self._labelled = None
+        self._gap = None
         self._runs: dict = {}
 
     def tmp(self):
@@ -322,6 +342,14 @@ class Context:
                 + dimers(SI, [1.8, 2.3, 3.0, 4.0]) + [isolated_atom(SI)]
             self._labelled = label_structures(structures, "sw-si")
         return [a.copy() for a in self._labelled]
+
+    def gap(self):
+        """The XML of a light GAP fitted to :meth:`labelled`, fitted once (the potential
+        of uncertainty selection)."""
+        if self._gap is None:
+            self._gap = fit_gap(self.labelled(), SI, self.tmp(),
+                                settings=GapSettings.light(SI)).potential
+        return self._gap
 
     def run(self, step: Step, seed: int = SEED, n_jobs: int = 1, repeat: int = 0) -> Run:
         """``step`` on fresh inputs, once per (seed, n_jobs, repeat)."""
@@ -355,6 +383,7 @@ class Step:
     no_calculator: bool = False   # its docstring promises outputs without a calculator
     structures: bool = True       # returns structures (not only arrays)
     extxyz: bool = True           # its structures are to be stored as extxyz
+    picks: int = 0                # a selection: how many of its inputs it must pick
 
     def __repr__(self):
         return self.name
@@ -395,14 +424,35 @@ def _selection(selection) -> Output:
         "histogram_probabilities": selection.histogram_probabilities})
 
 
-def _run_select_histogram(inputs, ctx, rng, n_jobs):
-    return _selection(select_structures(inputs, 4, rng=rng, kT=0.1, n_histogram=10,
-                                        soap=ctx.soap, n_jobs=n_jobs))
+#: Every selection method select_structures takes, and how its output depends on the
+#: seed without a flat histogram (kT=None): "exact" where the rng only picks the landmarks
+#: of a Nyström factor that is exact on a pool this small, or is not used at all; with
+#: the flat histogram every method's output depends on the seed.
+SELECTION_METHODS = {"kernel_cur": "exact", "kernel_leverage": "drawn", "kernel_fps": "drawn",
+                     "vector_cur": "exact", "uncertainty": "exact", "random": "drawn"}
+SELECT_N = 4
 
 
-def _run_select_iteration0(inputs, ctx, rng, n_jobs):
-    return _selection(select_structures(inputs, 4, rng=rng, kT=None, soap=ctx.soap,
-                                        n_jobs=n_jobs))
+def _select_run(method: str, kT: float | None) -> Callable:
+    def call(inputs, ctx, rng, n_jobs):
+        potential = ctx.gap() if method == "uncertainty" else None
+        return _selection(select_structures(inputs, SELECT_N, rng=rng, kT=kT, n_histogram=10,
+                                            method=method, soap=ctx.soap,
+                                            potential=potential, n_jobs=n_jobs))
+    return call
+
+
+def _select_steps() -> list:
+    """Two rows per selection method: with the flat histogram, and without (iteration 0)."""
+    rows = []
+    for method, seed_kind in SELECTION_METHODS.items():
+        rows.append(Step(f"select_structures({method})", _select_inputs,
+                         _select_run(method, 0.1), rng="drawn", parallel=True,
+                         picks=SELECT_N))
+        rows.append(Step(f"select_structures({method}, kT=None)", _select_inputs,
+                         _select_run(method, None), rng=seed_kind, parallel=True,
+                         picks=SELECT_N))
+    return rows
 
 
 def _too_close(seed: int) -> Atoms:
@@ -454,13 +504,7 @@ STEPS = [
     Step("dimers+isolated_atom", _no_inputs, _run_dimers),
     Step("averaged_soap", _soap_inputs, _run_averaged_soap, parallel=True, structures=False,
          extxyz=False),
-    Step("select_structures", _select_inputs, _run_select_histogram, rng="drawn",
-         parallel=True),
-    # iteration 0 (kT=None): no flat histogram, and kernel CUR is deterministic on a pool
-    # smaller than n_landmarks, where the Nystroem factor of the kernel is exact (the rng
-    # only picks its landmarks): the seed must not matter beyond round-off
-    Step("select_structures(kT=None)", _select_inputs, _run_select_iteration0, rng="exact",
-         parallel=True),
+    *_select_steps(),
     Step("label_structures", _label_inputs, _run_label, parallel=True, no_calculator=True),
     # relax_structures returns relax's frames, "without calculator" (relax's docstring)
     Step("relax_structures", _relax_inputs, _run_relax, rng="drawn", parallel=True,
@@ -538,6 +582,21 @@ def test_outputs_are_atoms(ctx, step):
     assert_atoms_without_calculator(ctx.run(step).output, step.no_calculator)
 
 
+@pytest.mark.parametrize("step", steps(lambda s: s.picks))
+def test_selection_picks_distinct_candidates(ctx, step):
+    """As many candidates as asked, none twice, all from the pool; copies of them."""
+    assert_picks(ctx.inputs_of(step), ctx.run(step).output, step.picks)
+
+
+def test_every_selection_method_is_in_the_table():
+    """The table of steps has every method that select_structures takes (the methods
+    its error message lists)."""
+    with pytest.raises(InvalidParameterError, match="'method' parameter") as error:
+        select_structures(_cells(), 1, rng=np.random.default_rng(0), method="?")
+    listed = re.findall(r"'(\w+)'", str(error.value).split("must be one of")[1])
+    assert set(listed) == set(SELECTION_METHODS)
+
+
 # --- bad input -----------------------------------------------------------------------------
 
 def _cells(n=3):
@@ -577,6 +636,28 @@ BAD_INPUTS = [
      lambda p: select_structures(_cells(), -1, rng=p.rng), ()),
     ("select_structures", "negative kT", "kT",
      lambda p: select_structures(_with_enthalpies(_cells()), 1, rng=p.rng, kT=-0.1), ()),
+    *[("select_structures", f"{method}: n above the candidates", "n",
+       lambda p, method=method: select_structures(_cells(), 4, rng=p.rng, method=method), ())
+      for method in SELECTION_METHODS],
+    ("select_structures", "n_histogram below n", "n_histogram",
+     lambda p: select_structures(_with_enthalpies(_cells()), 2, rng=p.rng, kT=0.1,
+                                 n_histogram=1), ()),
+    ("select_structures", "uncertainty without a GAP", "potential",
+     lambda p: select_structures(_cells(), 1, rng=p.rng, method="uncertainty"), ()),
+    ("select_structures", "no such GAP file", "potential",
+     lambda p: select_structures(_cells(), 1, rng=p.rng, method="random",
+                                 potential=p.workdir / "gap.xml"), ()),
+    ("select_structures", "kernel_cur: rank 0", "rank",
+     lambda p: select_structures(_cells(), 1, rng=p.rng, rank=0), ()),
+    ("select_structures", "vector_cur: stochastic not a bool", "stochastic",
+     lambda p: select_structures(_cells(), 1, rng=p.rng, method="vector_cur",
+                                 stochastic="yes"), ()),
+    ("select_structures", "kernel_fps: n_landmarks 0", "n_landmarks",
+     lambda p: select_structures(_cells(), 1, rng=p.rng, method="kernel_fps",
+                                 n_landmarks=0), ()),
+    ("select_structures", "kernel_leverage: soap not SoapSettings", "soap",
+     lambda p: select_structures(_cells(), 1, rng=p.rng, method="kernel_leverage",
+                                 soap={"n_max": 4}), ()),
     ("label_structures", "not Atoms", "structures",
      lambda p: label_structures(_cells(2) + ["Si8"], p.calculator, on_label=p.on_label), ()),
     ("label_structures", "n_jobs 0", "n_jobs",
@@ -638,7 +719,8 @@ def _saboteur_refuses(probe):
 
 
 @pytest.mark.parametrize("check", ["input", "shared", "seed", "other seed", "parallel", "keys",
-                                   "extxyz", "calculator", "before work", "parameter"])
+                                   "extxyz", "calculator", "picks", "before work",
+                                   "parameter"])
 def test_the_battery_catches_a_broken_step(ctx, check, tmp_path):
     """Each generic check fails on a step that breaks its clause: none is a tautology."""
     step = Step("saboteur", lambda c: [_diamond(4), _diamond(5)], _saboteur, rng="drawn",
@@ -664,6 +746,13 @@ def test_the_battery_catches_a_broken_step(ctx, check, tmp_path):
             assert_extxyz_round_trip(ctx.run(step).output, tmp_path / "out.xyz")
         elif check == "calculator":
             assert_atoms_without_calculator(ctx.run(step).output, promised=True)
+        elif check == "picks":   # the same candidate twice
+            inputs = [_diamond(4), _diamond(5)]
+            twice = Output([inputs[1].copy(), inputs[1].copy()],
+                           {"indices": np.array([1, 1]), "pool": np.array([0, 1])})
+            for order, atoms in enumerate(twice.structures):
+                atoms.info.update({keys.SELECT_SOURCE_INDEX: 1, keys.SELECT_RANK: order})
+            assert_picks(inputs, twice, 2)
         elif check == "before work":
             assert_refused_before_work(_saboteur_refuses, probe, "count")
         else:

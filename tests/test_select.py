@@ -266,9 +266,11 @@ def test_uncertainty_takes_the_largest_errors_one_per_relaxation_first():
 
 
 def test_uncertainty_selection_needs_the_gap_before_any_work(si_cells, monkeypatch):
-    import gapexplore.select.selection as selection
+    import gapexplore.select.base as base
+    import gapexplore.select.selectors as selectors
 
-    monkeypatch.setattr(selection, "averaged_soap", None)   # would fail if reached
+    monkeypatch.setattr(selectors, "averaged_soap", None)   # would fail if reached
+    monkeypatch.setattr(base, "predicted_errors", None)
     with pytest.raises(InvalidParameterError, match="potential"):
         select_structures(si_cells, 3, rng=np.random.default_rng(0), method="uncertainty")
 

@@ -27,71 +27,23 @@ Choices the paper leaves open (all parameters):
 * The flat-histogram stage keeps ``n_histogram`` structures (default ten times the number
   to select) for CUR to choose from.
 
-The array algorithms take numpy arrays and a generator; :func:`select_structures`
-wraps them for lists of ``ase.Atoms``.
+The array algorithms (:mod:`.cur`, :mod:`.histogram`) take numpy arrays and a generator;
+each method is a :class:`~gapexplore.select.base.Selector` (:mod:`.selectors`) that wraps
+them for lists of ``ase.Atoms``; :func:`select_structures` builds the method's selector
+from its arguments and calls it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from ase import Atoms
 
-from gapexplore.core import keys
-from gapexplore.core.checks import check_choice, check_int, check_rng, check_structures, fail
-from gapexplore.core.chemistry import reduced_formula
-from gapexplore.core.hull import structure_hull_distance
-from gapexplore.describe import SoapSettings, averaged_soap
-from gapexplore.fit import predicted_errors
-from gapexplore.select.cur import (
-    cur_indices,
-    fps_indices,
-    kernel_features,
-    leverage_indices,
-    random_indices,
-    uncertainty_indices,
-)
-from gapexplore.select.histogram import (
-    _check_values,
-    flat_histogram_indices,
-    flat_histogram_probabilities,
-)
+from gapexplore.core.checks import check_choice
+from gapexplore.describe import SoapSettings
+from gapexplore.select.base import Selection
+from gapexplore.select.selectors import METHODS, SELECTORS
 
-__all__ = ["METHODS", "Selection", "select_structures"]
-
-#: Selection methods of :func:`select_structures`: CUR on the kernel by deflation (this
-#: package's default) or by the authors' leverage sampling, farthest-point sampling in the
-#: kernel's metric, the GAP's own predicted error (as active-learning codes select), and
-#: the paper's two baselines (Fig. 2): CUR on the SOAP vectors, and random choice.
-METHODS = ("kernel_cur", "kernel_leverage", "kernel_fps", "vector_cur", "uncertainty",
-           "random")
-
-
-@dataclass
-class Selection:
-    """What :func:`select_structures` chose, and why.
-
-    Attributes
-    ----------
-    structures : list of ase.Atoms
-        Copies of the chosen candidates, in the order picked, with the scores in ``info``
-        (``keys.SELECT_*``).
-    indices : numpy.ndarray of int
-        Positions of the chosen structures in the candidate list.
-    leverage : numpy.ndarray of float
-        CUR leverage at the moment each was picked (NaN for random selection).
-    histogram_probabilities : numpy.ndarray of float or None
-        Flat-histogram probability of every candidate, or None without a histogram stage.
-    pool : numpy.ndarray of int
-        Candidates that the flat histogram passed on to CUR (all, without a histogram).
-    """
-
-    structures: list
-    indices: np.ndarray
-    leverage: np.ndarray
-    histogram_probabilities: np.ndarray | None
-    pool: np.ndarray = field(repr=False)
+__all__ = ["METHODS", "SELECTORS", "Selection", "select_structures"]
 
 
 def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generator,
@@ -102,6 +54,9 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
                       potential=None, database_vectors=None, species=None,
                       n_jobs: int = 1) -> Selection:
     """The paper's two-step selection on a list of structures.
+
+    Builds ``SELECTORS[method]`` from the settings it takes (the others are ignored) and
+    calls its :meth:`~gapexplore.select.base.Selector.select`.
 
     Parameters
     ----------
@@ -160,92 +115,11 @@ def select_structures(candidates: list[Atoms], n: int, *, rng: np.random.Generat
     Selection
     """
     where = "select_structures"
-    candidates = check_structures(candidates, "candidates", where)
-    database = check_structures(database, "database", where)
-    n = check_int(n, "n", where, low=0, high=len(candidates))
-    rng = check_rng(rng, where)
-    soap = SoapSettings() if soap is None else soap
-    check_choice(method, "method", where, METHODS)
-    if method == "uncertainty" and potential is None:
-        raise fail("potential", where, "the GAP (XML path) whose predicted errors "
-                   "method='uncertainty' ranks by", None)
-    if n_histogram is None:
-        n_histogram = 10 * n
-    n_histogram = check_int(n_histogram, "n_histogram", where, low=n)
-    if kT is None:
-        pool, probabilities = np.arange(len(candidates)), None
-    else:
-        enthalpies = _enthalpies(candidates, where)
-        probabilities = flat_histogram_probabilities(enthalpies, kT)
-        pool = np.sort(flat_histogram_indices(enthalpies, n_histogram, kT, rng=rng))
-    errors = None
-    if potential is not None:
-        errors = predicted_errors([candidates[i] for i in pool], potential)
-    if n == 0:
-        picked, leverage = np.array([], dtype=int), np.array([])
-    elif method == "random":
-        picked = random_indices(len(pool), n, rng=rng)
-        leverage = np.full(n, np.nan)
-    elif method == "uncertainty":
-        groups = [candidates[i].info.get(keys.RELAX_ID, -1 - int(i)) for i in pool]
-        picked = uncertainty_indices(errors, n, groups=groups)
-        leverage = np.full(n, np.nan)
-    else:
-        structures = [candidates[i] for i in pool] + database
-        if species is None:
-            species = sorted({s for a in structures for s in a.get_chemical_symbols()})
-        vectors = averaged_soap(structures[:len(pool)], soap, species=species, n_jobs=n_jobs)
-        if database_vectors is None:
-            database_vectors = averaged_soap(database, soap, species=species, n_jobs=n_jobs) \
-                if database else np.empty((0, vectors.shape[1]))
-        database_vectors = np.asarray(database_vectors, dtype=float)
-        if database_vectors.shape != (len(database), vectors.shape[1]):
-            raise fail("database_vectors", where, f"one SOAP vector of length "
-                       f"{vectors.shape[1]} per database structure ({len(database)})",
-                       f"shape {database_vectors.shape}")
-        vectors = np.vstack([vectors, database_vectors])
-        if method.startswith("kernel_"):
-            rows = kernel_features(vectors, zeta=soap.zeta, n_landmarks=n_landmarks,
-                                   center=center, rng=rng)
-        else:
-            rows = vectors - vectors.mean(axis=0) if center else vectors
-        database = np.arange(len(pool), len(structures))
-        if method == "kernel_leverage":
-            picked, leverage = leverage_indices(rows, n, rng=rng, exclude=database)
-        elif method == "kernel_fps":
-            picked, _ = fps_indices(rows, n, rng=rng, exclude=database)
-            leverage = np.full(n, np.nan)
-        else:
-            picked, leverage = cur_indices(rows, n, rank=rank, stochastic=stochastic,
-                                           rng=rng, exclude=database)
-    indices = pool[picked]
-    chosen = []
-    for order, (i, score) in enumerate(zip(indices, leverage)):
-        atoms = candidates[i].copy()
-        atoms.info[keys.SELECT_RANK] = order
-        atoms.info[keys.SELECT_SOURCE_INDEX] = int(i)
-        atoms.info[keys.SELECT_METHOD] = method
-        atoms.info[keys.SELECT_LEVERAGE] = float(score)
-        if probabilities is not None:
-            atoms.info[keys.SELECT_HISTOGRAM_PROBABILITY] = float(probabilities[i])
-        if errors is not None:
-            atoms.info[keys.SELECT_PREDICTED_ERROR] = float(errors[picked[order]])
-        chosen.append(atoms)
-    return Selection(structures=chosen, indices=indices, leverage=leverage,
-                     histogram_probabilities=probabilities, pool=pool)
-
-
-def _enthalpies(candidates: list[Atoms], where: str) -> np.ndarray:
-    """Enthalpy per atom [eV/atom] of each candidate; across compositions, above the
-    (composition, enthalpy) hull of them all."""
-    missing = [i for i, a in enumerate(candidates) if keys.ENTHALPY_PER_ATOM not in a.info]
-    if missing:
-        raise fail("candidates", where,
-                   f"structures with info[{keys.ENTHALPY_PER_ATOM!r}] [eV/atom] when kT is "
-                   "given (or pass kT=None to skip the flat histogram)",
-                   f"{len(missing)} without it, first at index {missing[0]}")
-    enthalpies = _check_values([a.info[keys.ENTHALPY_PER_ATOM] for a in candidates],
-                               "enthalpies", where)
-    if len({reduced_formula(a) for a in candidates}) < 2:   # the paper's H − H_min
-        return enthalpies
-    return structure_hull_distance(candidates, enthalpies)
+    cls = SELECTORS[check_choice(method, "method", where, METHODS)]
+    given = dict(kT=kT, n_histogram=n_histogram, potential=potential, soap=soap,
+                 species=species, center=center, n_jobs=n_jobs, n_landmarks=n_landmarks,
+                 rank=rank, stochastic=stochastic)
+    selector = cls(**{name: value for name, value in given.items()
+                      if name in cls.parameters()})
+    return selector._select(candidates, n, rng=rng, database=database,
+                            database_vectors=database_vectors, where=where)
