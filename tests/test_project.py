@@ -58,7 +58,7 @@ def test_the_lock_pins_every_dependency_within_pyproject_ranges():
 
     project = _pyproject()["project"]
     wanted = list(project["dependencies"])
-    for extra in ("notebook", "test", "surrogate", "dft"):
+    for extra in ("notebook", "test", "surrogate", "dft", "docs"):
         wanted += project["optional-dependencies"][extra]
     pins = _lock()
     for text in wanted:
