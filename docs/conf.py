@@ -40,7 +40,8 @@ nb_output_stderr = "remove"
 suppress_warnings = ["myst.header"]
 
 # --- autodoc -------------------------------------------------------------------------------
-autodoc_default_options = {"members": True, "member-order": "bysource", "ignore-module-all": True}
+autodoc_default_options = {"members": True, "member-order": "bysource", "ignore-module-all": True,
+                           "undoc-members": True}
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented_params"
 autodoc_class_signature = "mixed"
@@ -69,7 +70,7 @@ nitpick_ignore_regex = [
     # Docstring types are often phrases ("array, shape (n, 3)", "float [Å]"): napoleon turns
     # their words into class references. Only dotted or CapWords names are references.
     (r"py:class", r".*[^A-Za-z0-9_.].*"),
-    (r"py:class", r"[a-z0-9_]+|V0|eV"),
+    (r"py:class", r"[a-z0-9_]+|V0|eV|kT"),
 ]
 
 # --- HTML ----------------------------------------------------------------------------------
