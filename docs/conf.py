@@ -4,6 +4,7 @@ import io
 import os
 import sys
 from contextlib import redirect_stdout
+from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 from pathlib import Path
 
@@ -14,7 +15,12 @@ sys.path.insert(0, str(ROOT))
 project = "gapexplore"
 author = "the gapexplore developers"
 copyright = "2026, the gapexplore developers"  # noqa: A001
-release = _version("gapexplore")
+try:
+    release = _version("gapexplore")
+except PackageNotFoundError:   # a checkout that was not installed: the version it declares
+    import tomllib
+
+    release = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 version = release
 
 extensions = [
@@ -111,7 +117,28 @@ def _write_cli_help() -> None:
         target.write_text(text)
 
 
+def _write_references() -> None:
+    """Write ``reference/_generated/references.md``: a table of every named reference."""
+    from gapexplore.label.named import NAMED_REFERENCES
+
+    rows = ["| name | elements | calculator | time limit | cite |", "|---|---|---|---|---|"]
+    for name, ref in NAMED_REFERENCES.items():
+        elements = ", ".join(getattr(ref, "elements", None) or ()) or "1–94"
+        form = getattr(ref, "form", None)
+        what = getattr(ref, "loader", None) or (f"matscipy {form.split(':')[-1]}" if form
+                                                 else type(ref).__name__)
+        timeout = getattr(ref, "timeout", None)
+        limit = "none" if timeout is None else f"{timeout:g} s"
+        rows.append(f"| `{name}` | {elements} | `{what}` | {limit} "
+                    f"| {getattr(ref, 'citation', '')} |")
+    target = HERE / "reference" / "_generated" / "references.md"
+    text = "\n".join(rows) + "\n"
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+
+
 _write_cli_help()
+_write_references()
 
 
 # --- references to public names ------------------------------------------------------------
