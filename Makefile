@@ -39,11 +39,11 @@ $(STAMP): pyproject.toml $(LOCK)
 demo: $(STAMP)
 	$(BIN)/gapexplore demo --folder runs/demo
 
-# The documentation site, into docs/_build/html. -W: any warning fails the build; -n: every
-# cross-reference inside the site (pages, API objects) must resolve.
+# The documentation site, into docs/_build/html, read afresh (-E). -W: any warning fails
+# the build; -n: every cross-reference inside the site (pages, API objects) must resolve.
 DOCS_BUILD := docs/_build/html
 docs: $(STAMP)
-	$(BIN)/sphinx-build -W -n --keep-going -q -b html docs $(DOCS_BUILD)
+	$(BIN)/sphinx-build -E -W -n --keep-going -q -b html docs $(DOCS_BUILD)
 
 # The whole suite, slow scientific checks included (about 25 minutes on 2 cores, one test per core).
 test: $(STAMP) $(CHROMIUM) gpaw docs

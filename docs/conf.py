@@ -100,7 +100,7 @@ def _write_cli_help() -> None:
 
     from gapexplore.cli import _parser
 
-    os.environ["COLUMNS"] = "88"
+    os.environ["COLUMNS"] = "76"
     parser = _parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     parts = ["## gapexplore", "", "```text", parser.format_help().rstrip(), "```", ""]
