@@ -34,7 +34,7 @@ extensions = [
 source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**/.ipynb_checkpoints",
-                    "reference/_generated"]
+                    "reference/_generated", "paper-runs/report.md"]
 
 # --- MyST and the notebooks ----------------------------------------------------------------
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
@@ -80,6 +80,7 @@ nitpick_ignore_regex = [
 ]
 
 # --- HTML ----------------------------------------------------------------------------------
+toc_object_entries_show_parents = "hide"   # "element", not "ExploreSettings.element"
 html_theme = "pydata_sphinx_theme"
 html_title = f"gapexplore {release}"
 html_static_path = []
