@@ -1,13 +1,14 @@
 # Two commands on a fresh machine with Python >= 3.11 and pip:
 #   make demo   sets up .venv (engine + notebook stack) and runs a small exploration
-#   make test   sets up .venv and runs the test suite (what CI runs)
+#   make test   sets up .venv, builds the documentation and runs the test suite (what CI runs)
+#   make docs   builds the documentation site into docs/_build/html
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The exact versions every machine installs (pip constraints); `make lock` rewrites it.
 LOCK := requirements.lock
-EXTRAS := notebook,test,surrogate
+EXTRAS := notebook,test,surrogate,docs
 
 # Worker processes must not oversubscribe the cores with BLAS threads.
 export OPENBLAS_NUM_THREADS ?= 1
@@ -20,7 +21,7 @@ PARALLEL ?= -n auto --dist worksteal
 # The browser tests use Debian's Chromium (Playwright cannot download browsers here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: setup demo test test-fast test-slow test-browser lint notebook bench gpaw lock clean
+.PHONY: setup demo docs test test-fast test-slow test-browser lint notebook bench gpaw lock clean
 
 setup: $(STAMP)
 
@@ -38,8 +39,14 @@ $(STAMP): pyproject.toml $(LOCK)
 demo: $(STAMP)
 	$(BIN)/gapexplore demo --folder runs/demo
 
+# The documentation site, into docs/_build/html, read afresh (-E). -W: any warning fails
+# the build; -n: every cross-reference inside the site (pages, API objects) must resolve.
+DOCS_BUILD := docs/_build/html
+docs: $(STAMP)
+	$(BIN)/sphinx-build -E -W -n --keep-going -q -b html docs $(DOCS_BUILD)
+
 # The whole suite, slow scientific checks included (about 25 minutes on 2 cores, one test per core).
-test: $(STAMP) $(CHROMIUM) gpaw
+test: $(STAMP) $(CHROMIUM) gpaw docs
 	$(BIN)/ruff check gapexplore tests benchmarks
 	$(BIN)/python -m pytest $(PARALLEL)
 
@@ -98,4 +105,4 @@ lock:
 	rm -rf $(LOCK_VENV)
 
 clean:
-	rm -rf $(VENV) $(LOCK_VENV) runs .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) runs .pytest_cache docs/_build docs/reference/_generated

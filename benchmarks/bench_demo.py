@@ -1,4 +1,4 @@
-"""The demos at several seeds: what a reader of the README will see, as a range.
+"""The demos at several seeds: what a user of ``gapexplore demo`` will see, as a range.
 
 For each seed a demo's settings (``gapexplore.cli.DEMOS``: ``--system si``, the Si demo of
 `make demo`, or ``sic``, the SiC one) run to the end in their own folder, and the script
@@ -17,9 +17,9 @@ run it under two BLAS kernels and compare the tables to see the first step that 
         --parallel 3
     OPENBLAS_CORETYPE=Sandybridge .venv/bin/python benchmarks/bench_demo.py --seeds 0 --hashes
 
-The SiC demo until session 20 (4–8-atom cells), the one before session 18 (also 32
-relaxations an iteration, 12 iterations, the paper's labels only) and the variants the
-README compares with them; each option departs from the demo's settings and names the folder
+The SiC demo with 4–8-atom cells, with 32 relaxations an iteration for 12 iterations and
+the paper's labels only, and the other variants that ``docs/studies/sic-demo.md`` compares
+with it; each option departs from the demo's settings and names the folder
 (``demo-sic-c32-nolowest-a4-8/`` and so on)::
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_demo.py --system sic --seeds 0 1 2 \
@@ -168,8 +168,8 @@ def near_ground_state(folder: Path, record) -> dict[str, list[float]]:
     """The kinds of structure the database holds near the ground state: the labelled cells
     of the lowest validated known structure's composition within :data:`LEARNT` of it, by
     the reference, as space group -> their energies above it [meV/atom], lowest first.
-    A GAP shown only one stacking there is not taught what the other costs (README, the
-    SiC demo)."""
+    A GAP shown only one stacking there is not taught what the other costs (``docs/studies/
+    sic-demo.md``)."""
     from gapexplore import keys
     from gapexplore.core.chemistry import reduced_formula
     from gapexplore.core.symmetry import space_group

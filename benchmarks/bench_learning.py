@@ -44,7 +44,7 @@ Usage::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_learning.py --size small   # smoke, ~1 min
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_learning.py --size medium --parallel 2 \\
-        --reference kumagai-si                 # the six methods of issue 20, 5 seeds
+        --reference kumagai-si                 # the six methods, 5 seeds
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_learning.py --size large --parallel 2 \\
         --reference kumagai-si tersoff-c sw-si  # and the CUR variants
 """
@@ -127,7 +127,7 @@ SIZES = {
     "small": Size(n_initial=12, n_candidates=6, n_select=4, iterations=2, n_atoms=(4, 8),
                   relax_fmax=0.1, relax_max_steps=25, soap="fast", seeds=1,
                   methods=("kernel_cur", "random")),
-    # The six methods of issue 20 at five seeds: 30 runs, about 3 min each on a quiet core.
+    # The six methods at five seeds: 30 runs, about 3 min each on a quiet core.
     "medium": Size(n_initial=100, n_candidates=12, n_select=12, iterations=5, n_atoms=(4, 8),
                    relax_fmax=0.05, relax_max_steps=80, soap="paper", seeds=5,
                    methods=("kernel_cur", "kernel_leverage", "kernel_fps", "uncertainty",
@@ -138,7 +138,7 @@ SIZES = {
                   methods=("kernel_cur", "kernel_cur_stochastic", "kernel_cur_centred",
                            "vector_cur", "random")),
     # Beyond 82 labels: 20 relaxations and 20 labels per iteration to 254 labels, the
-    # methods that matter (issue 20) at five seeds; hours per reference: run it over
+    # methods that matter at five seeds; hours per reference: run it over
     # several sittings (the runs resume), with --parallel 2 on a quiet machine.
     "grown": Size(n_initial=100, n_candidates=20, n_select=20, iterations=12,
                   n_atoms=(4, 8), relax_fmax=0.05, relax_max_steps=80, soap="paper", seeds=5,

@@ -13,7 +13,7 @@ Variants (``--variants``):
 * ``delta3b=X``: the run's settings, δ_2b and δ_SOAP as the run's last fit set them, δ_3b
   fixed at X [eV] instead of the 2b-only fit's error (the paper's rule).
 
-Usage (the three seeds of the SiC demo as it was before session 18, 32 relaxations an
+Usage (the three seeds of the SiC demo with 32 relaxations an
 iteration for 12 iterations, 4–8-atom cells: ``benchmarks/bench_demo.py --system sic
 --candidates 32 --no-label-lowest --iterations 12 --atoms 4 8``)::
 

@@ -1,9 +1,10 @@
 """Every GAP of finished runs validated again, keeping each structure's space group and not.
 
 A run's learning curve relaxes its known structures with each new GAP keeping their space
-group (``gapexplore.validate.validate``, ``symmetric=True``, since session 14); before, they
-relaxed freely. This prints, per run folder and iteration, GAP − reference [meV/atom] of each
-validated structure both ways, and counts the values that differ by more than 1 meV/atom::
+group (``gapexplore.validate.validate``, ``symmetric=True``); relaxed freely, they can
+collapse into another structure. This prints, per run folder and iteration, GAP − reference
+[meV/atom] of each validated structure both ways, and counts the values that differ by more
+than 1 meV/atom::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_revalidate.py \\
         benchmarks/out/demo-sic-d3b0.1-c32-nolowest-a4-8/seed_0 \\

@@ -1,4 +1,4 @@
-"""The paper's four systems (issue 19): what the runs of ``benchmarks/paper/*.toml`` reached.
+"""The paper's four systems: what the runs of ``benchmarks/paper/*.toml`` reached.
 
 Each run explores one element with the CHGNet surrogate at the paper's cell sizes
 (``gapexplore run benchmarks/out/paper/si --config benchmarks/paper/si.toml``; the runs

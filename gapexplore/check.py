@@ -188,7 +188,7 @@ def md_stability(atoms: Atoms, calculator, temperature: float, *, rng: np.random
         ``status`` ("stable" or "unstable: <why, at which step>"), ``steps`` done,
         ``min_distance`` seen [Å], ``mean_temperature`` of the NVT segment [K], and for a
         finished NVE segment ``nve_drift`` [meV/atom/ps] and ``nve_excursion`` (largest
-        |E_tot − E_tot(start)|) [meV/atom].
+        ``|E_tot − E_tot(start)|``) [meV/atom].
     frames : list of ase.Atoms
         The kept frames (no calculator).
     """

@@ -1,4 +1,4 @@
-"""Compounds, first slice (issue 17): the composition, the dimers and isolated atoms of every
+"""Compounds: the composition, the dimers and isolated atoms of every
 species, a toy alloy reference, and a real binary fit with one term per pair of species."""
 
 import json

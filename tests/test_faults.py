@@ -1,7 +1,7 @@
 """Faults a long run meets: kills, crashing or hanging references, damaged folders, bad input.
 
-Each test is one finding of the fault-injection tests of issue 22, made to fail on the code
-before the fix.
+Each test injects one fault (a killed worker, a crashing or hanging reference, a damaged
+file, a bad value) and checks that the run survives it or stops with a clear message.
 """
 
 import json

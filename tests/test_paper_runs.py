@@ -1,4 +1,4 @@
-"""The paper's four systems (issue 19): their committed settings and their report script."""
+"""The paper's four systems: their committed settings and their report script."""
 
 import importlib.util
 import sys

@@ -58,7 +58,7 @@ def test_the_lock_pins_every_dependency_within_pyproject_ranges():
 
     project = _pyproject()["project"]
     wanted = list(project["dependencies"])
-    for extra in ("notebook", "test", "surrogate", "dft"):
+    for extra in ("notebook", "test", "surrogate", "dft", "docs"):
         wanted += project["optional-dependencies"][extra]
     pins = _lock()
     for text in wanted:
@@ -154,3 +154,70 @@ def test_the_parts_import_each_other_without_cycles():
             p for p in map(_part, imported) if p not in (here, "gapexplore"))
     graphlib.TopologicalSorter(parts).prepare()  # raises CycleError on a cycle
     assert parts["core"] == set() and "run" not in parts["label"]
+
+
+# --- no development history in the tracked files --------------------------------------------
+
+#: Projects whose own issue trackers a file may cite ("QUIP issues #703"): those numbers are
+#: about other code, not this project's history.
+UPSTREAM = {"quip", "quippy", "nglview", "ase", "dscribe", "spglib", "pymatgen", "dask",
+            "distributed", "chgnet", "gpaw", "matscipy", "numpy", "scipy", "bokeh",
+            "jupyterlab", "ipywidgets", "sphinx", "myst-nb", "pyxtal", "torch"}
+
+
+def _history_words(text):
+    """The phrases of ``text`` that narrate how this project was developed."""
+    import re
+
+    found = []
+    for pattern in (r"\bsessions? \d+", r"\buntil session\b", r"\bcommits? [0-9a-f]{7,40}\b"):
+        found += [m.group(0) for m in re.finditer(pattern, text, re.IGNORECASE)]
+    for m in re.finditer(r"\bissues? #?\d+\b", text, re.IGNORECASE):
+        words = text[max(0, m.start() - 40):m.start()].split()
+        before = words[-1].strip("(`'\"").lower() if words else ""
+        if before not in UPSTREAM:
+            found.append(m.group(0))
+    return found
+
+
+def test_history_words_are_recognised():
+    assert _history_words("measured in session 14") == ["session 14"]
+    assert "until session" in _history_words("the demo until session 20")
+    assert _history_words("the six methods of issue 20") and _history_words("(issue #7)")
+    assert _history_words("at commit 896eca5")
+    assert not _history_words("QUIP issues #703, #719; nglview#1181; scope='session'")
+    assert not _history_words("2 sessions of a notebook server; the issue is the fit")
+
+
+def test_no_development_history_in_tracked_files():
+    """Tracked files describe the software and dated measurements, not how it was developed.
+
+    The rule, for every file ``git ls-files`` lists that is UTF-8 text: no numbered
+    development stage ("session 12", "sessions 18–20", "until session"), no reference to this
+    project's issues ("issue 20", "issue #20") and no commit id given as history ("commit
+    896eca5"). Allowed: an issue number of another project, written after that project's
+    name (``UPSTREAM``: "QUIP issues #703"), or in GitHub's ``project#N`` form
+    ("nglview#1181"), which the rule does not match. Skipped: requirements.lock (package
+    versions only) and this file, which spells the patterns out.
+    """
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                            text=True)
+    if listed.returncode != 0:
+        import pytest
+
+        pytest.skip("not a git checkout")
+    skipped = {"requirements.lock", "tests/test_project.py"}
+    offending = {}
+    for name in filter(None, listed.stdout.split("\0")):
+        path = ROOT / name
+        if name in skipped or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue   # images and other binary files
+        if words := _history_words(text):
+            offending[name] = words[:3]
+    assert not offending, f"development history in tracked files: {offending}"

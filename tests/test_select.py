@@ -165,7 +165,7 @@ def test_one_rule_for_the_kt_schedule():
     assert [settings.kt_for(i) for i in (1, 2, 5)] == [0.4, 0.2, 0.2]
 
 
-# --- the authors' leverage sampling (issue 20) ----------------------------------------------
+# --- the authors' leverage sampling --------------------------------------------------------
 
 def _orthogonal_rows():
     """Rows Φ whose two columns are orthogonal: the singular vectors of K = Φ Φᵀ are the

@@ -49,7 +49,7 @@ __all__ = ["Found", "run_minima", "same_structure", "distinct_structures", "veri
            "mark_same_to_the_reference",
            "rank_run", "symmetrised"]
 
-#: Settings of the SOAP comparison of the matcher (short range: local order).
+#: Settings of the SOAP comparison of the matcher (short range, so local order).
 MATCH_SOAP = SoapSettings(n_max=6, l_max=6, sigma=0.5, r_cut=5.0)
 
 

@@ -49,7 +49,7 @@ def learning_curve_figure(rows: list[dict], *, predicted: list[dict] = (),
     Returns
     -------
     bokeh.plotting.figure
-        Log-scale |error| [meV/atom]; one line per structure, named ``curve-<structure>``
+        Log-scale ``|error|`` [meV/atom]; one line per structure, named ``curve-<structure>``
         (its data source is ``fig.select_one({"name": ...}).data_source``).
     """
     from bokeh.models import HoverTool, Span

@@ -244,8 +244,8 @@ class StructureMap(_LinkedPlot):
 class ConvexHullView(_LinkedPlot):
     """The formation-energy convex hull of a binary or ternary database, reference and GAP,
     linked to an inspector: picking reference points shows those structures. A ternary
-    hull is drawn on the composition triangle (:func:`gapexplore.widgets.plots.
-    ternary_hull_figure`).
+    hull is drawn on the composition triangle
+    (:func:`gapexplore.widgets.plots.ternary_hull_figure`).
 
     Parameters
     ----------
