@@ -5,7 +5,7 @@ As scikit-matter's selectors (``skmatter/_selection.py``) and scikit-learn's est
 the constraints each class declares as data (``_parameter_constraints``) and does the
 work. The steps every method shares (the Boltzmann-biased flat histogram, the GAP's
 predicted errors, the chosen structures' scores in ``info``) are written once here; a
-method is a small subclass that fills the hook :meth:`Selector._pick` (the methods are in
+method is a small subclass that fills the hook ``Selector._pick`` (the methods are in
 :mod:`.selectors`).
 """
 
