@@ -40,7 +40,7 @@ from gapexplore.label import (
     split_labelled,
 )
 from gapexplore.relax import RelaxSettings, random_pressures, relax_structures
-from gapexplore.run import Explorer, ExploreSettings, RunStore
+from gapexplore.run import Explorer, ExploreSettings, RunReader, RunStore
 from gapexplore.select import Selection, kt_for_iteration, select_structures
 
 __version__ = "0.1.0"
@@ -59,6 +59,7 @@ __all__ = [
     "ReferenceFailed",
     "Explorer",
     "ExploreSettings",
+    "RunReader",
     "RunStore",
     "FitResult",
     "GapSettings",

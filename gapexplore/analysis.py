@@ -20,7 +20,6 @@ Pure functions on lists of ``ase.Atoms`` and run folders; the plots of these dat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from ase import Atoms
@@ -30,6 +29,7 @@ from gapexplore.core.checks import check_int, check_real, check_structures, fail
 from gapexplore.core.geometry import min_distance
 from gapexplore.describe import SoapSettings, averaged_soap, soap_kernel
 from gapexplore.fit import predict
+from gapexplore.run.reader import RunReader
 from gapexplore.run.store import RunStore
 
 __all__ = ["MAP_SOAP", "HullData", "StructureMapData", "coordination_numbers",
@@ -467,8 +467,4 @@ def _store(folder, where: str):
 
     if isinstance(folder, RunStore):
         return folder
-    path = Path(folder)
-    if not (path / "settings.json").exists():
-        raise fail("folder", where, "a gapexplore run folder (with settings.json)",
-                   str(path))
-    return RunStore(path)
+    return RunReader(folder, where=where).store

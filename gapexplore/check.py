@@ -53,7 +53,7 @@ from gapexplore.core.geometry import min_distance, shortest_distance_below
 from gapexplore.fit import load_potential, predicted_errors
 from gapexplore.label import label_structures
 from gapexplore.relax import RelaxSettings, relax
-from gapexplore.run.explorer import Explorer
+from gapexplore.run.reader import RunReader, RunView
 from gapexplore.validate import (
     HELD_OUT_STRUCTURES,
     KNOWN_STRUCTURES,
@@ -302,8 +302,8 @@ def check_run(folder, settings: CheckSettings | None = None, *, reference=None,
     settings = CheckSettings() if settings is None else settings
     if not isinstance(settings, CheckSettings):
         raise fail("settings", "check_run", "a gapexplore.check.CheckSettings", settings)
-    explorer = folder if isinstance(folder, Explorer) else Explorer(
-        _run_folder(folder), reference=reference, n_jobs=1)
+    explorer = folder if isinstance(folder, RunView) else RunReader(
+        folder, reference=reference, where="check_run")
     if explorer.potential is None:
         raise fail("folder", "check_run", "a run with at least one fitted GAP (run an "
                    "iteration first)", str(explorer.store.root))
@@ -389,15 +389,6 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def _run_folder(folder):
-    from pathlib import Path
-
-    path = Path(folder)
-    if not (path / "settings.json").exists():
-        raise fail("folder", "check_run", "a gapexplore run folder (with settings.json)",
-                   str(path))
-    return path
-
 
 def _differences(structures: dict) -> dict:
     """E₀ of each structure above the lowest of its composition (by the reference), by the
@@ -418,7 +409,7 @@ def _differences(structures: dict) -> dict:
     return out
 
 
-def _spot_checks(frames: list[Atoms], explorer: Explorer, gap, n: int) -> list[dict]:
+def _spot_checks(frames: list[Atoms], explorer: RunView, gap, n: int) -> list[dict]:
     """The reference on ``n`` evenly spaced MD frames (the last included): the GAP's energy
     error [meV/atom] and force RMSE [eV/Å] on each; failures recorded."""
     if not n or not frames:

@@ -26,6 +26,7 @@ from gapexplore.export import check_summary, export_run, run_report, write_check
 from gapexplore.label import default_reference
 from gapexplore.relax import OPTIMISERS, status_kind
 from gapexplore.run import Explorer, ExploreSettings
+from gapexplore.run.reader import RunReader
 from gapexplore.run.settings import SOAP_PRESETS
 from gapexplore.run.store import RunStore
 from gapexplore.select import METHODS
@@ -383,7 +384,7 @@ def _print_results(found: list, folder: Path) -> None:
           "one CIF each)")
 
 
-def _report(explorer: Explorer, seconds: float | None = None) -> None:
+def _report(explorer, seconds: float | None = None) -> None:
     print(run_report(explorer, seconds))
 
 
@@ -457,7 +458,7 @@ def _results(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_verify(explorer: Explorer) -> int:
+def _default_verify(explorer: RunReader) -> int:
     """3 with a toy or surrogate reference; 0 with DFT, with a word on what 3 would cost."""
     from gapexplore.run.plan import reference_call_cost, reference_kind
 
@@ -489,7 +490,7 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_is_cheap(explorer: Explorer, settings: CheckSettings) -> bool:
+def _check_is_cheap(explorer: RunReader, settings: CheckSettings) -> bool:
     """True with a toy or surrogate reference. With DFT, print what the check would cost
     (its reference calculations: relaxations of the known phases, the energy–volume points,
     the MD spot checks) and return False: the user asks again with --yes."""
@@ -519,11 +520,8 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(folder: Path) -> Explorer:
-    if not (folder / "settings.json").exists():
-        raise GapExploreError(f"{folder} holds no gapexplore run (no settings.json): start "
-                              f"one with gapexplore run {folder} --element ...")
-    return Explorer(folder, n_jobs=1)
+def _open(folder: Path) -> RunReader:
+    return RunReader(folder, where="FOLDER")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -27,13 +27,13 @@ from pathlib import Path
 from ase.data import atomic_numbers
 
 from gapexplore.core.errors import GapExploreError
-from gapexplore.run import Explorer
+from gapexplore.run.reader import RunReader, RunView
 from gapexplore.verdict import check_verdicts
 
 __all__ = ["check_summary", "export_run", "run_report", "write_check_html"]
 
 
-def run_report(explorer: Explorer, seconds: float | None = None) -> str:
+def run_report(explorer: RunView, seconds: float | None = None) -> str:
     """Where a run stands, as text: its labels, each iteration's selection, fit error,
     lowest structure (and the lowest of the next kinds labelled with
     ``ExploreSettings.lowest_kinds``), prediction and validation errors (each with how far
@@ -87,7 +87,7 @@ def run_report(explorer: Explorer, seconds: float | None = None) -> str:
     return "\n".join(lines)
 
 
-def _stopped_by(explorer: Explorer, stop: str) -> str:
+def _stopped_by(explorer: RunView, stop: str) -> str:
     """The stop criterion that ended a run, as the user set it."""
     settings = explorer.settings
     if stop == "max_labels":
@@ -135,9 +135,7 @@ def export_run(folder, destination) -> Path:
         or a destination that holds files.
     """
     folder, destination = Path(folder), Path(destination)
-    if not (folder / "settings.json").exists():
-        raise GapExploreError(f"{folder} holds no gapexplore run.")
-    explorer = Explorer(folder, n_jobs=1)
+    explorer = RunReader(folder, where="export_run")
     potential = explorer.potential
     if potential is None:
         raise GapExploreError(f"The run in {folder} has no fitted GAP yet; run its first "

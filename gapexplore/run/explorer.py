@@ -19,10 +19,8 @@ results it would have had, and a reference calculation stored once is never repe
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 from ase import Atoms
@@ -30,6 +28,7 @@ from ase import Atoms
 from gapexplore.core.checks import check_int, check_real, fail
 from gapexplore.core.errors import GapExploreError
 from gapexplore.label import as_reference, default_reference
+from gapexplore.run.reader import RunView, parse_settings, with_optimiser_of_its_version
 from gapexplore.run.settings import STOP_CRITERIA, ExploreSettings
 from gapexplore.run.state import IterationRecord
 from gapexplore.run.steps import STEPS, Steps
@@ -75,7 +74,7 @@ class _Control:
                 explorer.store.write_state(explorer.state)
 
 
-class Explorer(Steps):
+class Explorer(Steps, RunView):
     """One GAP-RSS run in one folder, run step by step or to the end.
 
     Parameters
@@ -137,18 +136,12 @@ class Explorer(Steps):
         stored = self.store.read_json("settings.json")
         self.state = self.store.read_state()
         if stored is not None:
-            try:
-                existing = ExploreSettings.from_dict(stored)
-            except (TypeError, ValueError) as error:
-                raise GapExploreError(
-                    f"{self.store.root / 'settings.json'} does not hold valid settings "
-                    f"({error}). Restore it from a backup or start a new folder.") from None
-            as_stored = existing
-            existing = _with_optimiser_of_its_version(existing, self.state.schema)
+            as_stored = parse_settings(stored, self.store.root)
+            existing = with_optimiser_of_its_version(as_stored, self.state.schema)
             if settings is not None:
                 if not isinstance(settings, ExploreSettings):
                     raise fail("settings", "Explorer", "an ExploreSettings", settings)
-                settings = _with_optimiser_of_its_version(settings, self.state.schema)
+                settings = with_optimiser_of_its_version(settings, self.state.schema)
             if settings is not None and settings != existing:
                 changed = existing.changed(settings)
                 if set(changed) - STOP_CRITERIA:
@@ -219,42 +212,6 @@ class Explorer(Steps):
     kT = _Control("The flat histogram's kT [eV] in the next iteration; None: the settings' "
                   "schedule.")
 
-    # --- where the run stands ----------------------------------------------------------------
-    @property
-    def iteration(self) -> int:
-        """The iteration in progress (or next to start)."""
-        return self.state.iteration
-
-    @property
-    def n_labels(self) -> int:
-        """Successful reference labels in the database."""
-        return self.store.count_labels()
-
-    @property
-    def potential(self) -> Path | None:
-        """The newest fitted GAP (XML), or None before the first fit.
-
-        Found in the run folder as it is now (``state.json`` records the path as it was
-        given at fit time, perhaps relative to another working directory).
-        """
-        fitted = self.state.fitted
-        return self.store.potential_of(fitted[-1]) if fitted else None
-
-    def potential_of(self, iteration: int) -> Path | None:
-        """The GAP fitted in ``iteration`` (XML, in the run folder), or None if none was."""
-        records = self.state.iterations
-        return self.store.potential_of(records[iteration]) \
-            if 0 <= iteration < len(records) else None
-
-    def steps(self, iteration: int | None = None) -> tuple[str, ...]:
-        """The steps of ``iteration`` (default: the current one)."""
-        iteration = self.iteration if iteration is None else iteration
-        return tuple(s for s in STEPS if not (iteration == 0 and s == "relax"))
-
-    def finished(self) -> bool:
-        """Whether a stop criterion is met (:meth:`ExploreSettings.stop_reason`)."""
-        return self.settings.stop_reason(self.state, self.n_labels) is not None
-
     # --- what the run found ------------------------------------------------------------------
     def results(self, top: int = 10, *, verify: int = 0, write: bool = True, **matcher):
         """The distinct low-energy structures the run found, ranked by its newest GAP, the
@@ -311,11 +268,6 @@ class Explorer(Steps):
                 self.step()
         return self.state.iterations[iteration]
 
-    @property
-    def next_step(self) -> str:
-        """The next unfinished step of the current iteration."""
-        return next(s for s in self.steps() if s not in self.state.done)
-
     def step(self) -> str:
         """Do the next unfinished step of the current iteration; return its name."""
         name = self.next_step
@@ -352,13 +304,3 @@ class Explorer(Steps):
     def _rng(self, step: str) -> np.random.Generator:
         return np.random.default_rng([self.settings.seed, self.iteration, STEPS.index(step)])
 
-
-def _with_optimiser_of_its_version(settings: ExploreSettings, schema: int) -> ExploreSettings:
-    """The settings of a run folder written with state schema ``schema``, its relaxation
-    optimiser named. Folders of schema 2 or earlier relaxed with ``"precon-lbfgs"`` (the
-    paper's), the default then; one whose ``relax`` table names no optimiser keeps it, so
-    a continued run goes on as it began. Later folders take the settings' own."""
-    relax = settings.relax
-    if schema >= 3 or "optimiser" in relax or "precon" in relax:
-        return settings
-    return dataclasses.replace(settings, relax={**relax, "optimiser": "precon-lbfgs"})

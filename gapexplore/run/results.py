@@ -42,7 +42,7 @@ from gapexplore.core.symmetry import achiral, canonical_cell, space_group
 from gapexplore.describe import SoapSettings, averaged_soap
 from gapexplore.fit import predict
 from gapexplore.relax import RelaxSettings, converged_finals, relax
-from gapexplore.run.explorer import Explorer
+from gapexplore.run.reader import RunReader, RunView
 from gapexplore.run.store import write_csv
 
 __all__ = ["Found", "run_minima", "same_structure", "distinct_structures", "verify",
@@ -274,8 +274,9 @@ def rank_run(folder, *, top: int = 10, verify_top: int = 0, write: bool = True,
     run's newest GAP), the first ``verify_top`` of them checked with the run's reference
     (:func:`verify`).
 
-    ``folder`` is a run folder or its :class:`~gapexplore.run.Explorer` (whose reference
-    is then used: give an Explorer for a run with a reference of your own);
+    ``folder`` is a run folder, or the run opened as a
+    :class:`~gapexplore.run.reader.RunReader` or :class:`~gapexplore.run.Explorer` (whose
+    reference is then used: give one for a run with a reference of your own);
     :meth:`Explorer.results <gapexplore.run.Explorer.results>` calls this.
 
     With ``write``, ``results/ranked.xyz`` (extxyz, the ranked structures as relaxed, with
@@ -285,7 +286,7 @@ def rank_run(folder, *, top: int = 10, verify_top: int = 0, write: bool = True,
     """
     top = check_int(top, "top", "rank_run", low=1)
     verify_top = check_int(verify_top, "verify_top", "rank_run", low=0)
-    explorer = folder if isinstance(folder, Explorer) else Explorer(folder, n_jobs=1)
+    explorer = folder if isinstance(folder, RunView) else RunReader(folder, where="rank_run")
     minima = run_minima(explorer.store)
     energies = None
     if minima and explorer.potential is not None:
