@@ -221,3 +221,26 @@ def test_no_development_history_in_tracked_files():
         if words := _history_words(text):
             offending[name] = words[:3]
     assert not offending, f"development history in tracked files: {offending}"
+
+
+def test_no_module_imports_itself_in_a_circle():
+    """Module by module, function-local imports included: a reader of a run does not import
+    its writer back, nor any other module one that imports it."""
+    import ast
+    import graphlib
+
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in sorted((ROOT / "gapexplore").rglob("*.py"))}
+    graph = {}
+    for module, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+                found.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+        # the package's own __init__ gathers everything: it is no part of a circle
+        graph[module] = {m for m in found if m in modules and m not in ("gapexplore", module)}
+    assert "gapexplore.run.reader" in graph["gapexplore.run.results"]
+    graphlib.TopologicalSorter(graph).prepare()   # raises CycleError on a circle

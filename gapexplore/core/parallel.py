@@ -8,7 +8,7 @@ or, for a cluster, the executor of a dask client (``client.get_executor()``).
 Threads: every process of :func:`default_executor` limits BLAS and OpenMP to one thread
 (``threadpoolctl`` for the libraries already loaded, ``OPENBLAS_NUM_THREADS`` and
 ``OMP_NUM_THREADS`` for whatever the worker starts later), so that n workers use n cores
-and do not slow each other down (FIELD-NOTES: two BLAS threads beside a busy core ran
+and do not slow each other down (measured: two BLAS threads beside a busy core ran
 3–15× slower). The parent process is left as it is. Executors made elsewhere (dask) are
 used as given; :func:`local_dask_cluster` starts a local Dask cluster the way gapexplore's
 tasks run fastest on it.
@@ -25,7 +25,6 @@ orphan goes on computing after the run has stopped.
 from __future__ import annotations
 
 import os
-import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -33,23 +32,16 @@ from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, w
 from concurrent.futures.process import BrokenProcessPool
 
 from gapexplore.core.checks import check_int, check_real, fail
-from gapexplore.core.errors import GapExploreError
+from gapexplore.core.cluster import DASK_WORKER_CONFIG, local_dask_cluster
+from gapexplore.core.isolation import ClusterLost, _ClusterWatch, _Isolated
+from gapexplore.core.workers import (
+    TaskKilled,
+    TaskTimedOut,
+    pin_worker_threads,
+)
 
 __all__ = ["ClusterLost", "TaskKilled", "TaskTimedOut", "DASK_WORKER_CONFIG", "default_executor",
            "local_dask_cluster", "map_ordered", "process_cached"]
-
-
-class TaskKilled(Exception):
-    """A task's worker process died while it ran the task alone (a crash of its own)."""
-
-
-class TaskTimedOut(TaskKilled):
-    """A task ran longer than its time limit; its worker process was killed."""
-
-#: Environment variables set to ``"1"`` in every worker of :func:`default_executor`.
-WORKER_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-_limits = None  # the worker's threadpoolctl limiter, kept alive for the worker's lifetime
 
 
 def default_executor(n_jobs: int | None = None) -> ProcessPoolExecutor:
@@ -76,49 +68,7 @@ def default_executor(n_jobs: int | None = None) -> ProcessPoolExecutor:
     if n_jobs is None:
         n_jobs = os.cpu_count() or 1
     n_jobs = check_int(n_jobs, "n_jobs", "default_executor", low=1)
-    return ProcessPoolExecutor(max_workers=n_jobs, initializer=_pin_worker_threads)
-
-
-#: Dask configuration under which :func:`local_dask_cluster` starts its workers. Dask's
-#: nanny starts each worker with ``MALLOC_TRIM_THRESHOLD_=65536`` (glibc hands freed memory
-#: back to the system at once); a GAP relaxation allocates and frees arrays every step, so
-#: a worker so started takes 2–5× the page faults of a process-pool worker and about 7 %
-#: more CPU time for the same relaxations (``benchmarks/bench_relax.py --dask``). Workers
-#: that are not daemonic processes may start a child process, in which
-#: :func:`map_ordered` runs each isolated task (a reference calculation), so that a task
-#: that kills its process takes the child, not the worker. Put the same entries in a Dask
-#: configuration file (``distributed: nanny: pre-spawn-environ: MALLOC_TRIM_THRESHOLD_:
-#: null`` and ``distributed: worker: daemon: false``) for workers started by hand with a
-#: nanny; ``dask worker --no-nanny`` workers need neither.
-DASK_WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-                      "distributed.worker.daemon": False}
-
-
-def local_dask_cluster(n_workers: int):
-    """A local Dask cluster of ``n_workers`` single-threaded worker processes, started under
-    :data:`DASK_WORKER_CONFIG`, and its client.
-
-    Parameters
-    ----------
-    n_workers : int
-        Worker processes (one core each).
-
-    Returns
-    -------
-    (distributed.LocalCluster, distributed.Client)
-        Close both when done (the client first); ``client.get_executor()`` is the
-        executor to hand to :func:`map_ordered` or an ``Explorer``.
-    """
-    import logging
-
-    import dask
-    from dask.distributed import Client, LocalCluster
-
-    n_workers = check_int(n_workers, "n_workers", "local_dask_cluster", low=1)
-    with dask.config.set(DASK_WORKER_CONFIG):  # the nannies keep it for their restarts
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
-    return cluster, Client(cluster)
+    return ProcessPoolExecutor(max_workers=n_jobs, initializer=pin_worker_threads)
 
 
 def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = None,
@@ -413,123 +363,6 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
         process.join(timeout=5)
 
 
-class ClusterLost(GapExploreError):
-    """The cluster that ran the tasks has had no worker for longer than it may."""
-
-
-class _ClusterWatch:
-    """Notices a Dask cluster left without workers while tasks wait (its workers were
-    killed and nothing restarts them), instead of waiting for ever. Other executors are not
-    watched."""
-
-    poll = 5.0      # s between looks while no task finishes
-    patience = 120.0  # s without a worker before giving up
-
-    def __init__(self, executor: Executor):
-        self.client = getattr(executor, "_client", None)
-        self.empty_since = None
-
-    def check(self) -> None:
-        if self.client is None:
-            return
-        try:
-            workers = len(self.client.nthreads())
-        except Exception:   # a lost scheduler: the caller's own error handling says so
-            return
-        if workers:
-            self.empty_since = None
-            return
-        now = time.monotonic()
-        self.empty_since = self.empty_since or now
-        if now - self.empty_since > self.patience:
-            raise ClusterLost(
-                f"The Dask cluster has had no workers for {self.patience:g} s, so nothing "
-                "runs the remaining tasks. Everything finished so far is kept: start workers "
-                "again (dask worker ADDRESS) and rerun the same command to continue.")
-
-
-class _Isolated:
-    """``fn`` run in a child process of whichever process calls it (a Dask worker): a
-    task that kills its process takes the child, not the worker, and gets a
-    :class:`TaskKilled`; one over ``timeout`` seconds has its child killed and gets a
-    :class:`TaskTimedOut`. The child is kept for the caller's next tasks (a reference's
-    calculator is built once in it)."""
-
-    def __init__(self, fn: Callable, timeout: float | None = None):
-        self.fn, self.timeout = fn, timeout
-
-    def __call__(self, item):
-        global _CHILD
-        if _CHILD is None:
-            try:
-                _CHILD = _Child()
-            except AssertionError:   # a daemonic process may not have children
-                return self.fn(item)
-        try:
-            return _CHILD.run(self.fn, item, self.timeout)
-        except TimeoutError:
-            _CHILD, child = None, _CHILD
-            child.stop()
-            return TaskTimedOut(f"ran longer than its time limit of {self.timeout:g} s; its "
-                                "process was stopped")
-        except (EOFError, OSError) as error:   # after TimeoutError, itself an OSError
-            _CHILD, child = None, _CHILD
-            child.stop()
-            return TaskKilled(f"the task killed its process (exit code "
-                              f"{child.process.exitcode}; {type(error).__name__})")
-
-
-class _Child:
-    """One child process that runs the tasks sent to it, one at a time, over a pipe."""
-
-    def __init__(self):
-        import multiprocessing
-
-        self.conn, there = multiprocessing.Pipe()
-        self.process = multiprocessing.Process(target=_child_loop, args=(there,), daemon=True)
-        self.process.start()
-        there.close()   # the child's end: its death then reads as end-of-file here
-
-    def run(self, fn: Callable, item, timeout: float | None):
-        """``fn(item)`` in the child; EOFError if the child dies, TimeoutError past
-        ``timeout`` [s]; an exception that ``fn`` raises is raised here."""
-        self.conn.send((fn, item))
-        if not self.conn.poll(timeout):
-            raise TimeoutError
-        ok, value = self.conn.recv()
-        if not ok:
-            raise value
-        return value
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.join()
-        self.conn.close()
-
-
-def _child_loop(conn) -> None:
-    """The child of :class:`_Child`: run each task it is sent until the pipe closes."""
-    import pickle
-
-    _pin_worker_threads()
-    while True:
-        try:
-            fn, item = conn.recv()
-        except EOFError:
-            return
-        try:
-            reply = (True, fn(item))
-        except Exception as error:
-            reply = (False, error)
-        try:
-            conn.send(reply)
-        except (pickle.PicklingError, TypeError, AttributeError):
-            conn.send((False, RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
-
-
-_CHILD: _Child | None = None  # this process's child for isolated tasks
-
-
 class _Again:
     """``fn`` under a new identity, so that an executor that caches results by task
     (Dask: pure tasks) runs it again instead of returning the recorded failure."""
@@ -579,30 +412,3 @@ def _bar(iterable, progress: bool, desc: str, total: int | None = None):
     return tqdm(iterable, total=total, desc=desc or None, disable=not progress, leave=False)
 
 
-def _pin_worker_threads() -> None:
-    """Worker initializer: one BLAS/OpenMP thread in this process and its children; Ctrl-C
-    is left to the parent; the worker dies with the parent (Linux ``PR_SET_PDEATHSIG``)."""
-    global _limits
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
-    for name in WORKER_THREAD_VARIABLES:
-        os.environ[name] = "1"  # the worker's own environment, read by what it starts
-    from threadpoolctl import threadpool_limits
-
-    _limits = threadpool_limits(1)
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to kill this process when its parent dies (no orphans holding files)."""
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:  # the parent died before the request took effect
-        os._exit(1)

@@ -108,6 +108,8 @@ class RunReader(RunView):
     --------
     >>> run = RunReader("runs/demo")            # doctest: +SKIP
     >>> run.iteration, run.n_labels, run.potential   # doctest: +SKIP
+    >>> from gapexplore.run.results import rank_run
+    >>> found = rank_run(run, top=5)            # doctest: +SKIP
     """
 
     def __init__(self, folder, *, reference=None, where: str = "RunReader"):
@@ -130,13 +132,6 @@ class RunReader(RunView):
         reference = self._reference or self.settings.reference \
             or default_reference(self.chemistry)
         return as_reference(reference, where="RunReader")
-
-    def results(self, top: int = 10, *, verify: int = 0, write: bool = True, **matcher):
-        """The distinct low-energy structures the run found, ranked:
-        :func:`gapexplore.run.results.rank_run` (it keeps its findings in ``results/``)."""
-        from gapexplore.run.results import rank_run
-
-        return rank_run(self, top=top, verify_top=verify, write=write, **matcher)
 
 
 def stored_settings(values, schema: int, root: Path) -> ExploreSettings:
