@@ -13,7 +13,7 @@ __all__ = ["DASK_WORKER_CONFIG", "local_dask_cluster"]
 #: a worker so started takes 2–5× the page faults of a process-pool worker and about 7 %
 #: more CPU time for the same relaxations (``benchmarks/bench_relax.py --dask``). Workers
 #: that are not daemonic processes may start a child process, in which
-#: :func:`map_ordered` runs each isolated task (a reference calculation), so that a task
+#: :func:`.map_ordered` runs each isolated task (a reference calculation), so that a task
 #: that kills its process takes the child, not the worker. Put the same entries in a Dask
 #: configuration file (``distributed: nanny: pre-spawn-environ: MALLOC_TRIM_THRESHOLD_:
 #: null`` and ``distributed: worker: daemon: false``) for workers started by hand with a
@@ -35,7 +35,7 @@ def local_dask_cluster(n_workers: int):
     -------
     (distributed.LocalCluster, distributed.Client)
         Close both when done (the client first); ``client.get_executor()`` is the
-        executor to hand to :func:`map_ordered` or an ``Explorer``.
+        executor to hand to :func:`.map_ordered` or an ``Explorer``.
     """
     import logging
 

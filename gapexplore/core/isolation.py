@@ -57,8 +57,8 @@ class _ClusterWatch:
 class _Isolated:
     """``fn`` run in a child process of whichever process calls it (a Dask worker): a
     task that kills its process takes the child, not the worker, and gets a
-    :class:`TaskKilled`; one over ``timeout`` seconds has its child killed and gets a
-    :class:`TaskTimedOut`. The child is kept for the caller's next tasks (a reference's
+    :class:`.TaskKilled`; one over ``timeout`` seconds has its child killed and gets a
+    :class:`.TaskTimedOut`. The child is kept for the caller's next tasks (a reference's
     calculator is built once in it)."""
 
     def __init__(self, fn: Callable, timeout: float | None = None):

@@ -10,7 +10,7 @@ Threads: every process of :func:`default_executor` limits BLAS and OpenMP to one
 ``OMP_NUM_THREADS`` for whatever the worker starts later), so that n workers use n cores
 and do not slow each other down (measured: two BLAS threads beside a busy core ran
 3–15× slower). The parent process is left as it is. Executors made elsewhere (dask) are
-used as given; :func:`local_dask_cluster` starts a local Dask cluster the way gapexplore's
+used as given; :func:`.local_dask_cluster` starts a local Dask cluster the way gapexplore's
 tasks run fastest on it.
 
 Faults: the local pool that :func:`map_ordered` makes for itself survives a task that kills
@@ -109,7 +109,7 @@ def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = No
         given up. Losing the whole executor (a broken local pool, a lost scheduler)
         always raises: nothing can be said about the remaining tasks. The local pool that
         ``map_ordered`` makes itself is never lost that way: a task that kills its worker
-        there gets a :class:`TaskKilled` in its place (raised without ``return_killed``).
+        there gets a :class:`.TaskKilled` in its place (raised without ``return_killed``).
     on_result : callable, optional
         Called in this process as ``on_result(index, result)`` the moment each result
         arrives (in completion order), e.g. to store it at once: a run interrupted later
@@ -118,7 +118,7 @@ def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = No
         Wall-time limit of one task [s], for the local worker processes that
         ``map_ordered`` makes itself (``n_jobs`` > 1, or 1 with a limit: the task then runs
         in one worker process). A task over the limit has its worker killed and gets a
-        :class:`TaskTimedOut` in its place (raised without ``return_killed``); the tasks
+        :class:`.TaskTimedOut` in its place (raised without ``return_killed``); the tasks
         that shared the pool with it run again. On a given ``executor``, applied with
         ``isolate`` only.
     isolate : bool
@@ -128,9 +128,9 @@ def map_ordered(fn: Callable, items: Iterable, *, executor: Executor | None = No
         with ``n_jobs`` > 1). On a given ``executor`` (Dask), each task runs in a child
         process of the worker that took it, kept for that worker's next tasks: a task that
         kills its process takes the child with it, never the worker, and gets a
-        :class:`TaskKilled` in its place; ``timeout`` then applies too (the child is
+        :class:`.TaskKilled` in its place; ``timeout`` then applies too (the child is
         killed). A worker that may not start processes (a daemonic Dask worker: see
-        :data:`DASK_WORKER_CONFIG`) runs the task itself.
+        :data:`.DASK_WORKER_CONFIG`) runs the task itself.
 
     Returns
     -------
@@ -335,7 +335,7 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 
 def _run_alone(fn, item, timeout):
-    """``fn(item)`` in a worker process of its own, or a :class:`TaskKilled`."""
+    """``fn(item)`` in a worker process of its own, or a :class:`.TaskKilled`."""
     pool = default_executor(1)
     try:
         return pool.submit(fn, item).result(timeout=timeout)

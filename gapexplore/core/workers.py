@@ -17,7 +17,7 @@ class TaskKilled(Exception):
 class TaskTimedOut(TaskKilled):
     """A task ran longer than its time limit; its worker process was killed."""
 
-#: Environment variables set to ``"1"`` in every worker of :func:`default_executor`.
+#: Environment variables set to ``"1"`` in every worker of :func:`.default_executor`.
 WORKER_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 _limits = None  # the worker's threadpoolctl limiter, kept alive for the worker's lifetime
