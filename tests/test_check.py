@@ -129,6 +129,10 @@ def test_check_end_to_end_on_a_tiny_run(tmp_path, capsys):
                  "--supercell", "1", "1", "2", "--spot-checks", "2"]) == 0
     out = capsys.readouterr().out
     assert "MD #1" in out and "report" in out
+    assert "verdict per structure" in out and "\nverdict: good on " in out
+    for name in ("diamond", "fcc", "hcp"):   # a verdict line for each structure
+        assert any(line.split()[:1] == [name] and line.split()[1] in (
+            "good", "approximate", "wrong:", "no") for line in out.splitlines())
     report = json.loads((folder / "check" / "check.json").read_text())
     structures = report["structures"]
     # every known Si phase, validated by the run or not, the held-out ones, the run's top ones
@@ -168,5 +172,55 @@ def test_check_end_to_end_on_a_tiny_run(tmp_path, capsys):
         assert md["spot_checks"] == []
     page = (folder / "check" / "report.html").read_text()
     assert page.count("<table><tr><th>") == 2 and "simple-hexagonal" in page and "Bokeh" in page
+    assert "<b>Verdict:</b> good on" in page and "<th>verdict</th>" in page
     assert main(["export", str(folder), str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "check" / "report.html").exists()
+
+
+def test_the_verdict_follows_its_documented_thresholds():
+    from gapexplore.verdict import Thresholds, check_verdicts
+
+    def structure(sigma):
+        return {"predicted_error": sigma}
+
+    report = {"structures": {"diamond": structure(0.002), "beta-tin": structure(0.01),
+                             "fcc": structure(0.18), "hcp": structure(0.01),
+                             "flat": structure(None)},
+              "differences": {"diamond": {"error": 0.0}, "beta-tin": {"error": -9.9},
+                              "fcc": {"error": -269.0}, "hcp": {"error": 30.0}},
+              "md": [{"structure": "#1", "temperature": 300.0, "status": "stable"},
+                     {"structure": "#1", "temperature": 2000.0,
+                      "status": "unstable: atoms closer than 1.3 Å at step 12"}]}
+    per, overall = check_verdicts(report)
+    assert per["diamond"] == per["beta-tin"] == "good"
+    assert per["hcp"] == "approximate"
+    assert per["fcc"].startswith("wrong: -269 meV/atom, too low: a hole")
+    assert "σ_GAP 180 meV/atom" in per["fcc"]
+    assert per["flat"].startswith("no verdict")
+    assert overall.startswith("good on 2 of 5 structures")
+    assert "fcc (-269)" in overall and "hcp (+30)" in overall
+    assert "MD unstable: #1 at 2000 K" in overall and "Do not trust" in overall
+    per, overall = check_verdicts(report, Thresholds(good=50.0))
+    assert per["hcp"] == "good" and "Do not trust" in overall
+
+
+def test_with_a_dft_reference_check_says_what_it_costs_and_runs_only_when_asked(
+        tmp_path, capsys, monkeypatch):
+    from gapexplore import cli
+    from gapexplore.run import ExploreSettings
+    from gapexplore.run.store import RunStore
+
+    folder = tmp_path / "run"
+    RunStore(folder).root.mkdir()
+    settings = ExploreSettings(element="Si", n_candidates=8, n_select=4)
+    (folder / "settings.json").write_text(json.dumps(settings.to_dict() | {
+        "reference": "gpaw"}))
+    ran = []
+    monkeypatch.setattr(cli, "check_run", lambda *a, **k: ran.append(a))
+    assert main(["check", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "reference calculations" in out and "DFT reference gpaw" in out
+    assert "add --yes" in out and ran == []
+    assert main(["results", str(folder)]) == 0   # verifies nothing unasked with DFT
+    out = capsys.readouterr().out
+    assert "gpaw is a DFT reference" in out and "ask for it with --verify 3" in out
