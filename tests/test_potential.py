@@ -159,7 +159,7 @@ def test_forces_and_stress_are_the_energy_derivatives(si_light):
     atoms = _crystals(np.random.default_rng(4))[1]
     gap = GapEvaluator(si_light)
     result = gap.evaluate([atoms])
-    h = 1e-5
+    h = 1e-4
     displaced = []
     for sign in (1, -1):
         copy = atoms.copy()
@@ -217,3 +217,26 @@ def test_importing_gapexplore_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_neighbour_pairs_are_those_of_ase_for_any_cell():
+    from ase.neighborlist import primitive_neighbor_list
+
+    from gapexplore.potential.neighbours import neighbour_pairs
+
+    rng = np.random.default_rng(6)
+    cells = initial_cells(Chemistry.of("Si"), 6, rng=rng) + _crystals(rng)
+    for atoms in cells[:3]:                       # atoms outside the cell, a skewed cell
+        atoms.positions += rng.normal(scale=8.0, size=atoms.positions.shape)
+    cells[3].set_cell(cells[3].cell[:] @ [[1, 0, 0], [0.9, 1, 0], [0.4, -0.7, 1]])
+    for cutoff in (3.25, 6.0, 9.99):
+        i, j, shift, cell = neighbour_pairs(cells, cutoff)
+        offset = 0
+        for index, atoms in enumerate(cells):
+            mine = cell == index
+            expected = primitive_neighbor_list("ijS", atoms.pbc, atoms.cell.array,
+                                               atoms.positions, cutoff)
+            got = set(zip(i[mine] - offset, j[mine] - offset, map(tuple, shift[mine])))
+            assert got == set(zip(*expected[:2], map(tuple, expected[2])))
+            assert len(got) == mine.sum() and len(got) > len(atoms)
+            offset += len(atoms)

@@ -79,13 +79,23 @@ def _select(pairs: Pairs, cutoff: float) -> np.ndarray:
 
 
 def _sparse_gp_ard_se(x, gp, torch):
-    """Σ_s α_s f_s δ² exp(−½ |(x − x_s)/θ|²) for descriptors x (n, d)."""
+    """Σ_s α_s f_s δ² exp(−½ |(x − x_s)/θ|²) for descriptors x (n, d).
+
+    For d > 1, |x − x_s|² is expanded as |x|² + |x_s|² − 2 x·x_s (one matrix product
+    instead of an (n, n_sparse, d) array), about the sparse points' mean so that the
+    round-off stays near 1e-16 times the spread of the descriptors over θ, squared.
+    """
     theta = torch.as_tensor(gp.theta, dtype=x.dtype, device=x.device)
-    sparse = torch.as_tensor(gp.sparse_x, dtype=x.dtype, device=x.device) / theta
+    centre = gp.sparse_x.mean(axis=0)
+    sparse = torch.as_tensor((gp.sparse_x - centre) / gp.theta, dtype=x.dtype, device=x.device)
     weights = torch.as_tensor(gp.alpha * gp.sparse_cutoff * gp.delta ** 2, dtype=x.dtype,
                               device=x.device)
-    scaled = x / theta
-    squared = ((scaled[:, None, :] - sparse[None, :, :]) ** 2).sum(-1)
+    scaled = (x - torch.as_tensor(centre, dtype=x.dtype, device=x.device)) / theta
+    if scaled.shape[1] == 1:
+        squared = (scaled - sparse[:, 0][None, :]) ** 2
+    else:
+        squared = ((scaled * scaled).sum(1, keepdim=True) + (sparse * sparse).sum(1)[None, :]
+                   - 2.0 * scaled @ sparse.T)
     return torch.exp(-0.5 * squared) @ weights
 
 

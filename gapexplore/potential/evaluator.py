@@ -36,6 +36,7 @@ from gapexplore.potential.descriptors import (
     soap_energy,
     soap_radial_transform,
 )
+from gapexplore.potential.neighbours import neighbour_pairs
 from gapexplore.potential.xml import Angle3b, Distance2b, GapModel, Soap, read_gap_xml
 
 __all__ = ["Results", "GapEvaluator", "evaluate"]
@@ -59,25 +60,6 @@ class Results:
     energy: np.ndarray
     forces: list
     stress: np.ndarray
-
-
-def _neighbour_pairs(structures: list[Atoms], cutoff: float):
-    """Concatenated ordered pairs within ``cutoff``: i, j (global), shifts, cell index."""
-    from ase.neighborlist import primitive_neighbor_list
-
-    i_all, j_all, s_all, c_all = [], [], [], []
-    offset = 0
-    for index, atoms in enumerate(structures):
-        i, j, shift = primitive_neighbor_list("ijS", atoms.pbc, atoms.cell.array,
-                                              atoms.positions, cutoff,
-                                              self_interaction=False, use_scaled_positions=False)
-        i_all.append(i + offset)
-        j_all.append(j + offset)
-        s_all.append(shift)
-        c_all.append(np.full(len(i), index))
-        offset += len(atoms)
-    return (np.concatenate(i_all), np.concatenate(j_all),
-            np.concatenate(s_all).reshape(-1, 3), np.concatenate(c_all))
 
 
 class GapEvaluator:
@@ -137,7 +119,7 @@ class GapEvaluator:
         counts = np.array([len(a) for a in structures])
         atom_cell = np.repeat(np.arange(len(structures)), counts)
         numbers = np.concatenate([a.numbers for a in structures])
-        i, j, shift, pair_cell = _neighbour_pairs(structures, self.model.cutoff)
+        i, j, shift, pair_cell = neighbour_pairs(structures, self.model.cutoff)
 
         positions = torch.tensor(np.concatenate([a.positions for a in structures]),
                                  dtype=dtype, device=device, requires_grad=True)
