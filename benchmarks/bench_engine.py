@@ -1,0 +1,125 @@
+"""GAP evaluation speed: quippy's ``Potential`` against the native batched evaluator.
+
+Fits the light Si model (``GapSettings.light``: 2b 6 Å, 3b, SOAP n = l = 4 with 300
+sparse points; δ given, one gap_fit run) to 40 random cells labelled by Stillinger–Weber,
+then, on random Si cells of 6–24 atoms (:func:`gapexplore.generate.random_cells`), times
+energy + forces + stress:
+
+* quippy: one ``Potential`` call per cell (stress among its default properties);
+* native: :class:`gapexplore.potential.GapEvaluator`, one call per batch of B cells.
+
+It prints cells per second and the ratio to quippy measured in the same run (quippy and
+each batch size timed in turn, ``--repeats`` rounds, median of the rounds), and the largest
+deviation of the native results from quippy's over the cells. BLAS, OpenMP and torch run
+one thread each.
+
+Measured 2026-12-07 on a shared 2-core AMD EPYC VM (Python 3.11, quippy-ase 0.10.3,
+torch 2.13.0 CPU, float64; other jobs running), 128 cells of mean 15.4 atoms, with::
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_engine.py
+
+    evaluator          cells/s   vs quippy
+    quippy                22.6        1.0x
+    native B=1            93.2        4.1x
+    native B=8           224.6        9.9x
+    native B=32          207.6        9.2x
+    native B=128         168.4        7.4x
+    largest deviation from quippy: energy 2.7e-11 eV/atom, forces 1.5e-10 eV/Å, stress 6.0e-12 eV/Å³
+
+Other options: ``--cells 64 --batches 1 16 64 --repeats 5 --seed 1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"
+
+import numpy as np  # noqa: E402
+
+from gapexplore import Chemistry, dimers, isolated_atom  # noqa: E402
+from gapexplore.fit import GapSettings, fit_gap, load_potential  # noqa: E402
+from gapexplore.generate import random_cells  # noqa: E402
+from gapexplore.label import label_structures  # noqa: E402
+from gapexplore.potential import GapEvaluator  # noqa: E402
+
+DELTAS = {"2b": 1.0, "3b": 0.3, "soap": 0.1}
+
+
+def light_model(folder: str, seed: int):
+    """The light Si GAP fitted to 40 random cells (SW labels) in ``folder``."""
+    si = Chemistry.of("Si")
+    cells = random_cells(si, 40, rng=np.random.default_rng(seed + 1000))
+    labelled = label_structures(cells + dimers(si) + [isolated_atom(si)], "sw-si")
+    return fit_gap(labelled, si, folder, settings=GapSettings.light(si), deltas=DELTAS).potential
+
+
+def quippy_seconds(calculator, cells) -> tuple[float, list]:
+    """Wall time of one energy + forces + stress call per cell, and the results."""
+    out = []
+    start = time.perf_counter()
+    for atoms in cells:
+        copy = atoms.copy()
+        copy.calc = calculator
+        out.append((copy.get_potential_energy(), copy.get_forces(), copy.get_stress()))
+    return time.perf_counter() - start, out
+
+
+def native_seconds(evaluator, cells, batch: int) -> tuple[float, list]:
+    """Wall time of the native evaluator over ``cells`` in batches of ``batch``."""
+    out = []
+    start = time.perf_counter()
+    for first in range(0, len(cells), batch):
+        results = evaluator.evaluate(cells[first:first + batch])
+        out.extend(zip(results.energy, results.forces, results.stress))
+    return time.perf_counter() - start, out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=128)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 128])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    si = Chemistry.of("Si")
+    cells = random_cells(si, args.cells, rng=np.random.default_rng(args.seed), n_atoms=(6, 24))
+    with tempfile.TemporaryDirectory() as folder:
+        potential = light_model(folder, args.seed)
+        calculator = load_potential(potential)
+        evaluator = GapEvaluator(potential)
+        native_seconds(evaluator, cells[:2], 2)                   # warm up
+        quippy_seconds(calculator, cells[:2])
+        times = {"quippy": []} | {f"native B={b}": [] for b in args.batches}
+        worst = np.zeros(3)
+        for _ in range(args.repeats):
+            seconds, expected = quippy_seconds(calculator, cells)
+            times["quippy"].append(seconds)
+            for batch in args.batches:
+                seconds, got = native_seconds(evaluator, cells, batch)
+                times[f"native B={batch}"].append(seconds)
+                for atoms, (e, f, s), (e2, f2, s2) in zip(cells, expected, got):
+                    worst = np.maximum(worst, [abs(e - e2) / len(atoms), np.abs(f - f2).max(),
+                                               np.abs(s - s2).max()])
+    mean_atoms = np.mean([len(a) for a in cells])
+    print(f"{len(cells)} random Si cells, mean {mean_atoms:.1f} atoms; median of "
+          f"{args.repeats} rounds; one thread")
+    print(f"{'evaluator':<16}{'cells/s':>10}{'vs quippy':>12}")
+    reference = np.median(times["quippy"])
+    for name, values in times.items():
+        rate = len(cells) / np.median(values)
+        print(f"{name:<16}{rate:>10.1f}{reference / np.median(values):>11.1f}x")
+    print(f"largest deviation from quippy: energy {worst[0]:.1e} eV/atom, forces "
+          f"{worst[1]:.1e} eV/Å, stress {worst[2]:.1e} eV/Å³")
+
+
+if __name__ == "__main__":
+    main()
