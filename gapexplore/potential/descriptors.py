@@ -81,22 +81,51 @@ def _select(pairs: Pairs, cutoff: float) -> np.ndarray:
 def _sparse_gp_ard_se(x, gp, torch):
     """Σ_s α_s f_s δ² exp(−½ |(x − x_s)/θ|²) for descriptors x (n, d).
 
-    For d > 1, |x − x_s|² is expanded as |x|² + |x_s|² − 2 x·x_s (one matrix product
-    instead of an (n, n_sparse, d) array), about the sparse points' mean so that the
-    round-off stays near 1e-16 times the spread of the descriptors over θ, squared.
+    −½ |x − x_s|² is one matrix product of (x, −½|x|², −½) and (x_s, 1, |x_s|²) (no
+    (n, n_sparse, d) array), taken about the sparse points' mean so that the round-off
+    stays near 1e-16 times the spread of the descriptors over θ, squared. The derivative
+    is written out (:func:`_ard_se_function`): one more matrix product instead of
+    autograd's passes over the (n, n_sparse) kernel.
     """
-    theta = torch.as_tensor(gp.theta, dtype=x.dtype, device=x.device)
     centre = gp.sparse_x.mean(axis=0)
-    sparse = torch.as_tensor((gp.sparse_x - centre) / gp.theta, dtype=x.dtype, device=x.device)
-    weights = torch.as_tensor(gp.alpha * gp.sparse_cutoff * gp.delta ** 2, dtype=x.dtype,
-                              device=x.device)
-    scaled = (x - torch.as_tensor(centre, dtype=x.dtype, device=x.device)) / theta
-    if scaled.shape[1] == 1:
-        squared = (scaled - sparse[:, 0][None, :]) ** 2
-    else:
-        squared = ((scaled * scaled).sum(1, keepdim=True) + (sparse * sparse).sum(1)[None, :]
-                   - 2.0 * scaled @ sparse.T)
-    return torch.exp(-0.5 * squared) @ weights
+    sparse = (gp.sparse_x - centre) / gp.theta
+    sparse_augmented = np.hstack([sparse, np.ones((len(sparse), 1)),
+                                  (sparse * sparse).sum(1, keepdims=True)])
+    weights = gp.alpha * gp.sparse_cutoff * gp.delta ** 2
+    as_tensor = lambda a: torch.as_tensor(a, dtype=x.dtype, device=x.device)  # noqa: E731
+    scaled = (x - as_tensor(centre)) / as_tensor(gp.theta)
+    return _ard_se_function(torch).apply(scaled, as_tensor(sparse_augmented.T),
+                                         as_tensor(weights),
+                                         as_tensor(weights[:, None] * sparse))
+
+
+_ARD_SE = {}
+
+
+def _ard_se_function(torch):
+    """The autograd Function y_n = Σ_s w_s exp(−½ |x_n − x_s|²), with its derivative
+    ∂y_n/∂x_n = Σ_s w_s k_ns (x_s − x_n) written out (first derivatives only)."""
+    if "function" in _ARD_SE:
+        return _ARD_SE["function"]
+
+    class ArdSe(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, scaled, sparse_augmented, weights, weighted_sparse):
+            half = -0.5 * (scaled * scaled).sum(1, keepdim=True)
+            augmented = torch.cat([scaled, half, torch.full_like(half, -0.5)], dim=1)
+            kernel = (augmented @ sparse_augmented).exp_()
+            out = kernel @ weights
+            ctx.save_for_backward(scaled, kernel, out, weighted_sparse)
+            return out
+
+        @staticmethod
+        def backward(ctx, grad):
+            scaled, kernel, out, weighted_sparse = ctx.saved_tensors
+            grad_scaled = (kernel @ weighted_sparse - out[:, None] * scaled) * grad[:, None]
+            return grad_scaled, None, None, None
+
+    _ARD_SE["function"] = ArdSe
+    return ArdSe
 
 
 def distance_2b_energy(term, pairs: Pairs):
@@ -302,17 +331,28 @@ def soap_energy(term, pairs: Pairs, basis):
     chosen = chosen[(slot[pairs.i[chosen]] >= 0) & (species_index[numbers[pairs.j[chosen]]] >= 0)]
     dtype, device = pairs.vector.dtype, pairs.vector.device
     to_torch = lambda a: torch.as_tensor(a, dtype=dtype, device=device)  # noqa: E731
+    # each (centre, species) row's pairs side by side, padded: c_l = Y_lᵀ R_l per row
+    row = slot[pairs.i[chosen]] * n_species + species_index[numbers[pairs.j[chosen]]]
+    order = np.argsort(row, kind="stable")
+    row, chosen = row[order], chosen[order]
     r = pairs.distance[chosen]
     u = pairs.vector[chosen] / r[:, None]
     samples = _radial_samples(r, grid, alpha, l_max, torch)               # (p, l, a)
     radial = samples @ to_torch(transform)                                # (p, l, n)
     radial = radial * cutoff_function(r, term.cutoff, term.width)[:, None, None]
-    ells = np.repeat(np.arange(l_max + 1), 2 * np.arange(l_max + 1) + 1)
     harmonics = real_spherical_harmonics(u, l_max)                        # (p, lm)
-    contribution = radial[:, ells, :] * harmonics[:, :, None]             # (p, lm, n)
-    row = slot[pairs.i[chosen]] * n_species + species_index[numbers[pairs.j[chosen]]]
-    coefficients = torch.zeros(len(centres) * n_species, n_lm, n_max, dtype=dtype, device=device)
-    coefficients = coefficients.index_add(0, torch.as_tensor(row, device=device), contribution)
+    n_rows = len(centres) * n_species
+    per_row = np.bincount(row, minlength=n_rows)
+    place = np.arange(len(row)) - (np.cumsum(per_row) - per_row)[row]
+    width = int(per_row.max()) if len(row) else 0
+    index = (torch.as_tensor(row, device=device), torch.as_tensor(place, device=device))
+    padded_y = torch.zeros(n_rows, width, n_lm, dtype=dtype, device=device)
+    padded_y = padded_y.index_put(index, harmonics)
+    padded_r = torch.zeros(n_rows, width, l_max + 1, n_max, dtype=dtype, device=device)
+    padded_r = padded_r.index_put(index, radial)
+    blocks = [padded_y[:, :, ell * ell:(ell + 1) ** 2].transpose(1, 2) @ padded_r[:, :, ell, :]
+              for ell in range(l_max + 1)]
+    coefficients = torch.cat(blocks, dim=1)                               # (rows, lm, n)
     coefficients = coefficients.reshape(len(centres), n_species, n_lm, n_max)
     # the central atom's Gaussian at r = 0: l = 0 only, e^{−α r_a²} sampled
     central = to_torch(np.exp(-alpha * grid ** 2) @ transform) * term.central_weight \
