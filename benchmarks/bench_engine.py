@@ -14,17 +14,18 @@ deviation of the native results from quippy's over the cells. BLAS, OpenMP and t
 one thread each.
 
 Measured 2026-12-07 on a shared 2-core AMD EPYC VM (Python 3.11, quippy-ase 0.10.3,
-torch 2.13.0 CPU, float64; other jobs running), 128 cells of mean 15.4 atoms, with::
+torch 2.13.0 CPU, float64; load average 3.8 from other jobs, so absolute rates are low and
+rounds vary by about 30 %), 128 cells of mean 15.4 atoms, with::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_engine.py
 
     evaluator          cells/s   vs quippy
-    quippy                22.6        1.0x
-    native B=1            93.2        4.1x
-    native B=8           224.6        9.9x
-    native B=32          207.6        9.2x
-    native B=128         168.4        7.4x
-    largest deviation from quippy: energy 2.7e-11 eV/atom, forces 1.5e-10 eV/Å, stress 6.0e-12 eV/Å³
+    quippy                23.1        1.0x
+    native B=1           104.2        4.5x
+    native B=8           284.9       12.3x
+    native B=32          414.3       17.9x
+    native B=128         267.4       11.6x
+    largest deviation from quippy: energy 1.9e-10 eV/atom, forces 6.2e-10 eV/Å, stress 3.9e-11 eV/Å³
 
 Other options: ``--cells 64 --batches 1 16 64 --repeats 5 --seed 1``.
 """
