@@ -83,9 +83,12 @@ def sic_light(tmp_path_factory):
 
 
 def _test_structures(chemistry, seed, symbols="Si", kinds=(("diamond", 5.43),)):
+    """Random cells, strained and rattled crystals, a dimer and an isolated atom."""
     rng = np.random.default_rng(seed)
     dimer = dimers(chemistry)[2]
-    return initial_cells(chemistry, 6, rng=rng) + _crystals(rng, symbols, kinds) + [dimer]
+    atom = isolated_atom(chemistry)
+    atom = atom[-1] if isinstance(atom, list) else atom
+    return initial_cells(chemistry, 6, rng=rng) + _crystals(rng, symbols, kinds) + [dimer, atom]
 
 
 def _quippy(potential, structures):
@@ -207,8 +210,13 @@ def test_reader_refuses_what_it_does_not_implement(si_light, tmp_path):
     next(tmp_path.glob("*.sparseX.*")).unlink()
     with pytest.raises(InvalidParameterError, match="sparse-point files"):
         read_gap_xml(tmp_path / "lonely.xml")
-    with pytest.raises(InvalidParameterError, match="'dtype' parameter of GapEvaluator"):
-        GapEvaluator(si_light, dtype="float16")
+    with pytest.raises(InvalidParameterError, match="'potential' parameter of GapEvaluator"):
+        GapEvaluator(3.0)
+    mixed = bulk("Si", "diamond", a=5.43)
+    mixed.symbols[1] = "C"
+    with pytest.raises(InvalidParameterError, match=r"GAP's elements \(Si\). Got 'C in "
+                       r"structure 1'"):
+        GapEvaluator(si_light).evaluate([bulk("Si", "diamond", a=5.43), mixed])
 
 
 def test_importing_gapexplore_does_not_import_torch():

@@ -18,7 +18,7 @@ class NativeGap(Calculator):
     potential : str, pathlib.Path, GapModel or GapEvaluator
         The XML written by ``gap_fit``, its model, or an evaluator to share.
     **kwargs
-        ``device`` and ``dtype`` of :class:`~gapexplore.potential.GapEvaluator` (when
+        ``device`` of :class:`~gapexplore.potential.GapEvaluator` (when
         ``potential`` is not already one), then ASE's Calculator options.
 
     Notes
@@ -29,10 +29,10 @@ class NativeGap(Calculator):
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
-    def __init__(self, potential, *, device: str = "cpu", dtype: str = "float64", **kwargs):
+    def __init__(self, potential, *, device: str = "cpu", **kwargs):
         super().__init__(**kwargs)
         self.evaluator = (potential if isinstance(potential, GapEvaluator)
-                          else GapEvaluator(potential, device=device, dtype=dtype))
+                          else GapEvaluator(potential, device=device))
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         """Energy, forces and (for a periodic cell) stress of ``atoms``, in one evaluation."""

@@ -50,7 +50,7 @@ class SparseGP:
     sparse_x : numpy.ndarray
         Sparse points, shape (n_sparse, d) (SOAP: without the trailing σ₀ element).
     alpha : numpy.ndarray
-        Weights α_s [eV⁻¹ when multiplied by δ² eV² gives eV], shape (n_sparse,).
+        Weights α_s [eV⁻¹] (δ² α_s k is in eV), shape (n_sparse,).
     sparse_cutoff : numpy.ndarray
         Cutoff weight f_s of each sparse point, shape (n_sparse,).
     theta : numpy.ndarray or None
