@@ -138,16 +138,17 @@ def test_two_species_model_agrees_with_quippy(sic_light):
     _assert_agree(sic_light, structures + [pure])
 
 
-def test_a_batch_gives_what_each_cell_gives_alone_in_any_order(si_light):
+def test_a_batch_gives_what_each_cell_gives_alone_in_any_order_and_pass(si_light):
     structures = _test_structures(Chemistry.of("Si"), 13)
     before = [a.copy() for a in structures]
     gap = GapEvaluator(si_light)
     together = gap.evaluate(structures)
     order = np.random.default_rng(0).permutation(len(structures))
     shuffled = gap.evaluate([structures[k] for k in order])
+    passes = GapEvaluator(si_light, max_atoms=20).evaluate([structures[k] for k in order])
     for position, k in enumerate(order):
         alone = gap.evaluate([structures[k]])
-        for other in (alone, shuffled):
+        for other in (alone, shuffled, passes):
             index = 0 if other is alone else position
             assert other.energy[index] == pytest.approx(together.energy[k], abs=1e-10)
             assert np.allclose(other.forces[index], together.forces[k], atol=1e-10)
