@@ -27,7 +27,7 @@ rounds vary by about 30 %), 128 cells of mean 15.4 atoms, with::
     native B=128         267.4       11.6x
     largest deviation from quippy: energy 1.9e-10 eV/atom, forces 6.2e-10 eV/Å, stress 3.9e-11 eV/Å³
 
-The same day, Table 1's shapes (load average about 2)::
+The same day, Table 1's shapes (this process had a core to itself: 31 s CPU in 33 s)::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_engine.py --model paper --cells 64 \
         --batches 1 8 32 --repeats 2

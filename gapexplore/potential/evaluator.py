@@ -35,14 +35,9 @@ from ase import Atoms
 from ase.data import chemical_symbols
 
 from gapexplore.core.checks import check_int, check_structures, fail
-from gapexplore.potential.descriptors import (
-    Pairs,
-    angle_3b_energy,
-    distance_2b_energy,
-    soap_energy,
-    soap_radial_transform,
-)
+from gapexplore.potential.descriptors import Pairs, angle_3b_energy, distance_2b_energy
 from gapexplore.potential.neighbours import neighbour_pairs
+from gapexplore.potential.soap import soap_energy, soap_radial_transform
 from gapexplore.potential.xml import Angle3b, Distance2b, GapModel, Soap, read_gap_xml
 
 __all__ = ["Results", "GapEvaluator", "evaluate"]
