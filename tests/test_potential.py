@@ -7,6 +7,7 @@ Measured agreement: 1e-11 eV/atom, 4e-11 eV/Å and 2e-12 eV/Å³ (light Si, Tabl
 light SiC models), far inside the tolerances asked.
 """
 
+import importlib.util
 import subprocess
 import sys
 
@@ -24,6 +25,10 @@ from gapexplore.potential import GapEvaluator, NativeGap, read_gap_xml
 ENERGY_TOL, FORCE_TOL, STRESS_TOL = 1e-6, 1e-5, 1e-5
 
 DELTAS = {"2b": 1.0, "3b": 0.3, "soap": 0.1}
+
+#: torch is not among the engine's dependencies (it comes with the surrogate extra).
+needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                 reason="the native evaluator needs torch")
 
 
 def _fit(tmp_path_factory, chemistry, settings, structures, reference, e0=None):
@@ -118,14 +123,17 @@ def _assert_agree(potential, structures):
     assert max(np.abs(f).max() for _, f, _ in expected) > 0.1
 
 
+@needs_torch
 def test_light_si_model_agrees_with_quippy(si_light):
     _assert_agree(si_light, _test_structures(Chemistry.of("Si"), 10))
 
 
+@needs_torch
 def test_table1_si_model_agrees_with_quippy(si_paper):
     _assert_agree(si_paper, _test_structures(Chemistry.of("Si"), 11))
 
 
+@needs_torch
 def test_two_species_model_agrees_with_quippy(sic_light):
     model = read_gap_xml(sic_light)
     kinds = {type(t).__name__ for t in model.terms}
@@ -138,6 +146,7 @@ def test_two_species_model_agrees_with_quippy(sic_light):
     _assert_agree(sic_light, structures + [pure])
 
 
+@needs_torch
 def test_a_batch_gives_what_each_cell_gives_alone_in_any_order_and_pass(si_light):
     structures = _test_structures(Chemistry.of("Si"), 13)
     before = [a.copy() for a in structures]
@@ -158,6 +167,7 @@ def test_a_batch_gives_what_each_cell_gives_alone_in_any_order_and_pass(si_light
         assert np.array_equal(a.positions, b.positions) and np.array_equal(a.cell, b.cell)
 
 
+@needs_torch
 def test_forces_and_stress_are_the_energy_derivatives(si_light):
     """Finite differences of the native energy: −∂E/∂r and (1/V) ∂E/∂ε."""
     atoms = _crystals(np.random.default_rng(4))[1]
@@ -181,6 +191,7 @@ def test_forces_and_stress_are_the_energy_derivatives(si_light):
                                                 abs=1e-7)
 
 
+@needs_torch
 def test_calculator_stands_in_for_quippy(si_light):
     atoms = _crystals(np.random.default_rng(5))[0]
     expected = _quippy(si_light, [atoms])[0]
@@ -218,6 +229,12 @@ def test_reader_refuses_what_it_does_not_implement(si_light, tmp_path):
     with pytest.raises(InvalidParameterError, match=r"GAP's elements \(Si\). Got 'C in "
                        r"structure 1'"):
         GapEvaluator(si_light).evaluate([bulk("Si", "diamond", a=5.43), mixed])
+
+
+def test_without_torch_the_evaluator_says_how_to_install_it(si_light, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)     # `import torch` now fails
+    with pytest.raises(ImportError, match=r"pip install torch==2\.13\.0"):
+        GapEvaluator(si_light).evaluate([bulk("Si", "diamond", a=5.43)])
 
 
 def test_importing_gapexplore_does_not_import_torch():

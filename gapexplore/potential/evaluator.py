@@ -150,7 +150,7 @@ class GapEvaluator:
 
     def _evaluate(self, structures: list[Atoms]) -> Results:
         """One pass over a batch of checked structures."""
-        import torch
+        torch = _torch()
 
         dtype = torch.float64
         device = self.device
@@ -204,6 +204,17 @@ class GapEvaluator:
                 stress[index] = sigma[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
         return Results(energy=energy.detach().cpu().numpy() + e0_cells,
                        forces=np.split(forces, np.cumsum(counts)[:-1]), stress=stress)
+
+
+def _torch():
+    """torch, or an ImportError that says how to install it."""
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("The native GAP evaluator needs torch. Install its CPU build with "
+                          "`pip install torch==2.13.0` (a plain `pip install torch` may "
+                          "fetch a CUDA build of several GB).") from None
+    return torch
 
 
 def _numpy(gradient, like) -> np.ndarray:
