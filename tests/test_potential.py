@@ -203,6 +203,28 @@ def test_calculator_stands_in_for_quippy(si_light):
     assert atoms.get_potential_energy() != pytest.approx(expected[0], abs=1e-6)
 
 
+@needs_torch
+def test_a_relaxation_takes_the_same_path_with_either_calculator(si_light):
+    """Variable-cell LBFGS, 15 steps: the native calculator in place of quippy's."""
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import LBFGS
+
+    start = _test_structures(Chemistry.of("Si"), 15)[2]
+    paths = []
+    for calc in (load_potential(si_light), NativeGap(si_light)):
+        atoms = start.copy()
+        atoms.calc = calc
+        energies = []
+        optimiser = LBFGS(FrechetCellFilter(atoms), logfile=None)
+        optimiser.attach(lambda a=atoms, e=energies: e.append(a.get_potential_energy()))
+        optimiser.run(fmax=1e-3, steps=15)
+        paths.append((np.array(energies), atoms.get_positions(), atoms.cell.array.copy()))
+    (e1, r1, c1), (e2, r2, c2) = paths
+    assert len(e1) == len(e2) == 16 and e1[0] - e1[-1] > 0.01 * len(start)
+    assert np.allclose(e1, e2, atol=1e-7) and np.allclose(r1, r2, atol=1e-6)
+    assert np.allclose(c1, c2, atol=1e-6)
+
+
 def test_reader_refuses_what_it_does_not_implement(si_light, tmp_path):
     text = si_light.read_text()
     for sparse in si_light.parent.glob(si_light.name + ".sparseX.*"):
