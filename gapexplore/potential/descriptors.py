@@ -118,6 +118,16 @@ def _ard_se_function(torch):
     return ArdSe
 
 
+def _matches(z: np.ndarray, wanted: int) -> np.ndarray:
+    """Whether each atomic number is ``wanted`` (0: QUIP's wild card, any)."""
+    return np.ones_like(z, dtype=bool) if wanted == 0 else z == wanted
+
+
+def _pair_of(a: np.ndarray, b: np.ndarray, z1: int, z2: int) -> np.ndarray:
+    """Whether the species of each (a, b) are {z1, z2}, in either order."""
+    return (_matches(a, z1) & _matches(b, z2)) | (_matches(a, z2) & _matches(b, z1))
+
+
 def distance_2b_energy(term, pairs: Pairs):
     """Energy [eV] of each ``distance_2b`` descriptor of the batch, and its cell.
 
@@ -135,12 +145,7 @@ def distance_2b_energy(term, pairs: Pairs):
 
     chosen = select(pairs, term.cutoff)
     zi, zj = pairs.numbers[pairs.i[chosen]], pairs.numbers[pairs.j[chosen]]
-
-    def match(z, wanted):
-        return np.ones_like(z, dtype=bool) if wanted == 0 else z == wanted
-
-    keep = (match(zi, term.z1) & match(zj, term.z2)) | (match(zi, term.z2) & match(zj, term.z1))
-    chosen = chosen[keep]
+    chosen = chosen[_pair_of(zi, zj, term.z1, term.z2)]
     r = pairs.distance[chosen]
     energy = cutoff_function(r, term.cutoff, term.width) * _sparse_gp_ard_se(r[:, None], term.gp,
                                                                             torch)
@@ -182,11 +187,7 @@ def angle_3b_energy(term, pairs: Pairs):
     first, second = _triplets(pairs.i[chosen], len(pairs.numbers))
     ij, ik = chosen[first], chosen[second]
     zj, zk = pairs.numbers[pairs.j[ij]], pairs.numbers[pairs.j[ik]]
-
-    def match(z, wanted):
-        return np.ones_like(z, dtype=bool) if wanted == 0 else z == wanted
-
-    keep = (match(zk, term.z1) & match(zj, term.z2)) | (match(zk, term.z2) & match(zj, term.z1))
+    keep = _pair_of(zk, zj, term.z1, term.z2)
     ij, ik = ij[keep], ik[keep]
     r_ij, r_ik = pairs.distance[ij], pairs.distance[ik]
     r_jk = torch.linalg.vector_norm(pairs.vector[ij] - pairs.vector[ik], dim=1)
