@@ -194,7 +194,7 @@ class GapEvaluator:
 
         grad_positions, grad_strain = torch.autograd.grad(energy.sum(), [positions, strain],
                                                           allow_unused=True)
-        forces = -_numpy(grad_positions, positions)
+        forces = 0.0 - _numpy(grad_positions, positions)     # 0.0 −: no −0.0
         dedstrain = _numpy(grad_strain, strain)
         stress = np.full((len(structures), 6), np.nan)
         for index, atoms in enumerate(structures):

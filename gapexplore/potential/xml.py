@@ -124,8 +124,7 @@ class GapModel:
     terms : tuple
         :class:`Distance2b`, :class:`Angle3b` and :class:`Soap` terms, in the file's order.
     e0 : dict
-        Isolated-atom energy [eV] per atomic number (the non-zero ones and those of the
-        terms' species).
+        Isolated-atom energy [eV] per atomic number, where it is not zero.
     path : pathlib.Path or None
         The XML file.
     """
