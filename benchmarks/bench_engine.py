@@ -8,35 +8,37 @@ energy + forces + stress:
 * quippy: one ``Potential`` call per cell (stress among its default properties);
 * native: :class:`gapexplore.potential.GapEvaluator`, one call per batch of B cells.
 
-It prints cells per second and the ratio to quippy measured in the same run (quippy and
-each batch size timed in turn, ``--repeats`` rounds, median of the rounds), and the largest
-deviation of the native results from quippy's over the cells. BLAS, OpenMP and torch run
-one thread each.
+It prints cells per second of wall time and of this process's CPU time (the steadier
+figure on a shared machine), each with its ratio to quippy measured in the same run
+(quippy and each batch size timed in turn, ``--repeats`` rounds, median of the rounds),
+and the largest deviation of the native results from quippy's over the cells. BLAS,
+OpenMP and torch run one thread each.
 
 Measured 2026-12-07 on a shared 2-core AMD EPYC VM (Python 3.11, quippy-ase 0.10.3,
-torch 2.13.0 CPU, float64; load average 3.8 from other jobs, so absolute rates are low and
-rounds vary by about 30 %), 128 cells of mean 15.4 atoms, with::
+torch 2.13.0 CPU, float64) while other jobs held the machine (load average 7–9, so wall
+rates are low; CPU rates and ratios are the figures to read), 128 cells of mean 15.4
+atoms, with::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_engine.py
 
-    evaluator          cells/s   vs quippy
-    quippy                23.1        1.0x
-    native B=1           104.2        4.5x
-    native B=8           284.9       12.3x
-    native B=32          414.3       17.9x
-    native B=128         267.4       11.6x
+    evaluator          cells/s   vs quippy   cells/CPU-s   vs quippy
+    quippy                12.4        1.0x          33.3        1.0x
+    native B=1            53.9        4.3x         136.4        4.1x
+    native B=8           160.1       12.9x         448.3       13.4x
+    native B=32          153.0       12.3x         456.1       13.7x
+    native B=128         215.3       17.4x         581.1       17.4x
     largest deviation from quippy: energy 1.9e-10 eV/atom, forces 6.2e-10 eV/Å, stress 3.9e-11 eV/Å³
 
-The same day, Table 1's shapes (this process had a core to itself: 31 s CPU in 33 s)::
+Then Table 1's shapes (load average 9–10)::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_engine.py --model paper --cells 64 \
         --batches 1 8 32 --repeats 2
 
-    evaluator          cells/s   vs quippy
-    quippy                14.9        1.0x
-    native B=1           103.6        6.9x
-    native B=8           195.2       13.1x
-    native B=32          164.5       11.0x
+    evaluator          cells/s   vs quippy   cells/CPU-s   vs quippy
+    quippy                 4.4        1.0x          12.7        1.0x
+    native B=1            21.8        5.0x          65.3        5.1x
+    native B=8            52.3       11.9x         159.7       12.6x
+    native B=32           36.8        8.3x         113.8        9.0x
     largest deviation from quippy: energy 2.1e-11 eV/atom, forces 1.0e-10 eV/Å, stress 2.7e-12 eV/Å³
 
 Other options: ``--cells 64 --batches 1 16 64 --repeats 5 --seed 1``; ``--model paper``
@@ -75,25 +77,25 @@ def fitted_model(folder: str, seed: int, kind: str = "light"):
     return fit_gap(labelled, si, folder, settings=settings, deltas=DELTAS).potential
 
 
-def quippy_seconds(calculator, cells) -> tuple[float, list]:
-    """Wall time of one energy + forces + stress call per cell, and the results."""
+def quippy_seconds(calculator, cells) -> tuple[tuple[float, float], list]:
+    """(wall, CPU) seconds of one energy + forces + stress call per cell, and the results."""
     out = []
-    start = time.perf_counter()
+    start = time.perf_counter(), time.process_time()
     for atoms in cells:
         copy = atoms.copy()
         copy.calc = calculator
         out.append((copy.get_potential_energy(), copy.get_forces(), copy.get_stress()))
-    return time.perf_counter() - start, out
+    return (time.perf_counter() - start[0], time.process_time() - start[1]), out
 
 
-def native_seconds(evaluator, cells, batch: int) -> tuple[float, list]:
-    """Wall time of the native evaluator over ``cells`` in batches of ``batch``."""
+def native_seconds(evaluator, cells, batch: int) -> tuple[tuple[float, float], list]:
+    """(wall, CPU) seconds of the native evaluator over ``cells`` in batches of ``batch``."""
     out = []
-    start = time.perf_counter()
+    start = time.perf_counter(), time.process_time()
     for first in range(0, len(cells), batch):
         results = evaluator.evaluate(cells[first:first + batch])
         out.extend(zip(results.energy, results.forces, results.stress))
-    return time.perf_counter() - start, out
+    return (time.perf_counter() - start[0], time.process_time() - start[1]), out
 
 
 def main():
@@ -130,11 +132,13 @@ def main():
     mean_atoms = np.mean([len(a) for a in cells])
     print(f"{args.model} model; {len(cells)} random Si cells, mean {mean_atoms:.1f} atoms; "
           f"median of {args.repeats} rounds; one thread")
-    print(f"{'evaluator':<16}{'cells/s':>10}{'vs quippy':>12}")
-    reference = np.median(times["quippy"])
-    for name, values in times.items():
-        rate = len(cells) / np.median(values)
-        print(f"{name:<16}{rate:>10.1f}{reference / np.median(values):>11.1f}x")
+    print(f"{'evaluator':<16}{'cells/s':>10}{'vs quippy':>12}{'cells/CPU-s':>14}"
+          f"{'vs quippy':>12}")
+    wall = {name: np.median([v[0] for v in values]) for name, values in times.items()}
+    cpu = {name: np.median([v[1] for v in values]) for name, values in times.items()}
+    for name in times:
+        print(f"{name:<16}{len(cells) / wall[name]:>10.1f}{wall['quippy'] / wall[name]:>11.1f}x"
+              f"{len(cells) / cpu[name]:>14.1f}{cpu['quippy'] / cpu[name]:>11.1f}x")
     print(f"largest deviation from quippy: energy {worst[0]:.1e} eV/atom, forces "
           f"{worst[1]:.1e} eV/Å, stress {worst[2]:.1e} eV/Å³")
 
