@@ -6,8 +6,8 @@ from one reverse-mode derivative of the total energy, with each cell strained by
 ε: r → r (1 + ε), cell → cell (1 + ε).
 
 Why torch (measured 2026-12-07 on a shared 2-core AMD EPYC VM, one thread, float64).
-A light-model GAP call through ``quippy.potential.Potential`` costs 34–57 ms on a
-15-atom random Si cell here, nearly all of it per call; the terms themselves are dense
+A GAP call through ``quippy.potential.Potential`` costs about 30 ms of CPU (light model)
+to 80 ms (Table 1's) on a 15-atom random Si cell here, mostly per call; the terms are dense
 array work (pair lists, a SOAP expansion, kernel rows against the sparse points). torch's
 reverse mode differentiates the whole chain — radial basis, spherical harmonics, power
 spectrum, normalisation, cutoffs and each cell's strain — so forces and stress need no
@@ -17,9 +17,9 @@ numpy's forward pass with a hand-written gradient took 75 ms and torch's autogra
 (torch's float64 ``exp`` and the backward's extra passes over the kernel). So that kernel
 carries its derivative written out (:func:`~gapexplore.potential.descriptors._ard_se_function`,
 72 ms: numpy's speed), and autograd does the rest; a tiny autograd call costs about
-40 µs. Batched, one evaluation costs about 1.7 ms per 15-atom cell (batches of 8–64 cells),
-7 ms for a single cell (``benchmarks/bench_engine.py``). The same code takes
-``device="cuda"``; it has not been run on a GPU yet.
+40 µs. Batched, an evaluation costs about 2 ms of CPU per 15-atom cell with the light
+model (5 ms with Table 1's), 7 ms for a single cell (``benchmarks/bench_engine.py``).
+The same code takes ``device="cuda"``; it has not been run on a GPU yet.
 
 torch is imported when a batch is evaluated, not when this module is, so that
 ``import gapexplore`` stays light.
@@ -74,9 +74,10 @@ class GapEvaluator:
         torch device (``"cpu"``, ``"cuda"``).
     max_atoms : int
         Atoms per pass: a longer list of structures is evaluated in consecutive passes of
-        at most this many atoms (a structure is never split). On one CPU core, passes of
-        about 500 atoms were fastest per cell (``benchmarks/bench_engine.py``: 32 cells of
-        15 atoms at 2.4 ms a cell, 128 cells at 3.7 ms); on a GPU, larger passes pay.
+        at most this many atoms (a structure is never split). Measured on one CPU core
+        (128 random Si cells of 6–24 atoms, CPU ms per cell for passes of 64 / 128 / 256 /
+        512 / 1024 atoms): light model 2.95 / 2.17 / 1.94 / 1.82 / 2.00, Table 1 model
+        6.31 / 5.11 / 4.97 / 5.50 / 6.19; hence 256. On a GPU, larger passes should pay.
 
     Notes
     -----
@@ -90,7 +91,7 @@ class GapEvaluator:
     >>> results.energy, results.forces[0], results.stress    # doctest: +SKIP
     """
 
-    def __init__(self, potential, *, device: str = "cpu", max_atoms: int = 512):
+    def __init__(self, potential, *, device: str = "cpu", max_atoms: int = 256):
         where = "GapEvaluator"
         if isinstance(potential, GapModel):
             self.model = potential
