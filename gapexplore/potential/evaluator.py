@@ -7,8 +7,9 @@ from one reverse-mode derivative of the total energy, with each cell strained by
 
 Why torch (measured 2026-12-07 on a shared 2-core AMD EPYC VM, one thread, float64).
 A GAP call through ``quippy.potential.Potential`` costs about 30 ms of CPU (light model)
-to 80 ms (Table 1's) on a 15-atom random Si cell here, mostly per call; the terms are dense
-array work (pair lists, a SOAP expansion, kernel rows against the sparse points). torch's
+to 80 ms (Table 1's) on a 15-atom random Si cell here, much of it fixed per call; the
+terms are dense array work (pair lists, a SOAP expansion, kernel rows against the sparse
+points). torch's
 reverse mode differentiates the whole chain — radial basis, spherical harmonics, power
 spectrum, normalisation, cutoffs and each cell's strain — so forces and stress need no
 hand-written gradients, and they agree with quippy to about 1e-10. Autograd is not free:

@@ -185,7 +185,7 @@ def _sparse_gp(element, path: Path) -> SparseGP:
     if md5 and hashlib.md5(sparse_file.read_bytes()).hexdigest() != md5:
         raise fail("path", "read_gap_xml", "a GAP XML whose sparse-point files match their "
                    "checksums", f"{path}, {sparse_file.name} damaged")
-    values = np.loadtxt(sparse_file, dtype=float).reshape(-1)
+    values = np.array(sparse_file.read_text().split(), dtype=float)
     if values.size != n_sparse * d:
         raise fail("path", "read_gap_xml", f"sparse-point files of n_sparseX × dimensions "
                    f"({n_sparse} × {d}) numbers", f"{values.size} in {sparse_file.name}")
