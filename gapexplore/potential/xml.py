@@ -251,7 +251,8 @@ def _soap(options: dict, cutoff: float, width: float, gp: SparseGP, path: Path,
     if "central_reference_all_species" in options:
         central_all = _flag(options["central_reference_all_species"])
     else:
-        central_all = n_species == 1 or version < _CENTRAL_OWN_SPECIES_VERSION
+        central_all = n_species == 1
+    central_all = central_all or version < _CENTRAL_OWN_SPECIES_VERSION   # as QUIP does
     sigma = options.get("atom_sigma", options.get("atom_gaussian_width"))
     return Soap(cutoff, width, int(options["n_max"]), int(options["l_max"]), float(sigma),
                 float(options.get("central_weight", "1")), int(options.get("z", "0")),
