@@ -7,7 +7,8 @@ into coefficients by Lᵀ C⁻¹ (C: the grid Gaussians' values at the grid, S =
 overlap in ∫ r² dr): c_nlm = Σ_j f(r_ij) Σ_a g_la(r_ij) T_an Y_lm(r̂_ij), with real
 Y_lm (the power spectrum is the same as with QUIP's complex ones). The power spectrum
 p_(s n)(s' n') l = Σ_m c c' / √(2l+1) is stored for (s n) ≥ (s' n'), √2 off the diagonal,
-at index k (l_max + 1) + l, and normalised; the energy is Σ_s α_s f_s δ² (p · p_s)^ζ.
+at index k (l_max + 1) + l, and normalised (so constant factors such as 4π drop out);
+the energy is Σ_s α_s f_s δ² (p · p_s)^ζ.
 """
 
 from __future__ import annotations
