@@ -279,7 +279,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _open(folder: Path) -> RunReader:
-    return RunReader(folder, where="FOLDER")
+    return RunReader(folder, where="this command")
 
 
 def _run(args: argparse.Namespace) -> int:

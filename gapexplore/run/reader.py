@@ -95,7 +95,8 @@ class RunReader(RunView):
         (e.g. a calculator of your own): anything
         :func:`gapexplore.label.as_reference` takes. Default: the run's.
     where : str
-        The function named in the error for a folder that holds no run.
+        What is named in the error for a folder that holds no run (the function that
+        opened it).
 
     Raises
     ------
@@ -117,9 +118,8 @@ class RunReader(RunView):
         stored = self.store.read_json("settings.json") if self.store.root.is_dir() else None
         if stored is None:
             raise InvalidParameterError(
-                f"{folder} holds no gapexplore run (no settings.json in it); the {where!r} "
-                "parameter must be the folder of a run, as given to gapexplore run or "
-                "Explorer.")
+                f"{folder} holds no gapexplore run (no settings.json in it): give {where} a "
+                "run folder, one that gapexplore run or an Explorer made.")
         self.state = self.store.read_state()
         self.settings = stored_settings(stored, self.state.schema, self.store.root)
         self.chemistry = self.settings.chemistry()
