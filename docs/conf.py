@@ -65,7 +65,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(ase|numpy|np|scipy|sklearn|dask|distributed|concurrent|bokeh|ipywidgets"
                r"|nglview|quippy|pathlib|collections|typing|os|subprocess|logging"
                r"|multiprocessing|tqdm|spglib|dscribe|matscipy|chgnet|gpaw|pandas|json"
-               r"|argparse|enum|dataclasses|datetime|io|random|threading|types)(\..*)?"),
+               r"|argparse|enum|dataclasses|datetime|io|random|threading|types|torch)(\..*)?"),
     (r"py:.*", r"(Path|Atoms|Generator|ndarray|Executor|Future|Calculator|Callable|Iterable"
                r"|Iterator|Sequence|Mapping|Any|Literal|Self|ClassVar|TextIO|PathLike"
                r"|array_like|array-like|optional|callable|iterable|sequence|mapping"

@@ -32,7 +32,7 @@ class Pairs:
     vector : torch.Tensor
         d_ij = r_j + S·cell − r_i [Å], shape (n_pairs, 3), differentiable.
     distance : torch.Tensor
-        |d_ij| [Å].
+        ``|d_ij|`` [Å].
     distance_np : numpy.ndarray
         The same lengths in numpy (for selecting pairs by cutoff).
     numbers : numpy.ndarray of int

@@ -16,7 +16,7 @@ hand-written gradients, and they agree with quippy to about 1e-10. Autograd is n
 on the largest array, the 3-body kernel (50,000 descriptors × 100 sparse points × 3),
 numpy's forward pass with a hand-written gradient took 75 ms and torch's autograd 363 ms
 (torch's float64 ``exp`` and the backward's extra passes over the kernel). So that kernel
-carries its derivative written out (:func:`~gapexplore.potential.descriptors._ard_se_function`,
+carries its derivative written out (``gapexplore.potential.descriptors._ard_se_function``,
 72 ms: numpy's speed), and autograd does the rest; a tiny autograd call costs about
 40 µs. Batched, an evaluation costs about 2 ms of CPU per 15-atom cell with the light
 model (5 ms with Table 1's), 7 ms for a single cell (``benchmarks/bench_engine.py``).
