@@ -211,7 +211,9 @@ def test_a_relaxation_takes_the_same_path_with_either_calculator(si_light):
 
     start = _test_structures(Chemistry.of("Si"), 15)[2]
     paths = []
-    for calc in (load_potential(si_light), NativeGap(si_light)):
+    native = load_potential(si_light, engine="native")
+    assert isinstance(native, NativeGap)
+    for calc in (load_potential(si_light), native):
         atoms = start.copy()
         atoms.calc = calc
         energies = []
@@ -288,3 +290,8 @@ def test_neighbour_pairs_are_those_of_ase_for_any_cell():
             assert got == set(zip(*expected[:2], map(tuple, expected[2])))
             assert len(got) == mine.sum() and len(got) > len(atoms)
             offset += len(atoms)
+
+
+def test_load_potential_refuses_an_unknown_engine(si_light):
+    with pytest.raises(InvalidParameterError, match="'engine' parameter of load_potential"):
+        load_potential(si_light, engine="lammps")

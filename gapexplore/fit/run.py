@@ -50,6 +50,7 @@ from gapexplore.fit.command import (
 from gapexplore.fit.noise import with_noise
 
 __all__ = [
+    "ENGINES",
     "FitResult",
     "fit_gap",
     "load_potential",
@@ -325,17 +326,39 @@ def delta_from_spread(structures: list[Atoms]) -> float:
     return max(float(np.std(per_atom)), _MIN_DELTA)
 
 
-def load_potential(path, *, stress: bool = True):
-    """The GAP in ``path`` (XML) as an ASE calculator (``quippy.potential.Potential``).
+#: The engines that evaluate a GAP: QUIP (through quippy, the authors' code and the
+#: reference path) and this project's own batched evaluator (:mod:`gapexplore.potential`,
+#: checked against quippy to 1e-10 eV/atom on every model the project fits; needs torch).
+ENGINES = ("quippy", "native")
 
-    With ``stress`` (default), energy, forces and stress come from one GAP evaluation;
-    otherwise quippy computes the stress in a second evaluation when it is asked for.
+
+def load_potential(path, *, stress: bool = True, engine: str = "quippy"):
+    """The GAP in ``path`` (XML) as an ASE calculator.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The XML that ``gap_fit`` wrote (its sparse-point files beside it).
+    stress : bool
+        With quippy: energy, forces and stress from one GAP evaluation (default);
+        otherwise quippy computes the stress in a second evaluation when asked for. The
+        native engine always computes all three at once.
+    engine : str, one of :data:`ENGINES`
+        ``"quippy"`` (``quippy.potential.Potential``) or ``"native"``
+        (:class:`gapexplore.potential.NativeGap`: the same numbers, 4× quippy's speed for
+        one small cell on one core, more for batches; ``benchmarks/bench_engine.py``).
     """
-    from quippy.potential import Potential
-
+    if engine not in ENGINES:
+        raise fail("engine", "load_potential", f"one of {ENGINES}", engine)
     path = Path(path)
     if not path.exists():
         raise fail("path", "load_potential", "an existing GAP XML file", str(path))
+    if engine == "native":
+        from gapexplore.potential import NativeGap
+
+        return NativeGap(path)
+    from quippy.potential import Potential
+
     potential = Potential(param_filename=str(path))
     if stress:
         potential.set_default_properties(["energy", "forces", "stress"])
