@@ -68,7 +68,7 @@ def _use_ase_filter(use: bool = True):
 
     from ase.filters import FrechetCellFilter
 
-    relax = importlib.import_module("gapexplore.relax")
+    relax = importlib.import_module("gapexplore.relax.loop")
     if not hasattr(relax, "_FAST_FILTER"):
         relax._FAST_FILTER = relax.FastFrechetCellFilter
     relax.FastFrechetCellFilter = FrechetCellFilter if use else relax._FAST_FILTER

@@ -72,7 +72,7 @@ def _relax_one(item):
     from gapexplore.fit import load_potential
     from gapexplore.relax import OPTIMISERS, RelaxSettings, relax
 
-    relax_module = importlib.import_module("gapexplore.relax")
+    relax_module = importlib.import_module("gapexplore.relax.loop")
     atoms, pressure, potential, fmax, max_steps = item
     calculator = load_potential(potential)
     spent = [0.0, 0]
