@@ -61,7 +61,6 @@ def prediction_errors(folder) -> list[dict]:
     return _store(folder, "prediction_errors").read_state().prediction_rows()
 
 
-
 def _store(folder, where: str):
 
     if isinstance(folder, RunStore):

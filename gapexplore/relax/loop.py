@@ -100,7 +100,6 @@ def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry | C
     return frames
 
 
-
 @contextlib.contextmanager
 def _quiet_line_search():
     """Demote ASE's Armijo line-search messages to DEBUG while a relaxation runs.

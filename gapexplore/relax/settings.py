@@ -68,7 +68,6 @@ class RelaxSettings:
                        self.volume_bounds)
 
 
-
 def make_optimiser(name: str, cell_filter):
     """The optimiser ``name`` (:data:`OPTIMISERS`) on ``cell_filter``, silent."""
     from ase.optimize import FIRE, LBFGS
