@@ -14,18 +14,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import _common  # noqa: F401  (one BLAS thread: before numpy loads)
+import numpy as np
+from ase.build import bulk
 
-import numpy as np  # noqa: E402
-from ase.build import bulk  # noqa: E402
-
-from gapexplore import Composition  # noqa: E402
-from gapexplore.fit import GapSettings, fit_gap, predict  # noqa: E402
-from gapexplore.generate import dimers, isolated_atom  # noqa: E402
-from gapexplore.label import label_structures  # noqa: E402
+from gapexplore import Composition
+from gapexplore.fit import GapSettings, fit_gap, predict
+from gapexplore.generate import dimers, isolated_atom
+from gapexplore.label import label_structures
 
 BASES = {"zincblende": lambda: bulk("SiC", "zincblende", a=4.32, cubic=True),
          "wurtzite": lambda: bulk("SiC", "wurtzite", a=3.08, c=5.05),

@@ -21,18 +21,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import warnings
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import _common  # noqa: F401  (one BLAS thread: before numpy loads)
+import numpy as np
+import spglib
+from ase.neighborlist import neighbor_list
 
-import numpy as np  # noqa: E402
-import spglib  # noqa: E402
-from ase.neighborlist import neighbor_list  # noqa: E402
-
-from gapexplore import Composition, keys  # noqa: E402
-from gapexplore.generate import random_cells  # noqa: E402
+from gapexplore import Composition, keys
+from gapexplore.generate import random_cells
 
 
 def operations(atoms) -> int:

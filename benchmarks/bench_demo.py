@@ -46,9 +46,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import numpy as np  # noqa: E402
+import _common  # one BLAS thread: before numpy loads
+import numpy as np
 
 OUT = Path(__file__).resolve().parent / "out"
 #: Space groups of each demo's known ground state (the first word of spglib's symbol).
@@ -104,31 +103,31 @@ def _hash(data: bytes) -> str:
 def step_hashes(folder: Path) -> list[dict]:
     """A short hash of each step's output, per iteration."""
     from ase.build import bulk
-    from ase.io import read
 
     from gapexplore import keys
     from gapexplore.fit import load_potential
-    from gapexplore.run.store import RunStore
 
-    store = RunStore(folder)
+    run = _common.read_run(folder)
+    store = run.store
     probes = [bulk("Si", "diamond", a=5.43), bulk("Si", "diamond", a=5.2),
               bulk("Si", "fcc", a=3.9)]
     rows = []
-    for it_dir in sorted(folder.glob("iter_*")):
-        iteration = int(it_dir.name.split("_")[1])
+    for record in run.state.iterations:
+        iteration = record.iteration
         row = {"iteration": iteration}
         for name in ("candidates", "trajectories", "selected"):
-            path = it_dir / f"{name}.xyz"
-            if path.exists():
-                frames = read(path, ":")
-                row[name] = _hash(b"".join(np.round(a.positions, 10).tobytes()
-                                           + np.round(a.cell[:], 10).tobytes()
-                                           for a in frames))
+            try:
+                frames = store.read_structures(iteration, name)
+            except FileNotFoundError:
+                continue
+            row[name] = _hash(b"".join(np.round(a.positions, 10).tobytes()
+                                       + np.round(a.cell[:], 10).tobytes()
+                                       for a in frames))
         labels = store.labels(iteration=iteration)
         row["labels"] = _hash(np.round([a.info[keys.REF_ENERGY] for a in labels], 10)
                               .tobytes())
-        potential = it_dir / "gap" / "gap.xml"
-        if potential.exists():
+        potential = run.potential_of(iteration)
+        if potential is not None:
             calc = load_potential(potential)
             energies = []
             for atoms in probes:
@@ -145,9 +144,7 @@ def summary(folder: Path, system: str) -> dict:
     [meV/atom] and labels of each GAP, per known structure the label count at which it
     first comes within :data:`LEARNT` and whether it stays there, and the space groups of
     the labels near the ground state (:func:`near_ground_state`)."""
-    from gapexplore.run import RunStore
-
-    records = [r for r in RunStore(folder).read_state().iterations if r.validation]
+    records = [r for r in _common.read_run(folder).state.iterations if r.validation]
     found = next((r.iteration for r in records if ((r.lowest or {}).get("spacegroup") or "-")
                   .split()[0] in GROUND_STATES[system]), None)
     names = [n for n in records[0].validation if n != "differences"] if records else []
@@ -173,16 +170,15 @@ def near_ground_state(folder: Path, record) -> dict[str, list[float]]:
     from gapexplore import keys
     from gapexplore.core.chemistry import reduced_formula
     from gapexplore.core.symmetry import space_group
-    from gapexplore.run import Explorer
     from gapexplore.validate import known_structure
 
-    explorer = Explorer(folder, n_jobs=1)
+    run = _common.read_run(folder)
     names = [n for n in record.validation if n != "differences"]
     ground = min(names, key=lambda n: record.validation[n]["reference"])
-    formula = reduced_formula(known_structure(explorer.chemistry, ground))
+    formula = reduced_formula(known_structure(run.chemistry, ground))
     base = record.validation[ground]["reference"]
     near: dict[str, list[float]] = {}
-    for atoms in explorer.store.labels():
+    for atoms in run.store.labels():
         if atoms.pbc.all() and reduced_formula(atoms) == formula:
             above = 1000 * (atoms.info[keys.REF_ENERGY] / len(atoms) - base)
             if above < LEARNT:
@@ -197,11 +193,10 @@ def lowest_label(folder: Path, records) -> list[float]:
     GAP whose labels come no closer than some tens of meV/atom to the ground state has
     never been shown it: its errors there are extrapolation. Computed from the database,
     so also for runs validated before the run recorded it."""
-    from gapexplore.run import Explorer
     from gapexplore.validate import known_structure, lowest_label_above
 
-    explorer = Explorer(folder, n_jobs=1)
-    store, composition = explorer.store, explorer.chemistry
+    run = _common.read_run(folder)
+    store, composition = run.store, run.chemistry
     labels, out = [], []
     for record in records:
         labels += store.labels(iteration=record.iteration)

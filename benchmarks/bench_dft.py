@@ -16,16 +16,13 @@ learning curves; it relaxes the known structures with the reference once, in ite
 is shown apart and left out of the share.
 """
 
-import os
 import sys
 import time
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import _common  # one BLAS and OpenMP thread: before numpy loads
+from ase.build import bulk
 
-from ase.build import bulk  # noqa: E402
-
-from gapexplore.label.dft import ELEMENT_SETTINGS, GPAWReference, kpoint_grid  # noqa: E402
+from gapexplore.label.dft import ELEMENT_SETTINGS, GPAWReference, kpoint_grid
 
 
 def single_point(preset: str) -> tuple[float, float]:
@@ -44,10 +41,8 @@ OWN_STEPS = ("generate", "relax", "select", "fit")
 
 def iteration_shares(folder) -> list[dict]:
     """Per iteration: step seconds, reference (label) seconds and the share outside it."""
-    from gapexplore.run import RunStore
-
     rows = []
-    for record in RunStore(folder).read_state().iterations:
+    for record in _common.read_run(folder).state.iterations:
         seconds = record.seconds
         if "label" not in seconds or "fit" not in seconds:
             continue  # unfinished

@@ -23,16 +23,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import _common  # noqa: F401  (one BLAS thread: before numpy loads)
+import numpy as np
+from ase.build import bulk
+from ase.io import write
 
-import numpy as np  # noqa: E402
-from ase.build import bulk  # noqa: E402
-from ase.io import write  # noqa: E402
-
-from gapexplore import Composition, keys  # noqa: E402
-from gapexplore.fit import GapSettings, estimate_memory, find_gap_fit, gap_fit_command  # noqa: E402
-from gapexplore.fit.noise import with_noise  # noqa: E402
-from gapexplore.label import label_structures  # noqa: E402
+from gapexplore import Composition, keys
+from gapexplore.fit import GapSettings, estimate_memory, find_gap_fit, gap_fit_command
+from gapexplore.fit.noise import with_noise
+from gapexplore.label import label_structures
 
 
 def cells(count: int, rng: np.random.Generator) -> list:

@@ -30,12 +30,10 @@ validated known structure, and how many of those were labelled::
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import numpy as np  # noqa: E402
+import _common  # one BLAS thread: before numpy loads
+import numpy as np
 
 
 def main():
@@ -109,28 +107,27 @@ def run_hits(folder, within: float) -> None:
     [meV/atom] of the lowest validated known structure by the run's reference, and how
     many of the labels are that low."""
     from gapexplore.core import keys
-    from gapexplore.run import Explorer
 
-    explorer = Explorer(folder, n_jobs=1)
-    calculator = explorer.reference.calculator()
-    records = [r for r in explorer.state.iterations if r.validation]
+    run = _common.read_run(folder)
+    calculator = run.reference.calculator()
+    records = [r for r in run.state.iterations if r.validation]
     ground = min(v["reference"] for n, v in records[-1].validation.items()
                  if n != "differences")
     print(f"{folder}: the lowest known structure {ground:.4f} eV/atom (the reference)")
     total = relaxed = 0
-    for record in explorer.state.iterations[1:]:
-        path = explorer.store.iteration_dir(record.iteration) / "trajectories.xyz"
+    for record in run.state.iterations[1:]:
+        path = run.store.iteration_dir(record.iteration) / "trajectories.xyz"
         if not path.exists():
             continue
         finals = {}
-        for frame in explorer.store.read_structures(record.iteration, "trajectories"):
+        for frame in run.store.read_structures(record.iteration, "trajectories"):
             finals[frame.info[keys.RELAX_ID]] = frame
         hits = 0
         for frame in finals.values():
             frame.calc = calculator
             hits += frame.get_potential_energy() / len(frame) < ground + within / 1000
         low = sum(a.info[keys.REF_ENERGY] / len(a) < ground + within / 1000
-                  for a in explorer.store.labels(iteration=record.iteration) if a.pbc.all())
+                  for a in run.store.labels(iteration=record.iteration) if a.pbc.all())
         total, relaxed = total + hits, relaxed + len(finals)
         print(f"  iteration {record.iteration:2d}: {hits} of {len(finals)} relaxations ended "
               f"within {within:g} meV/atom; {low} such labels")

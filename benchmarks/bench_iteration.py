@@ -1,10 +1,11 @@
 """Where one iteration's wall time goes: GAP calls, the reference, gap_fit, and the rest.
 
-Runs iteration 0 of a small Si run once (Stillinger–Weber reference), then iteration 1 on
-a copy of that folder for each worker setting (1 and 2 local processes; ``--dask``: a local
-Dask cluster of 2). From the step times the run records (``state.json``) and the same
-calls timed bare on the same structures in this process, it prints each share of the
-iteration's core-seconds (wall time × workers for the parallel steps):
+Runs iteration 0 of a small Si run (Stillinger–Weber reference) once for each variant
+below, each a run of its own settings, then iteration 1 on a copy of that folder for each
+worker setting (1 and 2 local processes; ``--dask``: a local Dask cluster of 2). From the
+step times the run records (``state.json``) and the same calls timed bare on the same
+structures in this process, it prints each share of the iteration's core-seconds (wall
+time × workers for the parallel steps):
 
 * GAP calls: one energy + forces + stress call of the iteration-0 GAP per relaxation frame;
 * reference: one Stillinger–Weber call per structure labelled;
@@ -29,22 +30,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shutil
 import time
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import _common  # one BLAS thread: before numpy loads
 
 OUT = Path(__file__).resolve().parent / "out" / "iteration"
 
 
-def _settings(args):
+def _settings(args, before: bool = False):
+    """The run's settings; ``before``: with the paper's optimiser, as the code was before
+    (iteration 0 relaxes nothing, so only iteration 1 differs)."""
     from gapexplore import ExploreSettings
 
     return ExploreSettings(element="Si", n_candidates=args.candidates, n_select=args.select,
                            n_atoms=tuple(args.atoms), max_iterations=2, gap="light",
-                           soap="fast", relax_fmax=0.05, relax_max_steps=100, seed=args.seed)
+                           soap="fast", relax_fmax=0.05, relax_max_steps=100, seed=args.seed,
+                           relax={"optimiser": "precon-lbfgs"} if before else {})
 
 
 def _bare_seconds(structures, calculator, repeat: int = 1) -> float:
@@ -68,7 +71,7 @@ def _use_ase_filter(use: bool = True):
 
     from ase.filters import FrechetCellFilter
 
-    relax = importlib.import_module("gapexplore.relax")
+    relax = importlib.import_module("gapexplore.relax.loop")
     if not hasattr(relax, "_FAST_FILTER"):
         relax._FAST_FILTER = relax.FastFrechetCellFilter
     relax.FastFrechetCellFilter = FrechetCellFilter if use else relax._FAST_FILTER
@@ -83,24 +86,20 @@ def _where(kind: str, workers: int, before: bool):
         finally:
             _use_ase_filter(False)
         return
-    from dask.distributed import Client, LocalCluster
+    with _common.dask_client(workers, dask_environment=before) as client:
+        client.run(_use_ase_filter, before)
+        yield client.get_executor(), None
 
-    from gapexplore.core.parallel import local_dask_cluster
 
-    kept = os.environ.get("MALLOC_TRIM_THRESHOLD_")
-    if before:  # Dask's own worker environment
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
-    else:
-        cluster, client = local_dask_cluster(workers)
-    try:
-        with cluster, client:
-            client.run(_use_ase_filter, before)
-            yield client.get_executor(), None
-    finally:  # Dask's nanny sets its value in this process's environment too
-        if kept is None:
-            os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+def _iteration_0(settings, base: Path) -> Path:
+    """The run folder ``base`` with iteration 0 of ``settings`` done (run unless it is)."""
+    from gapexplore.run import Explorer
+
+    run = _common.read_run(base)
+    if run is None or run.potential_of(0) is None:
+        shutil.rmtree(base, ignore_errors=True)
+        Explorer(base, settings, n_jobs=2).run(iterations=1)
+    return base
 
 
 def main():
@@ -113,13 +112,11 @@ def main():
     args = parser.parse_args()
 
     from gapexplore import load_potential, reference_calculator
-    from gapexplore.run import Explorer, RunStore
+    from gapexplore.run import Explorer
 
-    settings = _settings(args)
-    base = OUT / "iteration_0"
-    if not (base / "iter_000" / "gap" / "gap.xml").exists():
-        shutil.rmtree(base, ignore_errors=True)
-        Explorer(base, settings, n_jobs=2).run(iterations=1)
+    bases = {variant: _iteration_0(_settings(args, variant == "before"),
+                                   OUT / f"iteration_0_{variant}")
+             for variant in ("before", "after")}
     configurations = [("pool", 1), ("pool", 2)] + ([("dask", 2)] if args.dask else [])
     print(f"Si, SW reference, light GAP; iteration 1: {args.candidates} random cells of "
           f"{args.atoms[0]}-{args.atoms[1]} atoms relaxed (fmax 0.05 eV/Å, <= 100 steps), "
@@ -133,23 +130,19 @@ def main():
     for variant, kind, workers in runs:
         folder = OUT / f"iteration_1_{kind}_{workers}_{variant}"
         shutil.rmtree(folder, ignore_errors=True)
-        shutil.copytree(base, folder)
-        if variant == "before":  # iteration 0 relaxes nothing, so only iteration 1 differs
-            stored = RunStore(folder).read_json("settings.json")
-            stored["relax"] = {**stored.get("relax", {}), "optimiser": "precon-lbfgs"}
-            RunStore(folder).write_json("settings.json", stored)
-        optimiser = Explorer(folder).settings.relax_settings().optimiser
+        shutil.copytree(bases[variant], folder)
+        optimiser = _common.read_run(folder).settings.relax_settings().optimiser
         with _where(kind, workers, variant == "before") as (executor, n_jobs):
             explorer = Explorer(folder, n_jobs=n_jobs, executor=executor)
             start = time.perf_counter()
             explorer.run_iteration()
             wall = time.perf_counter() - start
-        record = RunStore(folder).read_state().iterations[1]
-        seconds = record.seconds
-        store = RunStore(folder)
+        run = _common.read_run(folder)
+        seconds = run.state.iterations[1].seconds
+        store = run.store
         frames = store.read_structures(1, "trajectories")
         labelled = store.labels(iteration=1)
-        gap_calls = _bare_seconds(frames, load_potential(base / "iter_000" / "gap" / "gap.xml"))
+        gap_calls = _bare_seconds(frames, load_potential(run.potential_of(0)))
         reference = _bare_seconds(labelled, reference_calculator("sw-si"), repeat=3)
         fit = seconds["fit"]
         parallel = {"relax": seconds["relax"], "label": seconds["label"],

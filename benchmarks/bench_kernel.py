@@ -28,14 +28,13 @@ import os
 import time
 from dataclasses import replace
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import _common  # noqa: F401  (one BLAS thread: before numpy loads)
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from gapexplore.core.chemistry import Chemistry  # noqa: E402
-from gapexplore.describe import SoapSettings, averaged_soap  # noqa: E402
-from gapexplore.generate import random_cells  # noqa: E402
-from gapexplore.select import cur_indices, kernel_features  # noqa: E402
+from gapexplore.core.chemistry import Chemistry
+from gapexplore.describe import SoapSettings, averaged_soap
+from gapexplore.generate import random_cells
+from gapexplore.select import cur_indices, kernel_features
 
 N_PICKS = 16
 

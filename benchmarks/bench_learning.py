@@ -61,13 +61,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+import _common  # one BLAS thread: before numpy loads
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from gapexplore.run import Explorer, ExploreSettings  # noqa: E402
-from gapexplore.run.store import write_csv  # noqa: E402
+from gapexplore.run import Explorer, ExploreSettings
+from gapexplore.run.store import write_csv
 
 #: Selection methods compared: name -> ExploreSettings fields.
 METHODS = {
@@ -239,12 +237,12 @@ def held_out_rows(results: list[dict], out: Path) -> list[dict]:
             folder = Path(result["folder"])
             kept_path = folder / "held_out.json"
             kept = json.loads(kept_path.read_text()) if kept_path.exists() else {}
-            explorer = Explorer(folder, n_jobs=1)
+            run = _common.read_run(folder)
             for record in result["records"]:
                 iteration = str(record["iteration"])
                 if iteration not in kept and record.get("fit"):
                     reference = reference or reference_calculator(name)
-                    gap = load_potential(explorer.potential_of(record["iteration"]))
+                    gap = load_potential(run.potential_of(record["iteration"]))
                     found = validate(held_out, gap, reference, chemistry=chemistry,
                                      reference_energies=energies)
                     energies.update({s: found[s]["reference"] for s in held_out})
@@ -265,12 +263,7 @@ def held_out_labelled(results: list[dict]) -> dict:
     """Which held-out phases a run's own search labelled: no run is given them, but a
     search can find one (e.g. hexagonal diamond Si) and label it. Per reference, per phase:
     the (method, seed, iteration) of every run whose labels hold it (pymatgen's
-    ``StructureMatcher`` via ``paper_report.known_matches``; the first iteration each)."""
-    if str(Path(__file__).resolve().parent) not in sys.path:   # loaded by path (tests)
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from paper_report import known_matches
-
-    from gapexplore.run import RunStore
+    ``StructureMatcher`` via ``_common.known_matches``; the first iteration each)."""
     from gapexplore.validate import HELD_OUT_STRUCTURES, held_out_structure
 
     out = {}
@@ -279,8 +272,8 @@ def held_out_labelled(results: list[dict]) -> dict:
         phases = {s: held_out_structure(element, s) for s in HELD_OUT_STRUCTURES.get(element, {})}
         found = {s: [] for s in phases}
         for result in (r for r in results if r["reference"] == key):
-            labels = [a for a in RunStore(result["folder"]).labels() if a.pbc.all()]
-            for phase, hits in known_matches(labels, phases).items():
+            labels = [a for a in _common.read_run(result["folder"]).store.labels() if a.pbc.all()]
+            for phase, hits in _common.known_matches(labels, phases).items():
                 if hits:
                     found[phase].append((result["method"], result["seed"],
                                          min(labels[i].info["iteration"] for i in hits)))
@@ -324,8 +317,8 @@ def energy_volume_rows(results: list[dict]) -> list[dict]:
         curves = {s: energy_volume(relaxed[s], {"reference": reference}, scales=EV_SCALES)
                   for s in known}
         for result in (r for r in results if r["reference"] == key):
-            explorer = Explorer(result["folder"], n_jobs=1)
-            gap = load_potential(explorer.potential_of(result["records"][-1]["iteration"]))
+            run = _common.read_run(result["folder"])
+            gap = load_potential(run.potential_of(result["records"][-1]["iteration"]))
             for structure in known:
                 mine = energy_volume(relaxed[structure], {"gap": gap}, scales=EV_SCALES)
                 for v, e_gap, e_ref in zip(mine["volume_per_atom"], mine["gap"],

@@ -24,18 +24,15 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import _common  # one BLAS thread: before numpy loads
+import numpy as np
+from scipy.spatial.transform import Rotation
 
-import numpy as np  # noqa: E402
-from scipy.spatial.transform import Rotation  # noqa: E402
-
-from gapexplore.fit import predict  # noqa: E402
-from gapexplore.run import Explorer  # noqa: E402
-from gapexplore.run.results import distinct_structures, run_minima  # noqa: E402
+from gapexplore.fit import predict
+from gapexplore.run.results import distinct_structures, run_minima
 
 HERE = Path(__file__).resolve().parent
 
@@ -69,10 +66,10 @@ def main():
     from pymatgen.analysis.structure_matcher import StructureMatcher
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    explorer = Explorer(args.folder, n_jobs=1)
-    minima = run_minima(explorer.store)
+    run = _common.read_run(args.folder)
+    minima = run_minima(run.store)
     n = np.array([len(a) for a in minima])
-    energies = predict(minima, explorer.potential)[0] / n
+    energies = predict(minima, run.potential)[0] / n
     tolerances = {"energy_tol": args.energy_tol, "soap_tol": args.soap_tol}
     print(f"{len(minima)} converged minima of {args.folder} ({n.min()}–{n.max()} atoms), "
           f"energy_tol {args.energy_tol} eV/atom, soap_tol {args.soap_tol}")
@@ -115,7 +112,7 @@ def main():
     for index, original in enumerate(originals):
         variants = copies(original, rng)
         batch = [original] + list(variants.values())
-        batch_energies = predict(batch, explorer.potential)[0] / np.array([len(x) for x in batch])
+        batch_energies = predict(batch, run.potential)[0] / np.array([len(x) for x in batch])
         for name, atoms, energy in zip(variants, batch[1:], batch_energies[1:]):
             result = distinct_structures(originals + [atoms],
                                          energies=[f.energy for f in found] + [energy],

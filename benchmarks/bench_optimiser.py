@@ -38,9 +38,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import numpy as np  # noqa: E402
+import _common  # one BLAS thread: before numpy loads
+import numpy as np
 
 ASE_FILTER = "precon-lbfgs, ASE's filter"
 OUT = Path(__file__).resolve().parent / "out" / "optimiser"
@@ -50,13 +49,13 @@ def _fitted(run: Path, preset: str) -> Path:
     """A GAP of the ``preset`` fitted to the labels of the run folder ``run`` (kept)."""
     from gapexplore import ExploreSettings
     from gapexplore.fit import fit_gap
-    from gapexplore.run import RunStore
 
     workdir = OUT / f"gap_{preset}_{run.parent.name}_{run.name}"
     if not (workdir / "gap.xml").exists():
-        settings = ExploreSettings.from_dict(RunStore(run).read_json("settings.json"))
-        settings = ExploreSettings.from_dict({**settings.to_dict(), "gap": {"preset": preset}})
-        labels = RunStore(run).labels()
+        reader = _common.read_run(run)
+        settings = ExploreSettings.from_dict({**reader.settings.to_dict(),
+                                              "gap": {"preset": preset}})
+        labels = reader.store.labels()
         print(f"fitting the {preset} GAP to the {len(labels)} labels of {run}", flush=True)
         fit_gap(labels, settings.chemistry(), workdir, settings=settings.gap_settings())
     return workdir / "gap.xml"
@@ -72,7 +71,7 @@ def _relax_one(item):
     from gapexplore.fit import load_potential
     from gapexplore.relax import OPTIMISERS, RelaxSettings, relax
 
-    relax_module = importlib.import_module("gapexplore.relax")
+    relax_module = importlib.import_module("gapexplore.relax.loop")
     atoms, pressure, potential, fmax, max_steps = item
     calculator = load_potential(potential)
     spent = [0.0, 0]

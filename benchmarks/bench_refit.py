@@ -28,42 +28,40 @@ Each fit goes into a temporary folder; nothing in the runs changes.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import _common  # one BLAS thread: before numpy loads
 
-from gapexplore.fit import GapSettings, fit_gap, load_potential  # noqa: E402
-from gapexplore.run import Explorer  # noqa: E402
-from gapexplore.validate import known_structure, validate  # noqa: E402
+from gapexplore.fit import GapSettings, fit_gap, load_potential
+from gapexplore.validate import known_structure, validate
 
 
 def refit(folder: Path, variant: str) -> dict:
     """Fit ``folder``'s labels with ``variant``; returns the fit time [s], δ [eV] and each
     validated structure's error [meV/atom]."""
-    explorer = Explorer(folder, n_jobs=1)
-    labels = explorer.store.labels()
-    chemistry = explorer.chemistry
-    settings = explorer.settings.gap_settings()
+    run = _common.read_run(folder)
+    labels = run.store.labels()
+    chemistry = run.chemistry
+    settings = run.settings.gap_settings()
     deltas = None
     if variant == "paper":
         settings = GapSettings.for_chemistry(chemistry)
     elif variant.startswith("delta3b="):
-        deltas = dict(explorer.state.iterations[-1].fit["deltas"])
+        deltas = dict(run.state.iterations[-1].fit["deltas"])
         deltas["3b"] = float(variant.split("=", 1)[1])
     elif variant != "run":
         raise SystemExit(f"unknown variant {variant!r}: run, paper or delta3b=X")
-    names = list(explorer.settings.validate)
+    names = list(run.settings.validate)
     with tempfile.TemporaryDirectory() as work:
         start = time.perf_counter()
         result = fit_gap(labels, chemistry, work, settings=settings, deltas=deltas)
         seconds = time.perf_counter() - start
         checked = validate({n: known_structure(chemistry, n) for n in names},
-                           load_potential(result.potential), explorer.reference.calculator(),
+                           load_potential(result.potential), run.reference.calculator(),
                            chemistry=chemistry,
-                           reference_energies=explorer.state.reference_energies)
+                           reference_energies=run.state.reference_energies)
     return {"labels": len(labels), "seconds": seconds, "deltas": result.deltas,
             "errors": {n: 1000 * checked[n]["error"] for n in names}}
 
@@ -74,9 +72,9 @@ def main():
     parser.add_argument("--variants", nargs="+", default=["run", "delta3b=0.1", "paper"])
     args = parser.parse_args()
     for folder in args.runs:
-        explorer = Explorer(folder, n_jobs=1)
-        names = list(explorer.settings.validate)
-        last = explorer.state.iterations[-1].validation or {}
+        run = _common.read_run(folder)
+        names = list(run.settings.validate)
+        last = run.state.iterations[-1].validation or {}
         print(f"\n{folder} — the run's last validation: " + ", ".join(
             f"{n} {1000 * last[n]['error']:+.1f}" for n in names if n in last) + " meV/atom")
         print(f"{'variant':<14} {'labels':>6} {'fit [s]':>7} {'δ_2b/δ_3b/δ_SOAP [eV]':>24}  "

@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import _common  # one BLAS thread: before numpy loads
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from gapexplore import Chemistry, random_cells  # noqa: E402
-from gapexplore.relax import RelaxSettings, relax_structures  # noqa: E402
+from gapexplore import Chemistry, random_cells
+from gapexplore.relax import RelaxSettings, relax_structures
 
 
 def main():
@@ -78,25 +76,8 @@ def _executor(kind, workers):
     if kind == "pool":
         yield None, workers
         return
-    import logging
-
-    from dask.distributed import Client, LocalCluster
-
-    from gapexplore.core.parallel import local_dask_cluster
-
-    kept = os.environ.get("MALLOC_TRIM_THRESHOLD_")
-    if kind == "dask":
-        cluster, client = local_dask_cluster(workers)
-    else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
-        client = Client(cluster)
-    try:
-        with cluster, client:
-            yield client.get_executor(), 1
-    finally:  # Dask's nanny sets its value in this process's environment too
-        if kept is None:
-            os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with _common.dask_client(workers, dask_environment=kind == "dask-default") as client:
+        yield client.get_executor(), 1
 
 
 def _overhead_ms(executor, tasks=200):

@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import _common  # one BLAS thread
+
 
 def revalidate(folder: Path) -> list[dict]:
     """Per iteration: labels, and per structure the free and the symmetric error [meV/atom].
@@ -26,10 +28,9 @@ def revalidate(folder: Path) -> list[dict]:
     structures, its own included), and each GAP is the one its iteration fitted.
     """
     from gapexplore.fit import load_potential
-    from gapexplore.run import Explorer
     from gapexplore.validate import known_structure, validate
 
-    run = Explorer(folder, n_jobs=1)
+    run = _common.read_run(folder)
     structures = {n: known_structure(run.chemistry, n) for n in run.settings.validate}
     structures |= run.store.read_known()
     reference = run.reference.calculator()

@@ -31,14 +31,13 @@ import os
 import threading
 import time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import _common  # noqa: F401  (one BLAS thread: before numpy loads)
+import numpy as np
+import psutil
 
-import numpy as np  # noqa: E402
-import psutil  # noqa: E402
-
-from gapexplore import Chemistry, SoapSettings, averaged_soap, initial_cells, keys  # noqa: E402
-from gapexplore.analysis import nystrom_residual  # noqa: E402
-from gapexplore.select import cur_indices, flat_histogram_indices, kernel_features, random_indices  # noqa: E402
+from gapexplore import Chemistry, SoapSettings, averaged_soap, initial_cells, keys
+from gapexplore.analysis import nystrom_residual
+from gapexplore.select import cur_indices, flat_histogram_indices, kernel_features, random_indices
 
 GPA_TO_EV_PER_A3 = 1.0 / 160.21766
 

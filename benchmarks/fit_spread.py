@@ -15,25 +15,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import numpy as np  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import _common  # one BLAS thread: before numpy loads
+import numpy as np
 
 
 def main():
-    from test_fit_real import _diamond_cells, _relaxed_diamond_energy
-
     from gapexplore import Chemistry, dimers, initial_cells, isolated_atom
     from gapexplore.fit import GapSettings, fit_gap, load_potential
     from gapexplore.label import label_structures, reference_calculator
 
+    test = _common.from_tests("test_fit_real")
+    _diamond_cells, _relaxed_diamond_energy = test._diamond_cells, test._relaxed_diamond_energy
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, nargs="+", default=[40])
     parser.add_argument("--seeds", type=int, default=10)

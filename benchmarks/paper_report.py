@@ -36,16 +36,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import _common  # one BLAS thread: before numpy loads
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from gapexplore.core import keys  # noqa: E402
-from gapexplore.run import ExploreSettings, RunStore  # noqa: E402
+from gapexplore.core import keys
 
 OUT = Path(__file__).resolve().parent / "out" / "paper" / "report"
 THRESHOLD = 0.010  # eV/atom: "learnt" (paper Fig. 2: below 10 meV/atom)
@@ -59,42 +56,6 @@ PAPER = {
     "Si": "diamond, β-Sn and oS24 learnt (Fig. 3b)",
     "Ti": "hcp, ω learnt (Fig. 3c); hcp–ω 22 meV/atom by GAP against 24 by DFT",
 }
-
-
-def _matcher():
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-
-    return StructureMatcher(scale=True, attempt_supercell=True)
-
-
-def _pmg(atoms):
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    return AseAtomsAdaptor.get_structure(atoms)
-
-
-def _primitive_count(atoms, symprec: float = 0.1) -> int:
-    import spglib
-
-    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-    found = spglib.standardize_cell(cell, to_primitive=True, symprec=symprec)
-    return len(atoms) if found is None else len(found[2])
-
-
-def known_matches(minima, known: dict) -> dict:
-    """Which minima are which known structure: name -> list of positions in ``minima``.
-
-    A minimum matches when its primitive cell has the known structure's atom count and
-    ``StructureMatcher`` (volume scaled, supercells tried) maps one onto the other.
-    """
-    matcher = _matcher()
-    counts = [_primitive_count(m) for m in minima]
-    out = {}
-    for name, atoms in known.items():
-        target, n = _pmg(atoms), _primitive_count(atoms)
-        out[name] = [i for i, (m, c) in enumerate(zip(minima, counts))
-                     if c == n and matcher.fit(_pmg(m), target)]
-    return out
 
 
 def icosahedral_fraction(atoms, *, cutoff_factor: float = 1.2) -> float:
@@ -149,14 +110,13 @@ def _labels_before(records: list[dict], iteration: int) -> int | None:
 def run_report(folder: Path, out: Path, *, energy_volume: bool = True) -> tuple[str, list]:
     """The tables of one run (markdown) and its labelled periodic cells for the map."""
     from gapexplore.analysis import energy_energy, learning_curves, run_labels
-    from gapexplore.run import Explorer
     from gapexplore.run.results import run_minima
     from gapexplore.validate import known_structure
 
-    store = RunStore(folder)
-    settings = ExploreSettings.from_dict(store.read_json("settings.json"))
+    run = _common.read_run(folder)
+    store, settings = run.store, run.settings
     element = settings.element
-    state = store.read_json("state.json")
+    state = run.state.to_dict()
     records = state["iterations"]
     fitted = [r for r in records if r.get("fit")]
     seconds = sum(sum(r.get("seconds", {}).values()) for r in records)
@@ -198,7 +158,7 @@ def run_report(folder: Path, out: Path, *, energy_volume: bool = True) -> tuple[
     # found as a search result; learnt
     known = {n: known_structure(element, n) for n in names}
     minima = run_minima(store)
-    matches = known_matches(minima, known) if minima else {n: [] for n in names}
+    matches = _common.known_matches(minima, known) if minima else {n: [] for n in names}
     lines += ["| structure | first found (iteration, labels of its GAP) | minima matching "
               f"(of {len(minima)}) | below 10 meV/atom from (iteration, labels) |",
               "|---|---|---|---|"]
@@ -234,7 +194,7 @@ def run_report(folder: Path, out: Path, *, energy_volume: bool = True) -> tuple[
         if path.exists():
             from ase.io import read
 
-            hit = known_matches([read(path)], known)
+            hit = _common.known_matches([read(path)], known)
             name = next((n for n, found in hit.items() if found), "—")
         ref = low.get("reference_enthalpy_per_atom")
         lowest_rows.append(
@@ -251,8 +211,7 @@ def run_report(folder: Path, out: Path, *, energy_volume: bool = True) -> tuple[
     labels = run_labels(store)
     lines += _lowest_labels(labels, known, state.get("reference_energies", {}), element)
     last = max((r["iteration"] for r in records if r.get("labelled")), default=0)
-    explorer = Explorer(folder, n_jobs=1)
-    previous = explorer.potential_of(last - 1) if last >= 1 else None
+    previous = run.potential_of(last - 1) if last >= 1 else None
     if previous is not None:
         chosen = [a for a in labels if a.info.get(keys.ITERATION) == last]
         data = energy_energy(chosen, previous)
@@ -265,8 +224,8 @@ def run_report(folder: Path, out: Path, *, energy_volume: bool = True) -> tuple[
         _scatter(data, near, out / f"{element}_energy_energy.png",
                  f"{element}: iteration {last} labels vs GAP {last - 1}")
 
-    if energy_volume and explorer.potential is not None:
-        lines += _energy_volume(explorer, known, out / f"{element}_energy_volume.png")
+    if energy_volume and run.potential is not None:
+        lines += _energy_volume(run, known, out / f"{element}_energy_volume.png")
     return "\n".join(lines), labels
 
 
@@ -298,7 +257,7 @@ def _lowest_labels(labels: list, known: dict, reference_energies: dict,
              "", header, "|---" * header.count(" | ") + "|---|"]
     for it in sorted(by_iteration):
         e, atoms = by_iteration[it]
-        hit = known_matches([atoms], known)
+        hit = _common.known_matches([atoms], known)
         name = next((n for n, found in hit.items() if found), "—")
         row = f"| {it} | {len(atoms)} | {_spacegroup(atoms)} | {e:.3f} | "
         if zero is not None:
@@ -335,7 +294,7 @@ def _scatter(data: dict, near, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def _energy_volume(explorer, known: dict, path: Path) -> list[str]:
+def _energy_volume(run, known: dict, path: Path) -> list[str]:
     """E–V curves of the known structures by the newest GAP and the reference (each
     relaxed by the reference first); their equilibrium volumes and energies."""
     import matplotlib
@@ -348,14 +307,14 @@ def _energy_volume(explorer, known: dict, path: Path) -> list[str]:
     from gapexplore.fit import load_potential
     from gapexplore.relax import RelaxSettings, relax
 
-    reference = explorer.reference.calculator()
-    gap = load_potential(explorer.potential)
+    reference = run.reference.calculator()
+    gap = load_potential(run.potential)
     lines = ["E–V (newest GAP / reference): V0 [Å³/atom], E0 [eV/atom], B [GPa]:", "",
              "| structure | V0 | E0 | B |", "|---|---|---|---|"]
     fig, axes = plt.subplots(1, len(known), figsize=(3.2 * len(known), 3.0), squeeze=False)
     for ax, (name, atoms) in zip(axes[0], known.items()):
         with contextlib.redirect_stdout(io.StringIO()):
-            frames = relax(atoms, reference, pressure=0.0, chemistry=explorer.chemistry,
+            frames = relax(atoms, reference, pressure=0.0, chemistry=run.chemistry,
                            settings=RelaxSettings(optimiser="lbfgs-linesearch"))
         start = frames[-1].copy()
         start.calc = None
@@ -406,7 +365,8 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     sections, everything = [], []
     for folder in args.folders:
-        if not (folder / "state.json").exists():
+        run = _common.read_run(folder)
+        if run is None or not run.state.iterations:
             print(f"{folder}: no run yet", file=sys.stderr)
             continue
         text, labels = run_report(folder, args.out, energy_volume=not args.no_ev)

@@ -12,8 +12,9 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def _bench():
+def _bench(monkeypatch):
     path = Path(__file__).parents[1] / "benchmarks" / "bench_learning.py"
+    monkeypatch.syspath_prepend(str(path.parent))   # as `python benchmarks/...` has it
     spec = importlib.util.spec_from_file_location("bench_learning", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["bench_learning"] = module   # its dataclass looks itself up there
@@ -21,8 +22,8 @@ def _bench():
     return module
 
 
-def test_smallest_learning_comparison(tmp_path, capsys):
-    bench = _bench()
+def test_smallest_learning_comparison(tmp_path, capsys, monkeypatch):
+    bench = _bench(monkeypatch)
     out = bench.main(["--size", "small", "--reference", "kumagai-si", "--out", str(tmp_path)])
     printed = capsys.readouterr().out
     # 2 methods x 1 seed x 2 iterations x 4 known structures

@@ -230,6 +230,26 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry | Composition, workdir
     check_chemistry(chemistry, where, compound=True)
     settings = GapSettings.for_chemistry(chemistry) if settings is None else settings
     workdir = Path(workdir)
+    training, e0 = _training_set(structures, settings, where)
+    if deltas is not None and set(deltas) != set(TERMS):
+        raise fail("deltas", where, f"a dict with exactly the keys {TERMS}", deltas)
+    n_env = _check_fit_memory(training, settings, check_memory)
+    train_file = _write_training(training, workdir)
+    path, deltas, stage_rmse, logs, laps = _fit_stages(
+        training, train_file, settings, deltas, e0, gap_fit)
+    errors = _errors(training, path)
+    laps.lap("errors")
+    return FitResult(potential=path, deltas=dict(deltas), e0=e0,
+                     rmse_energy=errors["periodic"], rmse_forces=errors["forces"],
+                     rmse_energy_dimers=errors["dimers"], stage_rmse=stage_rmse,
+                     n_structures=len(training), n_environments=n_env, logs=logs,
+                     stage_seconds=laps.seconds)
+
+
+def _training_set(structures: list[Atoms], settings: GapSettings,
+                  where: str) -> tuple[list[Atoms], dict]:
+    """The structures gap_fit is trained on (the labelled ones but the isolated atoms, with
+    their noise σ) and e0 [eV] per element, from the isolated atoms."""
     good = [a for a in structures if keys.LABEL_ERROR not in a.info and keys.REF_ENERGY in a.info]
     if len(good) < len(structures):
         log.info("fit_gap: leaving out %d structures without reference labels",
@@ -249,8 +269,12 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry | Composition, workdir
                           settings.noise)
     if not any(a.pbc.all() for a in training):
         raise fail("structures", where, "a list with at least one labelled periodic cell", "none")
-    if deltas is not None and set(deltas) != set(TERMS):
-        raise fail("deltas", where, f"a dict with exactly the keys {TERMS}", deltas)
+    return training, e0
+
+
+def _check_fit_memory(training: list[Atoms], settings: GapSettings, check_memory: bool) -> int:
+    """Log the fit's estimated memory; refuse (``check_memory``) when it exceeds 90 % of
+    what is available. Returns the number of atomic environments."""
     n_env = sum(len(a) for a in training)
     n_species = len({s for a in training for s in a.get_chemical_symbols()})
     cells = [a for a in training if a.pbc.all()]
@@ -266,6 +290,11 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry | Composition, workdir
             "structures, use fewer SOAP sparse points or a smaller SOAP basis (n_max, l_max), "
             f"fit on a larger machine (an MPI build of gap_fit, named in ${GAP_FIT_VARIABLE}, "
             "spreads the memory over nodes), or pass check_memory=False.")
+    return n_env
+
+
+def _write_training(training: list[Atoms], workdir: Path) -> Path:
+    """Write the training file ``train.xyz`` in ``workdir`` (made if missing)."""
     train_file = workdir / "train.xyz"
     try:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -273,49 +302,55 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry | Composition, workdir
     except OSError as error:
         raise GapFitError(f"Could not write the training file {train_file} ({error}). Free "
                           "some space and run again.") from None
+    return train_file
+
+
+class _Laps:
+    """Wall times [s] of the fit's stages, each from the end of the one before."""
+
+    def __init__(self):
+        self.seconds, self._clock = {}, time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        """Record the time since the last lap (or the start) as ``name``'s."""
+        self.seconds[name], self._clock = (time.perf_counter() - self._clock,
+                                           time.perf_counter())
+
+
+def _fit_stages(training: list[Atoms], train_file: Path, settings: GapSettings,
+                deltas: dict | None, e0: dict, gap_fit) -> tuple:
+    """Run gap_fit's stages in the folder of ``train_file``: the 2b and 2b+3b fits that set
+    δ_3b and δ_SOAP (none when ``deltas`` is given; no 2b fit when ``settings.delta_3b``
+    fixes δ_3b), then the full fit. Returns the potential's path, the δ [eV] of each term,
+    the stages' training RMSE [eV/atom], gap_fit's logs and the stages' wall times."""
+    workdir = train_file.parent
     executable = find_gap_fit(gap_fit)
     own = own_gap_fit(gap_fit) is not None
 
-    def stage(name: str, stage_deltas: dict) -> tuple[Path, Path]:
+    def stage(name: str, stage_deltas: dict) -> Path:
         gp = f"{name}.xml"
         logfile = workdir / f"{name}.log"
         command = gap_fit_command(train_file.name, gp, settings, stage_deltas, e0, executable)
         log.debug("gap_fit %s: %s", name, " ".join(command))
         run_gap_fit(command, workdir, logfile, one_thread=not own)
-        return workdir / gp, logfile
+        logs.append(logfile)
+        return workdir / gp
 
-    stage_rmse, logs, seconds = {}, [], {}
-    clock = time.perf_counter()
-
-    def lap(name: str):
-        nonlocal clock
-        seconds[name], clock = time.perf_counter() - clock, time.perf_counter()
-
+    stage_rmse, logs, laps = {}, [], _Laps()
     if deltas is None:
         deltas = {"2b": delta_from_spread(training)}
         if settings.delta_3b is None:
-            path, logfile = stage("gap_2b", deltas)
-            logs.append(logfile)
-            stage_rmse["2b"] = _errors(training, path)["all"]
+            stage_rmse["2b"] = _errors(training, stage("gap_2b", deltas))["all"]
             deltas["3b"] = max(stage_rmse["2b"], _MIN_DELTA)
-            lap("2b")
+            laps.lap("2b")
         else:
             deltas["3b"] = float(settings.delta_3b)
-        path, logfile = stage("gap_2b3b", deltas)
-        logs.append(logfile)
-        stage_rmse["2b+3b"] = _errors(training, path)["all"]
+        stage_rmse["2b+3b"] = _errors(training, stage("gap_2b3b", deltas))["all"]
         deltas["soap"] = max(stage_rmse["2b+3b"], _MIN_DELTA)
-        lap("2b+3b")
-    path, logfile = stage("gap", deltas)
-    logs.append(logfile)
-    lap("full")
-    errors = _errors(training, path)
-    lap("errors")
-    return FitResult(potential=path, deltas=dict(deltas), e0=e0,
-                     rmse_energy=errors["periodic"], rmse_forces=errors["forces"],
-                     rmse_energy_dimers=errors["dimers"], stage_rmse=stage_rmse,
-                     n_structures=len(training), n_environments=n_env, logs=logs,
-                     stage_seconds=seconds)
+        laps.lap("2b+3b")
+    path = stage("gap", deltas)
+    laps.lap("full")
+    return path, deltas, stage_rmse, logs, laps
 
 
 def delta_from_spread(structures: list[Atoms]) -> float:

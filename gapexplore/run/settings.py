@@ -4,20 +4,30 @@ and which of them may change when a run is continued (:data:`STOP_CRITERIA`)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 
 from gapexplore.core.checks import check_choice, check_int, check_int_range, check_real, fail
-from gapexplore.core.chemistry import Chemistry, Composition, compositions_in, compositions_of
-from gapexplore.core.errors import InvalidParameterError
+from gapexplore.core.chemistry import Chemistry, Composition, compositions_of
 from gapexplore.describe import SoapSettings
-from gapexplore.fit import GapSettings, NoiseSettings
+from gapexplore.fit import GapSettings
 from gapexplore.label.named import NAMED_REFERENCES
 from gapexplore.relax import RelaxSettings
+from gapexplore.run.compositions import settle_chemistry
+from gapexplore.run.presets import (
+    GAP_PRESETS,
+    SOAP_PRESETS,
+    gap_settings_of,
+    plain,
+    relax_settings_of,
+    soap_settings_of,
+    toml_text,
+)
 from gapexplore.select import KT_SCHEDULE, METHODS, kt_for_iteration
 from gapexplore.validate import known_structure
 
-__all__ = ["ExploreSettings", "STOP_CRITERIA"]
+# GAP_PRESETS and SOAP_PRESETS live in gapexplore.run.presets; they are importable
+# from here too.
+__all__ = ["ExploreSettings", "STOP_CRITERIA", "GAP_PRESETS", "SOAP_PRESETS"]
 
 
 #: Settings a run may change when it is continued: its stop criteria. Any other change
@@ -188,7 +198,16 @@ class ExploreSettings:
 
     def __post_init__(self):
         where = "ExploreSettings"
-        self._check_chemistry(where)
+        settle_chemistry(self, where)
+        self._check_counts(where)
+        self._check_stop_criteria(where)
+        self._check_reference(where)
+        self._check_tables(where)
+        self._check_selection(where)
+        self._check_schedule(where)
+
+    def _check_counts(self, where: str) -> None:
+        """Check the counts, the seed, the relaxations' limits and the time limits."""
         check_int(self.n_candidates, "n_candidates", where, low=1)
         check_int(self.n_select, "n_select", where, low=1, high=self.n_candidates)
         n_formulas = len(self.composition) if isinstance(self.composition, tuple) else 1
@@ -207,6 +226,9 @@ class ExploreSettings:
                 check_real(getattr(self, name), name, where, low=0.0, low_open=True)
         if self.n_histogram is not None:
             check_int(self.n_histogram, "n_histogram", where, low=1)
+
+    def _check_stop_criteria(self, where: str) -> None:
+        """Check the stop criteria other than ``max_labels``."""
         if self.max_iterations is not None:
             check_int(self.max_iterations, "max_iterations", where, low=1)
         if self.target_error is not None:
@@ -217,6 +239,9 @@ class ExploreSettings:
         if self.target_prediction_error is not None:
             check_real(self.target_prediction_error, "target_prediction_error", where,
                        low=0.0, low_open=True)
+
+    def _check_reference(self, where: str) -> None:
+        """Check that the reference is named or importable, and covers the elements."""
         if self.reference is not None and ":" not in self.reference \
                 and self.reference not in NAMED_REFERENCES:
             known = ", ".join(repr(n) for n in NAMED_REFERENCES)
@@ -227,17 +252,23 @@ class ExploreSettings:
         if lacking:
             raise fail("reference", where, f"a reference that covers {', '.join(lacking)} "
                        f"({self.reference!r} covers {', '.join(covers)} only)", self.reference)
+
+    def _check_tables(self, where: str) -> None:
+        """Keep the ``gap``, ``soap`` and ``relax`` settings as plain tables; check them."""
         for name, kind in (("gap", GapSettings), ("soap", SoapSettings)):
             value = getattr(self, name)
             if isinstance(value, kind):  # kept as its table of fields
-                object.__setattr__(self, name, _plain(dataclasses.asdict(value)))
+                object.__setattr__(self, name, plain(dataclasses.asdict(value)))
         if not isinstance(self.relax, dict):
             raise fail("relax", where, "a dict of RelaxSettings fields (p0, beta, optimiser, "
                        "min_distance_factor, volume_bounds)", self.relax)
-        object.__setattr__(self, "relax", _plain(self.relax))
+        object.__setattr__(self, "relax", plain(self.relax))
         self.gap_settings()   # checks the tables
         self.soap_settings()
         self.relax_settings()
+
+    def _check_selection(self, where: str) -> None:
+        """Check the selection method, its options and the labelling of the lowest minima."""
         check_choice(self.selection, "selection", where, METHODS)
         for name in ("selection_stochastic", "selection_center"):
             value = getattr(self, name)
@@ -255,6 +286,10 @@ class ExploreSettings:
         if self.selection_stochastic and self.selection == "kernel_leverage":
             raise fail("selection_stochastic", where, "False with selection='kernel_leverage' "
                        "(which always draws)", True)
+
+    def _check_schedule(self, where: str) -> None:
+        """Check kT (one temperature or a schedule), the cell sizes and the known
+        structures; keep them as tuples."""
         if isinstance(self.kT, (int, float)) and not isinstance(self.kT, bool):
             object.__setattr__(self, "kT", (self.kT,))  # one temperature for every iteration
         if not isinstance(self.kT, (tuple, list)) or not self.kT or any(
@@ -268,68 +303,6 @@ class ExploreSettings:
                            check_int_range(self.n_atoms, "n_atoms", where, low=1, high=200))
         for name in self.validate:
             known_structure(self.chemistry(), name)  # checks the name
-
-    def _check_chemistry(self, where: str) -> None:
-        """Check element, composition, bonding and radius; a one-element composition is
-        that element's run, and a run of neither is silicon's."""
-        if isinstance(self.composition, str) and "-" in self.composition:  # a whole system
-            n_atoms = check_int_range(self.n_atoms, "n_atoms", where, low=1, high=200)
-            object.__setattr__(self, "composition",
-                               tuple(compositions_in(self.composition, n_atoms)))
-        if isinstance(self.composition, (list, tuple)):   # several stoichiometries
-            if not all(isinstance(f, str) for f in self.composition):
-                raise fail("composition", where, "a formula or a list of formulas",
-                           self.composition)
-            if self.radius is not None and not isinstance(self.radius, dict):
-                raise fail("radius", where, "a table by element (e.g. {'Si': 1.11, 'C': 0.76}) "
-                           "for a composition", self.radius)
-            _, compositions = compositions_of(self.composition, bonding=self.bonding,
-                                              radius=self.radius)
-            formulas = tuple(c.formula for c in compositions)
-            object.__setattr__(self, "composition", formulas if len(formulas) > 1
-                               else formulas[0])
-            if len(formulas) > 1:
-                if self.element is not None:
-                    raise fail("element", where, "None with composition="
-                               f"{list(formulas)!r} (the formulas name the elements)",
-                               self.element)
-                for name in ("bonding", "radius"):
-                    if isinstance(getattr(self, name), dict):
-                        object.__setattr__(self, name, dict(getattr(self, name)))
-                self.chemistry()
-                return
-        for name, value in (("element", self.element), ("composition", self.composition)):
-            if value is not None and not isinstance(value, str):
-                raise fail(name, where, "a str or None", value)
-        if self.composition is not None:
-            if self.element is not None:
-                raise fail("element", where, f"None with composition={self.composition!r} "
-                           "(the formula names the elements)", self.element)
-            if self.radius is not None and not isinstance(self.radius, dict):
-                raise fail("radius", where, "a table by element (e.g. {'Si': 1.11, 'C': 0.76}) "
-                           "for a composition", self.radius)
-            composition = Composition.of(self.composition, bonding=self.bonding,
-                                         radius=self.radius)
-            if len(composition.elements) == 1:   # a formula of one element
-                element = composition.elements[0]
-                object.__setattr__(self, "element", element)
-                object.__setattr__(self, "composition", None)
-                for name in ("bonding", "radius"):
-                    value = getattr(self, name)
-                    if isinstance(value, dict):
-                        object.__setattr__(self, name, value.get(element))
-            else:
-                object.__setattr__(self, "composition", composition.formula)
-                for name in ("bonding", "radius"):
-                    if isinstance(getattr(self, name), dict):
-                        object.__setattr__(self, name, dict(getattr(self, name)))
-        elif self.element is None:
-            object.__setattr__(self, "element", "Si")
-        for name in ("bonding", "radius"):
-            if self.composition is None and isinstance(getattr(self, name), dict):
-                raise fail(name, where, f"a single value for the element {self.element} "
-                           "(a table by element is for a composition)", getattr(self, name))
-        self.chemistry()
 
     def chemistry(self) -> Chemistry | Composition:
         """The run's :class:`Chemistry`, or its :class:`Composition` for a compound; for a
@@ -375,35 +348,16 @@ class ExploreSettings:
 
     def gap_settings(self) -> GapSettings:
         """The run's :class:`GapSettings` (its preset, with the table's fields over it)."""
-        preset, fields = _preset("gap", self.gap, GAP_PRESETS)
-        base = GAP_PRESETS[preset](self.chemistry())
-        if "noise" in fields:
-            fields["noise"] = _build(NoiseSettings, fields["noise"], "gap.noise",
-                                     dataclasses.asdict(base.noise))
-        return _build(GapSettings, fields, "gap", dataclasses.asdict(base) | {"noise": base.noise})
+        return gap_settings_of(self.gap, self.chemistry())
 
     def soap_settings(self) -> SoapSettings:
         """The selection's :class:`SoapSettings` (its preset, with the table's fields)."""
-        preset, fields = _preset("soap", self.soap, SOAP_PRESETS)
-        return _build(SoapSettings, fields, "soap",
-                      dataclasses.asdict(SOAP_PRESETS[preset]()))
+        return soap_settings_of(self.soap)
 
     def relax_settings(self) -> RelaxSettings:
         """The :class:`RelaxSettings` of the GAP relaxations: ``relax_fmax``,
         ``relax_max_steps`` and the ``relax`` table over the defaults."""
-        for name in ("fmax", "max_steps"):
-            if name in self.relax:
-                raise fail("relax", "ExploreSettings", f"a table without {name!r} (set "
-                           f"relax_{name} instead)", self.relax)
-        table = dict(self.relax)
-        if "precon" in table:  # the field before OPTIMISERS (settings of earlier runs)
-            if "optimiser" in table:
-                raise fail("relax", "ExploreSettings", "a table with 'optimiser' or the "
-                           "older 'precon', not both", self.relax)
-            table["optimiser"] = "precon-lbfgs" if table.pop("precon") else "lbfgs-linesearch"
-        return _build(RelaxSettings, table, "relax",
-                      dataclasses.asdict(RelaxSettings(fmax=self.relax_fmax,
-                                                       max_steps=self.relax_max_steps)))
+        return relax_settings_of(self.relax, self.relax_fmax, self.relax_max_steps)
 
     @classmethod
     def from_toml(cls, text: str) -> "ExploreSettings":
@@ -419,17 +373,7 @@ class ExploreSettings:
 
     def to_toml(self) -> str:
         """The settings as TOML (None values left out: they are the defaults)."""
-        values = {k: v for k, v in self.to_dict().items() if v is not None}
-        tables = {k: values.pop(k) for k in list(values) if isinstance(values[k], dict)}
-        lines = [f"{k} = {_toml_value(v)}" for k, v in values.items()]
-        for name, table in tables.items():
-            inner = {k: v for k, v in table.items() if isinstance(v, dict)}
-            lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()
-                                          if k not in inner and v is not None]
-            for sub_name, sub_table in inner.items():
-                lines += ["", f"[{name}.{sub_name}]"] + [
-                    f"{k} = {_toml_value(v)}" for k, v in sub_table.items() if v is not None]
-        return "\n".join(lines) + "\n"
+        return toml_text(self.to_dict())
 
     def to_dict(self) -> dict:
         """Plain values, for ``settings.json``."""
@@ -455,60 +399,3 @@ class ExploreSettings:
         """Names of the fields whose values differ in ``other``."""
         return [f.name for f in dataclasses.fields(self)
                 if getattr(self, f.name) != getattr(other, f.name)]
-
-
-#: The GAP presets by name: functions of the Chemistry.
-GAP_PRESETS = {"paper": GapSettings.for_chemistry, "light": GapSettings.light}
-#: The selection SOAP presets by name.
-SOAP_PRESETS = {"paper": SoapSettings.paper, "fast": SoapSettings.fast,
-                "paper-quip": lambda: SoapSettings.paper(backend="quip")}
-
-
-def _preset(name: str, value, presets: dict) -> tuple[str, dict]:
-    """(preset name, fields over it) of a ``gap``/``soap`` setting."""
-    where = "ExploreSettings"
-    if isinstance(value, str):
-        check_choice(value, name, where, tuple(presets))
-        return value, {}
-    if not isinstance(value, dict):
-        raise fail(name, where, f"one of {', '.join(presets)}, or a table of fields over "
-                   "one", value)
-    fields = dict(value)
-    preset = fields.pop("preset", "paper")
-    check_choice(preset, f"{name}.preset", where, tuple(presets))
-    return preset, fields
-
-
-def _build(kind, fields: dict, name: str, base: dict):
-    """``kind(**(base | fields))``; an unknown or bad field named as ``name.field``."""
-    where = "ExploreSettings"
-    unknown = sorted(set(fields) - set(base))
-    if unknown:
-        raise fail(name, where, f"a table of {kind.__name__} fields ({', '.join(base)})",
-                   f"unknown {', '.join(unknown)}")
-    values = base | {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
-    try:
-        return kind(**values)
-    except InvalidParameterError as error:  # the field's own check: say which table
-        raise InvalidParameterError(f"In the {name!r} table of {where}: {error}") from None
-    except (TypeError, ValueError) as error:
-        raise fail(name, where, f"valid {kind.__name__} fields", str(error)) from None
-
-
-def _plain(value):
-    """Nested dicts with tuples as lists: what JSON and TOML give back."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return repr(value)

@@ -1,0 +1,241 @@
+"""Enthalpy minimisation of one structure (:func:`relax`) and of a batch, each at its own
+random pressure (:func:`relax_structures`); a relaxation that explodes is stopped and
+marked, not raised."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+
+import numpy as np
+from ase import Atoms
+from ase.units import GPa
+
+from gapexplore.core import keys
+from gapexplore.core.checks import check_int, check_real, check_rng, check_structures, fail
+from gapexplore.core.chemistry import Chemistry, Composition, check_chemistry
+from gapexplore.core.errors import reraise_interrupt
+from gapexplore.core.geometry import shortest_distance_below
+from gapexplore.core.parallel import TaskTimedOut, map_ordered, process_cached
+from gapexplore.fit import load_potential
+from gapexplore.label import as_reference, cached_calculator
+from gapexplore.relax.filter import FastFrechetCellFilter
+from gapexplore.relax.pressure import random_pressures
+from gapexplore.relax.settings import RelaxSettings, make_optimiser
+
+__all__ = ["relax", "relax_structures"]
+
+log = logging.getLogger(__name__)
+
+STATUS_CONVERGED = "converged"
+STATUS_MAX_STEPS = "max_steps"
+
+
+def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry | Composition,
+          settings: RelaxSettings | None = None) -> list[Atoms]:
+    """Minimise the enthalpy of one structure; return every frame of the trajectory.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Starting structure (not modified).
+    calculator : ase.calculators.calculator.Calculator
+        The driving potential (usually the current GAP).
+    pressure : float
+        External pressure [GPa].
+    chemistry : Chemistry or Composition
+        Its (smallest) radius sets the explosion guard's minimum distance.
+    settings : RelaxSettings, optional
+
+    Returns
+    -------
+    list of ase.Atoms
+        One frame per optimiser step, from the start, without calculator. ``info`` holds
+        ``keys.GAP_ENERGY`` [eV], ``keys.ENTHALPY_PER_ATOM`` [eV/atom], ``keys.PRESSURE``
+        [GPa], ``keys.RELAX_STEP`` and, on every frame, the trajectory's
+        ``keys.RELAX_STATUS``. Frames of an explosion are not kept. A relaxation that
+        fails before its first frame returns the starting structure alone, with its
+        status and pressure but no energy or enthalpy.
+    """
+    settings = RelaxSettings() if settings is None else settings
+    work = atoms.copy()
+    work.calc = calculator
+    p = pressure * GPa  # eV/Å³
+    optimiser = make_optimiser(settings.optimiser, FastFrechetCellFilter(work, scalar_pressure=p))
+    v_start = work.get_volume() / len(work)
+    d_min = settings.min_distance_factor * chemistry.smallest_radius
+    frames = []
+
+    def record():
+        energy = work.get_potential_energy()
+        problem = _explosion(work, energy, v_start, d_min, settings.volume_bounds)
+        if problem is not None:
+            raise _Exploded(problem)
+        frames.append(_frame(work, energy, pressure, p, len(frames)))
+
+    optimiser.attach(record)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as chatter, _quiet_line_search(), \
+                warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Armijo linesearch failed")
+            converged = optimiser.run(fmax=settings.fmax, steps=settings.max_steps)
+        if chatter.getvalue():
+            log.debug("optimiser: %s", chatter.getvalue().strip())
+        status = STATUS_CONVERGED if converged else STATUS_MAX_STEPS
+    except _Exploded as problem:
+        status = f"exploded: {problem}"
+    except Exception as error:  # a failed relaxation is recorded, never fatal to a batch
+        reraise_interrupt(error)    # but Ctrl-C under quippy stops the run
+        status = f"error: {type(error).__name__}: {error}"
+        log.warning("relaxation failed: %s", status)
+    if not frames:  # failed before its first frame: keep the start, to record why
+        start = atoms.copy()
+        start.calc = None
+        start.info[keys.PRESSURE] = float(pressure)
+        frames.append(start)
+    for frame in frames:
+        frame.info[keys.RELAX_STATUS] = status
+    return frames
+
+
+@contextlib.contextmanager
+def _quiet_line_search():
+    """Demote ASE's Armijo line-search messages to DEBUG while a relaxation runs.
+
+    PreconLBFGS logs "Passed direction which is not downhill" at ERROR level whenever it
+    resets its memory, a routine event in early GAPs' relaxations; it is not an error of
+    the run.
+    """
+    logger = logging.getLogger("ase.utils.linesearcharmijo")
+
+    def demote(record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and "not downhill" in record.getMessage():
+            log.debug("line search: %s", record.getMessage())
+            return False
+        return True
+
+    logger.addFilter(demote)
+    try:
+        yield
+    finally:
+        logger.removeFilter(demote)
+
+
+class _Exploded(Exception):
+    """Raised by the step observer to stop a relaxation that has exploded."""
+
+
+def _frame(atoms: Atoms, energy: float, pressure_gpa: float, p: float, step: int) -> Atoms:
+    frame = atoms.copy()
+    frame.calc = None
+    frame.info[keys.GAP_ENERGY] = float(energy)
+    frame.info[keys.ENTHALPY_PER_ATOM] = float((energy + p * atoms.get_volume()) / len(atoms))
+    frame.info[keys.PRESSURE] = float(pressure_gpa)
+    frame.info[keys.RELAX_STEP] = step
+    frame.info[keys.CONFIG_TYPE] = keys.CONFIG_RSS_TRAJECTORY
+    return frame
+
+
+def _explosion(atoms: Atoms, energy: float, v_start: float, d_min: float, bounds) -> str | None:
+    if not np.isfinite(energy):
+        return "non-finite energy"
+    ratio = atoms.get_volume() / len(atoms) / v_start
+    if not bounds[0] <= ratio <= bounds[1]:
+        return f"volume per atom changed by a factor {ratio:.2f}"
+    if d_min > 0 and shortest_distance_below(atoms, d_min) is not None:
+        return f"atoms closer than {d_min:.2f} Å"
+    return None
+
+
+def relax_structures(structures: list[Atoms], potential, *,
+                     chemistry: Chemistry | Composition,
+                     rng: np.random.Generator, settings: RelaxSettings | None = None,
+                     executor=None, n_jobs: int = 1, progress: bool = False,
+                     timeout: float | None = None) -> list[list[Atoms]]:
+    """Relax every structure at its own random pressure (paper Eq. 5); keep all frames.
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        Candidates (not modified).
+    potential : str, pathlib.Path, callable or Calculator
+        A GAP XML file (each worker process loads it once and keeps it), a zero-argument
+        function returning a calculator, or a calculator (anything
+        :func:`gapexplore.label.as_reference` takes but a name), built once per process.
+    chemistry : Chemistry or Composition
+        Its (smallest) radius sets the explosion guard's minimum distance.
+    rng : numpy.random.Generator
+        Draws the pressures, one child generator per structure: the same seed gives the
+        same pressures whatever the executor.
+    settings : RelaxSettings, optional
+    executor, n_jobs, progress
+        Where the relaxations run; see :func:`gapexplore.core.parallel.map_ordered`.
+    timeout : float, optional
+        Wall-time limit of one relaxation [s] (local worker processes only); one over it
+        is stopped and returns its starting structure with status ``"error: timed out"``.
+
+    Returns
+    -------
+    list of list of ase.Atoms
+        The trajectory of each structure, in input order; every frame carries
+        ``keys.RELAX_ID`` (the structure's position in ``structures``).
+    """
+    where = "relax_structures"
+    structures = check_structures(structures, "structures", where)
+    check_chemistry(chemistry, where, compound=True)
+    settings = RelaxSettings() if settings is None else settings
+    if not isinstance(settings, RelaxSettings):
+        raise fail("settings", where, "a RelaxSettings or None", settings)
+    rng = check_rng(rng, where)
+    check_int(n_jobs, "n_jobs", where, low=1)
+    if timeout is not None:
+        check_real(timeout, "timeout", where, low=0.0, low_open=True)
+    task = _RelaxTask(potential, chemistry, settings)
+    pressures = [float(random_pressures(1, rng=child, p0=settings.p0, beta=settings.beta)[0])
+                 for child in rng.spawn(len(structures))]
+    trajectories = map_ordered(task, list(zip(structures, pressures)), executor=executor,
+                               n_jobs=n_jobs, progress=progress, desc="relaxing",
+                               return_killed=True, timeout=timeout)
+    for index, frames in enumerate(trajectories):
+        if isinstance(frames, BaseException):  # the relaxation killed its worker each time
+            start = structures[index].copy()
+            start.calc = None
+            start.info[keys.PRESSURE] = pressures[index]
+            what = "timed out" if isinstance(frames, TaskTimedOut) else "killed its worker"
+            start.info[keys.RELAX_STATUS] = f"error: {what}: {frames}"
+            frames = trajectories[index] = [start]
+        for frame in frames:
+            frame.info[keys.RELAX_ID] = index
+    return trajectories
+
+
+class _RelaxTask:
+    """One relaxation, picklable: carries the potential by path (or as given)."""
+
+    def __init__(self, potential, chemistry, settings):
+        from pathlib import Path
+
+        self.potential = str(potential) if isinstance(potential, (str, Path)) \
+            else as_reference(potential, where="relax_structures")
+        self.chemistry, self.settings = chemistry, settings
+
+    def __call__(self, item):
+        atoms, pressure = item
+        return relax(atoms, _calculator(self.potential), pressure=pressure,
+                     chemistry=self.chemistry, settings=self.settings)
+
+
+def _calculator(potential):
+    """The calculator for ``potential`` in this process. A GAP file is loaded once per
+    process and kept while its content is the same (keyed by the SHA-256 of the XML,
+    which names its sparse-point files): a new iteration's GAP replaces it, wherever it is
+    mounted. Anything else is a reference (:func:`gapexplore.label.as_reference`)."""
+    import hashlib
+
+    if isinstance(potential, str):
+        with open(potential, "rb") as handle:
+            key = hashlib.sha256(handle.read()).hexdigest()
+        return process_cached("gap", key, lambda: load_potential(potential), keep=1)
+    return cached_calculator(potential)
