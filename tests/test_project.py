@@ -244,3 +244,23 @@ def test_no_module_imports_itself_in_a_circle():
         graph[module] = {m for m in found if m in modules and m not in ("gapexplore", module)}
     assert "gapexplore.run.reader" in graph["gapexplore.run.results"]
     graphlib.TopologicalSorter(graph).prepare()   # raises CycleError on a circle
+
+
+def test_modules_and_functions_fit_on_a_screen_or_two():
+    """No module of the package over 450 lines, no function body over 80 (its docstring
+    not counted): a room that grows past that is two."""
+    import ast
+
+    long_modules, long_functions = [], []
+    for path in sorted((ROOT / "gapexplore").rglob("*.py")):
+        text = path.read_text()
+        if len(text.splitlines()) > 450:
+            long_modules.append(path.name)
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body
+                first = body[1] if len(body) > 1 and isinstance(body[0], ast.Expr) \
+                    and isinstance(body[0].value, ast.Constant) else body[0]
+                if node.end_lineno - first.lineno + 1 > 80:
+                    long_functions.append(f"{path.name}:{node.name}")
+    assert not long_modules and not long_functions, (long_modules, long_functions)
