@@ -295,3 +295,30 @@ def test_neighbour_pairs_are_those_of_ase_for_any_cell():
 def test_load_potential_refuses_an_unknown_engine(si_light):
     with pytest.raises(InvalidParameterError, match="'engine' parameter of load_potential"):
         load_potential(si_light, engine="lammps")
+
+
+@needs_torch
+@pytest.mark.slow
+def test_a_run_relaxes_the_same_with_the_native_engine(tmp_path):
+    """``--engine native`` (the relax table's ``engine``) reaches the relaxations of a run,
+    and they take the same paths as with quippy."""
+    from ase.io import read
+
+    from gapexplore.cli import _parser, _settings
+    from gapexplore.run import Explorer
+
+    options = ["--element", "Si", "--candidates", "6", "--select", "4", "--iterations", "2",
+               "--gap", "light", "--soap", "fast", "--atoms", "4", "8", "--fmax", "0.1",
+               "--max-steps", "25", "--seed", "5"]
+    frames = {}
+    for engine in ("quippy", "native"):
+        folder = tmp_path / engine
+        settings = _settings(_parser().parse_args(["run", str(folder), *options,
+                                                   "--engine", engine]))
+        assert settings.relax_settings().engine == engine
+        Explorer(folder, settings, n_jobs=1).run()
+        frames[engine] = read(folder / "iter_001" / "trajectories.xyz", ":")
+    assert len(frames["quippy"]) == len(frames["native"]) > 6
+    for a, b in zip(frames["quippy"], frames["native"]):
+        assert np.allclose(a.positions, b.positions, atol=1e-5)
+        assert np.allclose(a.cell.array, b.cell.array, atol=1e-5)

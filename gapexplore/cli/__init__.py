@@ -47,8 +47,9 @@ def _settings(args: argparse.Namespace, config: dict | None = None) -> ExploreSe
     given |= {field: tuple(value) if isinstance(value, list) else value
               for option, field in _SETTING_OPTIONS.items()
               if (value := getattr(args, option, None)) is not None}
-    if getattr(args, "optimiser", None) is not None:  # a field of the relax table
-        given["relax"] = {**given.get("relax", {}), "optimiser": args.optimiser}
+    for name in ("optimiser", "engine"):   # fields of the relax table
+        if getattr(args, name, None) is not None:
+            given["relax"] = {**given.get("relax", {}), name: getattr(args, name)}
     stored = RunStore(args.folder).read_json("settings.json")
     if stored is None:
         return ExploreSettings(**given)

@@ -8,6 +8,7 @@ from pathlib import Path
 from gapexplore.check import CheckSettings
 from gapexplore.cli.demos import DEMOS
 from gapexplore.core.chemistry import BONDING_KINDS
+from gapexplore.fit import ENGINES
 from gapexplore.relax import OPTIMISERS
 from gapexplore.run.settings import SOAP_PRESETS
 from gapexplore.select import METHODS
@@ -205,6 +206,9 @@ def _add_run_options(run) -> None:
     relax.add_argument("--max-steps", type=int, help="relaxation step cap (300)")
     relax.add_argument("--optimiser", choices=OPTIMISERS,
                        help="relaxation optimiser (fire; precon-lbfgs is the paper's)")
+    relax.add_argument("--engine", choices=ENGINES,
+                       help="what evaluates the GAP in relaxations (quippy; native: the "
+                       "same numbers, about 3x faster, needs torch)")
     relax.add_argument("--reference-timeout", type=float, metavar="SECONDS",
                        help="stop a reference calculation after this long and record it as "
                        "failed (default: 600 s for toy and surrogate references, none for DFT)")

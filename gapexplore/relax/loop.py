@@ -223,19 +223,21 @@ class _RelaxTask:
 
     def __call__(self, item):
         atoms, pressure = item
-        return relax(atoms, _calculator(self.potential), pressure=pressure,
-                     chemistry=self.chemistry, settings=self.settings)
+        return relax(atoms, _calculator(self.potential, self.settings.engine),
+                     pressure=pressure, chemistry=self.chemistry, settings=self.settings)
 
 
-def _calculator(potential):
+def _calculator(potential, engine: str = "quippy"):
     """The calculator for ``potential`` in this process. A GAP file is loaded once per
-    process and kept while its content is the same (keyed by the SHA-256 of the XML,
-    which names its sparse-point files): a new iteration's GAP replaces it, wherever it is
-    mounted. Anything else is a reference (:func:`gapexplore.label.as_reference`)."""
+    process by ``engine`` and kept while its content is the same (keyed by the SHA-256 of
+    the XML, which names its sparse-point files): a new iteration's GAP replaces it,
+    wherever it is mounted. Anything else is a reference
+    (:func:`gapexplore.label.as_reference`)."""
     import hashlib
 
     if isinstance(potential, str):
         with open(potential, "rb") as handle:
             key = hashlib.sha256(handle.read()).hexdigest()
-        return process_cached("gap", key, lambda: load_potential(potential), keep=1)
+        return process_cached("gap", (key, engine),
+                              lambda: load_potential(potential, engine=engine), keep=1)
     return cached_calculator(potential)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gapexplore.core.checks import check_choice, check_int, check_real, fail
+from gapexplore.fit.predict import ENGINES
 
 __all__ = ["OPTIMISERS", "RelaxSettings", "make_optimiser"]
 
@@ -44,6 +45,11 @@ class RelaxSettings:
         Stop when two atoms come closer than this times the characteristic radius r.
     volume_bounds : (float, float)
         Stop when the volume per atom leaves this range, relative to the starting one.
+    engine : str
+        What evaluates the GAP (:data:`gapexplore.fit.ENGINES`): ``"quippy"`` (default,
+        the authors' code) or ``"native"`` (:mod:`gapexplore.potential`: the same numbers
+        to 1e-10 eV/atom, about 3× the relaxations per CPU-hour one cell at a time,
+        ``benchmarks/bench_relax_engines.py``; needs torch).
     """
 
     fmax: float = 0.01
@@ -53,6 +59,7 @@ class RelaxSettings:
     optimiser: str = "fire"
     min_distance_factor: float = 0.5
     volume_bounds: tuple[float, float] = (0.25, 4.0)
+    engine: str = "quippy"
 
     def __post_init__(self):
         where = "RelaxSettings"
@@ -62,6 +69,7 @@ class RelaxSettings:
         check_real(self.beta, "beta", where, low=0.0, low_open=True)
         check_real(self.min_distance_factor, "min_distance_factor", where, low=0.0)
         check_choice(self.optimiser, "optimiser", where, OPTIMISERS)
+        check_choice(self.engine, "engine", where, ENGINES)
         low, high = self.volume_bounds
         if not 0 < low < 1 < high:
             raise fail("volume_bounds", where, "a pair (low, high) with 0 < low < 1 < high",
