@@ -41,8 +41,13 @@ demo: $(STAMP)
 
 # The documentation site, into docs/_build/html, read afresh (-E). -W: any warning fails
 # the build; -n: every cross-reference inside the site (pages, API objects) must resolve.
+# MathJax (from the npm registry, git-ignored) goes into the site, so equations typeset offline.
 DOCS_BUILD := docs/_build/html
-docs: $(STAMP)
+MATHJAX := docs/_vendor/mathjax/tex-mml-chtml.js
+$(MATHJAX): tools/fetch_mathjax.py
+	$(PYTHON) tools/fetch_mathjax.py docs/_vendor/mathjax
+
+docs: $(STAMP) $(MATHJAX)
 	$(BIN)/sphinx-build -E -W -n --keep-going -q -b html docs $(DOCS_BUILD)
 
 # The whole suite, slow scientific checks included (about 25 minutes on 2 cores, one test per core).
@@ -105,4 +110,4 @@ lock:
 	rm -rf $(LOCK_VENV)
 
 clean:
-	rm -rf $(VENV) $(LOCK_VENV) runs .pytest_cache docs/_build docs/reference/_generated
+	rm -rf $(VENV) $(LOCK_VENV) runs .pytest_cache docs/_build docs/_vendor docs/reference/_generated

@@ -83,7 +83,14 @@ nitpick_ignore_regex = [
 toc_object_entries_show_parents = "hide"   # "element", not "ExploreSettings.element"
 html_theme = "pydata_sphinx_theme"
 html_title = f"gapexplore {release}"
-html_static_path = []
+# MathJax is served from the site itself, not a CDN, so equations typeset offline.
+# tools/fetch_mathjax.py (run by `make docs`) puts it in docs/_vendor/mathjax (git-ignored).
+MATHJAX = HERE / "_vendor" / "mathjax" / "tex-mml-chtml.js"
+if not MATHJAX.is_file():
+    raise RuntimeError(f"{MATHJAX.relative_to(ROOT)} is missing: run `make docs`, or "
+                       "`python tools/fetch_mathjax.py` (needs npm), before sphinx-build")
+html_static_path = ["_vendor"]
+mathjax_path = "mathjax/tex-mml-chtml.js"   # relative to the built site's _static/
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
