@@ -98,7 +98,8 @@ gpaw: $(STAMP)
 	         "$(BIN)/python -m pip install --no-cache-dir --force-reinstall ..." >&2; exit 1; }
 
 # Rewrite requirements.lock on purpose: resolve pyproject.toml's ranges afresh in a
-# throw-away environment and record the versions. Then `make setup` installs them.
+# throw-away environment and record the versions (and Binder's share of them, in
+# binder/requirements.txt). Then `make setup` installs them.
 LOCK_VENV := .lock-venv
 lock:
 	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
@@ -107,6 +108,7 @@ lock:
 	$(LOCK_VENV)/bin/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	$(call gpaw_install,$(LOCK_VENV)/bin/python)
 	$(LOCK_VENV)/bin/python tools/lock.py $(LOCK_VENV)/bin/python $(LOCK)
+	$(LOCK_VENV)/bin/python tools/binder_pins.py   # binder/requirements.txt from the new lock
 	rm -rf $(LOCK_VENV)
 
 clean:

@@ -56,3 +56,15 @@ def _assert_local_mathjax(out):
     static = out / "_static" / "mathjax"
     assert (static / "tex-mml-chtml.js").stat().st_size > 500_000
     assert list((static / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+
+
+def test_the_readme_binder_badge_is_the_sites():
+    """docs/conf.py names the repository once; the README's Binder link is the same one."""
+    import re
+
+    conf = (ROOT / "docs" / "conf.py").read_text()
+    repository = re.search(r'^github_repository = "([^"]+)"$', conf, re.MULTILINE).group(1)
+    url = f"https://mybinder.org/v2/gh/{repository}/HEAD?labpath=notebooks"
+    assert 'binder_url = f"https://mybinder.org/v2/gh/{github_repository}/HEAD?labpath=notebooks"' \
+        in conf
+    assert f"]({url})" in (ROOT / "README.md").read_text()
