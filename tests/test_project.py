@@ -106,6 +106,35 @@ def test_ci_runs_the_readme_test_command():
     assert "\nmake test\n" in readme and "\nmake demo\n" in readme
 
 
+def _make_rule(makefile, target):
+    """The prerequisites and recipe lines of ``target`` in ``makefile``."""
+    lines = makefile.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe = []
+    for line in lines[start + 1:]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return lines[start].split(":", 1)[1].split(), recipe
+
+
+def test_make_demo_installs_the_engine_alone_and_make_test_everything():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "STAMP_ENGINE := $(VENV)/.installed-engine" in makefile
+    assert "STAMP := $(VENV)/.installed-all" in makefile
+    demo, _ = _make_rule(makefile, "demo")
+    assert demo == ["$(STAMP_ENGINE)"]
+    _, engine = _make_rule(makefile, "$(STAMP_ENGINE)")
+    assert "$(BIN)/python -m pip install --quiet --constraint $(LOCK) -e ." in engine
+    assert not [line for line in engine if "torch" in line or "[" in line]
+    assert engine[-1] == "touch $(STAMP_ENGINE)"   # never the full stamp
+    _, full = _make_rule(makefile, "$(STAMP)")
+    assert '$(BIN)/python -m pip install --quiet --constraint $(LOCK) -e ".[$(EXTRAS)]"' in full
+    assert full[-1] == "touch $(STAMP) $(STAMP_ENGINE)"
+    for target in ("test", "setup", "docs", "notebook", "test-fast", "lint"):
+        assert "$(STAMP)" in _make_rule(makefile, target)[0], target
+
+
 def _lock():
     pins = {}
     for line in (ROOT / "requirements.lock").read_text().splitlines():
