@@ -50,7 +50,10 @@ def fetch(folder: Path = DEFAULT) -> Path:
         if _integrity(tarball) != INTEGRITY:
             raise RuntimeError(f"{tarball.name} does not match the registry's integrity hash")
         with tarfile.open(tarball) as archive:
-            archive.extractall(tmp, filter="data")
+            if hasattr(tarfile, "data_filter"):   # Python >= 3.11.4
+                archive.extractall(tmp, filter="data")
+            else:
+                archive.extractall(tmp)
         es5 = tmp / "package" / "es5"
         staging = folder.with_name(folder.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
