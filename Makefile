@@ -1,11 +1,15 @@
 # Two commands on a fresh machine with Python >= 3.11 and pip:
-#   make demo   sets up .venv (engine + notebook stack) and runs a small exploration
-#   make test   sets up .venv, builds the documentation and runs the test suite (what CI runs)
+#   make demo   sets up .venv with the engine alone and runs a small exploration
+#   make test   sets up .venv with everything, builds the documentation and runs the test
+#               suite (what CI runs)
 #   make docs   builds the documentation site into docs/_build/html
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# What is installed in $(VENV): the engine alone (make demo), or everything (make setup, make
+# test and the rest). Two stamps, so that the engine alone never passes for everything.
+STAMP_ENGINE := $(VENV)/.installed-engine
+STAMP := $(VENV)/.installed-all
 # The exact versions every machine installs (pip constraints); `make lock` rewrites it.
 LOCK := requirements.lock
 EXTRAS := notebook,test,surrogate,docs
@@ -21,28 +25,42 @@ PARALLEL ?= -n auto --dist worksteal
 # The browser tests use Debian's Chromium (Playwright cannot download browsers here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: setup demo docs test test-fast test-slow test-browser lint notebook bench gpaw lock clean
+.PHONY: setup setup-engine demo docs test test-fast test-slow test-browser lint notebook bench gpaw lock clean
 
 setup: $(STAMP)
+setup-engine: $(STAMP_ENGINE)
 
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends chromium >/dev/null
 
+# The engine alone (the package without extras): what `make demo` needs.
+$(STAMP_ENGINE): pyproject.toml $(LOCK)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --constraint $(LOCK) -e .
+	touch $(STAMP_ENGINE)
+
+# Everything: the engine, the notebook stack, CHGNet, the test and documentation tools.
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0  # the CPU build, before chgnet asks
 	$(BIN)/python -m pip install --quiet --constraint $(LOCK) -e ".[$(EXTRAS)]"
-	touch $(STAMP)
+	touch $(STAMP) $(STAMP_ENGINE)
 
-demo: $(STAMP)
+demo: $(STAMP_ENGINE)
 	$(BIN)/gapexplore demo --folder runs/demo
 
 # The documentation site, into docs/_build/html, read afresh (-E). -W: any warning fails
 # the build; -n: every cross-reference inside the site (pages, API objects) must resolve.
+# MathJax (from the npm registry, git-ignored) goes into the site, so equations typeset offline.
 DOCS_BUILD := docs/_build/html
-docs: $(STAMP)
+MATHJAX := docs/_vendor/mathjax/tex-mml-chtml.js
+$(MATHJAX): tools/fetch_mathjax.py
+	$(PYTHON) tools/fetch_mathjax.py docs/_vendor/mathjax
+
+docs: $(STAMP) $(MATHJAX)
 	$(BIN)/sphinx-build -E -W -n --keep-going -q -b html docs $(DOCS_BUILD)
 
 # The whole suite, slow scientific checks included (about 25 minutes on 2 cores, one test per core).
@@ -93,7 +111,8 @@ gpaw: $(STAMP)
 	         "$(BIN)/python -m pip install --no-cache-dir --force-reinstall ..." >&2; exit 1; }
 
 # Rewrite requirements.lock on purpose: resolve pyproject.toml's ranges afresh in a
-# throw-away environment and record the versions. Then `make setup` installs them.
+# throw-away environment and record the versions (and Binder's share of them, in
+# binder/requirements.txt). Then `make setup` installs them.
 LOCK_VENV := .lock-venv
 lock:
 	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
@@ -102,7 +121,8 @@ lock:
 	$(LOCK_VENV)/bin/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	$(call gpaw_install,$(LOCK_VENV)/bin/python)
 	$(LOCK_VENV)/bin/python tools/lock.py $(LOCK_VENV)/bin/python $(LOCK)
+	$(LOCK_VENV)/bin/python tools/binder_pins.py   # binder/requirements.txt from the new lock
 	rm -rf $(LOCK_VENV)
 
 clean:
-	rm -rf $(VENV) $(LOCK_VENV) runs .pytest_cache docs/_build docs/reference/_generated
+	rm -rf $(VENV) $(LOCK_VENV) runs .pytest_cache docs/_build docs/_vendor docs/reference/_generated

@@ -37,13 +37,20 @@ exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**/.ipynb_checkpoints",
                     "reference/_generated", "paper-runs/report.md"]
 
 # --- MyST and the notebooks ----------------------------------------------------------------
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "substitution"]
 myst_heading_anchors = 3
 myst_dmath_double_inline = True
 nb_execution_mode = "off"        # the notebooks run in CI (tests/test_notebooks.py), not here
 nb_output_stderr = "remove"
 # Notebooks and generated reports jump heading levels (H1 to H3); that is not an error.
 suppress_warnings = ["myst.header"]
+
+# --- Binder: the one place that names the repository's public address ----------------------
+#: GitHub's owner/name of this repository; README.md's Binder badge must name the same
+#: (tests/test_docs.py checks).
+github_repository = "gapexplore/gapexplore"
+binder_url = f"https://mybinder.org/v2/gh/{github_repository}/HEAD?labpath=notebooks"
+myst_substitutions = {"binder_link": f"[launch the notebooks on Binder]({binder_url})"}
 
 # --- autodoc -------------------------------------------------------------------------------
 autodoc_default_options = {"members": True, "member-order": "bysource", "ignore-module-all": True,
@@ -83,7 +90,14 @@ nitpick_ignore_regex = [
 toc_object_entries_show_parents = "hide"   # "element", not "ExploreSettings.element"
 html_theme = "pydata_sphinx_theme"
 html_title = f"gapexplore {release}"
-html_static_path = []
+# MathJax is served from the site itself, not a CDN, so equations typeset offline.
+# tools/fetch_mathjax.py (run by `make docs`) puts it in docs/_vendor/mathjax (git-ignored).
+MATHJAX = HERE / "_vendor" / "mathjax" / "tex-mml-chtml.js"
+if not MATHJAX.is_file():
+    raise RuntimeError(f"{MATHJAX.relative_to(ROOT)} is missing: run `make docs`, or "
+                       "`python tools/fetch_mathjax.py` (needs npm), before sphinx-build")
+html_static_path = ["_vendor"]
+mathjax_path = "mathjax/tex-mml-chtml.js"   # relative to the built site's _static/
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,

@@ -1,5 +1,6 @@
 """The documentation site builds without a warning, and has its tutorials and API pages."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_the_site_builds_without_warnings(tmp_path):
     pytest.importorskip("sphinx")
     pytest.importorskip("myst_nb")
+    _local_mathjax()
     out = tmp_path / "html"
     build = subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "-n", "--keep-going", "-q", "-b", "html",
@@ -28,3 +30,41 @@ def test_the_site_builds_without_warnings(tmp_path):
     assert 'id="gapexplore.run.explorer.Explorer"' in api
     cli = (out / "reference" / "cli.html").read_text()
     assert "gapexplore run" in cli and "--reference" in cli
+    _assert_local_mathjax(out)
+
+
+def _local_mathjax():
+    """docs/_vendor/mathjax, as `make docs` fetches it (npm) when it is missing."""
+    if not (ROOT / "docs" / "_vendor" / "mathjax" / "tex-mml-chtml.js").is_file():
+        if shutil.which("npm") is None:
+            pytest.skip("MathJax is not in docs/_vendor and npm is missing to fetch it")
+        subprocess.run([sys.executable, str(ROOT / "tools" / "fetch_mathjax.py")],
+                       check=True, timeout=300)
+
+
+def _assert_local_mathjax(out):
+    """The equations typeset offline: the pages load the site's own MathJax, no CDN."""
+    import re
+
+    page = (out / "explanation" / "protocol.html").read_text()
+    assert r"\[\rho_i(\mathbf{r})" in page      # paper Eq. 1, for MathJax to typeset
+    scripts = re.findall(r'<script[^>]*src="([^"]*)"', page)
+    mathjax = [src for src in scripts if "mathjax" in src.lower()]
+    assert [src.split("?")[0] for src in mathjax] == ["../_static/mathjax/tex-mml-chtml.js"], \
+        f"MathJax is not the site's own copy: {mathjax}"
+    assert not [src for src in scripts if src.startswith(("http:", "https:", "//"))], scripts
+    static = out / "_static" / "mathjax"
+    assert (static / "tex-mml-chtml.js").stat().st_size > 500_000
+    assert list((static / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+
+
+def test_the_readme_binder_badge_is_the_sites():
+    """docs/conf.py names the repository once; the README's Binder link is the same one."""
+    import re
+
+    conf = (ROOT / "docs" / "conf.py").read_text()
+    repository = re.search(r'^github_repository = "([^"]+)"$', conf, re.MULTILINE).group(1)
+    url = f"https://mybinder.org/v2/gh/{repository}/HEAD?labpath=notebooks"
+    assert 'binder_url = f"https://mybinder.org/v2/gh/{github_repository}/HEAD?labpath=notebooks"' \
+        in conf
+    assert f"]({url})" in (ROOT / "README.md").read_text()

@@ -22,9 +22,87 @@ def test_environment_yml_matches_pyproject():
     assert _environment_pip_list(ROOT / "environment.yml") == wanted
 
 
-def test_binder_uses_the_same_environment():
-    assert (ROOT / "binder" / "environment.yml").read_text() == \
-        (ROOT / "environment.yml").read_text()
+def _binder_pins():
+    pins = {}
+    for line in (ROOT / "binder" / "requirements.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[_canonical(name)] = version
+    return pins
+
+
+def _binder_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("binder_pins", ROOT / "tools" / "binder_pins.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_binder_installs_the_locked_versions_the_notebooks_need():
+    """binder/requirements.txt pins, at requirements.lock's versions, exactly the engine's
+    dependencies and the notebook extra with all they need (tools/binder_pins.py)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import pytest
+
+    pins, lock = _binder_pins(), _lock()
+    assert {name: lock.get(name) for name in pins} == pins, "run tools/binder_pins.py"
+    try:
+        version("jupyterlab")
+    except PackageNotFoundError:
+        pytest.skip("the notebook extra is not installed here (make setup installs it)")
+    assert set(pins) == _binder_tool().closure(), "run tools/binder_pins.py"
+    for name in ("numpy", "quippy-ase", "dscribe", "jupyterlab", "nglview", "jupyter-bokeh"):
+        assert name in pins
+    for name in ("torch", "chgnet", "gpaw", "pytest", "ruff", "playwright", "sphinx",
+                 "jupyter-repo2docker"):
+        assert name not in pins, f"{name} is not for the notebooks"
+
+
+def test_binder_environment_is_python_3_11_and_the_pins():
+    import yaml
+
+    binder = ROOT / "binder"
+    environment = yaml.safe_load((binder / "environment.yml").read_text())
+    assert environment["dependencies"] == ["python=3.11", "pip"]
+    post_build = (binder / "postBuild").read_text()
+    assert "pip install --no-cache-dir --no-compile -r binder/requirements.txt" in post_build
+    assert "--no-deps ." in post_build
+    assert (binder / "postBuild").stat().st_mode & 0o111
+
+
+def test_repo2docker_writes_binders_dockerfile(tmp_path):
+    """What mybinder.org would build from binder/: repo2docker writes the Dockerfile (no
+    Docker needed) from a copy of the tracked files."""
+    import shutil
+    import subprocess
+    import sys
+
+    import pytest
+
+    repo2docker = Path(sys.executable).with_name("jupyter-repo2docker")
+    if not repo2docker.exists():
+        pytest.skip("jupyter-repo2docker is not installed (the test extra)")
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    copy = tmp_path / "repo"
+    for name in filter(None, listed.stdout.split("\0")):
+        if (ROOT / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name)
+    built = subprocess.run([str(repo2docker), "--no-build", "--debug", "--user-id", "1000",
+                            "--user-name", "jovyan", str(copy)],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-3000:]
+    dockerfile = built.stdout
+    assert dockerfile.lstrip().startswith("FROM ") or "\nFROM " in dockerfile
+    assert "Building conda environment for python=3.11" in built.stderr
+    assert '--file "binder/environment.yml"' in dockerfile
+    assert "RUN ./binder/postBuild" in dockerfile
+    assert "requirements.txt" not in dockerfile   # installed by postBuild, not repo2docker
 
 
 def test_ci_runs_the_readme_test_command():
@@ -34,6 +112,35 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert ci == ["make test"]
     assert "\nmake test\n" in readme and "\nmake demo\n" in readme
+
+
+def _make_rule(makefile, target):
+    """The prerequisites and recipe lines of ``target`` in ``makefile``."""
+    lines = makefile.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe = []
+    for line in lines[start + 1:]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return lines[start].split(":", 1)[1].split(), recipe
+
+
+def test_make_demo_installs_the_engine_alone_and_make_test_everything():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "STAMP_ENGINE := $(VENV)/.installed-engine" in makefile
+    assert "STAMP := $(VENV)/.installed-all" in makefile
+    demo, _ = _make_rule(makefile, "demo")
+    assert demo == ["$(STAMP_ENGINE)"]
+    _, engine = _make_rule(makefile, "$(STAMP_ENGINE)")
+    assert "$(BIN)/python -m pip install --quiet --constraint $(LOCK) -e ." in engine
+    assert not [line for line in engine if "torch" in line or "[" in line]
+    assert engine[-1] == "touch $(STAMP_ENGINE)"   # never the full stamp
+    _, full = _make_rule(makefile, "$(STAMP)")
+    assert '$(BIN)/python -m pip install --quiet --constraint $(LOCK) -e ".[$(EXTRAS)]"' in full
+    assert full[-1] == "touch $(STAMP) $(STAMP_ENGINE)"
+    for target in ("test", "setup", "docs", "notebook", "test-fast", "lint"):
+        assert "$(STAMP)" in _make_rule(makefile, target)[0], target
 
 
 def _lock():
