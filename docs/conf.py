@@ -98,6 +98,10 @@ if not MATHJAX.is_file():
                        "`python tools/fetch_mathjax.py` (needs npm), before sphinx-build")
 html_static_path = ["_vendor"]
 mathjax_path = "mathjax/tex-mml-chtml.js"   # relative to the built site's _static/
+html_favicon = "_static/favicon.svg"   # else browsers ask for a /favicon.ico that is not there
+# The theme's colour mode when the reader has chosen none (without it the theme's script
+# logs an error to the console on a first visit).
+html_context = {"default_mode": "auto"}
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
