@@ -11,7 +11,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from browser_lab import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS
 
 ROOT = Path(__file__).resolve().parents[1]
