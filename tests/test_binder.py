@@ -61,7 +61,7 @@ def test_the_binder_environment_installs_and_runs_the_quickstart(tmp_path):
     result = subprocess.run([str(python), "-c", script], cwd=tmp_path, env=env,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "runs" / "quickstart" / "iter_000" / "gap" / "gap.xml").exists()
+    assert (tmp_path / "runs" / "course" / "iter_000" / "gap" / "gap.xml").exists()
     located = subprocess.run([str(python), "-c", "import gapexplore; print(gapexplore.__file__)"],
                              env=env, capture_output=True, text=True, cwd=tmp_path, check=True)
     assert str(venv) in located.stdout  # installed into the fresh environment, not the checkout

@@ -93,7 +93,7 @@ def test_the_quickstart_dashboard_draws_and_its_controls_drive_the_next_iteratio
         shot(page, folder, "after-next-iteration")
         found = problems(page)
 
-    state = json.loads((root / "runs" / "quickstart" / "state.json").read_text())
+    state = json.loads((root / "runs" / "course" / "state.json").read_text())
     assert [r["n_select"] for r in state["iterations"]] == [6, 6, 3]
     assert state["iterations"][2]["selected"] == 3
     assert not found, found  # widget, JavaScript and cell errors

@@ -1,5 +1,8 @@
-"""Every notebook runs top to bottom with small parameters (injected into its tagged cell)."""
+"""Every notebook runs top to bottom with small parameters (injected into its tagged cell),
+and is stored as a course reads it: with small outputs, typeset equations, exercises with
+hidden solutions and its measured running time."""
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -27,7 +30,7 @@ def test_notebook_runs(path, tmp_path):
     notebook = _with_small_parameters(nbformat.read(path, as_version=4))
     for cell in notebook.cells:
         if cell.cell_type == "code":
-            assert not cell.outputs, f"{path.name}: commit notebooks with outputs cleared"
+            cell.outputs = []   # the stored outputs give way to this run's
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs
@@ -37,3 +40,29 @@ def test_notebook_runs(path, tmp_path):
 
 def test_there_are_notebooks():
     assert NOTEBOOKS
+
+
+MAX_BYTES = 300_000
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_is_stored_as_a_course_reads_it(path):
+    """Outputs of a real execution, small; equations; an exercise with a hidden solution;
+    the running time measured (or estimated) with its date, at the top."""
+    assert path.stat().st_size < MAX_BYTES, f"{path.name}: {path.stat().st_size} bytes"
+    notebook = nbformat.read(path, as_version=4)
+    assert WIDGET_STATE not in notebook.metadata.get("widgets", {}), \
+        f"{path.name}: strip the stored widget state"
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert any(c.outputs for c in code), f"{path.name}: store the outputs of an execution"
+    assert all(c.get("execution_count") for c in code), f"{path.name}: some cells never ran"
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"{path.name}: stored outputs hold an error"
+    text = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    assert "$$" in text, f"{path.name}: typeset at least one equation"
+    assert "## Exercise" in text and "<details><summary>Solution</summary>" in text \
+        and "</details>" in text, f"{path.name}: an exercise with its solution in <details>"
+    title = notebook.cells[0].source
+    assert re.search(r"(measured|estimated) [^)]*\d{4}-\d{2}-\d{2}", title), \
+        f"{path.name}: state the measured time, with its date, at the top"
