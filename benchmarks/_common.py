@@ -11,7 +11,8 @@ folder is on ``sys.path`` and ``import _common`` finds it. Beside the pinning:
 
 * :func:`read_run`: a run folder through the package's read-only run object
   (:class:`gapexplore.run.RunReader`: ``.settings``, ``.state``, ``.store``,
-  ``.potential``, ``.results()``); no script reads or writes a run's files itself;
+  ``.potential``; ranked with ``gapexplore.run.results.rank_run``); no script reads or
+  writes a run's files itself;
 * :func:`dask_client`: a local Dask cluster, as ``gapexplore run --dask-workers`` starts it
   or with Dask's own worker environment;
 * :func:`known_matches`: which structures are which known structure (pymatgen's

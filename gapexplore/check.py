@@ -54,6 +54,7 @@ from gapexplore.fit import load_potential, predicted_errors
 from gapexplore.label import label_structures
 from gapexplore.relax import RelaxSettings, relax
 from gapexplore.run.reader import RunReader, RunView
+from gapexplore.run.results import rank_run
 from gapexplore.validate import (
     HELD_OUT_STRUCTURES,
     KNOWN_STRUCTURES,
@@ -311,7 +312,7 @@ def check_run(folder, settings: CheckSettings | None = None, *, reference=None,
     gap = load_potential(potential_path)
     ref = explorer.reference.calculator()
     chemistry = explorer.chemistry
-    found = explorer.results(top=max(settings.top, settings.md_structures))
+    found = rank_run(explorer, top=max(settings.top, settings.md_structures))
     structures = {}
     for rank, item in enumerate(found[:settings.top], start=1):
         structures[f"#{rank} {item.spacegroup.split()[0]}"] = ("found", item.atoms)

@@ -1,9 +1,9 @@
 """Binder: the image that mybinder.org builds from ``binder/`` opens the quickstart.
 
-No conda channel is reachable here, so this checks what can be checked: the pip list of
-``binder/environment.yml`` installs into a fresh virtual environment, ``binder/postBuild``
-installs gapexplore into it, and the quickstart runs there (small) with that environment's
-own Python and Jupyter kernel.
+No conda channel is reachable here, so this checks what can be checked:
+``binder/environment.yml`` asks for Python 3.11 and pip, ``binder/postBuild`` installs the
+locked pins of ``binder/requirements.txt`` and gapexplore into a fresh virtual environment,
+and the quickstart runs there (small) with that environment's own Python and Jupyter kernel.
 """
 
 import os
@@ -18,27 +18,17 @@ from test_notebooks import _with_small_parameters
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _pip_requirements(environment: Path) -> list[str]:
-    spec = yaml.safe_load(environment.read_text())
-    pips = [d["pip"] for d in spec["dependencies"] if isinstance(d, dict) and "pip" in d]
-    assert len(pips) == 1, "binder/environment.yml needs one pip: list"
-    return pips[0]
-
-
 @pytest.mark.slow
 def test_the_binder_environment_installs_and_runs_the_quickstart(tmp_path):
     import nbformat
 
+    spec = yaml.safe_load((ROOT / "binder" / "environment.yml").read_text())
+    assert spec["dependencies"] == ["python=3.11", "pip"]
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    requirements = tmp_path / "requirements.txt"
-    requirements.write_text("\n".join(_pip_requirements(ROOT / "binder" / "environment.yml"))
-                            + "\nnbclient\nipykernel\n")
     env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
            "PIP_DISABLE_PIP_VERSION_CHECK": "1", "VIRTUAL_ENV": str(venv)}
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(requirements)],
-                   check=True, env=env)
     # postBuild runs from the repository root (repo2docker's working directory), on a copy
     # so that the checkout gets no build folders
     subprocess.run(["git", "clone", "--quiet", "--depth", "1", f"file://{ROOT}",
