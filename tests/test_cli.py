@@ -124,3 +124,14 @@ def test_the_demos_are_valid_runs_with_their_own_folders():
     assert ExploreSettings(**DEMOS["sic"][0]).chemistry().formula == "SiC"
     args = _parser().parse_args(["demo", "--system", "sic"])
     assert args.system == "sic" and args.folder is None
+
+
+def test_main_leaves_the_python_path_as_it_found_it(tmp_path):
+    """The current folder is on the path while a command runs (a reference module beside
+    the user), not after it: main may be called from Python."""
+    import os
+    import sys
+
+    before = list(sys.path), os.environ.get("PYTHONPATH")
+    assert main(["status", str(tmp_path / "none")]) == 2
+    assert (list(sys.path), os.environ.get("PYTHONPATH")) == before

@@ -151,9 +151,9 @@ def main(argv=None) -> int:
     """Entry point of the ``gapexplore`` command."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    _current_folder_on_path()
     try:
-        return _COMMANDS.get(args.command, _run)(args)
+        with _current_folder_on_path():
+            return _COMMANDS.get(args.command, _run)(args)
     except GapExploreError as error:
         if args.traceback:
             traceback.print_exc()
@@ -175,16 +175,27 @@ def main(argv=None) -> int:
         return 1
 
 
-def _current_folder_on_path() -> None:
+@contextlib.contextmanager
+def _current_folder_on_path():
     """Look for ``--reference module:function`` modules in the current folder first, as
     ``python -m`` and uvicorn do, here and in the worker processes (which read
-    ``PYTHONPATH``)."""
+    ``PYTHONPATH``), while the command runs; both are as they were afterwards (``main``
+    may be called from Python)."""
     here = os.getcwd()
+    path, variable = list(sys.path), os.environ.get("PYTHONPATH")
     if here not in sys.path:
         sys.path.insert(0, here)
-    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    paths = (variable or "").split(os.pathsep)
     if here not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([here] + [p for p in paths if p])
+    try:
+        yield
+    finally:
+        sys.path[:] = path
+        if variable is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = variable
 
 
 def _for_the_command_line(error: GapExploreError, args: argparse.Namespace) -> str:
