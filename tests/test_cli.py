@@ -14,6 +14,9 @@ def test_run_starts_continues_and_guards_its_settings(tmp_path, capsys, caplog):
     assert "finished after 1 iteration (--iterations 1 reached)" in out
     assert "iteration 0: selected 3" in out
     assert out.startswith("plan: Si, reference sw-si, GAP model light\n")   # before any step
+    lines = out.splitlines()   # each step is announced as it starts, then when it is done
+    assert lines.index("iteration 0: generate ...") < lines.index("iteration 0: select ...")
+    assert "iteration 1: generate ..." not in lines   # not after the stop criterion
     assert f"next: gapexplore results {folder}" in out
     assert "atomic environments of 1 species" in caplog.text   # the memory model, each fit
     steps = [line.split(":")[1].split()[0] for line in out.splitlines()

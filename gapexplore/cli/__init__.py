@@ -319,15 +319,23 @@ def _run(args: argparse.Namespace) -> int:
 
             print(run_plan(explorer.settings, args.dask_workers or explorer.n_jobs),
                   flush=True)
-        if not args.quiet:
-            print(f"gapexplore: {'started' if new else 'continuing'} {args.folder} at "
-                  f"iteration {explorer.iteration}, step {explorer.next_step}", flush=True)
+        if not args.quiet and not explorer.finished():
+            print(f"gapexplore: {'started' if new else 'continuing'} {args.folder}",
+                  flush=True)
+            _starting(explorer)
         for iteration, step in explorer.irun():
             if not args.quiet:
                 seconds = explorer.state.iterations[iteration].seconds[step]
                 print(f"iteration {iteration}: {step} done ({seconds:.1f} s)", flush=True)
+                if not explorer.finished():
+                    _starting(explorer)
     _report(explorer, time.perf_counter() - start)
     return 0
+
+
+def _starting(explorer: Explorer) -> None:
+    """The step about to run, the moment it starts (a long one shows no bar of its own)."""
+    print(f"iteration {explorer.iteration}: {explorer.next_step} ...", flush=True)
 
 
 _COMMANDS = {"status": _status, "results": _results, "check": _check, "export": _export}
