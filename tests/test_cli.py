@@ -29,6 +29,9 @@ def test_run_starts_continues_and_guards_its_settings(tmp_path, capsys, caplog):
     # a run's settings cannot change under it ...
     assert main(["run", str(folder), "--element", "C", "--quiet"]) == 2
     assert "holds a run with other settings (element)" in capsys.readouterr().err
+    # ... and a stop criterion given beside it is not named as the problem
+    assert main(["run", str(folder), "--element", "C", "--iterations", "3", "--quiet"]) == 2
+    assert "holds a run with other settings (element);" in capsys.readouterr().err
     # ... but its stop criteria can
     settings = json.loads((folder / "settings.json").read_text())
     assert settings["max_iterations"] == 1

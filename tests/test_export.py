@@ -24,6 +24,8 @@ def finished_run(tmp_path_factory):
 def test_the_export_loads_in_a_fresh_process_from_the_export_alone(finished_run, tmp_path,
                                                                     capsys):
     destination = tmp_path / "gap_export"
+    assert main(["results", str(finished_run)]) == 0   # iteration 0 relaxes nothing
+    assert "the run has finished and no GAP relaxation converged" in capsys.readouterr().out
     assert main(["export", str(finished_run), str(destination)]) == 0
     assert "exported" in capsys.readouterr().out
     names = {p.name for p in destination.iterdir()}

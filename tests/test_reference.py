@@ -18,6 +18,7 @@ from gapexplore.core.parallel import default_executor
 from gapexplore.label import (
     DEFAULT_TOY_REFERENCES,
     TOY_REFERENCES,
+    as_reference,
     default_reference,
     label_structures,
     reference_calculator,
@@ -391,3 +392,9 @@ def test_ctrl_c_under_quippy_stops_labelling_instead_of_being_recorded():
 
     with pytest.raises(KeyboardInterrupt):
         label_structures(faulty_batch()[:2], Interrupted(), name="interrupted")
+
+
+def test_a_module_function_reference_is_named_as_typed():
+    reference = as_reference("faulty_references:counting_sw")
+    assert reference.name == "faulty_references:counting_sw"
+    assert as_reference("faulty_references:counting_sw", name="mine").name == "mine"

@@ -120,7 +120,12 @@ def _config(path: Path) -> tuple[dict, dict]:
              if k not in _WHERE_KEYS}, {k: values[k] for k in _WHERE_KEYS if k in values})
 
 
-def _print_results(found: list, folder: Path) -> None:
+def _print_results(found: list, folder: Path, finished: bool = False) -> None:
+    if not found and finished:
+        print(f"gapexplore: {folder}: the run has finished and no GAP relaxation converged, so "
+              "there is nothing to rank (a larger --max-steps or --fmax, or more iterations, "
+              "would give some).")
+        return
     if not found:
         print(f"gapexplore: {folder}: no converged relaxation yet (iteration 1 relaxes).")
         return
@@ -224,7 +229,8 @@ def _results(args: argparse.Namespace) -> int:
     verify = args.verify
     if verify is None:
         verify = _default_verify(explorer)
-    _print_results(rank_run(explorer, top=args.top, verify_top=verify), args.folder)
+    _print_results(rank_run(explorer, top=args.top, verify_top=verify), args.folder,
+                   finished=explorer.finished())
     return 0
 
 

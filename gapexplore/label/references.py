@@ -32,7 +32,8 @@ def as_reference(reference, *, name: str | None = None, elements=None,
         ``"module:function"`` naming an importable function that returns an ASE
         calculator, such a function or class, a calculator instance, or a Reference.
     name : str, optional
-        Recorded as ``REF_NAME`` instead of the reference's own name.
+        Recorded as ``REF_NAME`` instead of the reference's own name (for
+        ``"module:function"``, that text).
     elements : iterable of str, optional
         Chemical symbols covered, instead of the reference's own (None: any, for a
         function or calculator).
@@ -46,6 +47,7 @@ def as_reference(reference, *, name: str | None = None, elements=None,
         an import that fails, or anything else; before any calculation.
     """
     if isinstance(reference, str) and ":" in reference:
+        name = reference if name is None else name   # recorded as the user typed it
         reference = _import_function(reference, where)
     if isinstance(reference, str):
         ref = named_reference(reference, where, parameter="reference")

@@ -143,10 +143,11 @@ class Explorer(Steps, RunView):
                     raise fail("settings", "Explorer", "an ExploreSettings", settings)
                 settings = with_optimiser_of_its_version(settings, self.state.schema)
             if settings is not None and settings != existing:
-                changed = existing.changed(settings)
-                if set(changed) - STOP_CRITERIA:
+                fixed = [name for name in existing.changed(settings)
+                         if name not in STOP_CRITERIA]
+                if fixed:
                     raise GapExploreError(
-                        f"{folder} holds a run with other settings ({', '.join(changed)}); "
+                        f"{folder} holds a run with other settings ({', '.join(fixed)}); "
                         "continue it without them (only the stop criteria max_labels, "
                         "max_iterations, target_error and target_prediction_error may "
                         "change), or start a new folder.")
