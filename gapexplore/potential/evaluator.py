@@ -57,11 +57,15 @@ class Results:
     stress : numpy.ndarray
         Stress [eV/Å³] of each cell as ASE's Voigt 6-vector (xx, yy, zz, yz, xz, xy),
         shape (n_cells, 6); NaN for cells that are not periodic in all three directions.
+    shortest : numpy.ndarray
+        Shortest interatomic distance [Å] of each cell, periodic images included, among
+        the pairs within the GAP's cutoff (``inf`` when there are none), shape (n_cells,).
     """
 
     energy: np.ndarray
     forces: list
     stress: np.ndarray
+    shortest: np.ndarray
 
 
 class GapEvaluator:
@@ -128,7 +132,7 @@ class GapEvaluator:
         where = "GapEvaluator.evaluate"
         structures = check_structures(structures, "structures", where)
         if not structures:
-            return Results(np.zeros(0), [], np.zeros((0, 6)))
+            return Results(np.zeros(0), [], np.zeros((0, 6)), np.zeros(0))
         known = set(self.model.species)
         for index, atoms in enumerate(structures):
             unknown = sorted(set(atoms.get_chemical_symbols())
@@ -148,7 +152,8 @@ class GapEvaluator:
         parts.append(self._evaluate(chunk))
         return Results(energy=np.concatenate([p.energy for p in parts]),
                        forces=[f for p in parts for f in p.forces],
-                       stress=np.concatenate([p.stress for p in parts]))
+                       stress=np.concatenate([p.stress for p in parts]),
+                       shortest=np.concatenate([p.shortest for p in parts]))
 
     def _evaluate(self, structures: list[Atoms]) -> Results:
         """One pass over a batch of checked structures."""
@@ -204,8 +209,11 @@ class GapEvaluator:
                 sigma = dedstrain[index] / atoms.get_volume()
                 sigma = 0.5 * (sigma + sigma.T)
                 stress[index] = sigma[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+        shortest = np.full(len(structures), np.inf)
+        np.minimum.at(shortest, pair_cell, pairs.distance_np)
         return Results(energy=energy.detach().cpu().numpy() + e0_cells,
-                       forces=np.split(forces, np.cumsum(counts)[:-1]), stress=stress)
+                       forces=np.split(forces, np.cumsum(counts)[:-1]), stress=stress,
+                       shortest=shortest)
 
 
 def _torch():

@@ -23,7 +23,10 @@ volume per atom outside ``volume_bounds`` × the starting volume.
 
 :mod:`.settings` holds :class:`RelaxSettings` and the optimisers (:data:`OPTIMISERS`);
 :mod:`.filter` the cell filter; :mod:`.pressure` the random pressures of Eq. 5; :mod:`.loop`
-relaxes one structure or a batch; :mod:`.finals` reads what a batch found.
+relaxes one structure or a batch; :mod:`.batched` relaxes many cells at once with the
+native GAP (FIRE, vectorised over cells: what :func:`relax_structures` does when the
+settings name the native engine and FIRE); :mod:`.frames` holds what both keep and the
+explosion guard; :mod:`.finals` reads what a batch found.
 """
 
 from gapexplore.relax.filter import FastFrechetCellFilter

@@ -17,20 +17,18 @@ from gapexplore.core import keys
 from gapexplore.core.checks import check_int, check_real, check_rng, check_structures, fail
 from gapexplore.core.chemistry import Chemistry, Composition, check_chemistry
 from gapexplore.core.errors import reraise_interrupt
-from gapexplore.core.geometry import shortest_distance_below
 from gapexplore.core.parallel import TaskTimedOut, map_ordered, process_cached
 from gapexplore.fit import load_potential
 from gapexplore.label import as_reference, cached_calculator
+from gapexplore.relax.batched import relax_batch
 from gapexplore.relax.filter import FastFrechetCellFilter
+from gapexplore.relax.frames import STATUS_CONVERGED, STATUS_MAX_STEPS, explosion, make_frame
 from gapexplore.relax.pressure import random_pressures
 from gapexplore.relax.settings import RelaxSettings, make_optimiser
 
 __all__ = ["relax", "relax_structures"]
 
 log = logging.getLogger(__name__)
-
-STATUS_CONVERGED = "converged"
-STATUS_MAX_STEPS = "max_steps"
 
 
 def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry | Composition,
@@ -70,10 +68,10 @@ def relax(atoms: Atoms, calculator, *, pressure: float, chemistry: Chemistry | C
 
     def record():
         energy = work.get_potential_energy()
-        problem = _explosion(work, energy, v_start, d_min, settings.volume_bounds)
+        problem = explosion(work, energy, v_start, d_min, settings.volume_bounds)
         if problem is not None:
             raise _Exploded(problem)
-        frames.append(_frame(work, energy, pressure, p, len(frames)))
+        frames.append(make_frame(work, energy, pressure, len(frames)))
 
     optimiser.attach(record)
     try:
@@ -127,28 +125,6 @@ class _Exploded(Exception):
     """Raised by the step observer to stop a relaxation that has exploded."""
 
 
-def _frame(atoms: Atoms, energy: float, pressure_gpa: float, p: float, step: int) -> Atoms:
-    frame = atoms.copy()
-    frame.calc = None
-    frame.info[keys.GAP_ENERGY] = float(energy)
-    frame.info[keys.ENTHALPY_PER_ATOM] = float((energy + p * atoms.get_volume()) / len(atoms))
-    frame.info[keys.PRESSURE] = float(pressure_gpa)
-    frame.info[keys.RELAX_STEP] = step
-    frame.info[keys.CONFIG_TYPE] = keys.CONFIG_RSS_TRAJECTORY
-    return frame
-
-
-def _explosion(atoms: Atoms, energy: float, v_start: float, d_min: float, bounds) -> str | None:
-    if not np.isfinite(energy):
-        return "non-finite energy"
-    ratio = atoms.get_volume() / len(atoms) / v_start
-    if not bounds[0] <= ratio <= bounds[1]:
-        return f"volume per atom changed by a factor {ratio:.2f}"
-    if d_min > 0 and shortest_distance_below(atoms, d_min) is not None:
-        return f"atoms closer than {d_min:.2f} Å"
-    return None
-
-
 def relax_structures(structures: list[Atoms], potential, *,
                      chemistry: Chemistry | Composition,
                      rng: np.random.Generator, settings: RelaxSettings | None = None,
@@ -175,6 +151,9 @@ def relax_structures(structures: list[Atoms], potential, *,
     timeout : float, optional
         Wall-time limit of one relaxation [s] (local worker processes only); one over it
         is stopped and returns its starting structure with status ``"error: timed out"``.
+        Relaxations in batches (a GAP file, ``settings.engine == "native"``, FIRE) run
+        :data:`BATCH_TASK_SIZE` to a task, and the limit applies to the task as that many
+        times ``timeout``.
 
     Returns
     -------
@@ -192,12 +171,17 @@ def relax_structures(structures: list[Atoms], potential, *,
     check_int(n_jobs, "n_jobs", where, low=1)
     if timeout is not None:
         check_real(timeout, "timeout", where, low=0.0, low_open=True)
-    task = _RelaxTask(potential, chemistry, settings)
     pressures = [float(random_pressures(1, rng=child, p0=settings.p0, beta=settings.beta)[0])
                  for child in rng.spawn(len(structures))]
-    trajectories = map_ordered(task, list(zip(structures, pressures)), executor=executor,
-                               n_jobs=n_jobs, progress=progress, desc="relaxing",
-                               return_killed=True, timeout=timeout)
+    if _batched(potential, settings):
+        trajectories = _relax_in_batches(structures, pressures, potential, chemistry, settings,
+                                         executor=executor, n_jobs=n_jobs, progress=progress,
+                                         timeout=timeout)
+    else:
+        task = _RelaxTask(potential, chemistry, settings)
+        trajectories = map_ordered(task, list(zip(structures, pressures)), executor=executor,
+                                   n_jobs=n_jobs, progress=progress, desc="relaxing",
+                                   return_killed=True, timeout=timeout)
     for index, frames in enumerate(trajectories):
         if isinstance(frames, BaseException):  # the relaxation killed its worker each time
             start = structures[index].copy()
@@ -209,6 +193,53 @@ def relax_structures(structures: list[Atoms], potential, *,
         for frame in frames:
             frame.info[keys.RELAX_ID] = index
     return trajectories
+
+
+#: Structures per task when relaxations run in batches: a fixed number (not one that
+#: depends on the workers), so that a structure relaxes in the same company, and so along
+#: the same path to the last digit, whatever the executor.
+BATCH_TASK_SIZE = 32
+
+
+def _batched(potential, settings: RelaxSettings) -> bool:
+    """Whether the relaxations run many cells at once (:mod:`gapexplore.relax.batched`):
+    a GAP file, the native engine, FIRE."""
+    from pathlib import Path
+
+    return (isinstance(potential, (str, Path)) and settings.engine == "native"
+            and settings.optimiser == "fire")
+
+
+def _relax_in_batches(structures, pressures, potential, chemistry, settings, *, executor,
+                      n_jobs, progress, timeout) -> list:
+    """Every trajectory, relaxed :data:`BATCH_TASK_SIZE` structures per task; a task
+    that kills its worker (or, with ``timeout``, runs past ``timeout`` × its size) puts
+    its exception in the place of each of its structures."""
+    size = BATCH_TASK_SIZE
+    chunks = [(structures[k:k + size], pressures[k:k + size])
+              for k in range(0, len(structures), size)]
+    task = _BatchTask(str(potential), chemistry, settings)
+    done = map_ordered(task, chunks, executor=executor, n_jobs=n_jobs, progress=progress,
+                       desc=f"relaxing ({size} per task)", return_killed=True,
+                       timeout=None if timeout is None else timeout * size)
+    trajectories = []
+    for (chunk, _), result in zip(chunks, done):
+        trajectories.extend([result] * len(chunk) if isinstance(result, BaseException)
+                            else result)
+    return trajectories
+
+
+class _BatchTask:
+    """Relaxations of a batch of structures, picklable: carries the potential by path."""
+
+    def __init__(self, potential: str, chemistry, settings):
+        self.potential, self.chemistry, self.settings = potential, chemistry, settings
+
+    def __call__(self, item):
+        structures, pressures = item
+        evaluator = _calculator(self.potential, "native").evaluator
+        return relax_batch(structures, pressures, evaluator, chemistry=self.chemistry,
+                           settings=self.settings)
 
 
 class _RelaxTask:
