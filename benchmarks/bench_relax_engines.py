@@ -1,96 +1,205 @@
-"""GAP relaxations per core-hour: quippy's ``Potential`` against the native evaluator, one
-cell at a time (the relaxation loop of ``gapexplore.relax.relax``, unchanged).
+"""GAP relaxations per core-hour: quippy's ``Potential`` one cell at a time against the
+native engine relaxing many cells at once, and what 10,000 relaxations an iteration cost.
 
-Fits the light Si model to 40 random cells labelled by Stillinger–Weber (as
-``bench_engine.py`` does), then relaxes the same random Si cells (6–24 atoms, Eq. 5
-pressures) with each engine under the run's default relaxation settings (FIRE through the
-cell filter, fmax and step cap as given) and prints, per engine, relaxations per CPU-hour of
-this process and its ratio to quippy, and how many cells reach the same minimum (final
-enthalpy within 1 meV/atom of quippy's, among the cells both converge). BLAS, OpenMP and
-torch run one thread each. Relaxations are chaotic: a difference far below a meV/atom in a
-force can end a long relaxation in another minimum, so "same minimum" is counted, not
-assumed.
+For each model (``--models``: the light Si model, Table 1's Si model, the light SiC model;
+each fitted here to 40 random cells labelled by the toy reference, δ given, one gap_fit
+run) it relaxes the same random cells (6–24 atoms, Eq. 5 pressures, the run's relaxation
+settings: FIRE through the cell filter, fmax 0.01 eV/Å, at most 300 steps) with
+
+* quippy: :func:`gapexplore.relax.relax`, ASE's optimiser and filter, one cell at a time;
+* native: :func:`gapexplore.relax.batched.relax_batch`, every cell in flight evaluated in
+  one pass per step (what ``relax_structures`` does with ``engine="native"``),
+
+and prints relaxations and frames per CPU-hour of this process (one core; BLAS, OpenMP
+and torch one thread each), the ratio to quippy, and how many cells reach the same minimum
+(final enthalpy within 1 meV/atom of quippy's, among the cells both converge). Then, with
+the light Si model, the native engine's frames per CPU-second and peak memory against the
+atoms in flight (``max_atoms``) and against the cell size (6, 12, 24 atoms, quippy beside
+it), and the projection: hours for 10,000 relaxations on 2, 16 and 128 cores, assuming
+independent relaxations spread over processes without loss (one GPU: not measured here).
 
 Usage (from the repository root)::
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_relax_engines.py --cells 16
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_relax_engines.py            # about 15 min
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_relax_engines.py --cells 8 --models si-light
 
-Measured 2026-12-07 on a shared 2-core AMD EPYC VM (Python 3.11, quippy-ase 0.10.3, torch
-2.13.0 CPU; load average 6–7 from other jobs, so CPU time, not wall time), with
-``--cells 12``::
-
-    12 random Si cells of 13.5 atoms on average, fmax 0.05 eV/Å, at most 100 steps
-    engine    relaxations/CPU-hour  vs quippy
-    quippy                    1156       1.0x
-    native                    3439       3.0x
-    same minimum (final enthalpy within 1 meV/atom) in 5 of the 5 cells both converge
-
-Batched relaxations (many cells in one native evaluation per step: 13–17× quippy's
-evaluations per CPU-second in ``bench_engine.py``) are the next lever; this script measures
-what the evaluator gives the existing loop.
+Relaxations are chaotic: a difference far below a meV/atom in a force can end a long
+relaxation in another minimum, so "same minimum" is counted, not assumed.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
+import threading
 import time
 
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_variable] = "1"
+import _common  # noqa: F401  (one BLAS thread: before numpy loads)
+import numpy as np
+import psutil
 
-import numpy as np  # noqa: E402
-from bench_engine import fitted_model  # noqa: E402
+from gapexplore import Chemistry, Composition, dimers, isolated_atom, keys
+from gapexplore.fit import GapSettings, fit_gap, load_potential
+from gapexplore.generate import random_cells
+from gapexplore.label import label_structures
+from gapexplore.relax import RelaxSettings, random_pressures, relax
+from gapexplore.relax.batched import relax_batch
 
-from gapexplore import Chemistry, keys  # noqa: E402
-from gapexplore.fit import load_potential  # noqa: E402
-from gapexplore.generate import random_cells  # noqa: E402
-from gapexplore.relax import RelaxSettings, random_pressures, relax  # noqa: E402
+DELTAS = {"2b": 1.0, "3b": 0.3, "soap": 0.1}
+MODELS = {"si-light": ("Si", "light"), "si-table1": ("Si", "table1"),
+          "sic-light": ("SiC", "light")}
 
 
-def relax_all(cells, pressures, calculator, settings, chemistry):
-    """Final frames and CPU seconds of relaxing ``cells`` one after another."""
-    finals, start = [], time.process_time()
-    for atoms, pressure in zip(cells, pressures):
-        frames = relax(atoms, calculator, pressure=pressure, chemistry=chemistry,
-                       settings=settings)
-        finals.append(frames[-1])
-    return finals, time.process_time() - start
+def fitted(folder: str, name: str, seed: int) -> str:
+    """The GAP ``name`` (:data:`MODELS`) fitted to 40 random cells in ``folder``."""
+    formula, kind = MODELS[name]
+    chemistry = Chemistry.of(formula) if formula == "Si" else Composition.of(formula)
+    reference = "sw-si" if formula == "Si" else "tersoff-sic"
+    cells = random_cells(chemistry, 40, rng=np.random.default_rng(seed + 1000))
+    atoms = isolated_atom(chemistry)
+    labelled = label_structures(cells + dimers(chemistry)
+                                + (atoms if isinstance(atoms, list) else [atoms]), reference)
+    settings = (GapSettings.light(chemistry) if kind == "light"
+                else GapSettings.for_chemistry(chemistry, n_sparse_soap=386))
+    return str(fit_gap(labelled, chemistry, f"{folder}/{name}", settings=settings,
+                       deltas=DELTAS).potential)
+
+
+class PeakMemory:
+    """Peak resident memory [MB] of this process while the block runs (sampled)."""
+
+    def __enter__(self):
+        self.peak, self._stop = 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        process = psutil.Process()
+        while not self._stop.is_set():
+            self.peak = max(self.peak, process.memory_info().rss / 2**20)
+            time.sleep(0.02)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def relax_quippy(cells, pressures, potential, settings, chemistry):
+    """(trajectories, CPU seconds) relaxing one cell after another with quippy."""
+    calculator = load_potential(potential)
+    start = time.process_time()
+    out = [relax(a, calculator, pressure=p, chemistry=chemistry, settings=settings)
+           for a, p in zip(cells, pressures)]
+    return out, time.process_time() - start
+
+
+def relax_native(cells, pressures, potential, settings, chemistry, max_atoms=None):
+    """(trajectories, CPU seconds, peak MB) relaxing all cells in batches natively."""
+    evaluator = load_potential(potential, engine="native").evaluator
+    evaluator.evaluate(cells[:2])                         # torch's first-call set-up
+    with PeakMemory() as memory:
+        start = time.process_time()
+        out = relax_batch(cells, pressures, evaluator, chemistry=chemistry,
+                          settings=settings, max_atoms=max_atoms)
+        seconds = time.process_time() - start
+    return out, seconds, memory.peak
+
+
+def same_minima(first, second) -> tuple[int, int]:
+    """(cells whose final enthalpies agree within 1 meV/atom, cells both converge)."""
+    both = [(a[-1], b[-1]) for a, b in zip(first, second)
+            if a[-1].info.get(keys.RELAX_STATUS) == b[-1].info.get(keys.RELAX_STATUS)
+            == "converged"]
+    same = sum(abs(a.info[keys.ENTHALPY_PER_ATOM] - b.info[keys.ENTHALPY_PER_ATOM]) <= 1e-3
+               for a, b in both)
+    return same, len(both)
+
+
+def compare_engines(name, potential, args, rates):
+    """Both engines on the same cells with the model ``name``; its rates go in ``rates``."""
+    formula = MODELS[name][0]
+    chemistry = Chemistry.of(formula) if formula == "Si" else Composition.of(formula)
+    rng = np.random.default_rng(args.seed)
+    cells = random_cells(chemistry, args.cells, rng=rng)
+    pressures = random_pressures(len(cells), rng=rng)
+    settings = RelaxSettings()
+    quippy, q_seconds = relax_quippy(cells, pressures, potential, settings, chemistry)
+    native, n_seconds, peak = relax_native(cells, pressures, potential, settings, chemistry)
+    print(f"\n{name}: {len(cells)} random cells of {np.mean([len(c) for c in cells]):.1f} "
+          f"atoms on average, fmax {settings.fmax} eV/Å, at most {settings.max_steps} steps")
+    print(f"{'engine':<8} {'relaxations/CPU-h':>18} {'frames/CPU-s':>13} {'vs quippy':>10}")
+    for engine, runs, seconds in (("quippy", quippy, q_seconds), ("native", native, n_seconds)):
+        frames = sum(len(t) for t in runs)
+        print(f"{engine:<8} {3600 * len(cells) / seconds:18.0f} {frames / seconds:13.1f} "
+              f"{q_seconds / seconds:9.1f}x")
+    same, both = same_minima(quippy, native)
+    print(f"same minimum (final enthalpy within 1 meV/atom) in {same} of the {both} cells "
+          f"both converge; native peak memory {peak:.0f} MB")
+    rates[name] = 3600 * len(cells) / q_seconds, 3600 * len(cells) / n_seconds
+
+
+def batch_scaling(potential, seed):
+    """Native frames per CPU-second and peak memory against the atoms in flight."""
+    si = Chemistry.of("Si")
+    rng = np.random.default_rng(seed + 1)
+    cells = random_cells(si, 64, rng=rng)
+    pressures = random_pressures(len(cells), rng=rng)
+    settings = RelaxSettings(fmax=0.05, max_steps=60)
+    print("\nsi-light, native, 64 cells, fmax 0.05 eV/Å, at most 60 steps, by atoms in flight")
+    print(f"{'max_atoms':>9} {'frames/CPU-s':>13} {'peak MB':>8}")
+    for max_atoms in (32, 64, 128, 256, 512, 1024):
+        runs, seconds, peak = relax_native(cells, pressures, potential, settings, si,
+                                           max_atoms=max_atoms)
+        print(f"{max_atoms:9d} {sum(len(t) for t in runs) / seconds:13.1f} {peak:8.0f}")
+
+
+def cell_size_scaling(potential, seed):
+    """ms of CPU per frame against the cell size, both engines."""
+    si = Chemistry.of("Si")
+    settings = RelaxSettings(fmax=0.05, max_steps=30)
+    print("\nsi-light, CPU ms per frame by cell size (8 cells each, at most 30 steps)")
+    print(f"{'atoms':>5} {'quippy':>8} {'native':>8} {'ratio':>6}")
+    for n in (6, 12, 24):
+        rng = np.random.default_rng(seed + n)
+        cells = random_cells(si, 8, rng=rng, n_atoms=n)
+        pressures = random_pressures(len(cells), rng=rng)
+        quippy, q_seconds = relax_quippy(cells, pressures, potential, settings, si)
+        native, n_seconds, _ = relax_native(cells, pressures, potential, settings, si)
+        q = 1000 * q_seconds / sum(len(t) for t in quippy)
+        m = 1000 * n_seconds / sum(len(t) for t in native)
+        print(f"{n:5d} {q:8.2f} {m:8.2f} {q / m:5.1f}x")
+
+
+def projection(rates):
+    """Hours for 10,000 relaxations an iteration, by model, engine and cores."""
+    print("\n10,000 relaxations: hours on 2 / 16 / 128 cores (one GPU: not measured here)")
+    for name, (quippy, native) in rates.items():
+        for engine, rate in (("quippy", quippy), ("native", native)):
+            hours = " / ".join(f"{10_000 / (rate * cores):.2f}" for cores in (2, 16, 128))
+            print(f"{name:<10} {engine:<7} {hours}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=16)
-    parser.add_argument("--fmax", type=float, default=0.05, help="[eV/Å] (0.05)")
-    parser.add_argument("--max-steps", type=int, default=100)
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-scaling", action="store_true",
+                        help="skip the batch-size and cell-size tables")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
-    si = Chemistry.of("Si")
-    rng = np.random.default_rng(args.seed)
-    cells = random_cells(si, args.cells, rng=rng)
-    pressures = random_pressures(len(cells), rng=rng)
-    settings = RelaxSettings(fmax=args.fmax, max_steps=args.max_steps)
+    rates = {}
     with tempfile.TemporaryDirectory() as folder:
-        potential = fitted_model(folder, args.seed)
-        runs = {engine: relax_all(cells, pressures, load_potential(potential, engine=engine),
-                                  settings, si)
-                for engine in ("quippy", "native")}
-    print(f"{len(cells)} random Si cells of {np.mean([len(c) for c in cells]):.1f} atoms "
-          f"on average, fmax {args.fmax} eV/Å, at most {args.max_steps} steps")
-    print(f"{'engine':<8} {'relaxations/CPU-hour':>21} {'vs quippy':>10}")
-    base = runs["quippy"][1]
-    for engine, (_, seconds) in runs.items():
-        print(f"{engine:<8} {3600 * len(cells) / seconds:21.0f} {base / seconds:9.1f}x")
-    both = [(a, b) for a, b in zip(runs["quippy"][0], runs["native"][0])
-            if a.info.get(keys.RELAX_STATUS) == b.info.get(keys.RELAX_STATUS) == "converged"]
-    same = sum(abs(a.info[keys.ENTHALPY_PER_ATOM] - b.info[keys.ENTHALPY_PER_ATOM]) <= 1e-3
-               for a, b in both)
-    print(f"same minimum (final enthalpy within 1 meV/atom) in {same} of the {len(both)} "
-          "cells both converge")
+        for name in args.models:
+            potential = fitted(folder, name, args.seed)
+            compare_engines(name, potential, args, rates)
+            if name == "si-light" and not args.no_scaling:
+                batch_scaling(potential, args.seed)
+                cell_size_scaling(potential, args.seed)
+    projection(rates)
 
 
 if __name__ == "__main__":

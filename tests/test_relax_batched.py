@@ -10,6 +10,7 @@ from test_potential import _crystals, _fit, needs_torch
 
 from gapexplore import Chemistry, initial_cells, keys
 from gapexplore.fit import GapSettings, load_potential
+from gapexplore.generate import random_cells
 from gapexplore.relax import RelaxSettings, random_pressures, relax, relax_structures
 from gapexplore.relax import loop as relax_loop
 from gapexplore.relax.batched import _Flight, _generalised_forces, relax_batch
@@ -27,7 +28,7 @@ def si_light(tmp_path_factory):
 
 def _starts(seed: int, n: int):
     rng = np.random.default_rng(seed)
-    cells = initial_cells(SI, n, rng=rng) + _crystals(rng)[:2]
+    cells = random_cells(SI, n, rng=rng, n_atoms=(4, 12)) + _crystals(rng)[:2]
     return cells, [float(p) for p in random_pressures(len(cells), rng=rng)]
 
 
@@ -124,7 +125,7 @@ def test_relax_structures_batches_the_native_engine_alike_for_any_workers(si_lig
                                                                           monkeypatch):
     """The native engine with FIRE relaxes in tasks of a fixed number of cells: one worker
     or two give the same frames to the last digit, in input order, each with its id."""
-    monkeypatch.setattr(relax_loop, "BATCH_TASK_SIZE", 3)
+    monkeypatch.setattr(relax_loop, "BATCH_TASK_SIZE", 3)      # 7 cells: 3 tasks
     cells, _ = _starts(4, 5)
     settings = RelaxSettings(fmax=0.1, max_steps=15, engine="native")
     runs = [relax_structures(cells, si_light, chemistry=SI, rng=np.random.default_rng(7),
@@ -142,7 +143,25 @@ def test_only_a_native_gap_file_with_fire_is_relaxed_in_batches(tmp_path):
     path = tmp_path / "gap.xml"
     native = RelaxSettings(engine="native")
     assert relax_loop._batched(str(path), native) and relax_loop._batched(path, native)
-    assert not relax_loop._batched(str(path), RelaxSettings())             # quippy
+    assert not relax_loop._batched(str(path), RelaxSettings(engine="quippy"))
     assert not relax_loop._batched(str(path), RelaxSettings(engine="native",
                                                             optimiser="lbfgs"))
     assert not relax_loop._batched(lambda: None, native)                 # a calculator
+
+
+def test_the_default_engine_is_native_where_torch_is_and_old_runs_keep_quippy():
+    """A run folder begun with the quippy default (state schema 3 or less) keeps quippy
+    unless its settings name an engine."""
+    import importlib.util
+
+    from gapexplore.run import ExploreSettings
+    from gapexplore.run.reader import with_optimiser_of_its_version
+
+    torch = importlib.util.find_spec("torch") is not None
+    assert RelaxSettings().engine == ("native" if torch else "quippy")
+    settings = ExploreSettings(element="Si")
+    assert with_optimiser_of_its_version(settings, 3).relax_settings().engine == "quippy"
+    assert with_optimiser_of_its_version(settings, 4).relax_settings().engine \
+        == RelaxSettings().engine
+    named = ExploreSettings(element="Si", relax={"engine": "native"})
+    assert with_optimiser_of_its_version(named, 3).relax_settings().engine == "native"

@@ -10,13 +10,23 @@ from ase import Atoms
 
 from gapexplore.core.checks import fail
 
-__all__ = ["ENGINES", "load_potential", "predict", "predicted_errors"]
+__all__ = ["ENGINES", "default_engine", "load_potential", "predict", "predicted_errors"]
 
 
 #: The engines that evaluate a GAP: QUIP (through quippy, the authors' code and the
 #: reference path) and this project's own batched evaluator (:mod:`gapexplore.potential`,
 #: checked against quippy to 1e-10 eV/atom on every model the project fits; needs torch).
 ENGINES = ("quippy", "native")
+
+
+def default_engine() -> str:
+    """The engine a GAP relaxation uses unless told otherwise: ``"native"`` where torch is
+    installed (the same numbers as quippy to 1e-10 eV/atom, and relaxations in batches
+    about 10× quippy's per CPU-hour; ``benchmarks/bench_relax_engines.py``), else
+    ``"quippy"``."""
+    import importlib.util
+
+    return "native" if importlib.util.find_spec("torch") is not None else "quippy"
 
 
 def load_potential(path, *, stress: bool = True, engine: str = "quippy"):

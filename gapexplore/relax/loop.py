@@ -152,8 +152,8 @@ def relax_structures(structures: list[Atoms], potential, *,
         Wall-time limit of one relaxation [s] (local worker processes only); one over it
         is stopped and returns its starting structure with status ``"error: timed out"``.
         Relaxations in batches (a GAP file, ``settings.engine == "native"``, FIRE) run
-        :data:`BATCH_TASK_SIZE` to a task, and the limit applies to the task as that many
-        times ``timeout``.
+        many to a task (:data:`BATCH_TASK_SIZE`), and the limit applies to the task as
+        ``timeout`` times its number of structures.
 
     Returns
     -------
@@ -195,10 +195,11 @@ def relax_structures(structures: list[Atoms], potential, *,
     return trajectories
 
 
-#: Structures per task when relaxations run in batches: a fixed number (not one that
-#: depends on the workers), so that a structure relaxes in the same company, and so along
-#: the same path to the last digit, whatever the executor.
-BATCH_TASK_SIZE = 32
+#: Most structures per task when relaxations run in batches. A task takes an eighth of
+#: the structures, at least 8 and at most this many: a number that depends on the
+#: structures alone, not on the workers, so that a structure relaxes in the same company,
+#: and so along the same path to the last digit, whatever the executor.
+BATCH_TASK_SIZE = 128
 
 
 def _batched(potential, settings: RelaxSettings) -> bool:
@@ -212,10 +213,10 @@ def _batched(potential, settings: RelaxSettings) -> bool:
 
 def _relax_in_batches(structures, pressures, potential, chemistry, settings, *, executor,
                       n_jobs, progress, timeout) -> list:
-    """Every trajectory, relaxed :data:`BATCH_TASK_SIZE` structures per task; a task
-    that kills its worker (or, with ``timeout``, runs past ``timeout`` × its size) puts
-    its exception in the place of each of its structures."""
-    size = BATCH_TASK_SIZE
+    """Every trajectory, relaxed in tasks of many structures (:data:`BATCH_TASK_SIZE`); a
+    task that kills its worker (or, with ``timeout``, runs past ``timeout`` × its size)
+    puts its exception in the place of each of its structures."""
+    size = min(BATCH_TASK_SIZE, max(8, -(-len(structures) // 8)))
     chunks = [(structures[k:k + size], pressures[k:k + size])
               for k in range(0, len(structures), size)]
     task = _BatchTask(str(potential), chemistry, settings)

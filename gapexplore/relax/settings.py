@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gapexplore.core.checks import check_choice, check_int, check_real, fail
-from gapexplore.fit.predict import ENGINES
+from gapexplore.fit.predict import ENGINES, default_engine
 
 __all__ = ["OPTIMISERS", "RelaxSettings", "make_optimiser"]
 
@@ -46,10 +46,13 @@ class RelaxSettings:
     volume_bounds : (float, float)
         Stop when the volume per atom leaves this range, relative to the starting one.
     engine : str
-        What evaluates the GAP (:data:`gapexplore.fit.ENGINES`): ``"quippy"`` (default,
-        the authors' code) or ``"native"`` (:mod:`gapexplore.potential`: the same numbers
-        to 1e-10 eV/atom, about 3× the relaxations per CPU-hour one cell at a time,
-        ``benchmarks/bench_relax_engines.py``; needs torch).
+        What evaluates the GAP (:data:`gapexplore.fit.ENGINES`): ``"native"``
+        (:mod:`gapexplore.potential`, the default where torch is installed: the same
+        numbers as quippy to 1e-10 eV/atom; with FIRE it relaxes many cells at once,
+        :mod:`gapexplore.relax.batched`, about 10× quippy's relaxations per CPU-hour,
+        ``benchmarks/bench_relax_engines.py``) or ``"quippy"`` (the authors' code, the
+        default without torch; one cell at a time). See
+        :func:`gapexplore.fit.predict.default_engine`.
     """
 
     fmax: float = 0.01
@@ -59,7 +62,7 @@ class RelaxSettings:
     optimiser: str = "fire"
     min_distance_factor: float = 0.5
     volume_bounds: tuple[float, float] = (0.25, 4.0)
-    engine: str = "quippy"
+    engine: str = field(default_factory=default_engine)
 
     def __post_init__(self):
         where = "RelaxSettings"

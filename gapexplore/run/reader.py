@@ -137,8 +137,9 @@ class RunReader(RunView):
 def stored_settings(values, schema: int, root: Path) -> ExploreSettings:
     """The settings of a run folder from its ``settings.json`` (``values``), written with
     state schema ``schema``, as the run goes on with them: folders of schema 2 or earlier
-    relaxed with ``"precon-lbfgs"`` (the paper's), the default then; one whose ``relax``
-    table names no optimiser keeps it, so a continued run goes on as it began.
+    relaxed with ``"precon-lbfgs"`` (the paper's), and folders of schema 3 or earlier with
+    the ``"quippy"`` engine, the defaults then; one whose ``relax`` table names no
+    optimiser or engine keeps them, so a continued run goes on as it began.
 
     Raises
     ------
@@ -165,9 +166,13 @@ def parse_settings(values, root: Path) -> ExploreSettings:
 
 
 def with_optimiser_of_its_version(settings: ExploreSettings, schema: int) -> ExploreSettings:
-    """``settings`` with the relaxation optimiser that runs of state schema ``schema``
-    used (see :func:`stored_settings`)."""
-    relax = settings.relax
-    if schema >= 3 or "optimiser" in relax or "precon" in relax:
+    """``settings`` with the relaxation optimiser and engine that runs of state schema
+    ``schema`` used (see :func:`stored_settings`)."""
+    relax = dict(settings.relax)
+    if schema < 3 and "optimiser" not in relax and "precon" not in relax:
+        relax["optimiser"] = "precon-lbfgs"
+    if schema < 4 and "engine" not in relax:
+        relax["engine"] = "quippy"
+    if relax == settings.relax:
         return settings
-    return dataclasses.replace(settings, relax={**relax, "optimiser": "precon-lbfgs"})
+    return dataclasses.replace(settings, relax=relax)

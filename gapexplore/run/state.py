@@ -19,8 +19,11 @@ __all__ = ["SCHEMA_VERSION", "Controls", "IterationRecord", "RunState"]
 #: Version of the layout of ``state.json``: 1 had no ``schema`` field, 2 adds it, 3 (the
 #: same fields) marks a folder begun after the relaxations' default optimiser changed from
 #: the paper's ``"precon-lbfgs"``: a folder of an earlier schema keeps that optimiser
-#: unless its settings name one (:class:`~gapexplore.run.Explorer`).
-SCHEMA_VERSION = 3
+#: unless its settings name one (:class:`~gapexplore.run.Explorer`); 4 (the same fields)
+#: marks a folder begun after the GAP relaxations' default engine became the native one
+#: (where torch is installed): a folder of an earlier schema keeps quippy unless its
+#: settings name an engine.
+SCHEMA_VERSION = 4
 
 
 @dataclass
