@@ -207,8 +207,9 @@ def _add_run_options(run) -> None:
     relax.add_argument("--optimiser", choices=OPTIMISERS,
                        help="relaxation optimiser (fire; precon-lbfgs is the paper's)")
     relax.add_argument("--engine", choices=ENGINES,
-                       help="what evaluates the GAP in relaxations (quippy; native: the "
-                       "same numbers, about 3x faster, needs torch)")
+                       help="what evaluates the GAP in relaxations (native where torch "
+                       "is installed: many cells at once, about 10x quippy's speed; "
+                       "quippy: the authors' code, the same numbers)")
     relax.add_argument("--reference-timeout", type=float, metavar="SECONDS",
                        help="stop a reference calculation after this long and record it as "
                        "failed (default: 600 s for toy and surrogate references, none for DFT)")

@@ -12,6 +12,10 @@ The costs, per call [s] (:data:`REFERENCE_CALL_COST`, :data:`GAP_CALL_COST`):
 * a GAP energy + forces + stress call on an n-atom cell: ``a + b n``; light model
   (2b 6 Å, 3b, SOAP n = l = 4): 36 ms at 6.7 atoms, 50 ms at 24; the paper's Table 1
   model: 41 / 85 / 103 ms at 8 / 16 / 24 atoms; ASE adds about 10 ms per optimiser step;
+* the native engine relaxing many cells at once (:mod:`gapexplore.relax.batched`), per
+  frame of an n-atom cell, everything included: ``a + b n``
+  (:data:`NATIVE_FRAME_COST`; light model 1.4 / 1.9 / 2.7 ms at 6 / 12 / 24 atoms, Table
+  1's about 6 ms at 15 atoms; ``benchmarks/bench_relax_engines.py``, 2026-12-07);
 * a relaxation: about 150 steps at fmax 0.01 eV/Å, 100 at 0.05 (capped by max_steps);
 * a reference call: toy (matscipy) 0.01 s, a universal potential (CHGNet) 0.06 s, GPAW at
   the paper's settings about 9 s per atom (42 s for Si8, 147 s for a random Si16);
@@ -28,8 +32,8 @@ from dataclasses import dataclass
 from gapexplore.label import default_reference
 from gapexplore.label.named import DFT_REFERENCES, SURROGATE_REFERENCES
 
-__all__ = ["CostEstimate", "estimate_cost", "reference_call_cost", "reference_kind",
-           "run_plan"]
+__all__ = ["NATIVE_FRAME_COST", "CostEstimate", "estimate_cost", "reference_call_cost",
+           "reference_kind", "run_plan"]
 
 #: Seconds per reference call by kind of reference (None: unknown, the user's own).
 REFERENCE_CALL_COST = {"toy": 0.01, "surrogate": 0.06}
@@ -38,6 +42,8 @@ DFT_COST_PER_ATOM = 9.0
 #: (a [s], b [s/atom]) of one GAP call, by GAP preset.
 GAP_CALL_COST = {"light": (0.027, 0.0011), "paper": (0.010, 0.0040)}
 _ASE_STEP = 0.010   # s per optimiser step outside the GAP
+#: (a [s], b [s/atom]) of one frame of a batched native relaxation, by GAP preset.
+NATIVE_FRAME_COST = {"light": (0.0009, 0.000076), "paper": (0.0015, 0.0003)}
 _FIT_SOAP = {"light": 1.0e-5, "paper": 7.2e-5}   # s per environment per sparse point
 _FIT_SPARSE = {"light": 300, "paper": 2000}
 _SOAP_PER_CELL = {"paper": 0.0085}   # s; other presets: _SOAP_CHEAP
@@ -86,7 +92,12 @@ def estimate_cost(settings, n_jobs: int) -> CostEstimate:
     a, b = GAP_CALL_COST[model]
     fmax, cap = settings.relax_fmax, settings.relax_max_steps
     steps = min(cap, 150 if fmax < 0.03 else 100)
-    relax = settings.n_candidates * steps * (a + b * atoms + _ASE_STEP) / n_jobs
+    per_frame = a + b * atoms + _ASE_STEP
+    relax_settings = settings.relax_settings()
+    if relax_settings.engine == "native" and relax_settings.optimiser == "fire":
+        a, b = NATIVE_FRAME_COST[model]
+        per_frame = a + b * atoms
+    relax = settings.n_candidates * steps * per_frame / n_jobs
     soap = _SOAP_PER_CELL.get(settings.soap, _SOAP_CHEAP) if isinstance(settings.soap, str) \
         else _SOAP_CHEAP
     select = settings.n_candidates * soap / n_jobs
@@ -140,7 +151,8 @@ def run_plan(settings, n_jobs: int) -> str:
     lines = [
         f"plan: {what}, reference {reference}, GAP model {settings.gap if isinstance(settings.gap, str) else 'custom'}",  # noqa: E501
         f"  each iteration: {settings.n_candidates} random cells of {lo}-{hi} atoms relaxed "
-        f"with the current GAP ({relax.optimiser}, fmax {settings.relax_fmax:g} eV/Å, at "
+        f"with the current GAP ({relax.optimiser}, {relax.engine} engine, fmax "
+        f"{settings.relax_fmax:g} eV/Å, at "
         f"most {settings.relax_max_steps} steps), {settings.n_select} structures chosen "
         f"({settings.selection}) and labelled; iteration 0 labels random cells unrelaxed",
         f"  stops at the first of: {', '.join(stops)}",
