@@ -53,18 +53,25 @@ def test_bad_input_is_reported_without_a_traceback(tmp_path):
 def test_status_and_settings_file(tmp_path, capsys):
     config = tmp_path / "run.toml"
     config.write_text('element = "Si"\nn_candidates = 6\nn_select = 3\nmax_iterations = 1\n'
-                      'gap = "light"\nsoap = "fast"\nvalidate = ["diamond"]\ndask_workers = 1\n')
+                      'gap = "light"\nsoap = "fast"\nvalidate = ["diamond", "beta-tin"]\n'
+                      'dask_workers = 1\n')
     folder = tmp_path / "run"
     assert main(["run", str(folder), "--config", str(config), "--select", "2", "--quiet",
                  "--jobs", "1"]) == 0
     settings = json.loads((folder / "settings.json").read_text())
-    assert settings["n_select"] == 2 and settings["validate"] == ["diamond"]
+    assert settings["n_select"] == 2 and settings["validate"] == ["diamond", "beta-tin"]
     assert "dask_workers" not in settings  # where the work ran is not a setting of the run
-    assert "Dask cluster with 1 workers" in capsys.readouterr().out
-    capsys.readouterr()
+    summary = capsys.readouterr().out
+    assert "Dask cluster with 1 workers" in summary
     assert main(["status", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "labels (0 failed), finished after 1 iteration" in out and "diamond error" in out
+    # status lists the validation structures as the run's summary did: in --validate's
+    # order, not in state.json's (sorted) order
+    iterations = [line for line in out.splitlines() if line.startswith("  iteration")]
+    assert iterations == [line for line in summary.splitlines()
+                          if line.startswith("  iteration")]
+    assert iterations[-1].index("diamond error") < iterations[-1].index("beta-tin error")
     config.write_text("colour = 'blue'\n")
     assert main(["run", str(tmp_path / "other"), "--config", str(config)]) == 2
     assert "Unknown settings" in capsys.readouterr().err
