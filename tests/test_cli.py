@@ -148,3 +148,22 @@ def test_main_leaves_the_python_path_as_it_found_it(tmp_path):
     before = list(sys.path), os.environ.get("PYTHONPATH")
     assert main(["status", str(tmp_path / "none")]) == 2
     assert (list(sys.path), os.environ.get("PYTHONPATH")) == before
+
+
+def test_the_plan_counts_iteration_0s_dimers_with_a_dft_reference():
+    """With GPAW the 21 dimers and the isolated atom of iteration 0 are most of a small
+    run's cost; the plan says so, and counts one iteration as one."""
+    from gapexplore.run import ExploreSettings
+    from gapexplore.run.plan import estimate_cost, run_plan
+
+    small = dict(element="Si", n_atoms=(2, 4), n_candidates=4, n_select=2, max_iterations=1,
+                 gap="light", soap="fast")
+    dft = ExploreSettings(reference="gpaw-low", **small)
+    plan = run_plan(dft, 2)
+    assert "iteration 0's dimers and isolated atoms 3 min" in plan   # 21 × 2 + 1 atoms × 9 s
+    assert "stops at the first of: 2500 labels, 1 iteration\n" in plan
+    assert "to the stop (1 iteration): 4 min" in plan
+    cost = estimate_cost(dft, 2)
+    assert cost.extras == 43 * 9.0 / 2 and cost.total > cost.extras > cost.label
+    toy = run_plan(ExploreSettings(**small), 2)
+    assert "dimers" not in toy and "(1 iteration): " in toy
