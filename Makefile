@@ -90,6 +90,8 @@ bench: $(STAMP)
 # GPAW (optional DFT reference, extra "dft"): built from source against Debian's libxc, FFTW and
 # OpenBLAS with g++ (gcc fails), serially (GPAW_BUILD_JOBS>1 gave a wheel without its C
 # module). pip caches the built wheel, so a later fresh venv installs it without compiling.
+# It needs the engine only (after `make demo`, not everything); apt-get runs only when one of
+# the three Debian packages is missing, and then needs root.
 GPAW_VERSION := 26.7.0
 GPAW_DATA_VERSION := 1.2.1
 GPAW_DEBS := libxc-dev libfftw3-dev libopenblas-dev
@@ -101,7 +103,7 @@ gpaw_install = dpkg -s $(GPAW_DEBS) >/dev/null 2>&1 || (apt-get update -qq && \
 	GPAW_CONFIG=$(abspath tools/gpaw-siteconfig.py) GPAW_BUILD_JOBS=1 CC=g++ \
 	    $(1) -m pip install --quiet 'gpaw==$(GPAW_VERSION)' 'gpaw-data==$(GPAW_DATA_VERSION)'
 
-gpaw: $(STAMP)
+gpaw: $(STAMP_ENGINE)
 	$(call gpaw_install,$(BIN)/python)
 	$(BIN)/python -c "import _gpaw, gpaw, gpaw.fftw, gpaw_data; \
 	    assert gpaw.__version__ == '$(GPAW_VERSION)', gpaw.__version__; \

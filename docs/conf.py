@@ -46,8 +46,9 @@ nb_output_stderr = "remove"
 suppress_warnings = ["myst.header"]
 
 # --- Binder: the one place that names the repository's public address ----------------------
-#: GitHub's owner/name of this repository; README.md's Binder badge must name the same
-#: (tests/test_docs.py checks).
+#: GitHub's owner/name of the repository that the "launch on Binder" links open. Set it with
+#: `python tools/set_repository.py OWNER/NAME`, which also rewrites README.md's Binder badge
+#: (tests/test_docs.py checks that they agree); see docs/how-to/install.md, "Binder".
 github_repository = "gapexplore/gapexplore"
 binder_url = f"https://mybinder.org/v2/gh/{github_repository}/HEAD?labpath=notebooks"
 myst_substitutions = {"binder_link": f"[launch the notebooks on Binder]({binder_url})"}

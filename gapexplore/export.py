@@ -53,11 +53,13 @@ def run_report(explorer: RunView, seconds: float | None = None) -> str:
     lines = [f"gapexplore: {explorer.store.root} — {what}, "
              f"{explorer.n_labels} labels ({failed} failed), {where}"
              + (f", {seconds:.0f} s" if seconds is not None else "")]
+    order = _validation_order(explorer)
     for record in explorer.state.iterations:
         fit = record.fit or {}
         lowest = record.lowest or {}
         errors = {name: (values["error"], values.get("lowest_label_above")) for name, values
-                  in (record.validation or {}).items() if name != "differences"}
+                  in sorted((record.validation or {}).items(), key=order)
+                  if name != "differences"}
         lines.append(
             f"  iteration {record.iteration}: selected {_or_dash(record.selected)}, "
             f"labels {_or_dash(record.labels_total)}, training RMSE "
@@ -85,6 +87,18 @@ def run_report(explorer: RunView, seconds: float | None = None) -> str:
     else:
         lines.append(f"next: gapexplore run {folder} continues from {explorer.next_step}")
     return "\n".join(lines)
+
+
+def _validation_order(explorer: RunView):
+    """Sort key for an iteration's validation entries (name, values): the run's validation
+    set as it is defined, ``ExploreSettings.validate`` in its order, then the structures of
+    the run's ``known.xyz`` in file order, then any other name alphabetically. The report is
+    then the same whether the state is the running one or read back from ``state.json``
+    (whose keys are stored sorted)."""
+    names = list(explorer.settings.validate)
+    names += [name for name in explorer.store.read_known() if name not in names]
+    rank = {name: i for i, name in enumerate(names)}
+    return lambda item: (rank.get(item[0], len(rank)), item[0])
 
 
 def _stopped_by(explorer: RunView, stop: str) -> str:

@@ -53,18 +53,25 @@ def test_bad_input_is_reported_without_a_traceback(tmp_path):
 def test_status_and_settings_file(tmp_path, capsys):
     config = tmp_path / "run.toml"
     config.write_text('element = "Si"\nn_candidates = 6\nn_select = 3\nmax_iterations = 1\n'
-                      'gap = "light"\nsoap = "fast"\nvalidate = ["diamond"]\ndask_workers = 1\n')
+                      'gap = "light"\nsoap = "fast"\nvalidate = ["diamond", "beta-tin"]\n'
+                      'dask_workers = 1\n')
     folder = tmp_path / "run"
     assert main(["run", str(folder), "--config", str(config), "--select", "2", "--quiet",
                  "--jobs", "1"]) == 0
     settings = json.loads((folder / "settings.json").read_text())
-    assert settings["n_select"] == 2 and settings["validate"] == ["diamond"]
+    assert settings["n_select"] == 2 and settings["validate"] == ["diamond", "beta-tin"]
     assert "dask_workers" not in settings  # where the work ran is not a setting of the run
-    assert "Dask cluster with 1 workers" in capsys.readouterr().out
-    capsys.readouterr()
+    summary = capsys.readouterr().out
+    assert "Dask cluster with 1 workers" in summary
     assert main(["status", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "labels (0 failed), finished after 1 iteration" in out and "diamond error" in out
+    # status lists the validation structures as the run's summary did: in --validate's
+    # order, not in state.json's (sorted) order
+    iterations = [line for line in out.splitlines() if line.startswith("  iteration")]
+    assert iterations == [line for line in summary.splitlines()
+                          if line.startswith("  iteration")]
+    assert iterations[-1].index("diamond error") < iterations[-1].index("beta-tin error")
     config.write_text("colour = 'blue'\n")
     assert main(["run", str(tmp_path / "other"), "--config", str(config)]) == 2
     assert "Unknown settings" in capsys.readouterr().err
@@ -141,3 +148,22 @@ def test_main_leaves_the_python_path_as_it_found_it(tmp_path):
     before = list(sys.path), os.environ.get("PYTHONPATH")
     assert main(["status", str(tmp_path / "none")]) == 2
     assert (list(sys.path), os.environ.get("PYTHONPATH")) == before
+
+
+def test_the_plan_counts_iteration_0s_dimers_with_a_dft_reference():
+    """With GPAW the 21 dimers and the isolated atom of iteration 0 are most of a small
+    run's cost; the plan says so, and counts one iteration as one."""
+    from gapexplore.run import ExploreSettings
+    from gapexplore.run.plan import estimate_cost, run_plan
+
+    small = dict(element="Si", n_atoms=(2, 4), n_candidates=4, n_select=2, max_iterations=1,
+                 gap="light", soap="fast")
+    dft = ExploreSettings(reference="gpaw-low", **small)
+    plan = run_plan(dft, 2)
+    assert "iteration 0's dimers and isolated atoms 3 min" in plan   # 21 × 2 + 1 atoms × 9 s
+    assert "stops at the first of: 2500 labels, 1 iteration\n" in plan
+    assert "to the stop (1 iteration): 4 min" in plan
+    cost = estimate_cost(dft, 2)
+    assert cost.extras == 43 * 9.0 / 2 and cost.total > cost.extras > cost.label
+    toy = run_plan(ExploreSettings(**small), 2)
+    assert "dimers" not in toy and "(1 iteration): " in toy

@@ -58,13 +58,39 @@ def _assert_local_mathjax(out):
     assert list((static / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
 
 
+def _repository_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("set_repository",
+                                                  ROOT / "tools" / "set_repository.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_the_readme_binder_badge_is_the_sites():
     """docs/conf.py names the repository once; the README's Binder link is the same one."""
-    import re
-
+    tool = _repository_tool()
     conf = (ROOT / "docs" / "conf.py").read_text()
-    repository = re.search(r'^github_repository = "([^"]+)"$', conf, re.MULTILINE).group(1)
-    url = f"https://mybinder.org/v2/gh/{repository}/HEAD?labpath=notebooks"
+    url = tool.binder_url(tool.current())
     assert 'binder_url = f"https://mybinder.org/v2/gh/{github_repository}/HEAD?labpath=notebooks"' \
         in conf
     assert f"]({url})" in (ROOT / "README.md").read_text()
+    assert "mybinder.org/v2/gh/" not in "".join(
+        path.read_text() for path in (ROOT / "docs").rglob("*.md") if "_build" not in path.parts)
+
+
+def test_one_command_sets_the_repository_everywhere(tmp_path):
+    """tools/set_repository.py rewrites the setting and the README's badge, nothing else."""
+    tool = _repository_tool()
+    (tmp_path / "docs").mkdir()
+    for name in ("docs/conf.py", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    tool.set_repository("someone/my-gapexplore", tmp_path)
+    assert tool.current(tmp_path) == "someone/my-gapexplore"
+    readme = (tmp_path / "README.md").read_text()
+    assert f"]({tool.binder_url('someone/my-gapexplore')})" in readme
+    assert readme.replace("someone/my-gapexplore", tool.current()) \
+        == (ROOT / "README.md").read_text()
+    with pytest.raises(ValueError, match="not a GitHub owner/name"):
+        tool.set_repository("https://github.com/someone/x", tmp_path)

@@ -24,6 +24,7 @@ from gapexplore.label import (
     reference_calculator,
     split_labelled,
 )
+from gapexplore.label.named import ALLOY_REFERENCES
 
 # --- helpers (module level, so worker processes can unpickle them) ------------------------
 
@@ -116,6 +117,20 @@ def test_default_references():
                for element, name in DEFAULT_TOY_REFERENCES.items())
     with pytest.raises(InvalidParameterError, match="'element' parameter"):
         default_reference("Ti")
+
+
+@pytest.mark.parametrize("element", ALLOY_REFERENCES["emt"].elements)
+def test_no_default_names_the_reference_that_covers_the_element(element):
+    """An EMT metal has no default reference; the error says to name ``emt``."""
+    with pytest.raises(InvalidParameterError, match=f"'emt' covers {element}: .*--reference emt"):
+        default_reference(element)
+
+
+def test_no_default_and_no_toy_reference_says_what_else_to_give():
+    with pytest.raises(InvalidParameterError, match="no toy reference covers it.*calculator") \
+            as error:
+        default_reference("Ti")
+    assert "--reference emt" not in str(error.value)
 
 
 @pytest.mark.parametrize("name, atoms, per_atom", [

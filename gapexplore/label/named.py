@@ -232,7 +232,9 @@ def default_reference(element) -> str:
     Raises
     ------
     InvalidParameterError
-        If no toy reference is the default for ``element``; pass a calculator instead.
+        If no toy reference is the default for ``element``; the message names the reference
+        that covers it where there is one (Al, Ni, Cu, Pd, Ag, Pt, Au: ``"emt"``), else says
+        to pass another reference or a calculator.
     """
     from ase.formula import Formula
 
@@ -248,11 +250,20 @@ def default_reference(element) -> str:
             if elements <= set(reference.elements):
                 return reference.name
     known = ", ".join(repr(e) for e in DEFAULT_TOY_REFERENCES)
+    # A reference that covers these elements but is not their default: name it.
+    covering = [reference.name
+                for reference in (*TOY_REFERENCES.values(), *ALLOY_REFERENCES.values())
+                if elements and elements <= set(reference.elements)]
+    suggestion = (
+        f"; {' or '.join(repr(n) for n in covering)} covers {key}: name it as the reference "
+        f"(--reference {covering[0]} on the command line, reference={covering[0]!r} in "
+        "ExploreSettings)" if covering else
+        "; no toy reference covers it: name another reference (--reference chgnet, or gpaw "
+        "for B, C, Si, Ti) or give an ASE calculator or a function returning one")
     raise fail("element", "default_reference",
                f"one of {known} or a compound of the elements of one toy reference (Si–C: "
-               "tersoff-sic; Al, Ni, Cu, Pd, Ag, Pt, Au: emt); no toy reference covers "
-               "other elements: give an ASE calculator or a function returning one instead",
-               key)
+               "tersoff-sic; Al, Ni, Cu, Pd, Ag, Pt, Au: emt) to have a default "
+               f"reference{suggestion}", key)
 
 
 def named_reference(name, where: str, parameter: str = "name"):

@@ -18,7 +18,14 @@ The costs, per call [s] (:data:`REFERENCE_CALL_COST`, :data:`GAP_CALL_COST`):
   1's about 6 ms at 15 atoms; ``benchmarks/bench_relax_engines.py``, 2026-12-07);
 * a relaxation: about 150 steps at fmax 0.01 eV/Å, 100 at 0.05 (capped by max_steps);
 * a reference call: toy (matscipy) 0.01 s, a universal potential (CHGNet) 0.06 s, GPAW at
-  the paper's settings about 9 s per atom (42 s for Si8, 147 s for a random Si16);
+  the paper's settings about 9 s per atom (42 s for Si8, 147 s for a random Si16); a dimer
+  in its 20 Å box is counted as 2 atoms and the isolated atom as 1 (with ``gpaw-low``,
+  iteration 0 of a small Si run, 21 dimers, the atom and two 2–4-atom cells, took 282 s
+  on 2 processes on a 2-core AMD EPYC machine shared with other work, 2026-12-07:
+  docs/how-to/gpaw.md);
+* iteration 0 labels, besides its cells, 21 dimers per pair of elements and the isolated
+  atom of each element (:func:`gapexplore.generate.dimers`): with GPAW they are most of a
+  small run's cost;
 * the selection's averaged SOAP: 8.5 ms per cell at the paper's settings, 2 ms at
   cheaper ones;
 * a fit on one core: 2 s + n_env × (10.5 ms + a n_sparse_SOAP), a = 7.2e-5 s for
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gapexplore.generate import dimers, isolated_atom
 from gapexplore.label import default_reference
 from gapexplore.label.named import DFT_REFERENCES, SURROGATE_REFERENCES
 
@@ -80,6 +88,7 @@ class CostEstimate:
     fit_last: float
     iterations: int   # to the first stop criterion that counts labels or iterations
     total: float | None
+    extras: float | None = None   # iteration 0's dimers and isolated atoms, labelled once
 
 
 def estimate_cost(settings, n_jobs: int) -> CostEstimate:
@@ -104,6 +113,11 @@ def estimate_cost(settings, n_jobs: int) -> CostEstimate:
     reference = settings.reference or default_reference(settings.chemistry())
     per_label = reference_call_cost(reference, atoms)
     label = None if per_label is None else settings.n_select * per_label / n_jobs
+    chemistry = settings.chemistry()
+    single = isolated_atom(chemistry)
+    extras = (single if isinstance(single, list) else [single]) + dimers(chemistry)
+    extra_label = None if per_label is None else sum(
+        reference_call_cost(reference, len(a)) for a in extras) / n_jobs
     iterations = -(-settings.max_labels // settings.n_select)
     if settings.max_iterations is not None:
         iterations = min(iterations, settings.max_iterations)
@@ -113,8 +127,9 @@ def estimate_cost(settings, n_jobs: int) -> CostEstimate:
     # fits grow linearly with the database: their sum is about half the last one per
     # iteration; relaxations start in iteration 1
     total = None if label is None else (
-        (iterations - 1) * relax + iterations * (select + label) + iterations * fit_last / 2)
-    return CostEstimate(relax, select, label, fit_last, iterations, total)
+        (iterations - 1) * relax + iterations * (select + label) + iterations * fit_last / 2
+        + extra_label)
+    return CostEstimate(relax, select, label, fit_last, iterations, total, extra_label)
 
 
 def _duration(seconds: float | None) -> str:
@@ -129,6 +144,10 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def run_plan(settings, n_jobs: int) -> str:
     """A few lines that say what a new run with ``settings`` does each iteration and
     roughly how long it takes on ``n_jobs`` processes."""
@@ -140,7 +159,7 @@ def run_plan(settings, n_jobs: int) -> str:
     cost = estimate_cost(settings, n_jobs)
     stops = [f"{settings.max_labels} labels"]
     if settings.max_iterations is not None:
-        stops.append(f"{settings.max_iterations} iterations")
+        stops.append(_count(settings.max_iterations, "iteration"))
     if settings.target_error is not None:
         stops.append(f"every validation structure within {1000 * settings.target_error:g} "
                      "meV/atom")
@@ -159,8 +178,10 @@ def run_plan(settings, n_jobs: int) -> str:
         f"  rough cost on {n_jobs} process{'es' if n_jobs > 1 else ''} per iteration: "
         f"relaxations {_duration(cost.relax)}, selection {_duration(cost.select)}, labels "
         f"{_duration(cost.label)}{' (your own reference)' if own else ''}, the last fit "
-        f"{_duration(cost.fit_last)}; to the stop ({cost.iterations} iterations): "
-        f"{_duration(cost.total)}",
+        f"{_duration(cost.fit_last)}"
+        + (f"; iteration 0's dimers and isolated atoms {_duration(cost.extras)}"
+           if reference_kind(reference) == "dft" else "")
+        + f"; to the stop ({_count(cost.iterations, 'iteration')}): {_duration(cost.total)}",
         "  (from per-call costs measured on a 2-core workstation: gapexplore.run.plan)",
     ]
     if cost.total is not None and cost.total > 86400:
