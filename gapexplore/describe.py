@@ -257,9 +257,9 @@ def _quip_vectors(structures: list[Atoms], settings: SoapSettings, species: list
 
 def _quip_chunk(arguments: str, structures: list[Atoms]) -> np.ndarray:
     """QUIP's averaged SOAP of each structure, one row each (worker-process function)."""
-    from quippy.descriptors import Descriptor
+    from gapexplore.core.libraries import import_quippy
 
-    descriptor = Descriptor(arguments)
+    descriptor = import_quippy("quippy.descriptors").Descriptor(arguments)
     rows = []
     for atoms in structures:
         data = np.asarray(descriptor.calc(atoms)["data"], dtype=float)

@@ -165,3 +165,28 @@ def test_the_default_engine_is_native_where_torch_is_and_old_runs_keep_quippy():
         == RelaxSettings().engine
     named = ExploreSettings(element="Si", relax={"engine": "native"})
     assert with_optimiser_of_its_version(named, 3).relax_settings().engine == "native"
+
+
+@needs_torch
+def test_loading_quippy_first_does_not_change_the_native_numbers(si_light):
+    """quippy loads its own OpenBLAS globally; loaded through gapexplore, it comes after
+    torch, so torch keeps its own library and a native evaluation gives the same last
+    digits in a process that loaded quippy first (as a run's workers may) as in one that
+    did not."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from ase.build import bulk\n"
+        "from gapexplore.fit import load_potential\n"
+        "if sys.argv[2] == 'quippy-first':\n"
+        "    load_potential(sys.argv[1])\n"
+        "atoms = bulk('Si', 'diamond', a=5.43).repeat((2, 1, 1))\n"
+        "atoms.rattle(0.1, seed=1)\n"
+        "r = load_potential(sys.argv[1], engine='native').evaluator.evaluate([atoms] * 3)\n"
+        "print(repr(r.energy.tolist()), repr(r.forces[0].tolist()))\n")
+    outputs = [subprocess.run([sys.executable, "-c", script, str(si_light), order],
+                              capture_output=True, text=True, check=True).stdout
+               for order in ("native-only", "quippy-first")]
+    assert outputs[0] == outputs[1] and outputs[0]

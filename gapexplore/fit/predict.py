@@ -9,6 +9,7 @@ import numpy as np
 from ase import Atoms
 
 from gapexplore.core.checks import fail
+from gapexplore.core.libraries import import_quippy
 
 __all__ = ["ENGINES", "default_engine", "load_potential", "predict", "predicted_errors"]
 
@@ -54,9 +55,7 @@ def load_potential(path, *, stress: bool = True, engine: str = "quippy"):
         from gapexplore.potential import NativeGap
 
         return NativeGap(path)
-    from quippy.potential import Potential
-
-    potential = Potential(param_filename=str(path))
+    potential = import_quippy("quippy.potential").Potential(param_filename=str(path))
     if stress:
         potential.set_default_properties(["energy", "forces", "stress"])
     return potential
@@ -95,7 +94,7 @@ def predicted_errors(structures: list[Atoms], potential) -> np.ndarray:
     numpy.ndarray of float
         One value per structure [eV/atom]; NaN where the GAP reports no variance.
     """
-    from quippy.potential import Potential
+    Potential = import_quippy("quippy.potential").Potential
 
     path = Path(potential)
     if not path.exists():
