@@ -48,19 +48,22 @@ from __future__ import annotations
 import numbers
 import warnings
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 
 from gapexplore.core.checks import check_choice, check_int, check_real, check_structures, fail
+from gapexplore.core.parallel import map_ordered
+from gapexplore.soap_average import CUTOFF_TRANSITION_WIDTH, summed_averaged_soap
 
 __all__ = ["BACKENDS", "SoapSettings", "averaged_soap", "soap_kernel"]
 
 #: Codes that can compute the averaged SOAP (:attr:`SoapSettings.backend`).
-BACKENDS = ("dscribe", "quip")
+BACKENDS = ("dscribe", "quip", "quippy")
 #: Width of QUIP's cosine cutoff transition [Å] (QUIP's default; the paper gives none).
-QUIP_CUTOFF_TRANSITION_WIDTH = 0.5
+QUIP_CUTOFF_TRANSITION_WIDTH = CUTOFF_TRANSITION_WIDTH
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,10 @@ class SoapSettings:
         Cutoff radius [Å] (paper: 10.5).
     zeta : int
         Kernel exponent ζ of Eq. 4 (paper: 4).
-    backend : {"dscribe", "quip"}
-        Code that computes the averaged SOAP: ``"quip"`` is the authors' (QUIP/quippy),
+    backend : {"dscribe", "quip", "quippy"}
+        Code that computes the averaged SOAP: ``"quip"`` is the authors' SOAP (QUIP's
+        definitions, the paper's kernel) summed over whole cells by
+        :mod:`gapexplore.soap_average`, ``"quippy"`` the same vectors through quippy itself,
         ``"dscribe"`` the same kernel form in a different radial basis (module docstring).
     """
 
@@ -128,14 +133,16 @@ def averaged_soap(structures: list[Atoms], settings: SoapSettings | None = None,
         Give it explicitly to compare vectors computed in separate calls.
     n_jobs : int
         Processes to use. dscribe: each ``create`` call with ``n_jobs > 1`` costs about
-        3 s of start-up, so use it for thousands of cells; QUIP: the structures are split
-        into ``n_jobs`` chunks run in worker processes.
+        3 s of start-up, so use it for thousands of cells; ``"quip"`` and ``"quippy"``: the
+        structures are split into ``n_jobs`` chunks run in worker processes (about 1 s to
+        start them).
 
     Returns
     -------
     numpy.ndarray, shape (n_structures, n_features)
-        One unit vector p per structure (for ``"quip"``, p_A · p_B is Eq. 4's sum over all
-        (n, n', l) and species pairs). The layout differs between backends.
+        One unit vector p per structure (for ``"quip"`` and ``"quippy"``, the same vector:
+        p_A · p_B is Eq. 4's sum over all (n, n', l) and species pairs). The layout of
+        dscribe's differs.
 
     Raises
     ------
@@ -160,6 +167,8 @@ def averaged_soap(structures: list[Atoms], settings: SoapSettings | None = None,
     if not periodic:
         return np.empty((0, 0))
     if settings.backend == "quip":
+        vectors = _summed_vectors(periodic, settings, species, n_jobs)
+    elif settings.backend == "quippy":
         vectors = _quip_vectors(periodic, settings, species, n_jobs)
     else:
         vectors = _dscribe_vectors(periodic, settings, species, n_jobs)
@@ -239,13 +248,24 @@ def _quip_arguments(settings: SoapSettings, species: list[str]) -> str:
             f"n_Z={len(species)} Z={{{z_list}}}")
 
 
+def _summed_vectors(structures: list[Atoms], settings: SoapSettings, species: list[str],
+                    n_jobs: int) -> np.ndarray:
+    """QUIP's averaged SOAP vectors from :func:`summed_averaged_soap` (unnormalised)."""
+    compute = partial(summed_averaged_soap, n_max=settings.n_max, l_max=settings.l_max,
+                      sigma=settings.sigma, r_cut=settings.r_cut,
+                      species=[atomic_numbers[s] for s in species])
+    if n_jobs == 1:
+        return compute(structures)
+    chunks = [c for c in np.array_split(np.arange(len(structures)), n_jobs) if len(c)]
+    parts = map_ordered(compute, [[structures[i] for i in chunk] for chunk in chunks],
+                        n_jobs=len(chunks))
+    return np.concatenate(parts, axis=0)
+
+
 def _quip_vectors(structures: list[Atoms], settings: SoapSettings, species: list[str],
                   n_jobs: int) -> np.ndarray:
-    """QUIP's averaged SOAP vectors (normalised by QUIP; its trailing σ₀ entry removed)."""
-    from functools import partial
-
-    from gapexplore.core.parallel import map_ordered
-
+    """QUIP's averaged SOAP vectors through quippy (normalised by QUIP; its trailing σ₀
+    entry removed)."""
     arguments = _quip_arguments(settings, species)
     if n_jobs == 1:
         return _quip_chunk(arguments, structures)
