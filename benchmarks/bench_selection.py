@@ -68,7 +68,7 @@ class Stage:
         return self
 
     def __exit__(self, *exc):
-        seconds = time.perf_counter() - self.t0
+        self.seconds = seconds = time.perf_counter() - self.t0
         self.done.set()
         self.thread.join()
         print(f"  {self.name:<48s} {seconds:8.2f} s  {self.peak / 2**30:6.2f} GiB peak RSS",
@@ -95,6 +95,53 @@ def stand_in_enthalpy(cells, rng):
     return out
 
 
+def selection_times(cells, enthalpy, soap, args, pool_size):
+    """Both shapes of the selection with one SOAP: iteration 0 (every cell) and a later
+    iteration (flat histogram first); seconds and peak memory, and the later picks."""
+    out = {}
+    t_start = time.perf_counter()
+    with Stage(f"iteration 0: averaged SOAP of {len(cells)} cells") as stage:
+        vectors = averaged_soap(cells, soap, n_jobs=args.jobs)
+    out["soap"], peak = stage.seconds, stage.peak
+    with Stage(f"iteration 0: Nystroem kernel factor ({args.landmarks} columns)") as stage:
+        rows = kernel_features(vectors, zeta=soap.zeta, n_landmarks=args.landmarks,
+                               rng=np.random.default_rng(1))
+    peak = max(peak, stage.peak)
+    with Stage(f"iteration 0: CUR of {args.select}") as stage:
+        cur_indices(rows, args.select)
+    out["total"], out["peak"] = time.perf_counter() - t_start, max(peak, stage.peak)
+    print(f"  {'iteration 0 total':<48s} {out['total']:8.2f} s  {out['peak'] / 2**30:6.2f} "
+          "GiB peak RSS")
+    del vectors, rows
+    t_start = time.perf_counter()
+    with Stage(f"iteration k: flat histogram {len(cells)} -> {pool_size}"):
+        pool = np.sort(flat_histogram_indices(enthalpy, pool_size, args.kT,
+                                              rng=np.random.default_rng(2)))
+    with Stage(f"iteration k: averaged SOAP of {pool_size} cells"):
+        vectors = averaged_soap([cells[i] for i in pool], soap, n_jobs=args.jobs)
+    with Stage("iteration k: kernel factor + CUR"):
+        rows = kernel_features(vectors, zeta=soap.zeta, n_landmarks=args.landmarks,
+                               rng=np.random.default_rng(1))
+        out["picked"] = cur_indices(rows, args.select)[0]
+    print(f"  {'iteration k total (two-step selection)':<48s} "
+          f"{time.perf_counter() - t_start:8.2f} s")
+    return out, pool
+
+
+def print_ratios(results, cells):
+    """Iteration 0 per backend, as ratios to the first backend of the same settings."""
+    print(f"\niteration 0 ({cells} cells), each backend against the first of its settings "
+          "(same run)")
+    print(f"  {'settings/backend':<18s} {'SOAP s':>8s} {'ratio':>6s} {'total s':>8s} "
+          f"{'ratio':>6s} {'peak GiB':>9s} {'ratio':>6s}")
+    base = {}
+    for (name, backend), r in results.items():
+        b = base.setdefault(name, r)
+        print(f"  {name + '/' + backend:<18s} {r['soap']:8.2f} {r['soap'] / b['soap']:6.2f} "
+              f"{r['total']:8.2f} {r['total'] / b['total']:6.2f} {r['peak'] / 2**30:9.2f} "
+              f"{r['peak'] / b['peak']:6.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=10_000)
@@ -104,10 +151,14 @@ def main():
     parser.add_argument("--kT", type=float, default=0.1)
     parser.add_argument("--landmarks", type=int, default=2000)
     parser.add_argument("--settings", choices=("both", "paper", "fast"), default="both")
+    parser.add_argument("--backends", default="dscribe,quip",
+                        help="comma-separated SoapSettings backends; the first is the "
+                             "baseline of the ratios (quippy: about 100 ms per cell)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     pool_size = args.pool or 10 * args.select
-    presets = {"paper": SoapSettings.paper(), "fast": SoapSettings.fast()}
+    backends = args.backends.split(",")
+    presets = {"paper": SoapSettings.paper, "fast": SoapSettings.fast}
     if args.settings != "both":
         presets = {args.settings: presets[args.settings]}
     rng = np.random.default_rng(args.seed)
@@ -122,49 +173,31 @@ def main():
     for atoms, h in zip(cells, enthalpy):
         atoms.info[keys.ENTHALPY_PER_ATOM] = float(h)
 
-    chosen = {}
-    for name, soap in presets.items():
-        print(f"\n[{name}] n_max = l_max = {soap.n_max}, sigma = {soap.sigma} Å, "
-              f"r_cut = {soap.r_cut} Å, zeta = {soap.zeta}")
-        # iteration 0: every cell
-        t_start = time.perf_counter()
-        with Stage(f"iteration 0: averaged SOAP of {len(cells)} cells"):
-            vectors = averaged_soap(cells, soap, n_jobs=args.jobs)
-        with Stage(f"iteration 0: Nystroem kernel factor ({args.landmarks} columns)"):
-            rows = kernel_features(vectors, zeta=soap.zeta, n_landmarks=args.landmarks,
-                                   rng=np.random.default_rng(1))
-        with Stage(f"iteration 0: CUR of {args.select}"):
-            cur_indices(rows, args.select)
-        print(f"  {'iteration 0 total':<48s} {time.perf_counter() - t_start:8.2f} s")
-        del vectors, rows
-        # later iterations: flat histogram first
-        t_start = time.perf_counter()
-        with Stage(f"iteration k: flat histogram {len(cells)} -> {pool_size}"):
-            pool = np.sort(flat_histogram_indices(enthalpy, pool_size, args.kT,
-                                                  rng=np.random.default_rng(2)))
-        with Stage(f"iteration k: averaged SOAP of {pool_size} cells"):
-            vectors = averaged_soap([cells[i] for i in pool], soap, n_jobs=args.jobs)
-        with Stage("iteration k: kernel factor + CUR"):
-            rows = kernel_features(vectors, zeta=soap.zeta, n_landmarks=args.landmarks,
-                                   rng=np.random.default_rng(1))
-            chosen[name] = cur_indices(rows, args.select)[0]
-        print(f"  {'iteration k total (two-step selection)':<48s} "
-              f"{time.perf_counter() - t_start:8.2f} s")
-
+    results = {}
+    for name, preset in presets.items():
+        for backend in backends:
+            soap = preset(backend=backend)
+            print(f"\n[{name}, {backend}] n_max = l_max = {soap.n_max}, sigma = {soap.sigma} Å, "
+                  f"r_cut = {soap.r_cut} Å, zeta = {soap.zeta}")
+            results[name, backend], pool = selection_times(cells, enthalpy, soap, args,
+                                                           pool_size)
+    print_ratios(results, len(cells))
 
     if "paper" in presets:
         print(f"\nselection quality on the {pool_size}-cell pool under the paper's kernel "
-              "(residual share of trace K; lower is better)")
-        vectors = averaged_soap([cells[i] for i in pool], SoapSettings.paper(), n_jobs=args.jobs)
-        kernel = (vectors @ vectors.T) ** SoapSettings.paper().zeta
+              "(QUIP's; residual share of trace K; lower is better)")
+        paper = SoapSettings.paper(backend="quip")
+        vectors = averaged_soap([cells[i] for i in pool], paper, n_jobs=args.jobs)
+        kernel = (vectors @ vectors.T) ** paper.zeta
         randoms = [nystrom_residual(kernel, random_indices(len(pool), args.select,
-                                                   rng=np.random.default_rng(s)))
+                                                           rng=np.random.default_rng(s)))
                    for s in range(5)]
         base = float(np.mean(randoms))
         print(f"  random (5 seeds)        {base:.3e} ± {np.std(randoms):.1e}   ratio 1.00")
-        for name, picked in chosen.items():
-            value = nystrom_residual(kernel, picked)
-            print(f"  kernel CUR, {name:<11s} {value:.3e}             ratio {value / base:.2f}")
+        for (name, backend), r in results.items():
+            value = nystrom_residual(kernel, r["picked"])
+            print(f"  kernel CUR, {name + '/' + backend:<14s} {value:.3e}          "
+                  f"ratio {value / base:.2f}")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ CUTOFF_TRANSITION_WIDTH = 0.5
 PAIRS_PER_CHUNK = 8192
 #: Candidate pairs (N(N + 1)/2 × images) above which a cell goes to ASE's neighbour list.
 _DENSE_CANDIDATES = 2_000_000
+#: α (r − r_a)² past which a pair's sample at r_a is left out (e^{−40} = 4e−18).
+_NEGLIGIBLE_EXPONENT = 40.0
 #: x = 2α r r_a above which e^{−2x} is below double rounding (i_{−1} = i_0 there).
 _LARGE_ARGUMENT = 20.0
 
@@ -124,6 +126,11 @@ class _Basis:
         self.n_max, self.l_max, self.r_cut, self.n_species = n_max, l_max, r_cut, n_species
         # the centre's own Gaussian: l = 0, sampled at the grid, times Y_00
         self.central = np.exp(-self.alpha * self.grid ** 2) / math.sqrt(4.0 * math.pi)
+        # grid points that matter to a pair: nearer than reach; band of them, if fewer
+        self.spacing = self.grid[1] if n_max > 1 else 1.0
+        self.reach = math.sqrt(_NEGLIGIBLE_EXPONENT / self.alpha)
+        band = int(2.0 * self.reach / self.spacing) + 1
+        self.band = band if 2 * band < n_max - 1 else None
         self.ia, self.jb = np.tril_indices(n_species * n_max)
         self.scale = np.where(self.ia != self.jb, math.sqrt(2.0), 1.0)
 
@@ -228,25 +235,42 @@ def _pair_samples(vectors, first, second, bounds, basis, samples):
 
 def _radial_samples(r, basis):
     """f_cut(r) e^{−α(r² + r_a²)} i_l(2α r r_a) for every pair, l and grid point r_a > 0,
-    by QUIP's upward recurrence i_l = i_{l−2} − (2l − 1)/x i_{l−1}, shape
-    (l_max + 1, n, n_max − 1); and f_cut(r) e^{−α r²}, the l = 0 sample at r_a = 0."""
-    alpha, width = basis.alpha, CUTOFF_TRANSITION_WIDTH
+    shape (l_max + 1, n, n_max − 1); and f_cut(r) e^{−α r²}, the l = 0 sample at r_a = 0.
+
+    Where the Gaussians are narrow beside the grid spacing, only the ``basis.band`` grid
+    points nearer than ``basis.reach`` are computed for each pair: the others carry a
+    factor below e^{−40} (4e−18) and are left zero.
+    """
+    width = CUTOFF_TRANSITION_WIDTH
     t = np.clip((r - basis.r_cut + width) / width, 0.0, 1.0)
     f_cut = np.where(r < basis.r_cut, 0.5 * (np.cos(np.pi * t) + 1.0), 0.0)
-    at_origin = f_cut * np.exp(-alpha * r * r)
-    grid = basis.grid[1:]
-    x = (2.0 * alpha * r)[:, None] * grid[None, :]
+    at_origin = f_cut * np.exp(-basis.alpha * r * r)
+    if basis.band is None:
+        return _bessel_samples(r, f_cut, basis.grid[None, 1:], basis), at_origin
+    first = np.ceil((r - basis.reach) / basis.spacing).astype(int)
+    points = np.clip(first, 1, basis.n_max - basis.band)[:, None] + np.arange(basis.band)
+    compact = _bessel_samples(r, f_cut, basis.grid[points], basis)
+    out = np.zeros((basis.l_max + 1, len(r), basis.n_max - 1))
+    out[:, np.arange(len(r))[:, None], points - 1] = compact
+    return out, at_origin
+
+
+def _bessel_samples(r, f_cut, grid, basis):
+    """f_cut e^{−α(r² + r_a²)} i_l(2α r r_a) at grid points ``grid`` (n, k) > 0, by QUIP's
+    upward recurrence i_l = i_{l−2} − (2l − 1)/x i_{l−1}; shape (l_max + 1, n, k)."""
+    alpha = basis.alpha
+    x = (2.0 * alpha * r)[:, None] * grid
     inv = 1.0 / x
-    difference = r[:, None] - grid[None, :]
+    difference = r[:, None] - grid
     exp_m = np.exp(-alpha * difference * difference)
     exp_m *= (0.5 * f_cut)[:, None]
     exp_m *= inv
-    out = np.empty((basis.l_max + 1, len(r), len(grid)))
+    out = np.empty((basis.l_max + 1,) + x.shape)
     if x.size and x.min() > _LARGE_ARGUMENT:      # e^{−2x} below rounding: i_{−1} = i_0
         minus = exp_m
         out[0] = exp_m
     else:
-        total = r[:, None] + grid[None, :]
+        total = r[:, None] + grid
         exp_p = np.exp(-alpha * total * total)
         exp_p *= (0.5 * f_cut)[:, None]
         exp_p *= inv
@@ -257,7 +281,7 @@ def _radial_samples(r, basis):
         np.multiply(inv, out[ell - 1], out=current)
         current *= -(2 * ell - 1)
         current += minus if ell == 1 else out[ell - 2]
-    return out, at_origin
+    return out
 
 
 def _real_harmonics(u, l_max: int, *, odd: bool):
