@@ -26,6 +26,7 @@ EPYC VM (2026-12-07), random 6–24-atom Si cells: see :mod:`gapexplore.describe
 
 from __future__ import annotations
 
+import functools
 import math
 from types import SimpleNamespace
 
@@ -157,17 +158,33 @@ def _half_pairs(atoms: Atoms, r_cut: float, lookup: np.ndarray):
         i, j, shift = i[keep], j[keep], shift[keep]
         return positions[j] + shift @ cell - positions[i], species[i], species[j]
     wrapped = positions - np.floor(positions @ inverse) @ cell
-    shifts = np.stack(np.meshgrid(*[np.arange(-k, k + 1) for k in reach], indexing="ij"),
-                      axis=-1).reshape(-1, 3)
+    shifts, positive = _shifts(tuple(reach))
     images = shifts @ cell
-    i, j = np.triu_indices(n_atoms)
+    i, j, own = _upper_pairs(n_atoms)
     base = wrapped[j] - wrapped[i]
-    squared = (np.einsum("pk,pk->p", base, base)[:, None] + 2.0 * base @ images.T
-               + np.einsum("sk,sk->s", images, images)[None, :])
+    squared = 2.0 * base @ images.T
+    squared += np.einsum("pk,pk->p", base, base)[:, None]
+    squared += np.einsum("sk,sk->s", images, images)[None, :]
     near = squared < r_cut * r_cut
-    near[i == j] &= _positive(shifts)[None, :]     # an atom's own images: half of them
+    near[own] &= positive                          # an atom's own images: half of them
     p, s = np.nonzero(near)
     return base[p] + images[s], species[i[p]], species[j[p]]
+
+
+@functools.lru_cache(maxsize=64)
+def _shifts(reach: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Lattice shifts within ``reach`` cells along each axis, and which of them are
+    lexicographically positive (one of S, −S; not 0)."""
+    shifts = np.stack(np.meshgrid(*[np.arange(-k, k + 1) for k in reach], indexing="ij"),
+                      axis=-1).reshape(-1, 3)
+    return shifts, _positive(shifts)
+
+
+@functools.lru_cache(maxsize=64)
+def _upper_pairs(n_atoms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Atom pairs i ≤ j, and the positions of i = j among them."""
+    i, j = np.triu_indices(n_atoms)
+    return i, j, np.flatnonzero(i == j)
 
 
 def _positive(shifts: np.ndarray) -> np.ndarray:
@@ -250,9 +267,11 @@ def _radial_samples(r, basis):
     first = np.ceil((r - basis.reach) / basis.spacing).astype(int)
     points = np.clip(first, 1, basis.n_max - basis.band)[:, None] + np.arange(basis.band)
     compact = _bessel_samples(r, f_cut, basis.grid[points], basis)
-    out = np.zeros((basis.l_max + 1, len(r), basis.n_max - 1))
-    out[:, np.arange(len(r))[:, None], points - 1] = compact
-    return out, at_origin
+    n_points = basis.n_max - 1
+    out = np.zeros((basis.l_max + 1, len(r) * n_points))
+    flat = (np.arange(len(r))[:, None] * n_points + points - 1).ravel()
+    out[:, flat] = compact.reshape(basis.l_max + 1, -1)
+    return out.reshape(basis.l_max + 1, len(r), n_points), at_origin
 
 
 def _bessel_samples(r, f_cut, grid, basis):
