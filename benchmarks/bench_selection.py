@@ -43,8 +43,9 @@ GPA_TO_EV_PER_A3 = 1.0 / 160.21766
 
 
 class Stage:
-    """Wall time of a block and the peak resident memory of this process plus its
-    children during it (sampled every 20 ms with psutil)."""
+    """Wall time of a block, its CPU time (this process and its worker processes: on a
+    busy machine the steadier figure), and the peak resident memory of this process plus
+    its children during it (children sampled every 20 ms with psutil)."""
 
     def __init__(self, name):
         self.name = name
@@ -53,8 +54,12 @@ class Stage:
         me = psutil.Process()
         while not self.done.is_set():
             try:
-                rss = me.memory_info().rss + sum(c.memory_info().rss
-                                                 for c in me.children(recursive=True))
+                children = me.children(recursive=True)
+                rss = me.memory_info().rss + sum(c.memory_info().rss for c in children)
+                for child in children:
+                    cpu = sum(child.cpu_times()[:2])
+                    self.first_cpu.setdefault(child.pid, cpu)
+                    self.last_cpu[child.pid] = cpu
             except psutil.Error:
                 continue
             self.peak = max(self.peak, rss)
@@ -62,17 +67,20 @@ class Stage:
 
     def __enter__(self):
         self.peak, self.done = 0, threading.Event()
+        self.first_cpu, self.last_cpu = {}, {}
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
-        self.t0 = time.perf_counter()
+        self.t0, self.cpu0 = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *exc):
         self.seconds = seconds = time.perf_counter() - self.t0
         self.done.set()
         self.thread.join()
-        print(f"  {self.name:<48s} {seconds:8.2f} s  {self.peak / 2**30:6.2f} GiB peak RSS",
-              flush=True)
+        self.cpu = time.process_time() - self.cpu0 + sum(
+            self.last_cpu[pid] - self.first_cpu[pid] for pid in self.last_cpu)
+        print(f"  {self.name:<48s} {seconds:8.2f} s {self.cpu:8.2f} CPU-s "
+              f"{self.peak / 2**30:6.2f} GiB peak RSS", flush=True)
 
 
 def stand_in_enthalpy(cells, rng):
@@ -102,7 +110,7 @@ def selection_times(cells, enthalpy, soap, args, pool_size):
     t_start = time.perf_counter()
     with Stage(f"iteration 0: averaged SOAP of {len(cells)} cells") as stage:
         vectors = averaged_soap(cells, soap, n_jobs=args.jobs)
-    out["soap"], peak = stage.seconds, stage.peak
+    out["soap"], out["soap_cpu"], peak = stage.seconds, stage.cpu, stage.peak
     with Stage(f"iteration 0: Nystroem kernel factor ({args.landmarks} columns)") as stage:
         rows = kernel_features(vectors, zeta=soap.zeta, n_landmarks=args.landmarks,
                                rng=np.random.default_rng(1))
@@ -132,12 +140,13 @@ def print_ratios(results, cells):
     """Iteration 0 per backend, as ratios to the first backend of the same settings."""
     print(f"\niteration 0 ({cells} cells), each backend against the first of its settings "
           "(same run)")
-    print(f"  {'settings/backend':<18s} {'SOAP s':>8s} {'ratio':>6s} {'total s':>8s} "
-          f"{'ratio':>6s} {'peak GiB':>9s} {'ratio':>6s}")
+    print(f"  {'settings/backend':<18s} {'SOAP s':>8s} {'ratio':>6s} {'CPU-s':>8s} "
+          f"{'ratio':>6s} {'total s':>8s} {'ratio':>6s} {'peak GiB':>9s} {'ratio':>6s}")
     base = {}
     for (name, backend), r in results.items():
         b = base.setdefault(name, r)
         print(f"  {name + '/' + backend:<18s} {r['soap']:8.2f} {r['soap'] / b['soap']:6.2f} "
+              f"{r['soap_cpu']:8.2f} {r['soap_cpu'] / b['soap_cpu']:6.2f} "
               f"{r['total']:8.2f} {r['total'] / b['total']:6.2f} {r['peak'] / 2**30:9.2f} "
               f"{r['peak'] / b['peak']:6.2f}")
 

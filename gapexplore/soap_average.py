@@ -342,6 +342,7 @@ def _real_harmonics(u, l_max: int, *, odd: bool):
     return out, rows
 
 
+@functools.lru_cache(maxsize=8)
 def _legendre_constants(l_max: int):
     """Coefficients of the normalised associated Legendre recurrence
     Q_l^m = a_lm (z Q_{l−1}^m − b_lm Q_{l−2}^m), and Q_m^m."""
