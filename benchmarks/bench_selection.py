@@ -1,26 +1,49 @@
 """Selection benchmark: 10,000 random Si cells -> averaged SOAP -> flat histogram + CUR.
 
-Prints seconds and peak memory per stage, for the paper's SOAP settings and the fast
-preset, in the two shapes the selection takes in a run:
+Prints seconds, CPU seconds (this process and its workers) and peak memory per stage, for
+the paper's SOAP settings and the fast preset, each computed by every backend of
+``--backends`` (``SoapSettings.backend``; default ``dscribe,quip``), in the two shapes the
+selection takes in a run:
 
 * iteration 0: no enthalpies yet, so CUR chooses among all cells and every cell needs
   its averaged SOAP;
 * later iterations: the flat histogram first keeps ``--pool`` cells (default 10 x the
   number selected) and only those need SOAP.
 
-Then it checks that the cheaper settings do not choose worse structures: on one pool,
-each selection's *residual* under the paper's kernel — the share of the kernel's trace
-that the chosen structures leave unexplained, trace(K - C W⁺ Cᵀ) / trace(K) — is compared
-with the same figure for random choices (5 seeds). Lower is better.
+A table then gives iteration 0 of each backend as ratios to the first backend of the same
+settings, measured in the same run. Then it checks that the cheaper settings do not choose
+worse structures: on one pool, each selection's *residual* under the paper's kernel
+(QUIP's) — the share of the kernel's trace that the chosen structures leave unexplained,
+trace(K - C W⁺ Cᵀ) / trace(K) — is compared with the same figure for random choices
+(5 seeds). Lower is better.
 
 The flat histogram needs enthalpies. A random cell has none until a GAP relaxes it, so
 this script gives each cell a stand-in: a Lennard-Jones energy per atom (σ = 2.1 Å,
 ε = 1 eV, cutoff 6 Å) plus p·V at a pressure drawn from the paper's distribution (Eq. 5).
 It only has to spread the cells over a realistic range; the time it takes is not counted.
 
+Measured 2026-12-07 on a shared 2-core AMD EPYC VM (load average 7–10 from other work:
+wall times about twice the CPU time), 10,000 cells, 100 selected, paper's settings,
+``--settings paper --backends dscribe,quip``:
+
+=================  ==========  ===========  =========
+iteration 0        SOAP        whole        peak
+=================  ==========  ===========  =========
+dscribe            257 s       278 s        1.33 GiB
+quip               25.7 s      47.8 s       1.54 GiB
+ratio              0.10        0.17         1.16
+=================  ==========  ===========  =========
+
+``quip`` alone (``--backends quip``): SOAP 45.6 s wall, 24.7 CPU-s, 0.56 GiB; Nyström
+factor and CUR 12.1 CPU-s; the fast settings' SOAP 3.3 CPU-s. quippy (``--cells 1000
+--backends dscribe,quip,quippy``, the old backends being too slow for 10,000 cells
+there): QUIPPY_1K
+
 Usage::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_selection.py            # paper-sized
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_selection.py --settings paper \\
+        --backends dscribe,quip
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_selection.py --cells 500 --select 20
 """
 

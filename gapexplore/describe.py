@@ -4,20 +4,28 @@ The paper compares whole cells, not atoms: the SOAP expansion coefficients c_nlm
 averaged over the atoms of a cell (Eq. 2) and the power spectrum is formed from the
 averages (Eq. 3) — which is not the average of the atomic power spectra. The kernel
 between cells A and B is k_AB = (p_A · p_B)^ζ on normalised p (Eq. 4), the dot product
-running over all (n, n', l), so each n ≠ n' term counts twice. gapexplore does not
-re-derive SOAP; :attr:`SoapSettings.backend` chooses who computes it:
+running over all (n, n', l), so each n ≠ n' term counts twice. :attr:`SoapSettings.backend`
+chooses the definitions and the code:
 
 ``"quip"``
-    QUIP's ``soap ... average=T`` through quippy, the code the authors used: the density
-    sampled at n_max radial points from 0, (r_cut + 6.8 σ_at)/n_max apart, interpolated by
-    Gaussians of width σ_at and orthonormalised (``EQUISPACED_GAUSS``); a cosine cutoff
-    0.5 Å wide ending at r_cut (QUIP's default; the paper gives none); the central atom
-    included; p_nn'l weighted by 1/√(2l+1) and the n ≠ n' entries (for several elements,
-    every entry between two channels) by √2, so the dot product of two vectors is Eq. 4's
-    sum. This *is* the paper's kernel; ``tests/test_descriptors.py`` recomputes it from
-    Eq. 1 to 1e-9. (Read literally, Eq. 2 puts √(8π²/(2l+1)) on each c, i.e. 1/(2l+1) on
-    p; QUIP, Bartók's SOAP paper and dscribe all weight p by 1/√(2l+1); gapexplore
-    follows the code the authors ran.)
+    QUIP's ``soap ... average=T``, the authors' SOAP: the density sampled at n_max radial
+    points from 0, (r_cut + 6.8 σ_at)/n_max apart, interpolated by Gaussians of width σ_at
+    and orthonormalised (``EQUISPACED_GAUSS``); a cosine cutoff 0.5 Å wide ending at r_cut
+    (QUIP's default; the paper gives none); the central atom included; p_nn'l weighted by
+    1/√(2l+1) and the n ≠ n' entries (for several elements, every entry between two
+    channels) by √2, so the dot product of two vectors is Eq. 4's sum. This *is* the
+    paper's kernel; ``tests/test_descriptors.py`` recomputes it from Eq. 1 to 1e-9.
+    (Read literally, Eq. 2 puts √(8π²/(2l+1)) on each c, i.e. 1/(2l+1) on p; QUIP,
+    Bartók's SOAP paper and dscribe all weight p by 1/√(2l+1); gapexplore follows the code
+    the authors ran.) Computed by :mod:`gapexplore.soap_average`, which sums the neighbour
+    pairs of whole cells straight into their mean coefficients (even l only for one
+    element: the odd-l entries of a periodic cell's averaged spectrum are exactly zero),
+    in numpy: the same vectors as quippy's to 1e-15 on random Si and SiC cells, cells
+    smaller than the cutoff among them (``tests/test_soap_average.py``).
+``"quippy"``
+    The same vectors through quippy's ``Descriptor`` itself, the code the authors ran:
+    about 100 ms per cell at the paper's settings, 50 times ``"quip"``; the reference the
+    tests hold ``"quip"`` to.
 ``"dscribe"`` (default)
     dscribe's ``SOAP(average="inner")``: the same averaging (Eq. 2) and l weight, but an
     orthonormalised GTO radial basis, no smooth cutoff, and p_nn'l stored for n ≤ n' only,
@@ -27,20 +35,37 @@ re-derive SOAP; :attr:`SoapSettings.backend` chooses who computes it:
     and 4 and 8 of 16 kernel-CUR picks agree with QUIP's. Weighting the n ≠ n' entries by
     √2 (Eq. 4's full sum in dscribe's basis; the benchmark's ``dscribe, √2`` row) leaves
     both figures as they are — the radial basis is what differs — so the vectors are used
-    as dscribe stores them, and the default selection is unchanged.
+    as dscribe stores them. It stays the default although ``"quip"`` is faster, because
+    ``"quip"`` gives other vectors, and so another selection, than the default has given.
 
 Settings and their cost
 -----------------------
 :class:`SoapSettings` defaults to the paper's printed values: n_max = l_max = 12,
-σ_at = 0.0875 Å, r_cut = 10.5 Å (both backends take σ in Å). At these settings dscribe's
+σ_at = 0.0875 Å, r_cut = 10.5 Å (every backend takes σ in Å). At these settings dscribe's
 GTO basis is ill-conditioned (it warns ``LinAlgWarning`` while orthonormalising; the
-warning is silenced here and the descriptor is still finite and usable) and one random
-6–24-atom Si cell costs 13–17 ms of CPU; QUIP costs about 7 ms per atom (≈ 100 ms per
-cell). QUIP's basis at these settings (points 0.92 Å apart, Gaussians 0.0875 Å wide)
-effectively samples the neighbour density on 12 thin radial shells.
-:meth:`SoapSettings.fast` (n = l = 8, σ = 0.5 Å, r_cut = 6 Å) costs about a tenth of the
-paper's (dscribe 1.6 ms, QUIP 13 ms per cell). ``benchmarks/bench_selection.py`` and
-``benchmarks/bench_kernel.py`` measure both.
+warning is silenced here and the descriptor is still finite and usable). QUIP's basis at
+these settings (points 0.92 Å apart, Gaussians 0.0875 Å wide) effectively samples the
+neighbour density on 12 thin radial shells, so :mod:`gapexplore.soap_average` evaluates
+each pair at the two grid points it reaches only. CPU per random 6–24-atom Si cell (mean
+15 atoms, about 1,850 neighbour pairs within 10.5 Å counted once):
+
+==========================  ==========  ========  =========
+settings                    ``quip``    dscribe   quippy
+==========================  ==========  ========  =========
+paper (n = l = 12, 10.5 Å)  1.3–2.5 ms  13–17 ms  ≈ 100 ms
+fast (n = l = 8, 6 Å)       0.3 ms      1.6 ms    13 ms
+==========================  ==========  ========  =========
+
+Selecting 100 of 10,000 such cells at the paper's settings (iteration 0: averaged SOAP of
+every cell, Nyström factor of 2,000 columns, CUR; 2 processes) on a shared 2-core AMD EPYC
+VM (2026-12-07, load average 7–10 from other work, so wall times were about twice the CPU
+time): averaged SOAP 25.7 s with ``"quip"`` against 257 s with dscribe in the same run
+(0.10×), the whole selection 47.8 s against 278 s (0.17×), peak memory 1.5 GiB against
+1.3 GiB. Alone, ``"quip"`` took 24.7 CPU-seconds for the 10,000 cells (0.77 GiB peak);
+the Nyström factor and CUR another 12, now the larger part of the selection::
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_selection.py --settings paper \
+        --backends dscribe,quip
 """
 
 from __future__ import annotations
@@ -134,8 +159,7 @@ def averaged_soap(structures: list[Atoms], settings: SoapSettings | None = None,
     n_jobs : int
         Processes to use. dscribe: each ``create`` call with ``n_jobs > 1`` costs about
         3 s of start-up, so use it for thousands of cells; ``"quip"`` and ``"quippy"``: the
-        structures are split into ``n_jobs`` chunks run in worker processes (about 1 s to
-        start them).
+        structures are split into ``n_jobs`` chunks run in worker processes.
 
     Returns
     -------
