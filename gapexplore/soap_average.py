@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from types import SimpleNamespace
 
 import numpy as np
@@ -102,14 +103,19 @@ def summed_averaged_soap(structures: list[Atoms], *, n_max: int, l_max: int, sig
     sigma = check_real(sigma, "sigma", where, low=0.0, low_open=True)
     r_cut = check_real(r_cut, "r_cut", where, low=0.0, low_open=True)
     pairs_per_chunk = check_int(pairs_per_chunk, "pairs_per_chunk", where, low=1)
+    z_list = list(species) if not isinstance(species, str | bytes) else [species]
+    if not z_list or len(set(z_list)) < len(z_list) or any(
+            not isinstance(z, numbers.Integral) or not 0 < z < len(chemical_symbols)
+            for z in z_list):
+        raise fail("species", where, "a list of distinct atomic numbers", species)
     lookup = np.full(len(chemical_symbols), -1)
-    lookup[np.asarray(species, dtype=int)] = np.arange(len(species))
+    lookup[np.asarray(z_list, dtype=int)] = np.arange(len(z_list))
     for index, atoms in enumerate(structures):
         if len(atoms) and np.any(lookup[atoms.numbers] < 0):
             raise fail("species", where, "atomic numbers covering every atom",
                        f"{list(species)} for the structure at position {index}")
-    basis = _Basis(n_max, l_max, sigma, r_cut, len(species))
-    out = np.zeros((len(structures), soap_length(n_max, l_max, len(species))))
+    basis = _Basis(n_max, l_max, sigma, r_cut, len(z_list))
+    out = np.zeros((len(structures), soap_length(n_max, l_max, len(z_list))))
     pending, size = [], 0
     for index, atoms in enumerate(structures):
         found = _half_pairs(atoms, r_cut, lookup)

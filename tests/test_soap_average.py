@@ -100,6 +100,10 @@ def test_bad_arguments_are_named(si_cells):
     with pytest.raises(InvalidParameterError, match="'species' parameter of summed_averaged"):
         summed_averaged_soap(si_cells[:2], n_max=4, l_max=4, sigma=0.5, r_cut=5.0,
                              species=[6])
+    for species in ([], [14, 14], ["Si"], [0]):
+        with pytest.raises(InvalidParameterError, match="a list of distinct atomic numbers"):
+            summed_averaged_soap(si_cells[:1], n_max=4, l_max=4, sigma=0.5, r_cut=5.0,
+                                 species=species)
     with pytest.raises(InvalidParameterError, match="'pairs_per_chunk' parameter"):
         summed_averaged_soap(si_cells[:2], n_max=4, l_max=4, sigma=0.5, r_cut=5.0,
                              species=[14], pairs_per_chunk=0)
