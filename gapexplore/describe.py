@@ -52,7 +52,7 @@ each pair at the two grid points it reaches only. CPU per random 6–24-atom Si 
 ==========================  ==========  ========  =========
 settings                    ``quip``    dscribe   quippy
 ==========================  ==========  ========  =========
-paper (n = l = 12, 10.5 Å)  1.3–2.5 ms  13–17 ms  ≈ 100 ms
+paper (n = l = 12, 10.5 Å)  1.0–2.5 ms  13–17 ms  ≈ 100 ms
 fast (n = l = 8, 6 Å)       0.3 ms      1.6 ms    13 ms
 ==========================  ==========  ========  =========
 

@@ -23,7 +23,7 @@ bounds the memory: about 2 kB per pair for one species at n_max = l_max = 12, 5 
 two) and one small matrix product per cell and l that sums a cell's pairs. Where the
 Gaussians are narrow beside the radial grid (the paper's σ = 0.0875 Å on points 0.92 Å
 apart), each pair is evaluated at the two grid points it reaches only; the rest carry
-less than e^{−40} of it. Cost: 1.3–2.5 ms of CPU per random 6–24-atom Si cell at the
+less than e^{−40} of it. Cost: 1.0–2.5 ms of CPU per random 6–24-atom Si cell at the
 paper's settings, 0.3 ms at :meth:`~gapexplore.describe.SoapSettings.fast`'s (shared
 2-core AMD EPYC VM, 2026-12-07); :mod:`gapexplore.describe` compares it with dscribe and
 quippy.
@@ -49,7 +49,7 @@ __all__ = ["CUTOFF_TRANSITION_WIDTH", "summed_averaged_soap", "soap_length"]
 #: Width of QUIP's cosine cutoff transition [Å] (QUIP's default; the paper gives none).
 CUTOFF_TRANSITION_WIDTH = 0.5
 #: Pairs per block of array work (about 2 kB each for one species at n_max = l_max = 12).
-PAIRS_PER_CHUNK = 8192
+PAIRS_PER_CHUNK = 4096
 #: Candidate pairs (N(N + 1)/2 × images) above which a cell goes to ASE's neighbour list.
 _DENSE_CANDIDATES = 2_000_000
 #: α (r − r_a)² past which a pair's sample at r_a is left out (e^{−40} = 4e−18).
