@@ -21,7 +21,8 @@ chooses the definitions and the code:
     pairs of whole cells straight into their mean coefficients (even l only for one
     element: the odd-l entries of a periodic cell's averaged spectrum are exactly zero),
     in numpy: the same vectors as quippy's to 1e-15 on random Si and SiC cells, cells
-    smaller than the cutoff among them (``tests/test_soap_average.py``).
+    smaller than the cutoff among them (``tests/test_soap_average.py`` holds them to
+    1e-10).
 ``"quippy"``
     The same vectors through quippy's ``Descriptor`` itself, the code the authors ran:
     about 100 ms per cell at the paper's settings, 50 times ``"quip"``; the reference the
