@@ -118,7 +118,7 @@ def summed_averaged_soap(structures: list[Atoms], *, n_max: int, l_max: int, sig
     out = np.zeros((len(structures), soap_length(n_max, l_max, len(z_list))))
     pending, size = [], 0
     for index, atoms in enumerate(structures):
-        found = _half_pairs(atoms, r_cut, lookup)
+        found = _half_pairs(atoms, r_cut, lookup, basis)
         if pending and size + len(found[0]) > pairs_per_chunk:
             _sum_chunk(pending, structures, lookup, basis, out, pairs_per_chunk)
             pending, size = [], 0
@@ -145,9 +145,19 @@ class _Basis:
         self.band = band if 2 * band < n_max - 1 else None
         self.ia, self.jb = np.tril_indices(n_species * n_max)
         self.scale = np.where(self.ia != self.jb, math.sqrt(2.0), 1.0)
+        self._scratch = {}
+
+    def scratch(self, name: str, shape: tuple, dtype=float) -> np.ndarray:
+        """A work array of ``shape`` (stale contents), the same memory for every block:
+        fresh large arrays each block cost about as much in page faults as the work."""
+        size = math.prod(shape)
+        held = self._scratch.get(name)
+        if held is None or held.size < size or held.dtype != dtype:
+            held = self._scratch[name] = np.empty(size, dtype)
+        return held[:size].reshape(shape)
 
 
-def _half_pairs(atoms: Atoms, r_cut: float, lookup: np.ndarray):
+def _half_pairs(atoms: Atoms, r_cut: float, lookup: np.ndarray, basis: _Basis):
     """One of each pair (i, j, S), (j, i, −S) closer than ``r_cut`` [Å] of a periodic cell.
 
     Returns
@@ -173,7 +183,8 @@ def _half_pairs(atoms: Atoms, r_cut: float, lookup: np.ndarray):
     images = shifts @ cell
     i, j, own = _upper_pairs(n_atoms)
     base = wrapped[j] - wrapped[i]
-    squared = 2.0 * base @ images.T
+    squared = np.matmul(base, images.T, out=basis.scratch("squared", (len(i), len(images))))
+    squared *= 2.0
     squared += np.einsum("pk,pk->p", base, base)[:, None]
     squared += np.einsum("sk,sk->s", images, images)[None, :]
     near = squared < r_cut * r_cut
@@ -234,7 +245,8 @@ def _pair_samples(vectors, first, second, bounds, basis, samples):
     r = np.sqrt(np.einsum("pk,pk->p", vectors, vectors))
     odd = basis.n_species > 1 and bool(np.any(first != second))
     radial, at_origin = _radial_samples(r, basis)       # (l, p, a ≥ 1), (p,); cutoff included
-    harmonics, rows = _real_harmonics(vectors / r[:, None], basis.l_max, odd=odd)
+    harmonics, rows = _real_harmonics(vectors / r[:, None], basis.l_max, odd=odd,
+                                      scratch=basis.scratch)
     if basis.n_species == 1:
         # each unordered pair stands for two ordered ones of equal even-l part
         weighted = [(0, harmonics, 2.0 * at_origin, 2.0)]
@@ -243,7 +255,8 @@ def _pair_samples(vectors, first, second, bounds, basis, samples):
         for s in range(basis.n_species):
             even = (first == s).astype(float) + (second == s)
             odd_weight = (second == s).astype(float) - (first == s)
-            y = harmonics.copy()
+            y = basis.scratch(f"weighted {s}", harmonics.shape)
+            np.copyto(y, harmonics)
             for ell, block in rows.items():
                 y[block] *= odd_weight if ell % 2 else even
             weighted.append((s, y, even * at_origin, 1.0))
@@ -279,7 +292,8 @@ def _radial_samples(r, basis):
     points = np.clip(first, 1, basis.n_max - basis.band)[:, None] + np.arange(basis.band)
     compact = _bessel_samples(r, f_cut, basis.grid[points], basis)
     n_points = basis.n_max - 1
-    out = np.zeros((basis.l_max + 1, len(r) * n_points))
+    out = basis.scratch("radial", (basis.l_max + 1, len(r) * n_points))
+    out.fill(0.0)
     flat = (np.arange(len(r))[:, None] * n_points + points - 1).ravel()
     out[:, flat] = compact.reshape(basis.l_max + 1, -1)
     return out.reshape(basis.l_max + 1, len(r), n_points), at_origin
@@ -295,7 +309,7 @@ def _bessel_samples(r, f_cut, grid, basis):
     exp_m = np.exp(-alpha * difference * difference)
     exp_m *= (0.5 * f_cut)[:, None]
     exp_m *= inv
-    out = np.empty((basis.l_max + 1,) + x.shape)
+    out = basis.scratch("bessel", (basis.l_max + 1,) + x.shape)
     if x.size and x.min() > _LARGE_ARGUMENT:      # e^{−2x} below rounding: i_{−1} = i_0
         minus = exp_m
         out[0] = exp_m
@@ -314,11 +328,12 @@ def _bessel_samples(r, f_cut, grid, basis):
     return out
 
 
-def _real_harmonics(u, l_max: int, *, odd: bool):
+def _real_harmonics(u, l_max: int, *, odd: bool, scratch):
     """Orthonormal real spherical harmonics of unit vectors ``u`` (n, 3), one row per
-    (l, m), for even l (and odd l when ``odd``); and each l's rows (a slice)."""
+    (l, m), for even l (and odd l when ``odd``); and each l's rows (a slice). ``scratch``
+    (:meth:`_Basis.scratch`) gives the work arrays."""
     n = len(u)
-    power = np.empty((l_max + 1, n), dtype=complex)     # √2 (x + iy)^m
+    power = scratch("power", (l_max + 1, n), complex)  # √2 (x + iy)^m
     power[0] = math.sqrt(2.0)
     w = u[:, 0] + 1j * u[:, 1]
     for m in range(1, l_max + 1):
@@ -330,16 +345,18 @@ def _real_harmonics(u, l_max: int, *, odd: bool):
     for ell in wanted:
         rows[ell] = slice(start, start + 2 * ell + 1)
         start += 2 * ell + 1
-    out = np.empty((start, n))
+    out = scratch("harmonics", (start, n))
     a, b, diagonal = _legendre_constants(l_max)
-    previous, before, current = (np.empty((l_max + 1, n)) for _ in range(3))
+    previous, before, current, term = (scratch(f"legendre {k}", (l_max + 1, n))
+                                       for k in range(4))
     for ell in range(l_max + 1):
         # normalised Q_l^m(z), P_l^m = (1 − z²)^{m/2} Q_l^m, by recurrence in l
         previous, before, current = before, current, previous
         if ell >= 2:
             m = slice(0, ell - 1)
             np.multiply(z, before[m], out=current[m])
-            current[m] -= b[ell, m, None] * previous[m]
+            np.multiply(b[ell, m, None], previous[m], out=term[m])
+            current[m] -= term[m]
             current[m] *= a[ell, m, None]
         if ell >= 1:
             np.multiply(z, before[ell - 1], out=current[ell - 1])
