@@ -22,20 +22,20 @@ this script gives each cell a stand-in: a Lennard-Jones energy per atom (σ = 2.
 ε = 1 eV, cutoff 6 Å) plus p·V at a pressure drawn from the paper's distribution (Eq. 5).
 It only has to spread the cells over a realistic range; the time it takes is not counted.
 
-Measured 2026-12-07 on a shared 2-core AMD EPYC VM (load average 7–10 from other work:
-wall times about twice the CPU time), 10,000 cells, 100 selected, paper's settings,
+Measured 2026-12-07 on a shared 2-core AMD EPYC VM (load average 4–6 from other work:
+wall times about 1.5 times the CPU time), 10,000 cells, 100 selected, paper's settings,
 ``--settings paper --backends dscribe,quip``:
 
-=================  ==========  ===========  =========
-iteration 0        SOAP        whole        peak
-=================  ==========  ===========  =========
-dscribe            257 s       278 s        1.33 GiB
-quip               25.7 s      47.8 s       1.54 GiB
-ratio              0.10        0.17         1.16
-=================  ==========  ===========  =========
+=================  ==========  ==========  ===========  =========
+iteration 0        SOAP        SOAP CPU    whole        peak
+=================  ==========  ==========  ===========  =========
+dscribe            157 s       102 s       177 s        1.31 GiB
+quip               26.8 s      17.5 s      44.9 s       1.45 GiB
+ratio              0.17        0.17        0.25         1.11
+=================  ==========  ==========  ===========  =========
 
-``quip`` alone (``--backends quip``): SOAP 45.6 s wall, 24.7 CPU-s, 0.56 GiB; Nyström
-factor and CUR 12.1 CPU-s; the fast settings' SOAP 3.3 CPU-s. With quippy, at 1,000 cells
+The Nyström factor and CUR took 11.8 CPU-s of quip's 44.9 s. At the fast settings quip
+costs about 0.2 ms of CPU per cell. With quippy, at 1,000 cells
 (quippy is too slow for 10,000 here; ``--cells 1000 --select 20 --settings paper
 --backends dscribe,quip,quippy``), iteration 0's SOAP in CPU-s: dscribe 14.5, quip 1.9
 (0.13), quippy 94.2 (6.5); quip and quippy picked the same 20 cells.

@@ -53,17 +53,17 @@ each pair at the two grid points it reaches only. CPU per random 6–24-atom Si 
 ==========================  ==========  ========  =========
 settings                    ``quip``    dscribe   quippy
 ==========================  ==========  ========  =========
-paper (n = l = 12, 10.5 Å)  1.0–2.5 ms  13–17 ms  ≈ 100 ms
-fast (n = l = 8, 6 Å)       0.3 ms      1.6 ms    13 ms
+paper (n = l = 12, 10.5 Å)  1.1–1.8 ms  13–17 ms  ≈ 100 ms
+fast (n = l = 8, 6 Å)       0.2 ms      1.6 ms    13 ms
 ==========================  ==========  ========  =========
 
 Selecting 100 of 10,000 such cells at the paper's settings (iteration 0: averaged SOAP of
 every cell, Nyström factor of 2,000 columns, CUR; 2 processes) on a shared 2-core AMD EPYC
-VM (2026-12-07, load average 7–10 from other work, so wall times were about twice the CPU
-time): averaged SOAP 25.7 s with ``"quip"`` against 257 s with dscribe in the same run
-(0.10×), the whole selection 47.8 s against 278 s (0.17×), peak memory 1.5 GiB against
-1.3 GiB. Alone, ``"quip"`` took 24.7 CPU-seconds for the 10,000 cells (0.77 GiB peak);
-the Nyström factor and CUR another 12, now the larger part of the selection::
+VM (2026-12-07, load average 4–6 from other work, so wall times were about 1.5 times the
+CPU time): averaged SOAP 26.8 s (17.5 CPU-seconds) with ``"quip"`` against 157 s (102
+CPU-seconds) with dscribe in the same run (0.17×), the whole selection 44.9 s against
+177 s (0.25×), peak memory 1.45 GiB against 1.31 GiB. The Nyström factor and CUR (about
+12 CPU-seconds, 18 s there) are now the larger part of the selection::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_selection.py --settings paper \
         --backends dscribe,quip

@@ -23,8 +23,8 @@ bounds the memory: about 2 kB per pair for one species at n_max = l_max = 12, 5 
 two) and one small matrix product per cell and l that sums a cell's pairs. Where the
 Gaussians are narrow beside the radial grid (the paper's σ = 0.0875 Å on points 0.92 Å
 apart), each pair is evaluated at the two grid points it reaches only; the rest carry
-less than e^{−40} of it. Cost: 1.0–2.5 ms of CPU per random 6–24-atom Si cell at the
-paper's settings, 0.3 ms at :meth:`~gapexplore.describe.SoapSettings.fast`'s (shared
+less than e^{−40} of it. Work arrays are reused from block to block. Cost: 1.1–1.8 ms of
+CPU per random 6–24-atom Si cell at the paper's settings, 0.2 ms at :meth:`~gapexplore.describe.SoapSettings.fast`'s (shared
 2-core AMD EPYC VM, 2026-12-07); :mod:`gapexplore.describe` compares it with dscribe and
 quippy.
 """
