@@ -24,9 +24,9 @@ two) and one small matrix product per cell and l that sums a cell's pairs. Where
 Gaussians are narrow beside the radial grid (the paper's σ = 0.0875 Å on points 0.92 Å
 apart), each pair is evaluated at the two grid points it reaches only; the rest carry
 less than e^{−40} of it. Work arrays are reused from block to block. Cost: 1.1–1.8 ms of
-CPU per random 6–24-atom Si cell at the paper's settings, 0.2 ms at :meth:`~gapexplore.describe.SoapSettings.fast`'s (shared
-2-core AMD EPYC VM, 2026-12-07); :mod:`gapexplore.describe` compares it with dscribe and
-quippy.
+CPU per random 6–24-atom Si cell at the paper's settings, 0.2 ms at
+:meth:`~gapexplore.describe.SoapSettings.fast`'s (shared 2-core AMD EPYC VM, 2026-12-07);
+:mod:`gapexplore.describe` compares it with dscribe and quippy.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ __all__ = ["CUTOFF_TRANSITION_WIDTH", "summed_averaged_soap", "soap_length"]
 CUTOFF_TRANSITION_WIDTH = 0.5
 #: Pairs per block of array work (about 2 kB each for one species at n_max = l_max = 12).
 PAIRS_PER_CHUNK = 4096
+#: Blocks of pairs whose cells are gathered before their pairs are summed.
+_BLOCKS_PER_CHUNK = 16
 #: Candidate pairs (N(N + 1)/2 × images) above which a cell goes to ASE's neighbour list.
 _DENSE_CANDIDATES = 2_000_000
 #: α (r − r_a)² past which a pair's sample at r_a is left out (e^{−40} = 4e−18).
@@ -116,10 +118,12 @@ def summed_averaged_soap(structures: list[Atoms], *, n_max: int, l_max: int, sig
                        f"{list(species)} for the structure at position {index}")
     basis = _Basis(n_max, l_max, sigma, r_cut, len(z_list))
     out = np.zeros((len(structures), soap_length(n_max, l_max, len(z_list))))
+    cells = np.array([atoms.cell.array for atoms in structures]).reshape(-1, 3, 3)
+    inverses = np.linalg.inv(cells) if len(cells) else cells
     pending, size = [], 0
     for index, atoms in enumerate(structures):
-        found = _half_pairs(atoms, r_cut, lookup, basis)
-        if pending and size + len(found[0]) > pairs_per_chunk:
+        found = _half_pairs(atoms, inverses[index], r_cut, lookup, basis)
+        if pending and size + len(found[0]) > _BLOCKS_PER_CHUNK * pairs_per_chunk:
             _sum_chunk(pending, structures, lookup, basis, out, pairs_per_chunk)
             pending, size = [], 0
         pending.append((index, found))
@@ -157,8 +161,10 @@ class _Basis:
         return held[:size].reshape(shape)
 
 
-def _half_pairs(atoms: Atoms, r_cut: float, lookup: np.ndarray, basis: _Basis):
-    """One of each pair (i, j, S), (j, i, −S) closer than ``r_cut`` [Å] of a periodic cell.
+def _half_pairs(atoms: Atoms, inverse: np.ndarray, r_cut: float, lookup: np.ndarray,
+                basis: _Basis):
+    """One of each pair (i, j, S), (j, i, −S) closer than ``r_cut`` [Å] of a periodic cell
+    (``inverse``: the inverse of its cell matrix).
 
     Returns
     -------
@@ -169,7 +175,6 @@ def _half_pairs(atoms: Atoms, r_cut: float, lookup: np.ndarray, basis: _Basis):
     """
     positions, cell = atoms.positions, atoms.cell.array
     species = lookup[atoms.numbers]
-    inverse = np.linalg.inv(cell)
     reach = np.ceil(r_cut * np.linalg.norm(inverse, axis=0)).astype(int)
     n_atoms = len(atoms)
     if n_atoms * (n_atoms + 1) // 2 * np.prod(2 * reach + 1) > _DENSE_CANDIDATES:
