@@ -4,20 +4,29 @@ The paper compares whole cells, not atoms: the SOAP expansion coefficients c_nlm
 averaged over the atoms of a cell (Eq. 2) and the power spectrum is formed from the
 averages (Eq. 3) — which is not the average of the atomic power spectra. The kernel
 between cells A and B is k_AB = (p_A · p_B)^ζ on normalised p (Eq. 4), the dot product
-running over all (n, n', l), so each n ≠ n' term counts twice. gapexplore does not
-re-derive SOAP; :attr:`SoapSettings.backend` chooses who computes it:
+running over all (n, n', l), so each n ≠ n' term counts twice. :attr:`SoapSettings.backend`
+chooses the definitions and the code:
 
 ``"quip"``
-    QUIP's ``soap ... average=T`` through quippy, the code the authors used: the density
-    sampled at n_max radial points from 0, (r_cut + 6.8 σ_at)/n_max apart, interpolated by
-    Gaussians of width σ_at and orthonormalised (``EQUISPACED_GAUSS``); a cosine cutoff
-    0.5 Å wide ending at r_cut (QUIP's default; the paper gives none); the central atom
-    included; p_nn'l weighted by 1/√(2l+1) and the n ≠ n' entries (for several elements,
-    every entry between two channels) by √2, so the dot product of two vectors is Eq. 4's
-    sum. This *is* the paper's kernel; ``tests/test_descriptors.py`` recomputes it from
-    Eq. 1 to 1e-9. (Read literally, Eq. 2 puts √(8π²/(2l+1)) on each c, i.e. 1/(2l+1) on
-    p; QUIP, Bartók's SOAP paper and dscribe all weight p by 1/√(2l+1); gapexplore
-    follows the code the authors ran.)
+    QUIP's ``soap ... average=T``, the authors' SOAP: the density sampled at n_max radial
+    points from 0, (r_cut + 6.8 σ_at)/n_max apart, interpolated by Gaussians of width σ_at
+    and orthonormalised (``EQUISPACED_GAUSS``); a cosine cutoff 0.5 Å wide ending at r_cut
+    (QUIP's default; the paper gives none); the central atom included; p_nn'l weighted by
+    1/√(2l+1) and the n ≠ n' entries (for several elements, every entry between two
+    channels) by √2, so the dot product of two vectors is Eq. 4's sum. This *is* the
+    paper's kernel; ``tests/test_descriptors.py`` recomputes it from Eq. 1 to 1e-9.
+    (Read literally, Eq. 2 puts √(8π²/(2l+1)) on each c, i.e. 1/(2l+1) on p; QUIP,
+    Bartók's SOAP paper and dscribe all weight p by 1/√(2l+1); gapexplore follows the code
+    the authors ran.) Computed by :mod:`gapexplore.soap_average`, which sums the neighbour
+    pairs of whole cells straight into their mean coefficients (even l only for one
+    element: the odd-l entries of a periodic cell's averaged spectrum are exactly zero),
+    in numpy: the same vectors as quippy's to 1e-15 on random Si and SiC cells, cells
+    smaller than the cutoff among them (``tests/test_soap_average.py`` holds them to
+    1e-10).
+``"quippy"``
+    The same vectors through quippy's ``Descriptor`` itself, the code the authors ran:
+    about 100 ms per cell at the paper's settings, 50 times ``"quip"``; the reference the
+    tests hold ``"quip"`` to.
 ``"dscribe"`` (default)
     dscribe's ``SOAP(average="inner")``: the same averaging (Eq. 2) and l weight, but an
     orthonormalised GTO radial basis, no smooth cutoff, and p_nn'l stored for n ≤ n' only,
@@ -27,20 +36,37 @@ re-derive SOAP; :attr:`SoapSettings.backend` chooses who computes it:
     and 4 and 8 of 16 kernel-CUR picks agree with QUIP's. Weighting the n ≠ n' entries by
     √2 (Eq. 4's full sum in dscribe's basis; the benchmark's ``dscribe, √2`` row) leaves
     both figures as they are — the radial basis is what differs — so the vectors are used
-    as dscribe stores them, and the default selection is unchanged.
+    as dscribe stores them. It stays the default although ``"quip"`` is faster, because
+    ``"quip"`` gives other vectors, and so another selection, than the default has given.
 
 Settings and their cost
 -----------------------
 :class:`SoapSettings` defaults to the paper's printed values: n_max = l_max = 12,
-σ_at = 0.0875 Å, r_cut = 10.5 Å (both backends take σ in Å). At these settings dscribe's
+σ_at = 0.0875 Å, r_cut = 10.5 Å (every backend takes σ in Å). At these settings dscribe's
 GTO basis is ill-conditioned (it warns ``LinAlgWarning`` while orthonormalising; the
-warning is silenced here and the descriptor is still finite and usable) and one random
-6–24-atom Si cell costs 13–17 ms of CPU; QUIP costs about 7 ms per atom (≈ 100 ms per
-cell). QUIP's basis at these settings (points 0.92 Å apart, Gaussians 0.0875 Å wide)
-effectively samples the neighbour density on 12 thin radial shells.
-:meth:`SoapSettings.fast` (n = l = 8, σ = 0.5 Å, r_cut = 6 Å) costs about a tenth of the
-paper's (dscribe 1.6 ms, QUIP 13 ms per cell). ``benchmarks/bench_selection.py`` and
-``benchmarks/bench_kernel.py`` measure both.
+warning is silenced here and the descriptor is still finite and usable). QUIP's basis at
+these settings (points 0.92 Å apart, Gaussians 0.0875 Å wide) effectively samples the
+neighbour density on 12 thin radial shells, so :mod:`gapexplore.soap_average` evaluates
+each pair at the two grid points it reaches only. CPU per random 6–24-atom Si cell (mean
+15 atoms, about 1,850 neighbour pairs within 10.5 Å counted once):
+
+==========================  ==========  ========  =========
+settings                    ``quip``    dscribe   quippy
+==========================  ==========  ========  =========
+paper (n = l = 12, 10.5 Å)  1.1–1.8 ms  13–17 ms  ≈ 100 ms
+fast (n = l = 8, 6 Å)       0.2 ms      1.6 ms    13 ms
+==========================  ==========  ========  =========
+
+Selecting 100 of 10,000 such cells at the paper's settings (iteration 0: averaged SOAP of
+every cell, Nyström factor of 2,000 columns, CUR; 2 processes) on a shared 2-core AMD EPYC
+VM (2026-12-07, load average 4–6 from other work, so wall times were about 1.5 times the
+CPU time): averaged SOAP 26.8 s (17.5 CPU-seconds) with ``"quip"`` against 157 s (102
+CPU-seconds) with dscribe in the same run (0.17×), the whole selection 44.9 s against
+177 s (0.25×), peak memory 1.45 GiB against 1.31 GiB. The Nyström factor and CUR (about
+12 CPU-seconds, 18 s there) are now the larger part of the selection::
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_selection.py --settings paper \
+        --backends dscribe,quip
 """
 
 from __future__ import annotations
@@ -48,19 +74,22 @@ from __future__ import annotations
 import numbers
 import warnings
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 
 from gapexplore.core.checks import check_choice, check_int, check_real, check_structures, fail
+from gapexplore.core.parallel import map_ordered
+from gapexplore.soap_average import CUTOFF_TRANSITION_WIDTH, summed_averaged_soap
 
 __all__ = ["BACKENDS", "SoapSettings", "averaged_soap", "soap_kernel"]
 
 #: Codes that can compute the averaged SOAP (:attr:`SoapSettings.backend`).
-BACKENDS = ("dscribe", "quip")
+BACKENDS = ("dscribe", "quip", "quippy")
 #: Width of QUIP's cosine cutoff transition [Å] (QUIP's default; the paper gives none).
-QUIP_CUTOFF_TRANSITION_WIDTH = 0.5
+QUIP_CUTOFF_TRANSITION_WIDTH = CUTOFF_TRANSITION_WIDTH
 
 
 @dataclass(frozen=True)
@@ -79,8 +108,10 @@ class SoapSettings:
         Cutoff radius [Å] (paper: 10.5).
     zeta : int
         Kernel exponent ζ of Eq. 4 (paper: 4).
-    backend : {"dscribe", "quip"}
-        Code that computes the averaged SOAP: ``"quip"`` is the authors' (QUIP/quippy),
+    backend : {"dscribe", "quip", "quippy"}
+        Code that computes the averaged SOAP: ``"quip"`` is the authors' SOAP (QUIP's
+        definitions, the paper's kernel) summed over whole cells by
+        :mod:`gapexplore.soap_average`, ``"quippy"`` the same vectors through quippy itself,
         ``"dscribe"`` the same kernel form in a different radial basis (module docstring).
     """
 
@@ -128,14 +159,15 @@ def averaged_soap(structures: list[Atoms], settings: SoapSettings | None = None,
         Give it explicitly to compare vectors computed in separate calls.
     n_jobs : int
         Processes to use. dscribe: each ``create`` call with ``n_jobs > 1`` costs about
-        3 s of start-up, so use it for thousands of cells; QUIP: the structures are split
-        into ``n_jobs`` chunks run in worker processes.
+        3 s of start-up, so use it for thousands of cells; ``"quip"`` and ``"quippy"``: the
+        structures are split into ``n_jobs`` chunks run in worker processes.
 
     Returns
     -------
     numpy.ndarray, shape (n_structures, n_features)
-        One unit vector p per structure (for ``"quip"``, p_A · p_B is Eq. 4's sum over all
-        (n, n', l) and species pairs). The layout differs between backends.
+        One unit vector p per structure (for ``"quip"`` and ``"quippy"``, the same vector:
+        p_A · p_B is Eq. 4's sum over all (n, n', l) and species pairs). The layout of
+        dscribe's differs.
 
     Raises
     ------
@@ -160,6 +192,8 @@ def averaged_soap(structures: list[Atoms], settings: SoapSettings | None = None,
     if not periodic:
         return np.empty((0, 0))
     if settings.backend == "quip":
+        vectors = _summed_vectors(periodic, settings, species, n_jobs)
+    elif settings.backend == "quippy":
         vectors = _quip_vectors(periodic, settings, species, n_jobs)
     else:
         vectors = _dscribe_vectors(periodic, settings, species, n_jobs)
@@ -239,13 +273,24 @@ def _quip_arguments(settings: SoapSettings, species: list[str]) -> str:
             f"n_Z={len(species)} Z={{{z_list}}}")
 
 
+def _summed_vectors(structures: list[Atoms], settings: SoapSettings, species: list[str],
+                    n_jobs: int) -> np.ndarray:
+    """QUIP's averaged SOAP vectors from :func:`summed_averaged_soap` (unnormalised)."""
+    compute = partial(summed_averaged_soap, n_max=settings.n_max, l_max=settings.l_max,
+                      sigma=settings.sigma, r_cut=settings.r_cut,
+                      species=[atomic_numbers[s] for s in species])
+    if n_jobs == 1:
+        return compute(structures)
+    chunks = [c for c in np.array_split(np.arange(len(structures)), n_jobs) if len(c)]
+    parts = map_ordered(compute, [[structures[i] for i in chunk] for chunk in chunks],
+                        n_jobs=len(chunks))
+    return np.concatenate(parts, axis=0)
+
+
 def _quip_vectors(structures: list[Atoms], settings: SoapSettings, species: list[str],
                   n_jobs: int) -> np.ndarray:
-    """QUIP's averaged SOAP vectors (normalised by QUIP; its trailing σ₀ entry removed)."""
-    from functools import partial
-
-    from gapexplore.core.parallel import map_ordered
-
+    """QUIP's averaged SOAP vectors through quippy (normalised by QUIP; its trailing σ₀
+    entry removed)."""
     arguments = _quip_arguments(settings, species)
     if n_jobs == 1:
         return _quip_chunk(arguments, structures)

@@ -167,12 +167,13 @@ def _eq4(a, b, s, *, average="coefficients", full=True):
     return float(spectra[0] @ spectra[1]) ** s.zeta
 
 
-@pytest.mark.parametrize("settings", [SoapSettings.paper(backend="quip"),
-                                      SoapSettings(n_max=6, l_max=5, sigma=0.5, r_cut=5.0,
-                                                   backend="quip")],
+@pytest.mark.parametrize("backend", ["quip", "quippy"])
+@pytest.mark.parametrize("settings", [SoapSettings.paper(),
+                                      SoapSettings(n_max=6, l_max=5, sigma=0.5, r_cut=5.0)],
                          ids=["paper", "overlapping-basis"])
-def test_quip_kernel_is_eqs_2_to_4(settings):
+def test_quip_kernel_is_eqs_2_to_4(settings, backend):
     """Known answer: the paper's kernel recomputed from Eq. 1 in the test."""
+    settings = replace(settings, backend=backend)
     a, b = _two_cells()
     expected = _eq4(a, b, settings)
     got = soap_kernel(averaged_soap([a, b], settings), zeta=settings.zeta)[0, 1]
@@ -213,7 +214,8 @@ def test_bad_backend_species_or_box_refused_before_any_work(si_cells, monkeypatc
 
     monkeypatch.setattr(describe, "_dscribe_vectors", no_work)
     monkeypatch.setattr(describe, "_quip_vectors", no_work)
-    message = "'backend' parameter of SoapSettings must be one of 'dscribe', 'quip'"
+    monkeypatch.setattr(describe, "_summed_vectors", no_work)
+    message = "'backend' parameter of SoapSettings must be one of 'dscribe', 'quip', 'quippy'"
     with pytest.raises(InvalidParameterError, match=message):
         SoapSettings(backend="QUIP")
     with pytest.raises(InvalidParameterError, match="'backend' parameter"):
