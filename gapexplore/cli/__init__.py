@@ -28,7 +28,7 @@ from gapexplore.export import check_summary, export_run, run_report, write_check
 from gapexplore.label import default_reference
 from gapexplore.relax import status_kind
 from gapexplore.run import Explorer, ExploreSettings
-from gapexplore.run.reader import RunReader, read_settings
+from gapexplore.run.reader import RunReader, holds_run, read_settings
 from gapexplore.run.results import rank_run
 from gapexplore.run.selection import flat_form
 from gapexplore.run.settings import read_toml
@@ -299,15 +299,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         values, folder = DEMOS[args.system]
         args.folder = args.folder or folder
-        stored = (args.folder / "settings.json").exists()
-        settings = None if stored else ExploreSettings(**values)
+        settings = None if holds_run(args.folder) else ExploreSettings(**values)
     else:
         config, where = _config(args.config) if args.config else ({}, {})
         if not (args.dask_workers or args.scheduler):   # flags win over the file
             args.dask_workers = where.get("dask_workers")
             args.scheduler = where.get("scheduler")
         settings = _settings(args, config)
-    new = not (args.folder / "settings.json").exists()
+    new = not holds_run(args.folder)
     start = time.perf_counter()
     with _executor(args) as executor:
         if not args.quiet:   # the memory model before each fit

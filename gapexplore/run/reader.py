@@ -8,8 +8,9 @@ can look at a run while another process runs it. Only the
 :class:`~gapexplore.run.Explorer` writes a run. Both answer the same questions through
 :class:`RunView`.
 
-:func:`RunReader` is also the one home of the rule "does this folder hold a run?": a
-folder holds a run when it holds ``settings.json``.
+:func:`holds_run` is the one home of the rule "does this folder hold a run?": a folder
+holds a run when it holds ``settings.json``; :func:`read_settings` is the one reader of
+that file, for the reader, the :class:`~gapexplore.run.Explorer` and the command line.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from gapexplore.run.state import RunState
 from gapexplore.run.steps import STEPS
 from gapexplore.run.store import RunStore
 
-__all__ = ["RunReader", "RunView", "parse_settings", "read_settings", "stored_settings",
-           "with_optimiser_of_its_version"]
+__all__ = ["RunReader", "RunView", "holds_run", "parse_settings", "read_settings",
+           "stored_settings", "with_optimiser_of_its_version"]
 
 
 class RunView:
@@ -134,6 +135,13 @@ class RunReader(RunView):
         return as_reference(reference, where="RunReader")
 
 
+def holds_run(folder) -> bool:
+    """Whether ``folder`` (a path or its :class:`RunStore`) holds a run: whether it holds
+    ``settings.json``."""
+    root = folder.root if isinstance(folder, RunStore) else Path(folder)
+    return (root / "settings.json").is_file()
+
+
 def read_settings(folder) -> ExploreSettings | None:
     """The settings of the run in ``folder`` (a path or its :class:`RunStore`) as its
     ``settings.json`` holds them, or None when it holds none (it holds no run): the one
@@ -147,10 +155,9 @@ def read_settings(folder) -> ExploreSettings | None:
         When the file is damaged or does not hold valid settings, naming it.
     """
     store = folder if isinstance(folder, RunStore) else RunStore(folder)
-    if not store.root.is_dir():
+    if not holds_run(store):
         return None
-    values = store.read_json("settings.json")
-    return None if values is None else parse_settings(values, store.root)
+    return parse_settings(store.read_json("settings.json"), store.root)
 
 
 def stored_settings(values, schema: int, root: Path) -> ExploreSettings:
