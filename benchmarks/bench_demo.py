@@ -145,10 +145,10 @@ def summary(folder: Path, system: str) -> dict:
     first comes within :data:`LEARNT` and whether it stays there, and the space groups of
     the labels near the ground state (:func:`near_ground_state`)."""
     records = [r for r in _common.read_run(folder).state.iterations if r.validation]
-    found = next((r.iteration for r in records if ((r.lowest or {}).get("spacegroup") or "-")
+    found = next((r.iteration for r in records if ((r.lowest and r.lowest.spacegroup) or "-")
                   .split()[0] in GROUND_STATES[system]), None)
-    names = [n for n in records[0].validation if n != "differences"] if records else []
-    errors = {n: [1000 * r.validation[n]["error"] for r in records] for n in names}
+    names = records[0].validation.names if records else ()
+    errors = {n: [1000 * r.validation.structures[n].error for r in records] for n in names}
     labels = [r.labels_total for r in records]
     learnt = {}
     for name, curve in errors.items():
@@ -156,7 +156,7 @@ def summary(folder: Path, system: str) -> dict:
         learnt[name] = (None if first is None else labels[first],
                         first is not None and all(abs(e) < LEARNT for e in curve[first:]))
     return {"found": found, "errors": errors, "labels": labels, "learnt": learnt,
-            "lowest": [(r.lowest or {}).get("spacegroup", "-") for r in records],
+            "lowest": [r.lowest.spacegroup if r.lowest else "-" for r in records],
             "lowest_label": lowest_label(folder, records),
             "near": near_ground_state(folder, records[-1]) if records else {}}
 
@@ -173,10 +173,10 @@ def near_ground_state(folder: Path, record) -> dict[str, list[float]]:
     from gapexplore.validate import known_structure
 
     run = _common.read_run(folder)
-    names = [n for n in record.validation if n != "differences"]
-    ground = min(names, key=lambda n: record.validation[n]["reference"])
+    checks = record.validation.structures
+    ground = min(checks, key=lambda n: checks[n].reference)
     formula = reduced_formula(known_structure(run.chemistry, ground))
-    base = record.validation[ground]["reference"]
+    base = checks[ground].reference
     near: dict[str, list[float]] = {}
     for atoms in run.store.labels():
         if atoms.pbc.all() and reduced_formula(atoms) == formula:
@@ -200,10 +200,9 @@ def lowest_label(folder: Path, records) -> list[float]:
     labels, out = [], []
     for record in records:
         labels += store.labels(iteration=record.iteration)
-        names = [n for n in record.validation if n != "differences"]
-        above = lowest_label_above({n: known_structure(composition, n) for n in names},
-                                   {n: record.validation[n]["reference"] for n in names},
-                                   labels)
+        checks = record.validation.structures
+        above = lowest_label_above({n: known_structure(composition, n) for n in checks},
+                                   {n: c.reference for n, c in checks.items()}, labels)
         out.append(1000 * max((v for v in above.values() if v is not None), default=np.nan))
     return out
 

@@ -111,8 +111,7 @@ def run_hits(folder, within: float) -> None:
     run = _common.read_run(folder)
     calculator = run.reference.calculator()
     records = [r for r in run.state.iterations if r.validation]
-    ground = min(v["reference"] for n, v in records[-1].validation.items()
-                 if n != "differences")
+    ground = min(c.reference for c in records[-1].validation.structures.values())
     print(f"{folder}: the lowest known structure {ground:.4f} eV/atom (the reference)")
     total = relaxed = 0
     for record in run.state.iterations[1:]:

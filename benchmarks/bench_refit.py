@@ -49,7 +49,7 @@ def refit(folder: Path, variant: str) -> dict:
     if variant == "paper":
         settings = GapSettings.for_chemistry(chemistry)
     elif variant.startswith("delta3b="):
-        deltas = dict(run.state.iterations[-1].fit["deltas"])
+        deltas = dict(run.state.iterations[-1].fit.deltas)
         deltas["3b"] = float(variant.split("=", 1)[1])
     elif variant != "run":
         raise SystemExit(f"unknown variant {variant!r}: run, paper or delta3b=X")
@@ -74,9 +74,10 @@ def main():
     for folder in args.runs:
         run = _common.read_run(folder)
         names = list(run.settings.validate)
-        last = run.state.iterations[-1].validation or {}
+        last = run.state.iterations[-1].validation
+        errors = last.errors() if last else {}
         print(f"\n{folder} — the run's last validation: " + ", ".join(
-            f"{n} {1000 * last[n]['error']:+.1f}" for n in names if n in last) + " meV/atom")
+            f"{n} {1000 * errors[n]:+.1f}" for n in names if n in errors) + " meV/atom")
         print(f"{'variant':<14} {'labels':>6} {'fit [s]':>7} {'δ_2b/δ_3b/δ_SOAP [eV]':>24}  "
               + "  ".join(f"{n:>9}" for n in names) + "   [meV/atom]")
         for variant in args.variants:

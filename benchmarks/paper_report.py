@@ -126,8 +126,8 @@ def run_report(folder: Path, out: Path, *, energy_volume: bool = True) -> tuple[
              f" labels, {seconds / 3600:.1f} h of steps (wall). Settings: {settings.n_atoms[0]}–"
              f"{settings.n_atoms[1]} atoms, {settings.n_initial or settings.n_candidates} random "
              f"cells in iteration 0, {settings.n_candidates} relaxations and "
-             f"{settings.n_select} labels per iteration, GAP {settings.gap!r}, reference "
-             f"{settings.reference!r}.", "", f"Paper: {PAPER.get(element, '—')}.", ""]
+             f"{settings.selection.n_select} labels per iteration, GAP {settings.gap!r}, "
+             f"reference {settings.reference!r}.", "", f"Paper: {PAPER.get(element, '—')}.", ""]
 
     # learning curves and phase differences
     rows = learning_curves(store)

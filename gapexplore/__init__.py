@@ -40,7 +40,7 @@ from gapexplore.label import (
     split_labelled,
 )
 from gapexplore.relax import RelaxSettings, random_pressures, relax_structures
-from gapexplore.run import Explorer, ExploreSettings, RunReader, RunStore
+from gapexplore.run import Explorer, ExploreSettings, RunReader, RunStore, SelectionSettings
 from gapexplore.select import Selection, kt_for_iteration, select_structures
 
 __version__ = "0.1.0"
@@ -61,6 +61,7 @@ __all__ = [
     "ExploreSettings",
     "RunReader",
     "RunStore",
+    "SelectionSettings",
     "FitResult",
     "GapSettings",
     "fit_gap",

@@ -55,20 +55,21 @@ def run_report(explorer: RunView, seconds: float | None = None) -> str:
              + (f", {seconds:.0f} s" if seconds is not None else "")]
     order = _validation_order(explorer)
     for record in explorer.state.iterations:
-        fit = record.fit or {}
-        lowest = record.lowest or {}
-        errors = {name: (values["error"], values.get("lowest_label_above")) for name, values
-                  in sorted((record.validation or {}).items(), key=order)
-                  if name != "differences"}
+        rmse = record.fit.rmse_energy if record.fit else None
+        lowest = record.lowest
+        checks = record.validation.structures if record.validation else {}
+        errors = {name: (check.error, check.lowest_label_above) for name, check
+                  in sorted(checks.items(), key=order)}
         lines.append(
             f"  iteration {record.iteration}: selected {_or_dash(record.selected)}, "
             f"labels {_or_dash(record.labels_total)}, training RMSE "
-            f"{1000 * fit.get('rmse_energy', float('nan')):.1f} meV/atom"
-            + (f", lowest H {lowest['enthalpy_per_atom']:.3f} eV/atom"
-               + _checked(lowest)
-               + f" ({lowest['spacegroup']}, {lowest['n_atoms']} atoms"
-               + (f" of {lowest['formula']}, {1000 * lowest['above_hull']:.0f} meV/atom "
-                  "above the hull" if "formula" in lowest else "") + ")" if lowest else "")
+            f"{1000 * (float('nan') if rmse is None else rmse):.1f} meV/atom"
+            + (f", lowest H {lowest.enthalpy_per_atom:.3f} eV/atom"
+               + _checked(lowest.to_dict())
+               + f" ({lowest.spacegroup}, {lowest.n_atoms} atoms"
+               + (f" of {lowest.formula}, {1000 * lowest.above_hull:.0f} meV/atom "
+                  "above the hull" if lowest.formula is not None else "") + ")"
+               if lowest else "")
             + "".join(f"; next kind {kind['spacegroup']} {kind['enthalpy_per_atom']:.3f}"
                       + _checked(kind) for kind in record.lowest_kinds or [])
             + (f", new labels predicted to {1000 * predicted['rmse']:.1f} meV/atom RMSE"

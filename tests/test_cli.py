@@ -96,10 +96,11 @@ def test_selection_and_label_options_reach_the_settings(tmp_path):
     args = _parser().parse_args(["run", str(tmp_path / "r"), "--selection", "vector_cur",
                                  "--stochastic", "--center"])
     settings = _settings(args)
-    assert (settings.selection, settings.selection_stochastic, settings.selection_center) \
+    selection = settings.selection
+    assert (selection.method, selection.stochastic, selection.center) \
         == ("vector_cur", True, True)
     plain = _settings(_parser().parse_args(["run", str(tmp_path / "r")]))
-    assert (plain.selection, plain.selection_stochastic, plain.selection_center) \
+    assert (plain.selection.method, plain.selection.stochastic, plain.selection.center) \
         == ("kernel_cur", False, False)
     lowest = _settings(_parser().parse_args(["run", str(tmp_path / "r"), "--label-lowest",
                                              "--lowest-kinds", "3"]))

@@ -409,7 +409,7 @@ def test_selection_method_is_a_run_setting(tmp_path):
     assert sources["random"] != sources["default"] != sources["stochastic"]
     stored = json.loads((tmp_path / "random" / "settings.json").read_text())
     assert stored["selection"] == "random"
-    assert ExploreSettings.from_dict(stored).selection == "random"
+    assert ExploreSettings.from_dict(stored).selection.method == "random"
     with pytest.raises(InvalidParameterError, match="'selection' parameter"):
         ExploreSettings(selection="fps")
     with pytest.raises(InvalidParameterError, match="'selection_center' parameter"):

@@ -183,7 +183,7 @@ def test_a_scalar_kT_in_a_settings_file_is_one_temperature(tmp_path, capsys):
     config.write_text("kT = -0.1\n")
     assert main(["run", str(tmp_path / "run"), "--config", str(config)]) == 2
     assert f"'kT' in {config} must be a temperature > 0 eV" in capsys.readouterr().err
-    assert ExploreSettings(kT=0.2).kT == (0.2,)
+    assert ExploreSettings(kT=0.2).selection.kT == (0.2,)
 
 
 def test_damaged_run_folders_are_named_and_left_alone(tmp_path, capsys):

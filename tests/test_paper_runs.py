@@ -43,9 +43,9 @@ def test_the_four_settings_files_are_the_papers_systems_at_its_cell_sizes():
                 "Si": {"diamond", "beta-tin", "oS24"}, "Ti": {"hcp", "omega"}}
     for s in settings.values():
         assert s.n_atoms == (6, 24) and s.reference == "chgnet"
-        assert s.soap == "paper" and s.relax_fmax == 0.01   # the paper's
+        assert s.selection.soap == "paper" and s.relax_fmax == 0.01   # the paper's
         assert expected[s.element] <= set(s.validate)
-        assert s.n_initial >= 10 * s.n_select              # iteration 0 chooses from many
+        assert s.n_initial >= 10 * s.selection.n_select    # iteration 0 chooses from many
         for name in s.validate:                            # each one builds
             assert len(known_structure(s.element, name)) <= 24
 

@@ -141,7 +141,7 @@ def test_a_state_of_a_newer_schema_or_no_state_is_refused():
 
 def test_the_authors_sampling_is_a_run_setting_that_always_draws():
     settings = ExploreSettings(selection="kernel_leverage")
-    assert ExploreSettings.from_toml(settings.to_toml()).selection == "kernel_leverage"
+    assert ExploreSettings.from_toml(settings.to_toml()).selection.method == "kernel_leverage"
     with pytest.raises(InvalidParameterError, match="always draws"):
         ExploreSettings(selection="kernel_leverage", selection_stochastic=True)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import logging
 import os
 import sys
@@ -29,9 +28,10 @@ from gapexplore.export import check_summary, export_run, run_report, write_check
 from gapexplore.label import default_reference
 from gapexplore.relax import status_kind
 from gapexplore.run import Explorer, ExploreSettings
-from gapexplore.run.reader import RunReader
+from gapexplore.run.reader import RunReader, holds_run, read_settings
 from gapexplore.run.results import rank_run
-from gapexplore.run.store import RunStore
+from gapexplore.run.selection import flat_form
+from gapexplore.run.settings import read_toml
 
 __all__ = ["DEMO", "DEMO_SIC", "DEMOS", "main"]
 
@@ -50,17 +50,14 @@ def _settings(args: argparse.Namespace, config: dict | None = None) -> ExploreSe
     for name in ("optimiser", "engine"):   # fields of the relax table
         if getattr(args, name, None) is not None:
             given["relax"] = {**given.get("relax", {}), name: getattr(args, name)}
-    stored = RunStore(args.folder).read_json("settings.json")
+    stored = read_settings(args.folder)
     if stored is None:
         return ExploreSettings(**given)
     if not given:
         return None
-    if not isinstance(stored, dict):
-        return None  # Explorer says what is wrong with the file
-    merged = stored | given
-    if "relax" in given and isinstance(stored.get("relax"), dict):
-        merged["relax"] = stored["relax"] | given["relax"]
-    return ExploreSettings.from_dict(merged)
+    if "relax" in given:
+        given["relax"] = stored.relax | given["relax"]
+    return ExploreSettings.from_dict(stored.to_dict() | flat_form(given))
 
 
 @contextlib.contextmanager
@@ -105,17 +102,14 @@ def _executor(args: argparse.Namespace):
 def _config(path: Path) -> tuple[dict, dict]:
     """A TOML settings file, read once: its ExploreSettings fields (e.g. ``element = "C"``,
     ``n_select = 50``), and where the work runs (``dask_workers``, ``scheduler``)."""
-    import tomllib
-
     try:
-        values = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
+        values = read_toml(path.read_text(), source=str(path), also=_WHERE_KEYS)
+    except OSError as error:
         raise GapExploreError(f"Cannot read the settings file {path}: {error}") from None
-    fields = {f.name for f in dataclasses.fields(ExploreSettings)}
-    unknown = sorted(set(values) - fields - _WHERE_KEYS)
-    if unknown:
-        raise GapExploreError(f"Unknown settings in {path}: {', '.join(unknown)}. Known: "
-                              f"{', '.join(sorted(fields))}.")
+    except InvalidParameterError as error:
+        if error.parameter != "text":   # a name that is not a setting
+            raise
+        raise GapExploreError(f"Cannot read the settings file {path}: {error.got}") from None
     return ({k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
              if k not in _WHERE_KEYS}, {k: values[k] for k in _WHERE_KEYS if k in values})
 
@@ -305,15 +299,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         values, folder = DEMOS[args.system]
         args.folder = args.folder or folder
-        stored = (args.folder / "settings.json").exists()
-        settings = None if stored else ExploreSettings(**values)
+        settings = None if holds_run(args.folder) else ExploreSettings(**values)
     else:
         config, where = _config(args.config) if args.config else ({}, {})
         if not (args.dask_workers or args.scheduler):   # flags win over the file
             args.dask_workers = where.get("dask_workers")
             args.scheduler = where.get("scheduler")
         settings = _settings(args, config)
-    new = not (args.folder / "settings.json").exists()
+    new = not holds_run(args.folder)
     start = time.perf_counter()
     with _executor(args) as executor:
         if not args.quiet:   # the memory model before each fit

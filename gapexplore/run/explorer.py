@@ -28,7 +28,7 @@ from ase import Atoms
 from gapexplore.core.checks import check_int, check_real, fail
 from gapexplore.core.errors import GapExploreError
 from gapexplore.label import as_reference, default_reference
-from gapexplore.run.reader import RunView, parse_settings, with_optimiser_of_its_version
+from gapexplore.run.reader import RunView, read_settings, with_optimiser_of_its_version
 from gapexplore.run.settings import STOP_CRITERIA, ExploreSettings
 from gapexplore.run.state import IterationRecord
 from gapexplore.run.steps import STEPS, Steps
@@ -59,7 +59,8 @@ class _Control:
             if self.name == "n_candidates" and explorer.iteration == 0 \
                     and settings.n_initial is not None:
                 return settings.n_initial
-            return getattr(settings, self.name)
+            return settings.selection.n_select if self.name == "n_select" \
+                else settings.n_candidates
         return value
 
     def __set__(self, explorer, value) -> None:
@@ -133,10 +134,10 @@ class Explorer(Steps, RunView):
 
         self.store = RunStore(folder)
         self._pending: dict = {}  # files to write once the folder is held (see _holding)
-        stored = self.store.read_json("settings.json")
+        as_stored = read_settings(self.store)
         self.state = self.store.read_state()
-        if stored is not None:
-            as_stored = parse_settings(stored, self.store.root)
+        stored = as_stored is not None
+        if stored:
             existing = with_optimiser_of_its_version(as_stored, self.state.schema)
             if settings is not None:
                 if not isinstance(settings, ExploreSettings):
@@ -181,7 +182,7 @@ class Explorer(Steps, RunView):
                 raise fail("gap_fit", "Explorer", "a gap_fit command that exists",
                            str(error)) from None
         self.gap_fit = gap_fit
-        if stored is not None:
+        if stored:
             lost = self.store.lost_files(self.state)
             if lost:
                 raise GapExploreError(

@@ -107,21 +107,22 @@ def estimate_cost(settings, n_jobs: int) -> CostEstimate:
         a, b = NATIVE_FRAME_COST[model]
         per_frame = a + b * atoms
     relax = settings.n_candidates * steps * per_frame / n_jobs
-    soap = _SOAP_PER_CELL.get(settings.soap, _SOAP_CHEAP) if isinstance(settings.soap, str) \
-        else _SOAP_CHEAP
+    selection = settings.selection
+    soap = _SOAP_PER_CELL.get(selection.soap, _SOAP_CHEAP) \
+        if isinstance(selection.soap, str) else _SOAP_CHEAP
     select = settings.n_candidates * soap / n_jobs
     reference = settings.reference or default_reference(settings.chemistry())
     per_label = reference_call_cost(reference, atoms)
-    label = None if per_label is None else settings.n_select * per_label / n_jobs
+    label = None if per_label is None else selection.n_select * per_label / n_jobs
     chemistry = settings.chemistry()
     single = isolated_atom(chemistry)
     extras = (single if isinstance(single, list) else [single]) + dimers(chemistry)
     extra_label = None if per_label is None else sum(
         reference_call_cost(reference, len(a)) for a in extras) / n_jobs
-    iterations = -(-settings.max_labels // settings.n_select)
+    iterations = -(-settings.max_labels // selection.n_select)
     if settings.max_iterations is not None:
         iterations = min(iterations, settings.max_iterations)
-    n_env = min(settings.max_labels, iterations * settings.n_select) * atoms
+    n_env = min(settings.max_labels, iterations * selection.n_select) * atoms
     per_env = 0.0105 + _FIT_SOAP[model] * _FIT_SPARSE[model]
     fit_last = 2.0 + n_env * per_env
     # fits grow linearly with the database: their sum is about half the last one per
@@ -171,9 +172,9 @@ def run_plan(settings, n_jobs: int) -> str:
         f"plan: {what}, reference {reference}, GAP model {settings.gap if isinstance(settings.gap, str) else 'custom'}",  # noqa: E501
         f"  each iteration: {settings.n_candidates} random cells of {lo}-{hi} atoms relaxed "
         f"with the current GAP ({relax.optimiser}, {relax.engine} engine, fmax "
-        f"{settings.relax_fmax:g} eV/Å, at "
-        f"most {settings.relax_max_steps} steps), {settings.n_select} structures chosen "
-        f"({settings.selection}) and labelled; iteration 0 labels random cells unrelaxed",
+        f"{settings.relax_fmax:g} eV/Å, at most {settings.relax_max_steps} steps), "
+        f"{settings.selection.n_select} structures chosen ({settings.selection.method}) "
+        "and labelled; iteration 0 labels random cells unrelaxed",
         f"  stops at the first of: {', '.join(stops)}",
         f"  rough cost on {n_jobs} process{'es' if n_jobs > 1 else ''} per iteration: "
         f"relaxations {_duration(cost.relax)}, selection {_duration(cost.select)}, labels "

@@ -36,12 +36,12 @@ def gap_settings_of(table: str | dict, chemistry: Chemistry | Composition) -> Ga
     return _build(GapSettings, fields, "gap", dataclasses.asdict(base) | {"noise": base.noise})
 
 
-def soap_settings_of(table: str | dict) -> SoapSettings:
+def soap_settings_of(table: str | dict, where: str = "ExploreSettings") -> SoapSettings:
     """The selection's :class:`SoapSettings` of a run's ``soap`` setting (a preset's name,
-    or a table of fields over one)."""
-    preset, fields = _preset("soap", table, SOAP_PRESETS)
+    or a table of fields over one); an error names the setting as one of ``where``."""
+    preset, fields = _preset("soap", table, SOAP_PRESETS, where)
     return _build(SoapSettings, fields, "soap",
-                  dataclasses.asdict(SOAP_PRESETS[preset]()))
+                  dataclasses.asdict(SOAP_PRESETS[preset]()), where)
 
 
 def relax_settings_of(table: dict, fmax: float, max_steps: int) -> RelaxSettings:
@@ -97,9 +97,9 @@ def toml_text(values: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _preset(name: str, value, presets: dict) -> tuple[str, dict]:
-    """(preset name, fields over it) of a ``gap``/``soap`` setting."""
-    where = "ExploreSettings"
+def _preset(name: str, value, presets: dict,
+            where: str = "ExploreSettings") -> tuple[str, dict]:
+    """(preset name, fields over it) of a ``gap``/``soap`` setting of ``where``."""
     if isinstance(value, str):
         check_choice(value, name, where, tuple(presets))
         return value, {}
@@ -112,9 +112,9 @@ def _preset(name: str, value, presets: dict) -> tuple[str, dict]:
     return preset, fields
 
 
-def _build(kind, fields: dict, name: str, base: dict):
-    """``kind(**(base | fields))``; an unknown or bad field named as ``name.field``."""
-    where = "ExploreSettings"
+def _build(kind, fields: dict, name: str, base: dict, where: str = "ExploreSettings"):
+    """``kind(**(base | fields))``; an unknown or bad field named as ``name.field`` of
+    ``where``."""
     unknown = sorted(set(fields) - set(base))
     if unknown:
         raise fail(name, where, f"a table of {kind.__name__} fields ({', '.join(base)})",

@@ -8,8 +8,9 @@ can look at a run while another process runs it. Only the
 :class:`~gapexplore.run.Explorer` writes a run. Both answer the same questions through
 :class:`RunView`.
 
-:func:`RunReader` is also the one home of the rule "does this folder hold a run?": a
-folder holds a run when it holds ``settings.json``.
+:func:`holds_run` is the one home of the rule "does this folder hold a run?": a folder
+holds a run when it holds ``settings.json``; :func:`read_settings` is the one reader of
+that file, for the reader, the :class:`~gapexplore.run.Explorer` and the command line.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from gapexplore.run.state import RunState
 from gapexplore.run.steps import STEPS
 from gapexplore.run.store import RunStore
 
-__all__ = ["RunReader", "RunView", "parse_settings", "stored_settings",
-           "with_optimiser_of_its_version"]
+__all__ = ["RunReader", "RunView", "holds_run", "parse_settings", "read_settings",
+           "stored_settings", "with_optimiser_of_its_version"]
 
 
 class RunView:
@@ -115,13 +116,13 @@ class RunReader(RunView):
 
     def __init__(self, folder, *, reference=None, where: str = "RunReader"):
         self.store = RunStore(folder)
-        stored = self.store.read_json("settings.json") if self.store.root.is_dir() else None
-        if stored is None:
+        as_stored = read_settings(self.store)
+        if as_stored is None:
             raise InvalidParameterError(
                 f"{folder} holds no gapexplore run (no settings.json in it): give {where} a "
                 "run folder, one that gapexplore run or an Explorer made.")
         self.state = self.store.read_state()
-        self.settings = stored_settings(stored, self.state.schema, self.store.root)
+        self.settings = with_optimiser_of_its_version(as_stored, self.state.schema)
         self.chemistry = self.settings.chemistry()
         self._reference = reference
 
@@ -132,6 +133,31 @@ class RunReader(RunView):
         reference = self._reference or self.settings.reference \
             or default_reference(self.chemistry)
         return as_reference(reference, where="RunReader")
+
+
+def holds_run(folder) -> bool:
+    """Whether ``folder`` (a path or its :class:`RunStore`) holds a run: whether it holds
+    ``settings.json``."""
+    root = folder.root if isinstance(folder, RunStore) else Path(folder)
+    return (root / "settings.json").is_file()
+
+
+def read_settings(folder) -> ExploreSettings | None:
+    """The settings of the run in ``folder`` (a path or its :class:`RunStore`) as its
+    ``settings.json`` holds them, or None when it holds none (it holds no run): the one
+    reader of ``settings.json``, for the :class:`~gapexplore.run.Explorer`,
+    :class:`RunReader` and the command line. Either form reads (see
+    :mod:`gapexplore.run.settings`).
+
+    Raises
+    ------
+    GapExploreError
+        When the file is damaged or does not hold valid settings, naming it.
+    """
+    store = folder if isinstance(folder, RunStore) else RunStore(folder)
+    if not holds_run(store):
+        return None
+    return parse_settings(store.read_json("settings.json"), store.root)
 
 
 def stored_settings(values, schema: int, root: Path) -> ExploreSettings:

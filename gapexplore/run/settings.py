@@ -1,13 +1,21 @@
 """What defines a run: :class:`ExploreSettings`, stored in ``settings.json`` of its folder,
-and which of them may change when a run is continued (:data:`STOP_CRITERIA`)."""
+and which of them may change when a run is continued (:data:`STOP_CRITERIA`).
+
+Its ``selection`` block (:class:`~gapexplore.run.selection.SelectionSettings`) is written in
+the flat form, each field under its flat name among the other settings
+(:data:`~gapexplore.run.selection.FLAT_NAMES`: ``n_select``, ``kT``, ``soap``, ``selection``
+for the method, ...), in ``settings.json`` and in TOML; both forms are read, and
+``ExploreSettings`` takes the flat names as keywords too.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 
-from gapexplore.core.checks import check_choice, check_int, check_int_range, check_real, fail
+from gapexplore.core.checks import check_int, check_int_range, check_real, fail
 from gapexplore.core.chemistry import Chemistry, Composition, compositions_of
+from gapexplore.core.errors import InvalidParameterError
 from gapexplore.describe import SoapSettings
 from gapexplore.fit import GapSettings
 from gapexplore.label.named import NAMED_REFERENCES
@@ -19,16 +27,15 @@ from gapexplore.run.presets import (
     gap_settings_of,
     plain,
     relax_settings_of,
-    soap_settings_of,
     toml_text,
 )
-from gapexplore.select import KT_SCHEDULE, METHODS, kt_for_iteration
+from gapexplore.run.selection import FLAT_NAMES, SelectionSettings, accepting_flat_names
 from gapexplore.validate import known_structure
 
 # GAP_PRESETS and SOAP_PRESETS live in gapexplore.run.presets; they are importable
 # from here too.
-__all__ = ["ExploreSettings", "STOP_CRITERIA", "GAP_PRESETS", "SOAP_PRESETS"]
-
+__all__ = ["ExploreSettings", "STOP_CRITERIA", "GAP_PRESETS", "SOAP_PRESETS", "SETTING_NAMES",
+           "read_toml"]
 
 #: Settings a run may change when it is continued: its stop criteria. Any other change
 #: would make the run's folder a mix of two runs.
@@ -36,6 +43,7 @@ STOP_CRITERIA = frozenset({"max_labels", "max_iterations", "target_error",
                            "target_prediction_error"})
 
 
+@accepting_flat_names
 @dataclass(frozen=True)
 class ExploreSettings:
     """Everything that defines a run; stored in ``settings.json`` of its folder.
@@ -75,10 +83,6 @@ class ExploreSettings:
         paper's 10,000 do.
     n_atoms : (int, int)
         Inclusive range of atoms per random cell (paper: 6–24).
-    n_select : int
-        Structures labelled per iteration (paper: 100).
-    n_histogram : int, optional
-        Frames the flat histogram passes to CUR; default 10 × ``n_select``.
     max_labels : int
         Stop once the database holds this many labels (paper: 2,500).
     max_iterations : int, optional
@@ -92,37 +96,24 @@ class ExploreSettings:
         convergence signal that needs no known structure
         (:func:`gapexplore.validate.prediction_error`; recorded in ``state.json`` as
         ``prediction_error`` of every iteration from 1 on).
-    kT : tuple of float
-        kT [eV] of iterations 1, 2, ...; the last value repeats (paper: 0.3, 0.2, 0.1).
     gap : {"paper", "light"}, dict or GapSettings
         The GAP model: a preset — Table 1 (:meth:`GapSettings.for_chemistry`) or the cheap
         model of :meth:`GapSettings.light` — or a table of :class:`GapSettings` fields over
         a preset, e.g. ``{"preset": "light", "n_sparse_soap": 500, "noise": {"energy":
         [0.002, 0.1]}}`` (a ``[gap]`` table in TOML); a GapSettings is kept as such a table.
         :meth:`gap_settings` builds it.
-    soap : {"paper", "fast", "paper-quip"}, dict or SoapSettings
-        Selection SOAP: :meth:`SoapSettings.paper` or :meth:`SoapSettings.fast` (computed
-        by dscribe), the paper's settings computed by QUIP (``"paper-quip"``: the paper's
-        kernel exactly, about 8× the cost), or a table of :class:`SoapSettings` fields
-        over one (``{"preset": "fast", "backend": "quip"}``).
-    selection : str, one of :data:`gapexplore.select.METHODS`
-        How the structures to label are chosen after the flat histogram
-        (:func:`gapexplore.select.select_structures`): on the SOAP kernel, greedy
-        leverage-score CUR with deflation (the default) or the paper's authors' leverage
-        sampling (``"kernel_leverage"``: top n/2 singular vectors, drawn, no deflation),
-        or farthest-point sampling from the database (``"kernel_fps"``); by the previous
-        GAP's own predicted error (``"uncertainty"``, one frame per relaxation first;
-        iteration 0, which has no GAP, by kernel CUR; the chosen structures' mean
-        predicted error is recorded as ``selected_predicted_error``); or the baselines
-        of the paper's Fig. 2, CUR on the matrix of averaged SOAP vectors and uniform
-        random choice.
-    selection_stochastic : bool
-        CUR draws each structure with probability equal to its leverage instead of taking
-        the largest (autoplex and wfl do; the paper's text does not say). Only with
-        ``"kernel_cur"`` or ``"vector_cur"`` (``"kernel_leverage"`` always draws).
-    selection_center : bool
-        CUR on the centred kernel (or centred vectors), as wfl does; default the paper's
-        uncentred kernel. Only with a CUR ``selection``.
+    selection : SelectionSettings, dict or str
+        How each iteration chooses the structures to label
+        (:class:`~gapexplore.run.selection.SelectionSettings`): the method, ``n_select``
+        structures per iteration (paper: 100), the flat histogram's ``n_histogram`` frames
+        and kT schedule [eV] (paper: 0.3, 0.2, 0.1), the selection's ``soap`` (preset or
+        table) and the CUR options ``stochastic`` and ``center``; a table of its fields
+        (a ``[selection]`` table in TOML), or the method's name alone (e.g.
+        ``"kernel_fps"``). Its fields are also taken as keywords under their flat names
+        (:data:`~gapexplore.run.selection.FLAT_NAMES`): ``n_select``, ``n_histogram``,
+        ``kT``, ``soap``, ``selection_stochastic`` and ``selection_center``, set over the
+        block given (e.g. ``ExploreSettings(selection="kernel_fps", n_select=20)``); so are
+        they written in ``settings.json`` and TOML.
     label_lowest : bool
         Also train on the reference calculation of each iteration's lowest-enthalpy GAP
         minimum, which every run makes to check its GAP for holes (``lowest`` in
@@ -174,18 +165,13 @@ class ExploreSettings:
     n_candidates: int = 10_000
     n_initial: int | None = None
     n_atoms: tuple = (6, 24)
-    n_select: int = 100
-    n_histogram: int | None = None
     max_labels: int = 2500
     max_iterations: int | None = None
     target_error: float | None = None
     target_prediction_error: float | None = None
-    kT: tuple = KT_SCHEDULE
     gap: str | dict = "paper"
-    soap: str | dict = "paper"
-    selection: str = "kernel_cur"
-    selection_stochastic: bool = False
-    selection_center: bool = False
+    selection: SelectionSettings | dict | str = dataclasses.field(
+        default_factory=SelectionSettings)
     label_lowest: bool = False
     lowest_kinds: int = 1
     relax_fmax: float = 0.01
@@ -195,28 +181,32 @@ class ExploreSettings:
     validate: tuple = ()
     reference_timeout: float | None = None
     relax_timeout: float | None = None
+    #: The selection block a method's name or a table in ``selection`` is set over (None:
+    #: the default block); :func:`dataclasses.replace` passes the settings' own.
+    _selection_before: dataclasses.InitVar[SelectionSettings | None] = None
 
-    def __post_init__(self):
+    def __post_init__(self, _selection_before=None):
         where = "ExploreSettings"
         settle_chemistry(self, where)
+        self._check_selection(where, _selection_before)
         self._check_counts(where)
         self._check_stop_criteria(where)
         self._check_reference(where)
         self._check_tables(where)
-        self._check_selection(where)
         self._check_schedule(where)
 
     def _check_counts(self, where: str) -> None:
         """Check the counts, the seed, the relaxations' limits and the time limits."""
         check_int(self.n_candidates, "n_candidates", where, low=1)
-        check_int(self.n_select, "n_select", where, low=1, high=self.n_candidates)
+        n_select = self.selection.n_select
+        check_int(n_select, "n_select", where, low=1, high=self.n_candidates)
         n_formulas = len(self.composition) if isinstance(self.composition, tuple) else 1
         if n_formulas > self.n_candidates:
             raise fail("n_candidates", where, f"at least one random cell for each of the "
                        f"{n_formulas} compositions (or fewer compositions: 'A-B:N' keeps "
                        "formula units of at most N atoms)", self.n_candidates)
         if self.n_initial is not None:
-            check_int(self.n_initial, "n_initial", where, low=self.n_select)
+            check_int(self.n_initial, "n_initial", where, low=n_select)
         check_int(self.max_labels, "max_labels", where, low=1)
         check_int(self.seed, "seed", where, low=0)
         check_real(self.relax_fmax, "relax_fmax", where, low=0.0, low_open=True)
@@ -224,8 +214,6 @@ class ExploreSettings:
         for name in ("reference_timeout", "relax_timeout"):
             if getattr(self, name) is not None:
                 check_real(getattr(self, name), name, where, low=0.0, low_open=True)
-        if self.n_histogram is not None:
-            check_int(self.n_histogram, "n_histogram", where, low=1)
 
     def _check_stop_criteria(self, where: str) -> None:
         """Check the stop criteria other than ``max_labels``."""
@@ -254,50 +242,45 @@ class ExploreSettings:
                        f"({self.reference!r} covers {', '.join(covers)} only)", self.reference)
 
     def _check_tables(self, where: str) -> None:
-        """Keep the ``gap``, ``soap`` and ``relax`` settings as plain tables; check them."""
-        for name, kind in (("gap", GapSettings), ("soap", SoapSettings)):
-            value = getattr(self, name)
-            if isinstance(value, kind):  # kept as its table of fields
-                object.__setattr__(self, name, plain(dataclasses.asdict(value)))
+        """Keep the ``gap`` and ``relax`` settings as plain tables; check them."""
+        if isinstance(self.gap, GapSettings):  # kept as its table of fields
+            object.__setattr__(self, "gap", plain(dataclasses.asdict(self.gap)))
         if not isinstance(self.relax, dict):
             raise fail("relax", where, "a dict of RelaxSettings fields (p0, beta, optimiser, "
                        "min_distance_factor, volume_bounds)", self.relax)
         object.__setattr__(self, "relax", plain(self.relax))
         self.gap_settings()   # checks the tables
-        self.soap_settings()
         self.relax_settings()
 
-    def _check_selection(self, where: str) -> None:
-        """Check the selection method, its options and the labelling of the lowest minima."""
-        check_choice(self.selection, "selection", where, METHODS)
-        for name in ("selection_stochastic", "selection_center"):
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                raise fail(name, where, "a bool", value)
-            if value and self.selection in ("random", "kernel_fps"):
-                raise fail(name, where, f"False with selection={self.selection!r} (a CUR "
-                           "option)", value)
+    def _check_selection(self, where: str, before: SelectionSettings | None) -> None:
+        """Build the selection block from its table or its method's name, set over
+        ``before`` (an error named by the flat name, :data:`FLAT_NAMES`); check the
+        labelling of the lowest minima."""
+        selection = self.selection
+        base = {} if before is None else before.to_dict()
+        try:
+            if isinstance(selection, str):
+                selection = SelectionSettings.from_dict(base | {"method": selection})
+            elif isinstance(selection, dict):
+                selection = SelectionSettings.from_dict(base | selection)
+        except InvalidParameterError as error:
+            if error.where != "SelectionSettings" or error.parameter not in FLAT_NAMES:
+                raise
+            allowed = error.allowed.replace("method=", "selection=")
+            raise fail(FLAT_NAMES[error.parameter], where, allowed, error.got) from None
+        if not isinstance(selection, SelectionSettings):
+            raise fail("selection", where, "a SelectionSettings, a table of its fields or "
+                       "the name of a selection method", selection)
+        object.__setattr__(self, "selection", selection)
         if not isinstance(self.label_lowest, bool):
             raise fail("label_lowest", where, "a bool", self.label_lowest)
         check_int(self.lowest_kinds, "lowest_kinds", where, low=1)
         if self.lowest_kinds > 1 and not self.label_lowest:
             raise fail("lowest_kinds", where, "1 unless label_lowest is on (the kinds are "
                        "labelled only with label_lowest=True: set it too)", self.lowest_kinds)
-        if self.selection_stochastic and self.selection == "kernel_leverage":
-            raise fail("selection_stochastic", where, "False with selection='kernel_leverage' "
-                       "(which always draws)", True)
 
     def _check_schedule(self, where: str) -> None:
-        """Check kT (one temperature or a schedule), the cell sizes and the known
-        structures; keep them as tuples."""
-        if isinstance(self.kT, (int, float)) and not isinstance(self.kT, bool):
-            object.__setattr__(self, "kT", (self.kT,))  # one temperature for every iteration
-        if not isinstance(self.kT, (tuple, list)) or not self.kT or any(
-                isinstance(t, bool) or not (isinstance(t, (int, float)) and t > 0)
-                for t in self.kT):
-            raise fail("kT", where, "a temperature > 0 eV or a non-empty sequence of them",
-                       self.kT)
-        object.__setattr__(self, "kT", tuple(float(t) for t in self.kT))
+        """Check the cell sizes and the known structures; keep them as tuples."""
         object.__setattr__(self, "validate", tuple(self.validate))
         object.__setattr__(self, "n_atoms",
                            check_int_range(self.n_atoms, "n_atoms", where, low=1, high=200))
@@ -326,7 +309,7 @@ class ExploreSettings:
 
     def kt_for(self, iteration: int) -> float:
         """Temperature kT [eV] of the flat histogram in ``iteration`` (>= 1)."""
-        return kt_for_iteration(iteration, self.kT)
+        return self.selection.kt_for(iteration)
 
     def stop_reason(self, state, n_labels: int) -> str | None:
         """The stop criterion (:data:`STOP_CRITERIA`) that a run at ``state`` (a
@@ -337,7 +320,7 @@ class ExploreSettings:
             return "max_iterations"
         validated = [r.validation for r in state.iterations if r.validation]
         if self.target_error is not None and validated and all(
-                abs(validated[-1][name]["error"]) <= self.target_error
+                abs(validated[-1].structures[name].error) <= self.target_error
                 for name in self.validate):
             return "target_error"
         predicted = [r.prediction_error for r in state.fitted if r.prediction_error]
@@ -352,7 +335,7 @@ class ExploreSettings:
 
     def soap_settings(self) -> SoapSettings:
         """The selection's :class:`SoapSettings` (its preset, with the table's fields)."""
-        return soap_settings_of(self.soap)
+        return self.selection.soap_settings()
 
     def relax_settings(self) -> RelaxSettings:
         """The :class:`RelaxSettings` of the GAP relaxations: ``relax_fmax``,
@@ -361,31 +344,34 @@ class ExploreSettings:
 
     @classmethod
     def from_toml(cls, text: str) -> "ExploreSettings":
-        """Settings from TOML text: fields at the top, ``[gap]``, ``[gap.noise]``,
+        """Settings from TOML text (:func:`read_toml`): fields at the top (the selection's
+        by their flat names, or a ``[selection]`` table), ``[gap]``, ``[gap.noise]``,
         ``[soap]`` and ``[relax]`` tables for the step settings (see :meth:`to_toml`)."""
-        import tomllib
-
-        try:
-            values = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise fail("text", "ExploreSettings.from_toml", "valid TOML", str(error)) from None
-        return cls.from_dict(values)
+        return cls.from_dict(read_toml(text, where="ExploreSettings.from_toml"))
 
     def to_toml(self) -> str:
-        """The settings as TOML (None values left out: they are the defaults)."""
+        """The settings as TOML, in the flat form (None values left out: they are the
+        defaults)."""
         return toml_text(self.to_dict())
 
     def to_dict(self) -> dict:
-        """Plain values, for ``settings.json``."""
-        return dataclasses.asdict(self)
+        """Plain values, for ``settings.json``: the flat form, the ``selection`` block's
+        fields under their flat names (:data:`FLAT_NAMES`)."""
+        out = {}
+        for name, value in dataclasses.asdict(self).items():
+            if name == "selection":
+                out.update(self.selection.to_flat())
+            else:
+                out[name] = value
+        return out
 
     @classmethod
     def from_dict(cls, values: dict) -> "ExploreSettings":
-        """Settings from :meth:`to_dict`'s output (fields added since default)."""
+        """Settings from :meth:`to_dict`'s output, or with the ``selection`` block as a
+        table (fields added since default)."""
         if not isinstance(values, dict):
             raise fail("values", "ExploreSettings.from_dict", "a dict of settings", values)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(values) - SETTING_NAMES)
         if unknown:
             raise fail("values", "ExploreSettings.from_dict", "settings of this version "
                        f"(unknown: {', '.join(unknown)})", values)
@@ -396,6 +382,55 @@ class ExploreSettings:
                        str(error)) from None
 
     def changed(self, other: "ExploreSettings") -> list[str]:
-        """Names of the fields whose values differ in ``other``."""
-        return [f.name for f in dataclasses.fields(self)
-                if getattr(self, f.name) != getattr(other, f.name)]
+        """Names of the settings whose values differ in ``other``, in the flat form (the
+        selection's by their flat names)."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [name for name in mine if mine[name] != theirs[name]]
+
+
+
+# dataclasses.replace() passes each init-only value as the settings it copies hold it: their
+# own selection block, so a method's name or a table given to replace() changes only those
+# fields of it, as each flat name does.
+ExploreSettings._selection_before = property(lambda self: self.selection)
+
+#: Every name a settings table may hold: the fields of :class:`ExploreSettings` and the
+#: flat names of the selection's.
+SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(ExploreSettings)) \
+    | frozenset(FLAT_NAMES.values())
+
+
+def read_toml(text: str, *, where: str = "read_toml", source: str | None = None,
+              also: frozenset = frozenset()) -> dict:
+    """A TOML settings file's ``text`` as a table of settings (lists as they are), its
+    names checked: the one reader of settings files, for :meth:`ExploreSettings.from_toml`
+    and ``gapexplore run --config``.
+
+    Parameters
+    ----------
+    text : str
+        The file's text.
+    where : str
+        The function named in the error for text that is not TOML.
+    source : str, optional
+        The file named in the error for a name that is not a setting; default: no file.
+    also : frozenset of str
+        Further names the file may hold (e.g. where the work runs).
+
+    Raises
+    ------
+    InvalidParameterError
+        For text that is not TOML, or a name that is not a setting (nor in ``also``).
+    """
+    import tomllib
+
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise fail("text", where, "valid TOML", str(error)) from None
+    unknown = sorted(set(values) - SETTING_NAMES - set(also))
+    if unknown:
+        raise InvalidParameterError(
+            f"Unknown settings{'' if source is None else f' in {source}'}: "
+            f"{', '.join(unknown)}. Known: {', '.join(sorted(SETTING_NAMES))}.")
+    return values

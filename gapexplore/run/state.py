@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from gapexplore.core.errors import GapExploreError
+from gapexplore.run.facts import FitFacts, Lowest, Validation
 
 __all__ = ["SCHEMA_VERSION", "Controls", "IterationRecord", "RunState"]
 
@@ -64,7 +65,7 @@ class IterationRecord:
         Relaxation frames kept (relax).
     relaxations : dict or None
         Relaxations per final status, e.g. ``{"converged": 20, "max_steps": 4}`` (relax).
-    lowest : dict or None
+    lowest : Lowest or None
         The lowest-enthalpy converged minimum (:func:`gapexplore.relax.lowest_final`);
         after the label step, with the reference's energy and enthalpy of that very
         structure beside the GAP's (:func:`gapexplore.run.steps.checked_lowest`; the
@@ -86,9 +87,9 @@ class IterationRecord:
     prediction_error : dict or None
         The previous GAP on this iteration's new labels
         (:func:`gapexplore.validate.prediction_error`; iterations ≥ 1).
-    fit : dict or None
+    fit : FitFacts or None
         The fit's summary (:meth:`gapexplore.fit.FitResult.summary`): δ, errors, potential.
-    validation : dict or None
+    validation : Validation or None
         Known structures by the GAP and the reference (:func:`gapexplore.validate.validate`).
     seconds : dict
         Wall time of each step [s].
@@ -103,7 +104,7 @@ class IterationRecord:
     candidates: int | None = None
     frames: int | None = None
     relaxations: dict | None = None
-    lowest: dict | None = None
+    lowest: Lowest | None = None
     lowest_kinds: list | None = None
     selected: int | None = None
     selected_predicted_error: float | None = None
@@ -111,10 +112,15 @@ class IterationRecord:
     failed: int | None = None
     labels_total: int | None = None
     prediction_error: dict | None = None
-    fit: dict | None = None
-    validation: dict | None = None
+    fit: FitFacts | None = None
+    validation: Validation | None = None
     seconds: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _TYPED_FACTS and value is not None:   # a plain table as its typed facts
+            value = _TYPED_FACTS[name].from_dict(value)
+        super().__setattr__(name, value)
 
     @property
     def fitted(self) -> bool:
@@ -122,7 +128,8 @@ class IterationRecord:
         return self.fit is not None
 
     def record(self, facts: dict) -> None:
-        """Set the facts of a finished step (field -> value)."""
+        """Set the facts of a finished step (field -> value; ``fit``, ``validation`` and
+        ``lowest`` as their typed facts or their plain tables)."""
         for name, value in facts.items():
             if name not in _RECORD_FIELDS:
                 raise GapExploreError(f"IterationRecord has no field {name!r}")
@@ -133,6 +140,7 @@ class IterationRecord:
         finished steps (None facts left out)."""
         out = {name: getattr(self, name) for name in _RECORD_FIELDS
                if name != "extra" and (name in _CONTROL_FIELDS or getattr(self, name) is not None)}
+        out.update({name: out[name].to_dict() for name in _TYPED_FACTS if name in out})
         out.update(self.extra)
         return out
 
@@ -146,6 +154,8 @@ class IterationRecord:
 
 _RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(IterationRecord))
 _CONTROL_FIELDS = ("iteration", "n_candidates", "n_select", "kT")
+#: The facts a record holds typed, by field.
+_TYPED_FACTS = {"lowest": Lowest, "fit": FitFacts, "validation": Validation}
 
 
 @dataclass
@@ -189,13 +199,12 @@ class RunState:
         runs validated before it was, or no label of that composition)."""
         rows = []
         for record in self.iterations:
-            for name, values in (record.validation or {}).items():
-                if name == "differences":
-                    continue
-                above = values.get("lowest_label_above")
+            checks = record.validation.structures if record.validation else {}
+            for name, check in checks.items():
+                above = check.lowest_label_above
                 rows.append({"iteration": record.iteration, "labels": record.labels_total,
-                             "structure": name,
-                             **{k: values[k] for k in ("gap", "reference", "error")},
+                             "structure": name, "gap": check.gap,
+                             "reference": check.reference, "error": check.error,
                              "lowest_label_above": float("nan") if above is None else above})
         return rows
 

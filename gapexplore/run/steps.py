@@ -22,6 +22,7 @@ from gapexplore.fit import fit_gap, load_potential
 from gapexplore.generate import cells_across, dimers, initial_cells, isolated_atom, random_cells
 from gapexplore.label import label_structures
 from gapexplore.relax import lowest_final, lowest_kinds, relax_structures, status_kind
+from gapexplore.run.facts import FitFacts, Validation
 from gapexplore.run.store import write_csv
 from gapexplore.select import select_structures
 from gapexplore.validate import (
@@ -140,7 +141,7 @@ class Steps:
     @_locked
     def select(self) -> list[Atoms]:
         """Choose this iteration's structures to label (flat histogram, then the
-        ``selection`` method of the settings: kernel CUR by default)."""
+        method of the settings' ``selection``: kernel CUR by default)."""
         self._check_order("select")
         record = self._record()
         soap = self.settings.soap_settings()
@@ -152,11 +153,11 @@ class Steps:
             kT = record.kT
             database = [a for a in self.store.labels() if a.pbc.all()]
         n = min(record.n_select, len(pool))
-        s = self.settings
+        s = self.settings.selection
         # uncertainty needs a GAP: iteration 0 (random cells, no GAP yet) chooses by CUR
-        uncertain = s.selection == "uncertainty" and self.iteration > 0
-        method = "kernel_cur" if s.selection == "uncertainty" and not uncertain \
-            else s.selection
+        uncertain = s.method == "uncertainty" and self.iteration > 0
+        method = "kernel_cur" if s.method == "uncertainty" and not uncertain \
+            else s.method
         species = sorted(self.chemistry.elements, key=atomic_numbers.get)
         vectors = self._database_vectors(database, soap, species) \
             if method not in ("random", "uncertainty") else None
@@ -164,8 +165,7 @@ class Steps:
                                       n_histogram=None if s.n_histogram is None
                                       else max(s.n_histogram, n), soap=soap,
                                       database=database, method=method,
-                                      stochastic=s.selection_stochastic,
-                                      center=s.selection_center,
+                                      stochastic=s.stochastic, center=s.center,
                                       potential=self.potential if uncertain else None,
                                       database_vectors=vectors, species=species, n_jobs=1)
         chosen = selection.structures
@@ -228,7 +228,7 @@ class Steps:
         named = self._record().lowest
         # the trajectories, read once, for the lowest minimum and the next kinds
         relaxations = (self.store.relaxations(iteration)
-                       if named and named.get("relax_id") is not None else [])
+                       if named and named.relax_id is not None else [])
         lowest = self._lowest_to_check(relaxations)
         # the selection chose the lowest minimum itself: its label is the check
         twin = None if lowest is None else next(
@@ -273,7 +273,7 @@ class Steps:
                  and a.info[keys.UID] not in own])
         if lowest is not None:
             checked = self.store.read_structures(iteration, _LOWEST_CHECKED)[0]
-            facts["lowest"] = {**self._record().lowest, **checked_lowest(checked)}
+            facts["lowest"] = self._record().lowest.checked(checked_lowest(checked))
         if kinds:
             by_uid = {a.info[keys.UID]: a for a in rows}
             facts["lowest_kinds"] = [
@@ -294,10 +294,10 @@ class Steps:
         (:meth:`RunStore.relaxations`): the final frame of the relaxation its ``lowest``
         record names, or None."""
         lowest = self._record().lowest
-        if not lowest or lowest.get("relax_id") is None:
+        if not lowest or lowest.relax_id is None:
             return None
         finals = {frames[-1].info.get(keys.RELAX_ID): frames[-1] for frames in relaxations}
-        final = finals.get(lowest["relax_id"])
+        final = finals.get(lowest.relax_id)
         if final is None:
             return None
         final.info[keys.UID] = _LOWEST_UID.format(self.iteration)
@@ -313,7 +313,7 @@ class Steps:
         if lowest is None or not self.settings.label_lowest or count < 2:
             return []
         # the lowest's own kind left out (it is normally the first of them)
-        own = (reduced_formula(lowest), achiral(str(self._record().lowest.get("spacegroup"))))
+        own = (reduced_formula(lowest), achiral(str(self._record().lowest.spacegroup)))
         found = [k for k in lowest_kinds(relaxations, count)
                  if (reduced_formula(k), achiral(k.info["spacegroup"])) != own][:count - 1]
         for rank, atoms in enumerate(found, start=1):
@@ -335,7 +335,7 @@ class Steps:
         workdir = self.store.iteration_dir(self.iteration) / "gap"
         labels = self.store.labels()
         result = fit_gap(labels, self.chemistry, workdir, settings=gap, gap_fit=self.gap_fit)
-        facts, carved = {"fit": result.summary()}, {}
+        facts, carved = {"fit": FitFacts.from_dict(result.summary())}, {}
         validating = bool(self.settings.validate or self.store.read_known())
         if validating:  # timed apart: with a DFT reference it relaxes with the reference
             start = time.perf_counter()
@@ -346,7 +346,7 @@ class Steps:
             write_csv(self.store.root / "validation.csv", self.state.validation_rows())
         return result
 
-    def _validate(self, potential, labels: list[Atoms]) -> dict:
+    def _validate(self, potential, labels: list[Atoms]) -> Validation:
         structures = {n: known_structure(self.chemistry, n)
                       for n in self.settings.validate}
         structures |= self.store.read_known()
@@ -358,4 +358,4 @@ class Steps:
         above = lowest_label_above(structures, cached, labels)
         for name, value in above.items():
             result[name]["lowest_label_above"] = value
-        return result
+        return Validation.from_dict(result)

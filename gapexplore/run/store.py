@@ -195,7 +195,7 @@ class RunStore:
         if record.fit is None:
             return None
         return (self.root / f"iter_{record.iteration:03d}" / "gap"
-                / Path(record.fit["potential"]).name)
+                / Path(record.fit.potential).name)
 
     def lost_files(self, state: RunState) -> list[str]:
         """Files of finished steps (:data:`STEP_FILES`, the GAPs, ``labels.db``) that
