@@ -187,8 +187,8 @@ def _add_run_options(run) -> None:
     model = run.add_argument_group("the potential and the selection")
     model.add_argument("--gap", choices=("paper", "light"), help="GAP model (paper)")
     model.add_argument("--soap", choices=tuple(SOAP_PRESETS),
-                       help="selection SOAP (paper; paper-quip: the paper's settings computed "
-                       "by QUIP, the authors' code, about 8× the cost)")
+                       help="selection SOAP (paper; paper-quip: the paper's settings with "
+                       "QUIP's definitions, the authors' kernel exactly, faster)")
     model.add_argument("--selection", choices=METHODS,
                        help="how structures are chosen after the flat histogram (kernel_cur)")
     model.add_argument("--stochastic", action="store_true", default=None,

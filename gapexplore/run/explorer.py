@@ -28,7 +28,12 @@ from ase import Atoms
 from gapexplore.core.checks import check_int, check_real, fail
 from gapexplore.core.errors import GapExploreError
 from gapexplore.label import as_reference, default_reference
-from gapexplore.run.reader import RunView, read_settings, with_optimiser_of_its_version
+from gapexplore.run.reader import (
+    RunView,
+    read_settings,
+    with_engine_of,
+    with_optimiser_of_its_version,
+)
 from gapexplore.run.settings import STOP_CRITERIA, ExploreSettings
 from gapexplore.run.state import IterationRecord
 from gapexplore.run.steps import STEPS, Steps
@@ -142,7 +147,8 @@ class Explorer(Steps, RunView):
             if settings is not None:
                 if not isinstance(settings, ExploreSettings):
                     raise fail("settings", "Explorer", "an ExploreSettings", settings)
-                settings = with_optimiser_of_its_version(settings, self.state.schema)
+                settings = with_engine_of(
+                    with_optimiser_of_its_version(settings, self.state.schema), existing)
             if settings is not None and settings != existing:
                 fixed = [name for name in existing.changed(settings)
                          if name not in STOP_CRITERIA]
@@ -160,6 +166,7 @@ class Explorer(Steps, RunView):
             settings = ExploreSettings() if settings is None else settings
             if not isinstance(settings, ExploreSettings):
                 raise fail("settings", "Explorer", "an ExploreSettings", settings)
+            settings = with_engine_of(settings, None)
             self._pending["settings.json"] = settings
         self.settings = settings
         self.chemistry = settings.chemistry()

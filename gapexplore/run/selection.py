@@ -54,9 +54,10 @@ class SelectionSettings:
     soap : {"paper", "fast", "paper-quip"}, dict or SoapSettings
         The selection's SOAP: :meth:`SoapSettings.paper` or :meth:`SoapSettings.fast`
         (computed by dscribe), the paper's settings computed by QUIP (``"paper-quip"``: the
-        paper's kernel exactly, about 8× the cost), or a table of :class:`SoapSettings`
-        fields over one (``{"preset": "fast", "backend": "quip"}``); a SoapSettings is kept
-        as its table. :meth:`soap_settings` builds it.
+        paper's kernel exactly, from QUIP's definitions summed over pairs,
+        :mod:`gapexplore.soap_average`: about a sixth of dscribe's cost), or a table of
+        :class:`SoapSettings` fields over one (``{"preset": "fast", "backend": "quip"}``);
+        a SoapSettings is kept as its table. :meth:`soap_settings` builds it.
     stochastic : bool
         CUR draws each structure with probability equal to its leverage instead of taking
         the largest (autoplex and wfl do; the paper's text does not say). Only with
