@@ -23,6 +23,11 @@ Usage (from the repository root)::
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_relax_engines.py            # about 15 min
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_relax_engines.py --cells 8 --models si-light
 
+Measured 2026-12-07 on a shared 2-core AMD EPYC VM (quippy-ase 0.10.3, torch 2.13.0 CPU;
+other jobs running, so CPU time): 13.1–15.6× quippy's relaxations per CPU-hour on the three
+models, every cell both engines converge at the same minimum; the whole output is
+``docs/studies/relax-engines.txt``, shown on the documentation's speed page.
+
 Relaxations are chaotic: a difference far below a meV/atom in a force can end a long
 relaxation in another minimum, so "same minimum" is counted, not assumed.
 """

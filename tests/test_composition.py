@@ -401,7 +401,9 @@ def test_a_tiny_run_across_compositions_end_to_end(tmp_path):
         assert row["reference"] >= 0.0
     bases = {differences[n]["above"] for n in differences}
     assert {report["structures"][b]["formula"] for b in bases} == {"Si", "CSi", "C"}
-    assert differences["Si:diamond"]["above"] == "Si:diamond"   # Tersoff's ground state
+    assert all(differences[base]["reference"] == 0.0 for base in bases)
+    if "Si:diamond" in differences:    # its E-V curves have a minimum: Tersoff's ground state
+        assert differences["Si:diamond"]["above"] == "Si:diamond"
 
 
 

@@ -191,22 +191,3 @@ def test_loading_quippy_first_does_not_change_the_native_numbers(si_light):
                for order in ("native-only", "quippy-first")]
     assert outputs[0] == outputs[1] and outputs[0]
 
-
-def test_a_new_run_names_its_engine_and_keeps_it(tmp_path, monkeypatch):
-    """A new run writes the engine it relaxes with into its settings, so that it goes on
-    with it where the default is another; continuing without naming one is allowed."""
-    import json
-
-    from gapexplore.run import Explorer, ExploreSettings, reader
-
-    settings = ExploreSettings(element="Si")
-    monkeypatch.setattr(reader, "default_engine", lambda: "native")
-    explorer = Explorer(tmp_path / "run", settings)
-    assert explorer.settings.relax_settings().engine == "native"
-    with explorer._holding():
-        pass
-    stored = json.loads((tmp_path / "run" / "settings.json").read_text())
-    assert stored["relax"] == {"engine": "native"}
-    monkeypatch.setattr(reader, "default_engine", lambda: "quippy")
-    assert Explorer(tmp_path / "run", settings).settings.relax_settings().engine == "native"
-    assert Explorer(tmp_path / "new", settings).settings.relax_settings().engine == "quippy"

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from gapexplore.run.facts import Difference, FitFacts, KnownCheck, Lowest, Validation
-from gapexplore.run.state import IterationRecord, RunState
+from gapexplore.run.state import SCHEMA_VERSION, IterationRecord, RunState
 from gapexplore.run.store import RunStore
 
 #: An iteration's record as a run writes it (the demo's iteration 1, shortened).
@@ -55,7 +55,8 @@ def test_a_record_reads_its_facts_typed():
 
 def test_a_state_written_by_a_run_is_written_back_byte_for_byte(tmp_path):
     store = RunStore(tmp_path)
-    document = {"schema": 3, "iteration": 2, "done": [], "reference_energies": {"diamond": -4.34},
+    document = {"schema": SCHEMA_VERSION, "iteration": 2, "done": [],
+                "reference_energies": {"diamond": -4.34},
                 "iterations": [RECORD, RECORD | {"iteration": 1, "later_field": 1}]}
     store.write_json("state.json", document)
     before = (tmp_path / "state.json").read_bytes()

@@ -31,7 +31,6 @@ from gapexplore.label import as_reference, default_reference
 from gapexplore.run.reader import (
     RunView,
     read_settings,
-    with_engine_of,
     with_optimiser_of_its_version,
 )
 from gapexplore.run.settings import STOP_CRITERIA, ExploreSettings
@@ -147,8 +146,7 @@ class Explorer(Steps, RunView):
             if settings is not None:
                 if not isinstance(settings, ExploreSettings):
                     raise fail("settings", "Explorer", "an ExploreSettings", settings)
-                settings = with_engine_of(
-                    with_optimiser_of_its_version(settings, self.state.schema), existing)
+                settings = with_optimiser_of_its_version(settings, self.state.schema)
             if settings is not None and settings != existing:
                 fixed = [name for name in existing.changed(settings)
                          if name not in STOP_CRITERIA]
@@ -166,7 +164,6 @@ class Explorer(Steps, RunView):
             settings = ExploreSettings() if settings is None else settings
             if not isinstance(settings, ExploreSettings):
                 raise fail("settings", "Explorer", "an ExploreSettings", settings)
-            settings = with_engine_of(settings, None)
             self._pending["settings.json"] = settings
         self.settings = settings
         self.chemistry = settings.chemistry()

@@ -20,7 +20,6 @@ import functools
 from pathlib import Path
 
 from gapexplore.core.errors import GapExploreError, InvalidParameterError
-from gapexplore.fit.predict import default_engine
 from gapexplore.label import as_reference, default_reference
 from gapexplore.run.settings import ExploreSettings
 from gapexplore.run.state import RunState
@@ -28,7 +27,7 @@ from gapexplore.run.steps import STEPS
 from gapexplore.run.store import RunStore
 
 __all__ = ["RunReader", "RunView", "holds_run", "parse_settings", "read_settings",
-           "stored_settings", "with_engine_of", "with_optimiser_of_its_version"]
+           "stored_settings", "with_optimiser_of_its_version"]
 
 
 class RunView:
@@ -204,15 +203,3 @@ def with_optimiser_of_its_version(settings: ExploreSettings, schema: int) -> Exp
         return settings
     return dataclasses.replace(settings, relax=relax)
 
-
-def with_engine_of(settings: ExploreSettings, existing: ExploreSettings | None) -> ExploreSettings:
-    """``settings`` with the GAP engine of its relaxations named: the one the run in a
-    folder already names (``existing``'s), else the default of this environment
-    (:func:`gapexplore.fit.predict.default_engine`, native where torch is installed). A
-    new run writes it into its ``settings.json``, so that it goes on with the engine it
-    began with on any machine; settings that name an engine keep theirs."""
-    if "engine" in settings.relax:
-        return settings
-    engine = (existing.relax.get("engine") if existing is not None else None) \
-        or default_engine()
-    return dataclasses.replace(settings, relax={**settings.relax, "engine": engine})
