@@ -4,7 +4,8 @@ Each model is fitted here with the project's own ``fit_gap`` (one gap_fit run, �
 to a toy reference, then evaluated by quippy and natively on cells it was not fitted to:
 random cells, strained and rattled crystals, a dimer. Every fit takes a few seconds.
 Measured agreement: 1e-11 eV/atom, 4e-11 eV/Å and 2e-12 eV/Å³ (light Si, Table 1 Si and
-light SiC models), far inside the tolerances asked.
+light SiC models), far inside the tolerances asked; the light TiO2 model (CHGNet's labels)
+is checked the same way.
 """
 
 import importlib.util
@@ -87,6 +88,16 @@ def sic_light(tmp_path_factory):
                 "tersoff-sic", e0={"Si": -0.3, "C": -0.7})
 
 
+@pytest.fixture(scope="module")
+def tio2_light(tmp_path_factory):
+    """Titanium and oxygen, CHGNet's labels (the compound study's reference)."""
+    pytest.importorskip("chgnet")
+    tio2 = Composition.of("TiO2")
+    cells = initial_cells(tio2, 8, rng=np.random.default_rng(3), n_atoms=(6, 12))
+    return _fit(tmp_path_factory, tio2, GapSettings.light(tio2, n_sparse_soap=60), cells,
+                "chgnet")
+
+
 def _test_structures(chemistry, seed, symbols="Si", kinds=(("diamond", 5.43),)):
     """Random cells, strained and rattled crystals, a dimer and an isolated atom."""
     rng = np.random.default_rng(seed)
@@ -144,6 +155,17 @@ def test_two_species_model_agrees_with_quippy(sic_light):
     pure = bulk("Si", "diamond", a=5.43)        # one species only: the others' terms idle
     pure.rattle(0.05, seed=3)
     _assert_agree(sic_light, structures + [pure])
+
+
+@needs_torch
+@pytest.mark.slow
+def test_titania_model_agrees_with_quippy(tio2_light):
+    tio2 = Composition.of("TiO2")
+    structures = initial_cells(tio2, 4, rng=np.random.default_rng(13), n_atoms=(6, 12))
+    rattled = [a.copy() for a in structures[:2]]
+    for k, atoms in enumerate(rattled):
+        atoms.rattle(0.05, seed=k)
+    _assert_agree(tio2_light, structures + rattled)
 
 
 @needs_torch
