@@ -2,7 +2,6 @@
 
 import importlib.util
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -35,10 +34,17 @@ def _common():
     return sys.modules["_common"]
 
 
-def test_the_four_settings_files_are_the_papers_systems_at_its_cell_sizes():
-    files = sorted(PAPER.glob("*.toml"))
-    settings = {f.stem: ExploreSettings(**tomllib.loads(f.read_text())) for f in files}
+@pytest.mark.parametrize("folder", [PAPER, PAPER / "scale"])
+def test_the_four_settings_files_are_the_papers_systems_at_its_cell_sizes(folder):
+    """The four systems as first run, and toward the paper's scale: Table 1's GAP, 100
+    labels an iteration, at least 1,000 native relaxations an iteration."""
+    files = sorted(folder.glob("*.toml"))
+    settings = {f.stem: ExploreSettings.from_toml(f.read_text()) for f in files}
     assert {s.element for s in settings.values()} == {"B", "C", "Si", "Ti"}
+    if folder.name == "scale":
+        assert all(s.gap == "paper" and s.selection.n_select == 100 and s.n_candidates
+                   >= 1000 and s.relax_settings().engine == "native"
+                   for s in settings.values())
     expected = {"B": {"alpha-B12"}, "C": {"diamond", "lonsdaleite", "graphite"},
                 "Si": {"diamond", "beta-tin", "oS24"}, "Ti": {"hcp", "omega"}}
     for s in settings.values():
