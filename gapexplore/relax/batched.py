@@ -20,6 +20,11 @@ costs 7 ms (measured 2026-12-07, shared 2-core AMD EPYC VM, ``cProfile`` of
 :func:`gapexplore.relax.relax`). Here the per-cell work is a few array operations per
 step over all cells at once.
 
+torch-sim's ``frechet_cell_fire`` (its ``"ase_fire"`` flavour) is the same algorithm on
+batched states; it was not measured here. This module needs no dependency beyond numpy,
+keeps the per-step frames, statuses and explosion guards of :func:`gapexplore.relax.relax`,
+and is checked frame for frame against ASE's own FIRE (``tests/test_relax_batched.py``).
+
 The cell's degrees of freedom are those of ASE's filter: positions in the undeformed cell,
 u = r F⁻ᵀ, and the logarithm of the deformation gradient F, scaled by the number of atoms
 N. The generalised forces are f F for the atoms and (∂E/∂ log F)/N for the cell, the
