@@ -17,13 +17,17 @@ import importlib
 import importlib.util
 import sys
 
-__all__ = ["import_quippy"]
+__all__ = ["import_quippy", "torch_installed"]
+
+
+def torch_installed() -> bool:
+    """Whether torch can be imported here (it is not imported)."""
+    return importlib.util.find_spec("torch") is not None
 
 
 def import_quippy(module: str = "quippy.potential"):
     """The quippy module ``module``, with torch imported before it where installed (see
     the module docstring)."""
-    if "quippy" not in sys.modules \
-            and importlib.util.find_spec("torch") is not None:
+    if "quippy" not in sys.modules and torch_installed():
         importlib.import_module("torch")
     return importlib.import_module(module)

@@ -9,7 +9,7 @@ import numpy as np
 from ase import Atoms
 
 from gapexplore.core.checks import fail
-from gapexplore.core.libraries import import_quippy
+from gapexplore.core.libraries import import_quippy, torch_installed
 
 __all__ = ["ENGINES", "default_engine", "load_potential", "predict", "predicted_errors"]
 
@@ -25,9 +25,7 @@ def default_engine() -> str:
     installed (the same numbers as quippy to 1e-10 eV/atom, and relaxations in batches
     about 10× quippy's per CPU-hour; ``benchmarks/bench_relax_engines.py``), else
     ``"quippy"``."""
-    import importlib.util
-
-    return "native" if importlib.util.find_spec("torch") is not None else "quippy"
+    return "native" if torch_installed() else "quippy"
 
 
 def load_potential(path, *, stress: bool = True, engine: str = "quippy"):

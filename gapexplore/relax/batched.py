@@ -121,7 +121,7 @@ def relax_batch(structures: list[Atoms], pressures, evaluator, *, chemistry,
     settings = RelaxSettings() if settings is None else settings
     budget = IN_FLIGHT_ATOMS if max_atoms is None else max_atoms
     d_min = settings.min_distance_factor * chemistry.smallest_radius
-    d_min = (d_min, d_min >= evaluator.model.cutoff)
+    pairs_reach = d_min < evaluator.model.cutoff   # the GAP's pairs hold every closer one
     queue = deque(range(len(structures)))
     trajectories: list = [None] * len(structures)
     flights: list[_Flight] = []
@@ -135,7 +135,7 @@ def relax_batch(structures: list[Atoms], pressures, evaluator, *, chemistry,
         going = []
         for flight, result in zip(flights, results):
             if flight.status is None:
-                _record(flight, result, d_min, settings)
+                _record(flight, result, d_min, pairs_reach, settings)
             if flight.status is None:
                 going.append((flight, result))
         if going:
@@ -168,12 +168,13 @@ def _evaluate(evaluator, flights: list[_Flight]) -> list:
     return list(zip(results.energy, results.forces, results.stress, results.shortest))
 
 
-def _record(flight: _Flight, result, d_min: float, settings: RelaxSettings) -> None:
-    """Keep this geometry as a frame, or stop the flight when it has exploded. ``d_min``
-    is (distance [Å], whether it lies beyond the GAP's cutoff)."""
+def _record(flight: _Flight, result, d_min: float, pairs_reach: bool,
+            settings: RelaxSettings) -> None:
+    """Keep this geometry as a frame, or stop the flight when it has exploded. The GAP's
+    shortest pair distance serves the guard when its pairs reach ``d_min`` [Å]."""
     energy, forces, stress, shortest = result
-    problem = _explosion(flight, energy, forces, stress, shortest, d_min,
-                         settings.volume_bounds)
+    problem = _explosion(flight, energy, forces, stress,
+                         shortest if pairs_reach else None, d_min, settings.volume_bounds)
     if problem is not None:
         flight.status = f"exploded: {problem}"
         return
@@ -182,11 +183,10 @@ def _record(flight: _Flight, result, d_min: float, settings: RelaxSettings) -> N
 
 
 def _explosion(flight: _Flight, energy, forces, stress, shortest, d_min, bounds):
-    """:func:`gapexplore.relax.frames.explosion`, with the shortest distance from the GAP's
-    pairs when its cutoff reaches ``d_min``; and non-finite forces or stress."""
-    (d_min, beyond) = d_min
+    """:func:`gapexplore.relax.frames.explosion` (``shortest`` None: found there), and
+    non-finite forces or stress."""
     problem = explosion(flight.atoms, energy, flight.v_start, d_min, bounds,
-                        shortest=None if beyond else shortest)
+                        shortest=shortest)
     if problem is None and not (np.isfinite(forces).all() and np.isfinite(stress).all()):
         problem = "non-finite forces or stress"
     return problem
@@ -275,7 +275,6 @@ def _fire_step(flights: list[_Flight], forces: np.ndarray) -> None:
     uphill = ~first & ~(power > 0.0)
     mix = ~first & (power > 0.0)
     a = np.array([f.a for f in flights])
-    dt = np.array([f.dt for f in flights])
     scale = np.where(mix, a * np.sqrt(v2) / np.sqrt(np.where(mix, f2, 1.0)), 0.0)
     velocity = np.where(mix[rows, None], (1.0 - a[rows, None]) * velocity
                         + scale[rows, None] * forces, velocity)

@@ -8,6 +8,7 @@ import contextlib
 import io
 import logging
 import warnings
+from pathlib import Path
 
 import numpy as np
 from ase import Atoms
@@ -205,8 +206,6 @@ BATCH_TASK_SIZE = 128
 def _batched(potential, settings: RelaxSettings) -> bool:
     """Whether the relaxations run many cells at once (:mod:`gapexplore.relax.batched`):
     a GAP file, the native engine, FIRE."""
-    from pathlib import Path
-
     return (isinstance(potential, (str, Path)) and settings.engine == "native"
             and settings.optimiser == "fire")
 
@@ -247,8 +246,6 @@ class _RelaxTask:
     """One relaxation, picklable: carries the potential by path (or as given)."""
 
     def __init__(self, potential, chemistry, settings):
-        from pathlib import Path
-
         self.potential = str(potential) if isinstance(potential, (str, Path)) \
             else as_reference(potential, where="relax_structures")
         self.chemistry, self.settings = chemistry, settings
