@@ -70,9 +70,9 @@ def run_report(explorer: RunView, seconds: float | None = None) -> str:
                + (f" of {lowest.formula}, {1000 * lowest.above_hull:.0f} meV/atom "
                   "above the hull" if lowest.formula is not None else "") + ")"
                if lowest else "")
-            + "".join(f"; next kind {kind['spacegroup']} {kind['enthalpy_per_atom']:.3f}"
-                      + _checked(kind) for kind in record.lowest_kinds or [])
-            + (f", new labels predicted to {1000 * predicted['rmse']:.1f} meV/atom RMSE"
+            + "".join(f"; next kind {kind.spacegroup} {kind.enthalpy_per_atom:.3f}"
+                      + _checked(kind.to_dict()) for kind in record.lowest_kinds or [])
+            + (f", new labels predicted to {1000 * predicted.rmse:.1f} meV/atom RMSE"
                if (predicted := record.prediction_error) else "")
             + "".join(f", {name} error {1000 * e:+.1f} meV/atom"
                       + ("" if above is None else f" (lowest label {1000 * above:+.0f})")

@@ -16,6 +16,7 @@ from gapexplore import (
 )
 from gapexplore.cli import main
 from gapexplore.fit import NoiseSettings
+from gapexplore.run.presets import RelaxTable
 
 SI = Chemistry.of("Si")
 
@@ -77,7 +78,21 @@ def test_a_settings_file_of_an_older_version_opens():
     stored = {"element": "Si", "gap": "light", "soap": "fast", "n_atoms": [4, 8],
               "kT": [0.3, 0.2, 0.1], "relax_fmax": 0.05}  # no relax table yet
     settings = ExploreSettings.from_dict(stored)
-    assert settings.relax == {} and settings.gap_settings() == GapSettings.light(SI)
+    assert settings.relax == RelaxTable() and settings.gap_settings() == GapSettings.light(SI)
+
+
+def test_the_relax_table_is_typed_and_names_only_what_a_run_chose():
+    settings = ExploreSettings(relax={"p0": 2.0, "volume_bounds": [0.5, 2.0]})
+    assert settings.relax == RelaxTable(p0=2.0, volume_bounds=(0.5, 2.0))
+    assert settings.relax.optimiser is None            # not named: the version's default
+    assert settings.to_dict()["relax"] == {"p0": 2.0, "volume_bounds": [0.5, 2.0]}
+    assert ExploreSettings(relax=RelaxTable(beta=0.3)).relax_settings().beta == 0.3
+    # an earlier run's "precon" is its optimiser, written back as one
+    older = ExploreSettings.from_dict({"relax": {"precon": True}})
+    assert older.relax == RelaxTable(optimiser="precon-lbfgs")
+    assert older.to_dict()["relax"] == {"optimiser": "precon-lbfgs"}
+    with pytest.raises(InvalidParameterError, match="'relax' table.*p0"):
+        RelaxTable(p0=-1.0)
 
 
 @pytest.mark.parametrize("values, named", [
@@ -90,6 +105,7 @@ def test_a_settings_file_of_an_older_version_opens():
     ({"relax": {"fmax": 0.1}}, "relax"),
     ({"relax": {"p00": 1.0}}, "relax"),
     ({"relax": [1]}, "relax"),
+    ({"relax": {"beta": 0.0}}, "relax"),
 ])
 def test_bad_tables_are_refused_with_the_field_named(values, named):
     with pytest.raises(InvalidParameterError, match=f"'{named}'"):

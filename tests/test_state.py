@@ -5,7 +5,15 @@ import math
 
 import pytest
 
-from gapexplore.run.facts import Difference, FitFacts, KnownCheck, Lowest, Validation
+from gapexplore.run.facts import (
+    Difference,
+    FitFacts,
+    KnownCheck,
+    Lowest,
+    LowestKind,
+    PredictionError,
+    Validation,
+)
 from gapexplore.run.state import SCHEMA_VERSION, IterationRecord, RunState
 from gapexplore.run.store import RunStore
 
@@ -24,6 +32,10 @@ RECORD = {
                "pressure": 0.00595, "reference_energy_per_atom": -4.3320,
                "reference_enthalpy_per_atom": -4.3313, "reference_status": "ok",
                "relax_id": 13, "spacegroup": "Fd-3m (227)", "volume_per_atom": 19.49},
+    "lowest_kinds": [{"enthalpy_per_atom": -4.4012, "formula": "Si",
+                      "gap_energy_per_atom": -4.4020, "reference_energy_per_atom": -4.2513,
+                      "reference_enthalpy_per_atom": -4.2505, "spacegroup": "I4_1/amd (141)",
+                      "uid": "i001-lowest1"}],
     "n_candidates": 24, "n_select": 16,
     "prediction_error": {"mae": 0.174, "max": 0.324, "mean": -0.174, "n": 16, "rmse": 0.189},
     "relaxations": {"converged": 18, "max_steps": 6},
@@ -51,6 +63,11 @@ def test_a_record_reads_its_facts_typed():
         lowest_label_above=0.0029)
     assert validation.differences == {"beta-tin - diamond": Difference(0.1913, 0.1998)}
     assert validation.errors() == {"beta-tin": -0.0068, "diamond": 0.0017}
+    assert record.prediction_error == PredictionError(n=16, rmse=0.189, mae=0.174,
+                                                      max=0.324, mean=-0.174)
+    (kind,) = record.lowest_kinds
+    assert isinstance(kind, LowestKind) and kind.uid == "i001-lowest1"
+    assert kind.reference_status is None and kind.spacegroup == "I4_1/amd (141)"
 
 
 def test_a_state_written_by_a_run_is_written_back_byte_for_byte(tmp_path):

@@ -154,6 +154,18 @@ def test_the_controls_set_what_the_next_iteration_uses(tmp_path):
     assert explorer.potential_of(0) == tmp_path / "run" / "iter_000" / "gap" / "gap.xml"
     assert explorer.potential_of(1) == explorer.potential and explorer.potential_of(2) is None
     assert controls.run_next() is None and "finished" in controls.status.value
+    # the same run read-only, from its folder: no controls, the same minima, nothing written
+    folder = tmp_path / "run"
+    before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+    viewer = Dashboard(folder, structure_map=False)
+    assert viewer.controls is None
+    assert not any(isinstance(c, IterationControls) for c in viewer.children)
+    assert [(f.energy, f.spacegroup) for f in viewer.results.found] \
+        == [(f.energy, f.spacegroup) for f in dashboard.results.found]
+    viewer.refresh()
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == before
+    with pytest.raises(InvalidParameterError, match="Dashboard"):
+        Dashboard(tmp_path)
 
 
 def test_the_convex_hull_of_a_binary_database_by_reference_and_potential():

@@ -56,7 +56,7 @@ def _settings(args: argparse.Namespace, config: dict | None = None) -> ExploreSe
     if not given:
         return None
     if "relax" in given:
-        given["relax"] = stored.relax | given["relax"]
+        given["relax"] = stored.relax.to_dict() | given["relax"]
     return ExploreSettings.from_dict(stored.to_dict() | flat_form(given))
 
 

@@ -1,6 +1,8 @@
 """The typed facts inside an iteration's record (:class:`~gapexplore.run.state.IterationRecord`):
 its fit (:class:`FitFacts`), its known structures' learning curve (:class:`Validation`, of
-:class:`KnownCheck` and :class:`Difference`) and its lowest minimum (:class:`Lowest`).
+:class:`KnownCheck` and :class:`Difference`), its lowest minimum (:class:`Lowest`) and those
+of the next kinds of structure (:class:`LowestKind`), and the previous GAP's error on its
+new labels (:class:`PredictionError`).
 
 Each reads and writes the same JSON table of ``state.json`` as the plain dict it types:
 its ``to_dict()`` gives back exactly the keys its ``from_dict()`` was given (in their order,
@@ -14,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-__all__ = ["Difference", "FitFacts", "KnownCheck", "Lowest", "Validation"]
+__all__ = ["Difference", "FitFacts", "KnownCheck", "Lowest", "LowestKind", "PredictionError",
+           "Validation"]
 
 
 class _Readable:
@@ -277,3 +280,71 @@ class Lowest(_Table):
         """These facts with the reference's ``figures`` at the structure
         (:func:`gapexplore.run.steps.checked_lowest`)."""
         return dataclasses.replace(self, **figures)
+
+
+@dataclass(frozen=True)
+class LowestKind(_Table):
+    """The lowest minimum of one of the next kinds of structure of an iteration, labelled
+    with ``ExploreSettings.lowest_kinds`` > 1 (:func:`gapexplore.relax.lowest_kinds`), with
+    the reference's figures at that geometry as in :class:`Lowest`.
+
+    Attributes
+    ----------
+    uid : str
+        Its label's uid (``iNNN-lowest1``, …).
+    spacegroup : str or None
+        Space group (spglib, symprec 0.1 Å).
+    formula : str
+        Reduced formula.
+    enthalpy_per_atom : float
+        The GAP's enthalpy per atom at its pressure [eV/atom].
+    gap_energy_per_atom : float or None
+        The GAP's energy per atom [eV/atom].
+    reference_energy_per_atom, reference_enthalpy_per_atom : float or None
+        The reference's energy and enthalpy per atom there [eV/atom] (when the calculation
+        succeeded).
+    reference_status : str or None
+        Why the reference calculation failed (None when it succeeded).
+    extra : dict
+        Keys of a later version, kept as they were.
+    """
+
+    _OPTIONAL = frozenset({"gap_energy_per_atom", "reference_energy_per_atom",
+                           "reference_enthalpy_per_atom", "reference_status"})
+
+    uid: str
+    spacegroup: str | None
+    formula: str
+    enthalpy_per_atom: float
+    gap_energy_per_atom: float | None = None
+    reference_energy_per_atom: float | None = None
+    reference_enthalpy_per_atom: float | None = None
+    reference_status: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PredictionError(_Table):
+    """The previous GAP's energy error on an iteration's new labels
+    (:func:`gapexplore.validate.prediction_error`; iterations ≥ 1).
+
+    Attributes
+    ----------
+    n : int
+        Labels used.
+    rmse, mae, max : float
+        RMSE, mean and largest absolute value of E_GAP − E_ref per atom [eV/atom].
+    mean : float or None
+        The signed mean, a systematic shift [eV/atom] (None where not recorded).
+    extra : dict
+        Keys of a later version, kept as they were.
+    """
+
+    _OPTIONAL = frozenset({"mae", "max", "mean"})
+
+    n: int
+    rmse: float
+    mae: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    extra: dict = field(default_factory=dict)

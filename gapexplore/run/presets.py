@@ -1,12 +1,14 @@
 """The step settings of a run from its tables: the GAP and SOAP presets by name
 (:data:`GAP_PRESETS`, :data:`SOAP_PRESETS`), a table's fields over a preset or the defaults
-(:func:`gap_settings_of`, :func:`soap_settings_of`, :func:`relax_settings_of`), and the
-tables as plain values and TOML (:func:`plain`, :func:`toml_text`)."""
+(:func:`gap_settings_of`, :func:`soap_settings_of`), the relaxations' table
+(:class:`RelaxTable`), and the tables as plain values and TOML (:func:`plain`,
+:func:`toml_text`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 
 from gapexplore.core.checks import check_choice, fail
 from gapexplore.core.chemistry import Chemistry, Composition
@@ -15,7 +17,7 @@ from gapexplore.describe import SoapSettings
 from gapexplore.fit import GapSettings, NoiseSettings
 from gapexplore.relax import RelaxSettings
 
-__all__ = ["GAP_PRESETS", "SOAP_PRESETS", "gap_settings_of", "plain", "relax_settings_of",
+__all__ = ["GAP_PRESETS", "SOAP_PRESETS", "RelaxTable", "gap_settings_of", "plain",
            "soap_settings_of", "toml_text", "toml_value"]
 
 #: The GAP presets by name: functions of the Chemistry.
@@ -44,21 +46,82 @@ def soap_settings_of(table: str | dict, where: str = "ExploreSettings") -> SoapS
                   dataclasses.asdict(SOAP_PRESETS[preset]()), where)
 
 
-def relax_settings_of(table: dict, fmax: float, max_steps: int) -> RelaxSettings:
-    """The :class:`RelaxSettings` of a run's ``relax`` table over the defaults, with
-    ``fmax`` [eV/Å] and ``max_steps`` (``relax_fmax``, ``relax_max_steps``)."""
-    for name in ("fmax", "max_steps"):
-        if name in table:
-            raise fail("relax", "ExploreSettings", f"a table without {name!r} (set "
-                       f"relax_{name} instead)", table)
-    fields = dict(table)
-    if "precon" in fields:  # the field before OPTIMISERS (settings of earlier runs)
-        if "optimiser" in fields:
-            raise fail("relax", "ExploreSettings", "a table with 'optimiser' or the "
-                       "older 'precon', not both", table)
-        fields["optimiser"] = "precon-lbfgs" if fields.pop("precon") else "lbfgs-linesearch"
-    return _build(RelaxSettings, fields, "relax",
-                  dataclasses.asdict(RelaxSettings(fmax=fmax, max_steps=max_steps)))
+@dataclass(frozen=True)
+class RelaxTable:
+    """The ``relax`` table of a run's settings (``[relax]`` in TOML): the
+    :class:`~gapexplore.relax.RelaxSettings` fields the run names, over the defaults.
+
+    A field left None is not named: the relaxations take the default of the run's
+    version (:func:`gapexplore.run.reader.with_optimiser_of_its_version`), so a run names
+    only what it chose and ``settings.json`` holds only that. The convergence and the step
+    cap are the flat settings ``relax_fmax`` and ``relax_max_steps``.
+
+    Attributes
+    ----------
+    p0 : float or None
+        Pressure scale p0 of Eq. 5 [GPa] (paper: 1).
+    beta : float or None
+        β of Eq. 5 (paper: 0.2).
+    optimiser : str or None
+        One of :data:`gapexplore.relax.OPTIMISERS`.
+    min_distance_factor : float or None
+        Stop when two atoms come closer than this times the characteristic radius.
+    volume_bounds : (float, float) or None
+        Stop when the volume per atom leaves this range, relative to the starting one.
+    engine : str or None
+        What evaluates the GAP (:data:`gapexplore.fit.ENGINES`).
+    """
+
+    p0: float | None = None
+    beta: float | None = None
+    optimiser: str | None = None
+    min_distance_factor: float | None = None
+    volume_bounds: tuple[float, float] | None = None
+    engine: str | None = None
+
+    def __post_init__(self):
+        if isinstance(self.volume_bounds, list):
+            object.__setattr__(self, "volume_bounds", tuple(self.volume_bounds))
+        self.settings(RelaxSettings.fmax, RelaxSettings.max_steps)   # checks the fields
+
+    @classmethod
+    def from_dict(cls, table) -> RelaxTable:
+        """The table of a run's settings (:meth:`to_dict`'s output); an earlier run's
+        ``precon`` (a bool, before :data:`~gapexplore.relax.OPTIMISERS`) read as its
+        optimiser. An error names the field as ``relax.<field>`` of ExploreSettings."""
+        if isinstance(table, cls):
+            return table
+        if not isinstance(table, dict):
+            raise fail("relax", "ExploreSettings", "a table of RelaxSettings fields (p0, beta, "
+                       "optimiser, min_distance_factor, volume_bounds, engine)", table)
+        for name in ("fmax", "max_steps"):
+            if name in table:
+                raise fail("relax", "ExploreSettings", f"a table without {name!r} (set "
+                           f"relax_{name} instead)", table)
+        fields = dict(table)
+        if "precon" in fields:  # the field before OPTIMISERS (settings of earlier runs)
+            if "optimiser" in fields:
+                raise fail("relax", "ExploreSettings", "a table with 'optimiser' or the "
+                           "older 'precon', not both", table)
+            fields["optimiser"] = "precon-lbfgs" if fields.pop("precon") else "lbfgs-linesearch"
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(fields) - set(names))
+        if unknown:
+            raise fail("relax", "ExploreSettings", "a table of RelaxSettings fields "
+                       f"({', '.join(names)})", f"unknown {', '.join(unknown)}")
+        return cls(**fields)
+
+    def to_dict(self) -> dict:
+        """The fields it names, as plain values (``settings.json``, TOML)."""
+        return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if getattr(self, f.name) is not None}
+
+    def settings(self, fmax: float, max_steps: int) -> RelaxSettings:
+        """The :class:`~gapexplore.relax.RelaxSettings` of the named fields over the
+        defaults, with ``fmax`` [eV/Å] and ``max_steps`` (``relax_fmax``,
+        ``relax_max_steps``)."""
+        return _build(RelaxSettings, self.to_dict(), "relax",
+                      dataclasses.asdict(RelaxSettings(fmax=fmax, max_steps=max_steps)))
 
 
 def plain(value):

@@ -194,11 +194,11 @@ def parse_settings(values, root: Path) -> ExploreSettings:
 def with_optimiser_of_its_version(settings: ExploreSettings, schema: int) -> ExploreSettings:
     """``settings`` with the relaxation optimiser and engine that runs of state schema
     ``schema`` used (see :func:`stored_settings`)."""
-    relax = dict(settings.relax)
-    if schema < 3 and "optimiser" not in relax and "precon" not in relax:
-        relax["optimiser"] = "precon-lbfgs"
-    if schema < 4 and "engine" not in relax:
-        relax["engine"] = "quippy"
+    relax = settings.relax   # an earlier "precon" is read as its optimiser
+    if schema < 3 and relax.optimiser is None:
+        relax = dataclasses.replace(relax, optimiser="precon-lbfgs")
+    if schema < 4 and relax.engine is None:
+        relax = dataclasses.replace(relax, engine="quippy")
     if relax == settings.relax:
         return settings
     return dataclasses.replace(settings, relax=relax)

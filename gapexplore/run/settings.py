@@ -24,9 +24,9 @@ from gapexplore.run.compositions import settle_chemistry
 from gapexplore.run.presets import (
     GAP_PRESETS,
     SOAP_PRESETS,
+    RelaxTable,
     gap_settings_of,
     plain,
-    relax_settings_of,
     toml_text,
 )
 from gapexplore.run.selection import FLAT_NAMES, SelectionSettings, accepting_flat_names
@@ -135,11 +135,13 @@ class ExploreSettings:
         Relaxation convergence [eV/Å] (paper: 0.01).
     relax_max_steps : int
         Relaxation step cap.
-    relax : dict
+    relax : RelaxTable or dict
         Further :class:`RelaxSettings` fields of the GAP relaxations (``p0`` [GPa],
-        ``beta``, ``optimiser``, ``min_distance_factor``, ``volume_bounds``); default the
-        paper's. The older ``precon`` (True or False) still reads as ``optimiser``
-        ``"precon-lbfgs"`` or ``"lbfgs-linesearch"``. :meth:`relax_settings` builds them.
+        ``beta``, ``optimiser``, ``min_distance_factor``, ``volume_bounds``, ``engine``),
+        as a :class:`~gapexplore.run.presets.RelaxTable` or a table of its fields; those
+        not named take the defaults. The older ``precon`` (True or False) still reads as
+        ``optimiser`` ``"precon-lbfgs"`` or ``"lbfgs-linesearch"``. :meth:`relax_settings`
+        builds them.
     seed : int
         Seed of every random draw of the run.
     validate : tuple of str
@@ -176,7 +178,7 @@ class ExploreSettings:
     lowest_kinds: int = 1
     relax_fmax: float = 0.01
     relax_max_steps: int = 300
-    relax: dict = dataclasses.field(default_factory=dict)
+    relax: RelaxTable | dict = dataclasses.field(default_factory=RelaxTable)
     seed: int = 0
     validate: tuple = ()
     reference_timeout: float | None = None
@@ -242,13 +244,11 @@ class ExploreSettings:
                        f"({self.reference!r} covers {', '.join(covers)} only)", self.reference)
 
     def _check_tables(self, where: str) -> None:
-        """Keep the ``gap`` and ``relax`` settings as plain tables; check them."""
+        """Keep the ``gap`` setting as a plain table and ``relax`` as its
+        :class:`RelaxTable`; check them."""
         if isinstance(self.gap, GapSettings):  # kept as its table of fields
             object.__setattr__(self, "gap", plain(dataclasses.asdict(self.gap)))
-        if not isinstance(self.relax, dict):
-            raise fail("relax", where, "a dict of RelaxSettings fields (p0, beta, optimiser, "
-                       "min_distance_factor, volume_bounds)", self.relax)
-        object.__setattr__(self, "relax", plain(self.relax))
+        object.__setattr__(self, "relax", RelaxTable.from_dict(self.relax))
         self.gap_settings()   # checks the tables
         self.relax_settings()
 
@@ -325,7 +325,7 @@ class ExploreSettings:
             return "target_error"
         predicted = [r.prediction_error for r in state.fitted if r.prediction_error]
         if self.target_prediction_error is not None and predicted \
-                and predicted[-1]["rmse"] <= self.target_prediction_error:
+                and predicted[-1].rmse <= self.target_prediction_error:
             return "target_prediction_error"
         return None
 
@@ -340,7 +340,7 @@ class ExploreSettings:
     def relax_settings(self) -> RelaxSettings:
         """The :class:`RelaxSettings` of the GAP relaxations: ``relax_fmax``,
         ``relax_max_steps`` and the ``relax`` table over the defaults."""
-        return relax_settings_of(self.relax, self.relax_fmax, self.relax_max_steps)
+        return self.relax.settings(self.relax_fmax, self.relax_max_steps)
 
     @classmethod
     def from_toml(cls, text: str) -> "ExploreSettings":
@@ -361,6 +361,8 @@ class ExploreSettings:
         for name, value in dataclasses.asdict(self).items():
             if name == "selection":
                 out.update(self.selection.to_flat())
+            elif name == "relax":
+                out[name] = self.relax.to_dict()
             else:
                 out[name] = value
         return out

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from gapexplore.core.errors import GapExploreError
-from gapexplore.run.facts import FitFacts, Lowest, Validation
+from gapexplore.run.facts import FitFacts, Lowest, LowestKind, PredictionError, Validation
 
 __all__ = ["SCHEMA_VERSION", "Controls", "IterationRecord", "RunState"]
 
@@ -71,11 +71,10 @@ class IterationRecord:
         structure beside the GAP's (:func:`gapexplore.run.steps.checked_lowest`; the
         calculation is in ``iter_NNN/lowest_checked.xyz``; a training label only with
         ``ExploreSettings.label_lowest``).
-    lowest_kinds : list of dict or None
+    lowest_kinds : list of LowestKind or None
         The lowest minima of the next kinds of structure, labelled with
-        ``ExploreSettings.lowest_kinds`` > 1 (:func:`gapexplore.relax.lowest_kinds`): per
-        kind its ``uid``, ``spacegroup``, ``formula`` and enthalpy per atom [eV/atom], and
-        the reference's figures at that geometry as in ``lowest`` (label).
+        ``ExploreSettings.lowest_kinds`` > 1 (:func:`gapexplore.relax.lowest_kinds`), with
+        the reference's figures at each geometry (label).
     selected : int or None
         Structures chosen (select).
     selected_predicted_error : float or None
@@ -84,7 +83,7 @@ class IterationRecord:
     labelled, failed, labels_total : int or None
         Labels of this iteration, failed ones, and successful labels in the database
         (label).
-    prediction_error : dict or None
+    prediction_error : PredictionError or None
         The previous GAP on this iteration's new labels
         (:func:`gapexplore.validate.prediction_error`; iterations ≥ 1).
     fit : FitFacts or None
@@ -105,13 +104,13 @@ class IterationRecord:
     frames: int | None = None
     relaxations: dict | None = None
     lowest: Lowest | None = None
-    lowest_kinds: list | None = None
+    lowest_kinds: list[LowestKind] | None = None
     selected: int | None = None
     selected_predicted_error: float | None = None
     labelled: int | None = None
     failed: int | None = None
     labels_total: int | None = None
-    prediction_error: dict | None = None
+    prediction_error: PredictionError | None = None
     fit: FitFacts | None = None
     validation: Validation | None = None
     seconds: dict = field(default_factory=dict)
@@ -120,6 +119,8 @@ class IterationRecord:
     def __setattr__(self, name: str, value) -> None:
         if name in _TYPED_FACTS and value is not None:   # a plain table as its typed facts
             value = _TYPED_FACTS[name].from_dict(value)
+        elif name in _TYPED_LISTS and value is not None:   # a list of them
+            value = [_TYPED_LISTS[name].from_dict(v) for v in value]
         super().__setattr__(name, value)
 
     @property
@@ -128,8 +129,9 @@ class IterationRecord:
         return self.fit is not None
 
     def record(self, facts: dict) -> None:
-        """Set the facts of a finished step (field -> value; ``fit``, ``validation`` and
-        ``lowest`` as their typed facts or their plain tables)."""
+        """Set the facts of a finished step (field -> value; the typed facts —
+        ``fit``, ``validation``, ``lowest``, ``lowest_kinds``, ``prediction_error`` — as
+        such or as their plain tables)."""
         for name, value in facts.items():
             if name not in _RECORD_FIELDS:
                 raise GapExploreError(f"IterationRecord has no field {name!r}")
@@ -141,6 +143,8 @@ class IterationRecord:
         out = {name: getattr(self, name) for name in _RECORD_FIELDS
                if name != "extra" and (name in _CONTROL_FIELDS or getattr(self, name) is not None)}
         out.update({name: out[name].to_dict() for name in _TYPED_FACTS if name in out})
+        out.update({name: [v.to_dict() for v in out[name]] for name in _TYPED_LISTS
+                    if name in out})
         out.update(self.extra)
         return out
 
@@ -155,7 +159,10 @@ class IterationRecord:
 _RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(IterationRecord))
 _CONTROL_FIELDS = ("iteration", "n_candidates", "n_select", "kT")
 #: The facts a record holds typed, by field.
-_TYPED_FACTS = {"lowest": Lowest, "fit": FitFacts, "validation": Validation}
+_TYPED_FACTS = {"lowest": Lowest, "fit": FitFacts, "validation": Validation,
+                "prediction_error": PredictionError}
+#: The facts a record holds as lists of typed facts, by field.
+_TYPED_LISTS = {"lowest_kinds": LowestKind}
 
 
 @dataclass
@@ -213,7 +220,7 @@ class RunState:
         label count of the GAP that made the prediction (the iteration before)."""
         return [{"iteration": record.iteration,
                  "labels": self.iterations[record.iteration - 1].labels_total,
-                 **record.prediction_error}
+                 **record.prediction_error.to_dict()}
                 for record in self.iterations if record.prediction_error]
 
     def to_dict(self) -> dict:

@@ -1,5 +1,8 @@
 """Widgets that run the loop: :class:`IterationControls` (kT, candidates and selected
-structures of the next iteration, and the button that runs it) and :class:`Dashboard`."""
+structures of the next iteration, and the button that runs it) and :class:`Dashboard` (a
+run at a glance; with its controls when it is given the run's
+:class:`~gapexplore.run.Explorer`, read-only when given a folder or a
+:class:`~gapexplore.run.reader.RunReader`)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,9 @@ import ipywidgets as w
 
 from gapexplore.analysis import hull_problem
 from gapexplore.core import keys
+from gapexplore.run.explorer import Explorer
+from gapexplore.run.reader import RunReader, RunView
+from gapexplore.run.results import rank_run
 from gapexplore.widgets.views import (
     ConvexHullView,
     LearningCurves,
@@ -169,56 +175,66 @@ class Dashboard(w.VBox):
 
     Parameters
     ----------
-    explorer : Explorer
-        The run (new or reopened).
+    run : Explorer, RunReader, str or pathlib.Path
+        The run. Its :class:`~gapexplore.run.Explorer` (new or reopened) adds the controls
+        that run the next iteration; a folder or a
+        :class:`~gapexplore.run.reader.RunReader` shows it read-only, never locking or
+        writing it, so it can follow a run that ``gapexplore run`` is running (each
+        :meth:`refresh` reads the folder again).
     structure_map : bool
         Show the kernel-PCA map of the labelled database (its SOAP costs about 10 ms per
         structure).
     """
 
-    def __init__(self, explorer, *, structure_map: bool = True, **kwargs):
-        self.explorer = explorer
-        self.controls = IterationControls(explorer)
-        self.curves = LearningCurves(explorer.store)
+    def __init__(self, run, *, structure_map: bool = True, **kwargs):
+        if not isinstance(run, RunView):
+            run = RunReader(run, where="Dashboard")
+        self.run = run
+        self.controls = IterationControls(run) if isinstance(run, Explorer) else None
+        self.curves = LearningCurves(run.store)
         self.inspector = StructureInspector(title="Selected in the last iteration")
         self.results = ResultsTable([], inspector=self.inspector)
         self.results_box = w.VBox()
         self.show_map = structure_map
         self.map_box = w.VBox()
         self.hull_box = w.VBox()
-        self.controls.on_iteration(lambda record: self.refresh())
-        super().__init__([self.controls, self.curves, self.inspector, self.results_box,
-                          self.hull_box, self.map_box], **kwargs)
+        if self.controls is not None:
+            self.controls.on_iteration(lambda record: self.refresh())
+        parts = [self.curves, self.inspector, self.results_box, self.hull_box, self.map_box]
+        super().__init__(parts if self.controls is None else [self.controls, *parts],
+                         **kwargs)
         self.add_class("gx-dashboard")
         self.refresh()
 
     def refresh(self) -> None:
-        """Redraw the plots and views from the run folder."""
+        """Redraw the plots and views from the run folder (read again when read-only)."""
+        if isinstance(self.run, RunReader):
+            self.run = RunReader(self.run.store.root, where="Dashboard")
+        run = self.run
         self.curves.refresh()
-        labels = self.explorer.store.labels()
+        labels = run.store.labels()
         if labels:
             last = max(a.info[keys.ITERATION] for a in labels)
             latest = [a for a in labels if a.info[keys.ITERATION] == last and a.pbc.all()]
             self.inspector.set_structures(
                 latest, title=f"Labelled in iteration {last}")
-        if self.explorer.potential is not None and any(
-                r.lowest for r in self.explorer.state.iterations):
-            self.results.set_results(self.explorer.results(top=10, write=False))
+        if run.potential is not None and any(r.lowest for r in run.state.iterations):
+            self.results.set_results(rank_run(run, top=10, write=False))
             self.results_box.children = [w.HTML(
                 "<b>Found so far</b>: the distinct minima of the search, ranked by the "
                 "newest GAP; choose one to see it above."), self.results]
         periodic = [a for a in labels if a.pbc.all()]
-        if (len(self.explorer.settings.compositions()) > 1 and periodic
-                and hull_problem(periodic) is None and self.explorer.potential is not None):
+        if (len(run.settings.compositions()) > 1 and periodic
+                and hull_problem(periodic) is None and run.potential is not None):
             if not self.hull_box.children:
-                self.hull = ConvexHullView(periodic, potential=self.explorer.potential,
+                self.hull = ConvexHullView(periodic, potential=run.potential,
                                            inspector=self.inspector)
                 self.hull_box.children = [w.HTML(
                     "<b>Convex hull</b> of the labelled cells' formation energies, by the "
                     "reference and by the newest GAP: pick points to see them above."),
                     self.hull]
             else:
-                self.hull.set_structures(periodic, potential=self.explorer.potential)
+                self.hull.set_structures(periodic, potential=run.potential)
         if self.show_map and len(periodic) >= 3:
             if not self.map_box.children:
                 self.map = StructureMap(periodic, inspector=self.inspector)
