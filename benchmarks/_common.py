@@ -1,7 +1,8 @@
 """What the benchmark scripts share.
 
-Importing this module pins BLAS and OpenMP to one thread each (``OPENBLAS_NUM_THREADS`` and
-``OMP_NUM_THREADS``, unless already set), so a script imports it before numpy::
+Importing this module pins BLAS and OpenMP to one thread each (``OPENBLAS_NUM_THREADS``,
+``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS``, unless already set), so a script imports it
+before numpy::
 
     import _common  # one BLAS thread: before numpy loads
     import numpy as np
@@ -27,8 +28,8 @@ import contextlib
 import os
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
 #: The repository's root.
 ROOT = Path(__file__).resolve().parents[1]

@@ -48,20 +48,17 @@ times Table 1's shapes (2b 9.99 Å, 3b 3.25 Å, SOAP n = l = 8 at 4.995 Å, 386 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_variable] = "1"
+import _common  # noqa: F401  one BLAS thread: before numpy loads
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from gapexplore import Chemistry, dimers, isolated_atom  # noqa: E402
-from gapexplore.fit import GapSettings, fit_gap, load_potential  # noqa: E402
-from gapexplore.generate import random_cells  # noqa: E402
-from gapexplore.label import label_structures  # noqa: E402
-from gapexplore.potential import GapEvaluator  # noqa: E402
+from gapexplore import Chemistry, dimers, isolated_atom
+from gapexplore.fit import GapSettings, fit_gap, load_potential
+from gapexplore.generate import random_cells
+from gapexplore.label import label_structures
+from gapexplore.potential import GapEvaluator
 
 DELTAS = {"2b": 1.0, "3b": 0.3, "soap": 0.1}
 

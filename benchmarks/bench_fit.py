@@ -23,6 +23,7 @@ import resource
 import tempfile
 import time
 
+import _common  # noqa: F401  one BLAS thread: before numpy loads
 import numpy as np
 
 from gapexplore import Chemistry, dimers, initial_cells, isolated_atom

@@ -216,8 +216,9 @@ def held_out_rows(results: list[dict], out: Path) -> list[dict]:
     by the reference, one row per run, iteration and structure, like :func:`learning_rows`.
 
     The reference's relaxed energies are computed once per reference and kept in
-    ``out/held_out_<reference>.json``; each run's GAP energies in its folder
-    (``held_out.json``, by iteration), so a second call only adds new iterations.
+    ``out/held_out_<reference>.json``; each run's GAP energies, by iteration, in
+    ``out/held_out_<reference>_<method>_<seed>.json`` (never in the run's folder), so a
+    second call only adds new iterations.
     """
     from gapexplore.fit import load_potential
     from gapexplore.label import reference_calculator
@@ -235,7 +236,7 @@ def held_out_rows(results: list[dict], out: Path) -> list[dict]:
         reference = None
         for result in (r for r in results if r["reference"] == key):
             folder = Path(result["folder"])
-            kept_path = folder / "held_out.json"
+            kept_path = out / f"held_out_{key}_{result['method']}_{result['seed']}.json"
             kept = json.loads(kept_path.read_text()) if kept_path.exists() else {}
             run = _common.read_run(folder)
             for record in result["records"]:

@@ -15,6 +15,8 @@ import argparse
 import subprocess
 import sys
 
+import _common  # noqa: F401  one BLAS thread in this process and the timed ones
+
 _TIMED = """
 import time
 import gapexplore.generate.spacegroups as s

@@ -371,3 +371,30 @@ def test_modules_and_functions_fit_on_a_screen_or_two():
                 if node.end_lineno - first.lineno + 1 > 80:
                     long_functions.append(f"{path.name}:{node.name}")
     assert not long_modules and not long_functions, (long_modules, long_functions)
+
+
+def test_every_benchmark_pins_blas_through_the_shared_helper_and_edits_no_path():
+    """Each script under ``benchmarks/`` imports ``_common`` (one BLAS thread) before numpy,
+    touches no ``sys.path``, and writes nothing into a run's own files."""
+    import ast
+
+    scripts = sorted((ROOT / "benchmarks").rglob("*.py"))
+    assert len(scripts) > 10
+    for path in scripts:
+        if path.name == "_common.py":
+            continue
+        text = path.read_text()
+        tree = ast.parse(text)
+        top = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        names = [alias.name if isinstance(node, ast.Import) else node.module or ""
+                 for node in top for alias in node.names]
+        assert "_common" in names, f"{path.name} does not import _common"
+        numpy = [n for n in names if n == "numpy" or n.startswith("numpy.")]
+        if numpy:
+            assert names.index("_common") < names.index(numpy[0]), \
+                f"{path.name} imports numpy before _common"
+        assert "sys.path" not in text, f"{path.name} edits sys.path"
+        for call in ast.walk(tree):
+            if isinstance(call, ast.Constant) and call.value in ("settings.json", "state.json"):
+                line = text.splitlines()[call.lineno - 1]
+                assert "write" not in line, f"{path.name}:{call.lineno} writes a run's file"
