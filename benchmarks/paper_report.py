@@ -12,7 +12,7 @@ resume, so they grow over several sittings). For each run folder given, this pri
   result: a converged minimum that pymatgen's ``StructureMatcher`` maps onto the known
   structure, volume scaled), with the labels of the GAP that found it and how many minima
   of the run did, and the first fit at which its error fell below 10 meV/atom;
-* the held-out phases of its element (:data:`gapexplore.validate.HELD_OUT_STRUCTURES`:
+* the held-out phases of its element (:data:`gapexplore.crystals.HELD_OUT_STRUCTURES`:
   never validated on, never trained on): GAP − reference energy of each [meV/atom] after
   every fit, as the learning curves define it (:func:`gapexplore.validate.validate`), each
   GAP relaxing it from the reference's own minimum (``--no-held-out`` skips them);
