@@ -248,14 +248,9 @@ def held_out_errors(run, fitted: list[dict]) -> list[str]:
     (:func:`gapexplore.validate.validate`, the learning curves' error), its space group kept.
     A GAP whose relaxation exploded shows "—".
     """
+    from gapexplore.crystals import HELD_OUT_STRUCTURES, held_out_structure, structure_table
     from gapexplore.fit import load_potential
-    from gapexplore.validate import (
-        HELD_OUT_STRUCTURES,
-        held_out_structure,
-        reference_minima,
-        structure_table,
-        validate,
-    )
+    from gapexplore.validate import reference_minima, validate
 
     element = run.settings.element
     names = list(structure_table(HELD_OUT_STRUCTURES, element))
