@@ -212,7 +212,7 @@ def difference_rows(result: dict) -> list[dict]:
 
 def held_out_rows(results: list[dict], out: Path) -> list[dict]:
     """Every fitted GAP of every run on the phases no run validates on
-    (:data:`gapexplore.validate.HELD_OUT_STRUCTURES`): relaxed energy per atom by the GAP and
+    (:data:`gapexplore.crystals.HELD_OUT_STRUCTURES`): relaxed energy per atom by the GAP and
     by the reference, one row per run, iteration and structure, like :func:`learning_rows`.
 
     The reference's relaxed energies are computed once per reference and kept in

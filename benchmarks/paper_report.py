@@ -12,6 +12,10 @@ resume, so they grow over several sittings). For each run folder given, this pri
   result: a converged minimum that pymatgen's ``StructureMatcher`` maps onto the known
   structure, volume scaled), with the labels of the GAP that found it and how many minima
   of the run did, and the first fit at which its error fell below 10 meV/atom;
+* the held-out phases of its element (:data:`gapexplore.crystals.HELD_OUT_STRUCTURES`:
+  never validated on, never trained on): GAP − reference energy of each [meV/atom] after
+  every fit, as the learning curves define it (:func:`gapexplore.validate.validate`), each
+  GAP relaxing it from the reference's own minimum (``--no-held-out`` skips them);
 * the lowest-enthalpy minimum of every iteration, checked with the reference (paper Fig. 2,
   bottom), named when it is a known structure;
 * the last iteration's labels against the GAP that found them (paper Fig. 4), their RMSE,
@@ -28,7 +32,9 @@ Usage::
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/paper_report.py \\
         benchmarks/out/paper/si benchmarks/out/paper/c benchmarks/out/paper/b \\
-        benchmarks/out/paper/ti [--no-map] [--no-ev] [--map-max 1500]
+        benchmarks/out/paper/ti [--no-map] [--no-ev] [--no-held-out] [--map-max 1500]
+
+Nothing is written into the run folders.
 """
 
 from __future__ import annotations
@@ -107,7 +113,8 @@ def _labels_before(records: list[dict], iteration: int) -> int | None:
     return records[iteration - 1].get("labels_total")
 
 
-def run_report(folder: Path, out: Path, *, energy_volume: bool = True) -> tuple[str, list]:
+def run_report(folder: Path, out: Path, *, energy_volume: bool = True,
+               held_out: bool = True) -> tuple[str, list]:
     """The tables of one run (markdown) and its labelled periodic cells for the map."""
     from gapexplore.analysis import energy_energy, learning_curves, run_labels
     from gapexplore.run.results import run_minima
@@ -183,6 +190,9 @@ def run_report(folder: Path, out: Path, *, energy_volume: bool = True) -> tuple[
                   f"{minima[i].info[keys.GAP_ENERGY] / len(minima[i]):.3f} |" for i in order]
         lines.append("")
 
+    if held_out:
+        lines += held_out_errors(run, fitted)
+
     # the lowest minimum of each iteration, checked with the reference
     lowest_rows = []
     for record in records:
@@ -227,6 +237,46 @@ def run_report(folder: Path, out: Path, *, energy_volume: bool = True) -> tuple[
     if energy_volume and run.potential is not None:
         lines += _energy_volume(run, known, out / f"{element}_energy_volume.png")
     return "\n".join(lines), labels
+
+
+def held_out_errors(run, fitted: list[dict]) -> list[str]:
+    """The held-out phases of the run's element after every fit: GAP − reference energy
+    [meV/atom] (markdown lines; none when the element has no held-out phase).
+
+    Each phase is relaxed once by the reference
+    (:func:`gapexplore.validate.reference_minima`), then by each fitted GAP from there
+    (:func:`gapexplore.validate.validate`, the learning curves' error), its space group kept.
+    A GAP whose relaxation exploded shows "—".
+    """
+    from gapexplore.crystals import HELD_OUT_STRUCTURES, held_out_structure, structure_table
+    from gapexplore.fit import load_potential
+    from gapexplore.validate import reference_minima, validate
+
+    element = run.settings.element
+    names = list(structure_table(HELD_OUT_STRUCTURES, element))
+    fits = [(r, run.potential_of(r["iteration"])) for r in fitted]
+    fits = [(r, path) for r, path in fits if path is not None]
+    if not names or not fits:
+        return []
+    reference = run.reference.calculator()
+    with contextlib.redirect_stdout(io.StringIO()):
+        minima, energies = reference_minima(
+            {n: held_out_structure(element, n) for n in names}, reference,
+            chemistry=run.chemistry)
+        rows = []
+        for record, path in fits:
+            result = validate(minima, load_potential(path), reference,
+                              chemistry=run.chemistry, reference_energies=energies)
+            cells = [f"{1000 * result[n]['error']:+.1f}" if np.isfinite(result[n]["error"])
+                     else "—" for n in names]
+            rows.append(f"| {record['iteration']} | {record.get('labels_total')} | "
+                        + " | ".join(cells) + " |")
+    return ["### Held-out phases (never validated on, never trained on)", "",
+            "GAP − reference [meV/atom] after every fit, each phase relaxed by the GAP from "
+            "the reference's minimum (reference: "
+            + ", ".join(f"{n} {energies[n]:.3f} eV/atom" for n in names) + "):", "",
+            "| iteration | labels | " + " | ".join(names) + " |",
+            "|---" * (2 + len(names)) + "|", *rows, ""]
 
 
 def _spacegroup(atoms, symprec: float = 0.1) -> str:
@@ -359,6 +409,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--no-map", action="store_true", help="skip the structure map")
     parser.add_argument("--no-ev", action="store_true", help="skip the E–V curves")
+    parser.add_argument("--no-held-out", action="store_true",
+                        help="skip the held-out phases' errors after every fit")
     parser.add_argument("--map-max", type=int, default=1500,
                         help="cells on the map at most (a seeded subsample; 1500)")
     args = parser.parse_args(argv)
@@ -369,7 +421,8 @@ def main(argv=None) -> int:
         if run is None or not run.state.iterations:
             print(f"{folder}: no run yet", file=sys.stderr)
             continue
-        text, labels = run_report(folder, args.out, energy_volume=not args.no_ev)
+        text, labels = run_report(folder, args.out, energy_volume=not args.no_ev,
+                                  held_out=not args.no_held_out)
         print(text, flush=True)
         sections.append(text)
         everything += labels

@@ -11,7 +11,8 @@ sub-package per step of its Fig. 1:
 * :mod:`~gapexplore.label` — reference labels from any ASE calculator (toy potentials,
   CHGNet, GPAW by name);
 * :mod:`~gapexplore.fit` — the 2b + 3b + SOAP GAP with automatic δ and hull-based noise;
-* :mod:`~gapexplore.validate` — known structures relaxed by the GAP and the reference;
+* :mod:`~gapexplore.validate` — known structures relaxed by the GAP and the reference
+  (built by name in :mod:`~gapexplore.crystals`, with the held-out phases);
 * :mod:`~gapexplore.run` — the loop (:class:`Explorer`), its settings and its run folder.
 
 Under them :mod:`~gapexplore.core` (keys, errors, checks, chemistry, geometry, where the

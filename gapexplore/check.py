@@ -6,9 +6,9 @@ run's newest GAP through those, each against the run's reference:
 
 * **Energy–volume curves** (paper Fig. 3d–f) of the top ranked structures the run found
   (:meth:`Explorer.results <gapexplore.run.Explorer.results>`), of *every* known
-  structure of the element (:data:`gapexplore.validate.KNOWN_STRUCTURES`, validated by the
+  structure of the element (:data:`gapexplore.crystals.KNOWN_STRUCTURES`, validated by the
   run or not, and the run's own ``known.xyz``) and of the phases no run validates on
-  (:data:`gapexplore.validate.HELD_OUT_STRUCTURES`): each known phase first relaxed with
+  (:data:`gapexplore.crystals.HELD_OUT_STRUCTURES`): each known phase first relaxed with
   the reference (zero pressure, cell included), each found one as the GAP left it; then the
   cell scaled uniformly, atoms not relaxed, both calculators on the same geometries. A
   Birch–Murnaghan fit of each curve gives the equilibrium volume V₀ [Å³/atom], the energy

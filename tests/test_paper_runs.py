@@ -4,6 +4,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from ase.build import bulk
 
@@ -79,7 +80,8 @@ def test_alpha_boron_is_all_icosahedra_and_diamond_none():
 @pytest.mark.slow
 def test_a_paper_settings_file_runs_and_its_report_prints(tmp_path, capsys):
     """si.toml with a toy reference and a tiny budget (flags override the file), then the
-    report: tables, the Fig. 4 scatter, E–V curves and the Fig. 5 map."""
+    report: tables, the held-out phases after every fit, the Fig. 4 scatter, E–V curves
+    and the Fig. 5 map; the run folder untouched."""
     folder = tmp_path / "si"
     assert main(["run", str(folder), "--config", str(PAPER / "si.toml"), "--reference",
                  "sw-si", "--initial", "16", "--candidates", "8", "--select", "4",
@@ -88,9 +90,17 @@ def test_a_paper_settings_file_runs_and_its_report_prints(tmp_path, capsys):
                  "--quiet"]) == 0
     capsys.readouterr()
     out = tmp_path / "report"
+    before = {f: f.read_bytes() for f in folder.rglob("*") if f.is_file()}
     assert _report().main([str(folder), "--out", str(out), "--map-max", "40"]) == 0
     printed = capsys.readouterr().out
+    assert {f: f.read_bytes() for f in folder.rglob("*") if f.is_file()} == before
     table = (out / "report.md").read_text()
+    held = table.split("### Held-out phases (never validated on, never trained on)")[1]
+    held = held.split("| iteration | labels | hexagonal-diamond | sc | fcc | hcp |")[1]
+    rows = held.strip().split("\n\n")[0].splitlines()[1:]
+    assert [row.split("|")[1:3] for row in rows] == [[" 0 ", " 26 "], [" 1 ", " 30 "]]
+    errors = [float(cell) for row in rows for cell in row.split("|")[3:7]]
+    assert len(errors) == 8 and np.isfinite(errors).all()
     assert "| iteration | labels | diamond | beta-tin | oS24 | simple-hexagonal | bc8 |" in table
     assert "| 0 | 26 |" in table and "| 1 | 30 |" in table   # 4 cells + atom + 21 dimers
     assert "beta-tin - diamond" in table and "labels against the GAP of iteration 0" in table

@@ -68,6 +68,27 @@ def test_validation_of_the_reference_against_itself():
     assert np.isfinite([r["gap"] for r in rows]).all()
 
 
+def test_reference_minima_are_where_each_gap_starts():
+    """Relaxed once by the reference, a structure is validated from its minimum: the
+    reference against itself errs by nothing, and a GAP starts where the reference ended."""
+    from gapexplore.validate import held_out_structure, reference_minima
+
+    si = Chemistry.of("Si")
+    sw = reference_calculator("sw-si")
+    structures = {"diamond": known_structure("Si", "diamond"),
+                  "hcp": held_out_structure("Si", "hcp")}
+    minima, energies = reference_minima(structures, sw, chemistry=si)
+    assert energies["diamond"] == pytest.approx(-4.3366, abs=1e-3)
+    assert minima["diamond"].get_volume() / 8 == pytest.approx(20.02, abs=0.05)
+    assert minima["hcp"].get_volume() != pytest.approx(structures["hcp"].get_volume())
+    assert minima["hcp"].calc is None and not minima["hcp"].constraints
+    result = validate(minima, sw, None, chemistry=si, reference_energies=energies)
+    for name in structures:
+        assert result[name]["reference"] == energies[name]
+        assert result[name]["error"] == pytest.approx(0.0, abs=1e-6)
+        assert result[name]["gap_status"] == "converged"
+
+
 def test_lowest_label_above_each_known_structure():
     """The lowest periodic label of each structure's own composition, by the reference,
     minus the structure's energy; dimers and other compositions do not count."""
@@ -161,7 +182,7 @@ def test_held_out_phases_have_their_space_groups_and_no_run_validates_on_them():
 
     expected = {("Si", "hexagonal-diamond"): 194, ("Si", "sc"): 221, ("Si", "fcc"): 225,
                 ("Si", "hcp"): 194, ("C", "bc8"): 206, ("C", "sc"): 221, ("C", "fcc"): 225,
-                ("Ti", "fcc"): 225}
+                ("Ti", "fcc"): 225, ("B", "gamma-B28"): 58}
     assert {(e, n) for e in HELD_OUT_STRUCTURES for n in HELD_OUT_STRUCTURES[e]
             if len(e) <= 2} == set(expected)   # compounds: tests/test_composition.py
     for (element, name), number in expected.items():
@@ -171,3 +192,23 @@ def test_held_out_phases_have_their_space_groups_and_no_run_validates_on_them():
         assert name not in KNOWN_STRUCTURES[element]
     with pytest.raises(InvalidParameterError, match="held out"):
         ExploreSettings(element="Si", validate=("diamond", "fcc"))
+
+
+def test_gamma_boron_is_the_published_28_atom_pnnm_cell():
+    """γ-B28: Pnnm, 28 atoms, its B2 pair the shortest bond (1.64 Å), 7.09 Å³/atom."""
+    import spglib
+
+    from gapexplore.core.geometry import min_distance
+    from gapexplore.validate import held_out_structure
+
+    atoms = held_out_structure("B", "gamma-B28")
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    for symprec in (1e-3, 0.1):
+        assert spglib.get_symmetry_dataset(cell, symprec=symprec).number == 58
+    assert len(atoms) == 28 and set(atoms.get_chemical_symbols()) == {"B"}
+    assert min_distance(atoms) == pytest.approx(1.644, abs=0.005)
+    assert atoms.get_volume() / len(atoms) == pytest.approx(7.088, abs=0.005)
+    # six or seven neighbours within 2.1 Å each: an icosahedron's five and bonds out of it
+    distances = atoms.get_all_distances(mic=True)
+    neighbours = ((distances > 0.1) & (distances < 2.1)).sum(axis=1)
+    assert set(neighbours) == {6, 7}

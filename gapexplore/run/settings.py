@@ -145,7 +145,7 @@ class ExploreSettings:
     seed : int
         Seed of every random draw of the run.
     validate : tuple of str
-        Known structures (:data:`gapexplore.validate.KNOWN_STRUCTURES`, e.g.
+        Known structures (:data:`gapexplore.crystals.KNOWN_STRUCTURES`, e.g.
         ``("diamond", "beta-tin")`` for Si) relaxed with each new GAP and with the
         reference: the learning curves of paper Figs. 2–3, in ``state.json`` and
         ``validation.csv``.
