@@ -5,6 +5,8 @@ reference evaluations per iteration) is run with each selection method:
 
 * ``kernel_cur``: greedy leverage-score CUR with deflation on the averaged-SOAP kernel, top
   leverage, uncentred (the package default);
+* ``kernel_cur_quip``: the same on the paper's own kernel, QUIP's averaged SOAP
+  (``soap="paper-quip"``);
 * ``kernel_cur_stochastic``: the same, each structure drawn with probability ∝ leverage;
 * ``kernel_cur_centred``: the same on the centred kernel (as wfl);
 * ``kernel_cur_centred_stochastic``: both (wfl's defaults);
@@ -64,12 +66,14 @@ from pathlib import Path
 import _common  # one BLAS thread: before numpy loads
 import numpy as np
 
+from gapexplore.core import keys
 from gapexplore.run import Explorer, ExploreSettings
 from gapexplore.run.store import write_csv
 
 #: Selection methods compared: name -> ExploreSettings fields.
 METHODS = {
     "kernel_cur": dict(selection="kernel_cur"),
+    "kernel_cur_quip": dict(selection="kernel_cur", soap="paper-quip"),
     "kernel_cur_stochastic": dict(selection="kernel_cur", selection_stochastic=True),
     "kernel_cur_centred": dict(selection="kernel_cur", selection_center=True),
     "kernel_cur_centred_stochastic": dict(selection="kernel_cur", selection_center=True,
@@ -91,7 +95,13 @@ REFERENCES = {
     "tersoff-si": ("tersoff-si", "Si", _SI_KNOWN),
     "tersoff-c": ("tersoff-c", "C", ("diamond", "lonsdaleite", "graphite")),
     "chgnet-si": ("chgnet", "Si", _SI_KNOWN),   # needs the surrogate extra
+    "chgnet-b": ("chgnet", "B", ("alpha-B12",)),   # paper Fig. 2's system
 }
+
+#: The references whose runs began when the paper's PreconLBFGS was the relaxations'
+#: default: their runs keep it, so that they read back; the others relax with the
+#: package's default (FIRE, many cells at once on the native engine).
+_PRECON_RUNS = frozenset({"kumagai-si", "sw-si", "tersoff-si", "tersoff-c", "chgnet-si"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +152,12 @@ SIZES = {
                   n_atoms=(4, 8), relax_fmax=0.05, relax_max_steps=80, soap="paper", seeds=5,
                   methods=("kernel_cur", "kernel_leverage", "kernel_fps", "uncertainty",
                            "vector_cur", "random")),
+    # Paper Fig. 2 on boron (with --reference chgnet-b): the paper's cells, the two
+    # kernels' CUR, CUR on SOAP vectors and random choice, paired by seed; 100 GAP
+    # relaxations and 25 labels an iteration, the light GAP.
+    "boron": Size(n_initial=400, n_candidates=100, n_select=25, iterations=8,
+                  n_atoms=(6, 24), relax_fmax=0.05, relax_max_steps=150, soap="paper",
+                  seeds=3, methods=("kernel_cur_quip", "kernel_cur", "vector_cur", "random")),
 }
 
 THRESHOLD = 0.010  # eV/atom: "learnt" (paper Fig. 2: below 10 meV/atom)
@@ -151,15 +167,15 @@ def settings_for(reference: str, method: str, seed: int, size: Size,
                  iterations: int | None = None) -> ExploreSettings:
     """The ExploreSettings of one run of the comparison."""
     name, element, known = REFERENCES[reference]
+    relax = {"optimiser": "precon-lbfgs"} if reference in _PRECON_RUNS else {}
     return ExploreSettings(element=element, reference=name,
                            n_candidates=size.n_candidates, n_atoms=size.n_atoms,
                            n_select=size.n_select,
                            max_iterations=iterations or size.iterations, gap="light",
-                           soap=size.soap, relax_fmax=size.relax_fmax,
+                           relax_fmax=size.relax_fmax,
                            relax_max_steps=size.relax_max_steps, seed=seed,
-                           validate=known, **METHODS[method],
-                           # the optimiser all its runs began with (before FIRE was the default)
-                           relax={"optimiser": "precon-lbfgs"})
+                           validate=known, **({"soap": size.soap} | METHODS[method]),
+                           relax=relax)
 
 
 def run_one(job: dict) -> dict:
@@ -449,6 +465,57 @@ def paired_table(rows: list[dict], reference: str, baseline: str = "random",
                  width=20)
 
 
+def lowest_label_rows(results: list[dict]) -> list[dict]:
+    """Paper Fig. 2, bottom: per run and iteration, the lowest reference energy per atom
+    among that iteration's periodic labels, above the first known structure's energy
+    relaxed by the reference (``error`` [eV/atom], signed: a label below it is negative)."""
+    rows = []
+    for result in results:
+        first = REFERENCES[result["reference"]][2][0]
+        zero = next((r["validation"][first]["reference"] for r in result["records"]
+                     if r.get("validation")), None)
+        if zero is None:
+            continue
+        lowest = {}
+        for atoms in _common.read_run(result["folder"]).store.labels():
+            if atoms.pbc.all():
+                iteration = atoms.info[keys.ITERATION]
+                energy = atoms.info[keys.REF_ENERGY] / len(atoms)
+                lowest[iteration] = min(lowest.get(iteration, np.inf), energy)
+        rows += [{"reference": result["reference"], "method": result["method"],
+                  "seed": result["seed"], "iteration": record["iteration"],
+                  "labels": record.get("labels_total"), "structure": first,
+                  "error": lowest[record["iteration"]] - zero}
+                 for record in result["records"] if record["iteration"] in lowest]
+    return rows
+
+
+def lowest_label_table(rows: list[dict], reference: str) -> str:
+    """Method × iteration -> mean ± sd over seeds of the lowest label above the first
+    known structure [meV/atom] (:func:`lowest_label_rows`)."""
+    rows = [r for r in rows if r["reference"] == reference]
+    if not rows:
+        return ""
+    iterations = sorted({r["iteration"] for r in rows})
+    labels = [str(int(np.median([r["labels"] for r in rows if r["iteration"] == i])))
+              for i in iterations]
+    table = [(method, [_signed_mean_sd([1000 * r["error"] for r in rows
+                                        if r["method"] == method and r["iteration"] == i])
+                       for i in iterations])
+             for method in dict.fromkeys(r["method"] for r in rows)]
+    return _grid(f"{reference}: lowest reference energy among each iteration's labels above "
+                 f"{rows[0]['structure']} (paper Fig. 2, bottom) [meV/atom], mean ± sd over "
+                 "seeds; columns: labels after the iteration", labels, table, width=17)
+
+
+def _signed_mean_sd(values) -> str:
+    values = np.asarray(values, dtype=float)
+    if not len(values):
+        return "-"
+    return (f"{np.mean(values):+.0f} ± {np.std(values):.0f}" if len(values) > 1
+            else f"{values[0]:+.0f}")
+
+
 def prediction_table(results: list[dict], reference: str) -> str:
     """Each method's new-label RMSE: the previous GAP on the structures each iteration
     chose to label [meV/atom], mean ± sd over seeds, by the labels that GAP was fitted to.
@@ -690,12 +757,14 @@ def main(argv=None) -> dict:
     differences = [row for result in results for row in difference_rows(result)]
     ev_rows = energy_volume_rows(results)
     held_out = held_out_rows(results, args.out)
+    lowest_rows = lowest_label_rows(results)
     labelled = held_out_labelled(results) if held_out else {}
     stem = args.out / f"learning_{args.size}_{'_'.join(args.reference)}"
     write_csv(stem.with_suffix(".csv"), rows)
     if held_out:
         write_csv(stem.parent / f"{stem.name}_held_out.csv", held_out)
     write_csv(stem.parent / f"{stem.name}_differences.csv", differences)
+    write_csv(stem.parent / f"{stem.name}_lowest_labels.csv", lowest_rows)
     write_csv(stem.parent / f"{stem.name}_energy_volume.csv", ev_rows)
     stem.with_suffix(".json").write_text(json.dumps(
         {"size": dataclasses.asdict(size), "argv": sys.argv[1:] if argv is None else argv,
@@ -716,6 +785,10 @@ def main(argv=None) -> dict:
             print()
             print(held_out_labelled_lines(
                 labelled, reference, sum(r["reference"] == reference for r in results)))
+            print()
+        lowest = lowest_label_table(lowest_rows, reference)
+        if lowest:
+            print(lowest)
             print()
         predicted = prediction_table(results, reference)
         if predicted:

@@ -38,6 +38,10 @@ def test_smallest_learning_comparison(tmp_path, capsys, monkeypatch):
         assert len({r["labels"] for r in rows if r["iteration"] == iteration}) == 1
     assert np.isfinite([d["gap"] for d in out["differences"]]).all()
     assert "mean of all" in printed and "first fell below 10 meV/atom" in printed
+    # paper Fig. 2, bottom: each iteration's lowest label above diamond, per run
+    lowest = list(csv.DictReader(open(out["csv"].parent / f"{out['csv'].stem}_lowest_labels.csv")))
+    assert len(lowest) == 2 * 1 * 2 and np.isfinite([float(r["error"]) for r in lowest]).all()
+    assert "lowest reference energy among each iteration's labels above diamond" in printed
     assert "beta-tin - diamond" in printed
     assert "paired by seed against random" in printed
     assert re.search(r"new labels, energy RMSE.*\n.*\n +kernel_cur +\d+\.\d", printed)
