@@ -35,8 +35,11 @@ None of them is ever added to the training data: they only measure what a GAP le
 
 from __future__ import annotations
 
+import numpy as np
 from ase import Atoms
 from ase.build import bulk
+from ase.constraints import FixSymmetry
+from ase.formula import Formula
 from ase.spacegroup import crystal
 
 from gapexplore.core import keys
@@ -217,8 +220,6 @@ def structure_table(table: dict, chemistry) -> dict:
     """The entry of ``table`` (:data:`KNOWN_STRUCTURES`, :data:`HELD_OUT_STRUCTURES`) for
     ``chemistry``: an element, a formula in any order or multiple (``"CSi"``, ``"Si2C2"``
     find SiC), a Chemistry or a Composition; empty when it has none."""
-    from ase.formula import Formula
-
     key = getattr(chemistry, "formula", chemistry)
     if not isinstance(key, str):
         return {}
@@ -284,8 +285,6 @@ def known_structure(element, name: str) -> Atoms:
 
 def _elements(chemistry) -> tuple:
     """The elements of a symbol, formula, Chemistry or Composition (empty if none parse)."""
-    from ase.formula import Formula
-
     if hasattr(chemistry, "elements"):
         return tuple(chemistry.elements)
     key = getattr(chemistry, "element", chemistry)
@@ -398,8 +397,6 @@ SYMPREC = 1e-3
 
 def _relaxed_energy(atoms, calculator, chemistry, settings, symmetric) -> tuple[float, str]:
     if symmetric:
-        from ase.constraints import FixSymmetry
-
         atoms = atoms.copy()
         atoms.set_constraint(FixSymmetry(atoms, symprec=SYMPREC))
     frames = relax(atoms, calculator, pressure=0.0, chemistry=chemistry, settings=settings)
@@ -430,8 +427,6 @@ def prediction_error(structures: list[Atoms]) -> dict | None:
         [eV/atom], ``mean`` (the signed mean, a systematic shift) [eV/atom]; None when no
         structure carries both energies.
     """
-    import numpy as np
-
     used = [a for a in structures
             if keys.GAP_ENERGY in a.info and keys.REF_ENERGY in a.info
             and keys.LABEL_ERROR not in a.info]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import sys
 from dataclasses import dataclass, field, replace
@@ -195,8 +197,6 @@ GAP_FIT_VARIABLE = "GAPEXPLORE_GAP_FIT"
 def own_gap_fit(command=None):
     """Your own gap_fit command: ``command`` if given, else ``$GAPEXPLORE_GAP_FIT`` if set,
     else None (the wheel's). The one home of that choice."""
-    import os
-
     if command is None and os.environ.get(GAP_FIT_VARIABLE, "").strip():
         return os.environ[GAP_FIT_VARIABLE]
     return command
@@ -218,8 +218,6 @@ def find_gap_fit(command=None) -> list[str]:
     GapFitError
         When the command's program is not found, naming where it was looked for.
     """
-    import shlex
-
     source = "the gap_fit command given" if command is not None else f"${GAP_FIT_VARIABLE}"
     command = own_gap_fit(command)
     if command is not None:
