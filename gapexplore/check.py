@@ -44,6 +44,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms, units
+from ase.constraints import FixCom
+from ase.eos import EquationOfState
+from ase.io import write as write_frames
+from ase.md import velocitydistribution
+from ase.md.langevin import Langevin
+from ase.md.verlet import VelocityVerlet
 
 from gapexplore.analysis import energy_volume
 from gapexplore.core import keys
@@ -139,8 +145,6 @@ def equation_of_state(volumes, energies) -> dict:
         ``v0`` [Å³/atom], ``e0`` [eV/atom], ``bulk_modulus`` [GPa]; NaN each where the fit
         fails (too few points, no minimum near the curve).
     """
-    from ase.eos import EquationOfState
-
     v, e = np.asarray(volumes, float), np.asarray(energies, float)
     ok = np.isfinite(e)
     nan = {"v0": math.nan, "e0": math.nan, "bulk_modulus": math.nan}
@@ -193,11 +197,6 @@ def md_stability(atoms: Atoms, calculator, temperature: float, *, rng: np.random
     frames : list of ase.Atoms
         The kept frames (no calculator).
     """
-    from ase.constraints import FixCom
-    from ase.md import velocitydistribution
-    from ase.md.langevin import Langevin
-    from ase.md.verlet import VelocityVerlet
-
     work = atoms.copy()
     work.calc = calculator
     work.set_constraint(FixCom())
@@ -371,8 +370,6 @@ def check_run(folder, settings: CheckSettings | None = None, *, reference=None,
                 if result["status"] == "stable" else []
             report["md"].append(result)
             if write and frames:
-                from ase.io import write as write_frames
-
                 out.mkdir(exist_ok=True)
                 write_frames(out / f"md_{rank}_{int(temperature)}K.xyz", frames,
                              format="extxyz")

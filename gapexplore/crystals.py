@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from ase import Atoms
 from ase.build import bulk
+from ase.formula import Formula
 from ase.spacegroup import crystal
 
 from gapexplore.core import keys
@@ -227,8 +228,6 @@ def structure_table(table: dict, chemistry) -> dict:
     """The entry of ``table`` (:data:`KNOWN_STRUCTURES`, :data:`HELD_OUT_STRUCTURES`) for
     ``chemistry``: an element, a formula in any order or multiple (``"CSi"``, ``"Si2C2"``
     find SiC), a Chemistry or a Composition; empty when it has none."""
-    from ase.formula import Formula
-
     key = getattr(chemistry, "formula", chemistry)
     if not isinstance(key, str):
         return {}
@@ -294,8 +293,6 @@ def known_structure(element, name: str) -> Atoms:
 
 def _elements(chemistry) -> tuple:
     """The elements of a symbol, formula, Chemistry or Composition (empty if none parse)."""
-    from ase.formula import Formula
-
     if hasattr(chemistry, "elements"):
         return tuple(chemistry.elements)
     key = getattr(chemistry, "element", chemistry)

@@ -81,6 +81,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 
 from gapexplore.core.checks import check_choice, check_int, check_real, check_structures, fail
+from gapexplore.core.libraries import import_quippy
 from gapexplore.core.parallel import map_ordered
 from gapexplore.soap_average import CUTOFF_TRANSITION_WIDTH, summed_averaged_soap
 
@@ -302,8 +303,6 @@ def _quip_vectors(structures: list[Atoms], settings: SoapSettings, species: list
 
 def _quip_chunk(arguments: str, structures: list[Atoms]) -> np.ndarray:
     """QUIP's averaged SOAP of each structure, one row each (worker-process function)."""
-    from gapexplore.core.libraries import import_quippy
-
     descriptor = import_quippy("quippy.descriptors").Descriptor(arguments)
     rows = []
     for atoms in structures:

@@ -20,6 +20,7 @@ it, and the run's report.
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 from pathlib import Path
@@ -245,8 +246,6 @@ def write_check_html(report: dict, path) -> Path:
     pathlib.Path
         The file written.
     """
-    import html
-
     path = Path(path)
     per_structure, overall = check_verdicts(report)
     body = [f"<h1>gapexplore check</h1><p>{html.escape(report['potential'])}</p>",
@@ -304,8 +303,6 @@ _CSS = ("body{font-family:sans-serif;margin:2em} table{border-collapse:collapse}
 
 
 def _html_table(header: list[str], rows: list[list]) -> str:
-    import html
-
     def cell(value) -> str:
         if isinstance(value, float):
             value = f"{value:.3g}" if abs(value) < 0.01 and value else f"{value:.2f}"

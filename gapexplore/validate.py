@@ -17,7 +17,9 @@ training data: they only measure what a GAP learnt.
 
 from __future__ import annotations
 
+import numpy as np
 from ase import Atoms
+from ase.constraints import FixSymmetry
 
 from gapexplore.core import keys
 from gapexplore.core.chemistry import Chemistry, Composition, reduced_formula
@@ -188,8 +190,6 @@ def _relaxed(atoms, calculator, chemistry, settings, symmetric) -> Atoms:
     """The last frame of a zero-pressure relaxation of ``atoms`` (its space group kept
     when ``symmetric``)."""
     if symmetric:
-        from ase.constraints import FixSymmetry
-
         atoms = atoms.copy()
         atoms.set_constraint(FixSymmetry(atoms, symprec=SYMPREC))
     return relax(atoms, calculator, pressure=0.0, chemistry=chemistry, settings=settings)[-1]
@@ -228,8 +228,6 @@ def prediction_error(structures: list[Atoms]) -> dict | None:
         [eV/atom], ``mean`` (the signed mean, a systematic shift) [eV/atom]; None when no
         structure carries both energies.
     """
-    import numpy as np
-
     used = [a for a in structures
             if keys.GAP_ENERGY in a.info and keys.REF_ENERGY in a.info
             and keys.LABEL_ERROR not in a.info]

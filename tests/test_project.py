@@ -353,6 +353,71 @@ def test_no_module_imports_itself_in_a_circle():
     graphlib.TopologicalSorter(graph).prepare()   # raises CycleError on a circle
 
 
+#: The modules a function of the package may import where it needs them instead of at the
+#: top of its module: optional dependencies, which the engine alone lacks, and modules that
+#: would make ``import gapexplore`` measurably slower. Each figure is the seconds a module
+#: adds to ``import gapexplore`` (2-core AMD EPYC VM, 2026-12-07, least of 9 runs of
+#: ``OPENBLAS_NUM_THREADS=1 python -c "import gapexplore, time; t = time.perf_counter();
+#: import MODULE; print(time.perf_counter() - t)"``). ``import gapexplore`` itself took
+#: 1.11 s there, least of 25 runs of ``OPENBLAS_NUM_THREADS=1 python -c "import time;
+#: t = time.perf_counter(); import gapexplore; print(time.perf_counter() - t)"`` at a load
+#: average of 5. scipy's linalg, spatial and special cost nothing there: ``ase.neighborlist``
+#: has imported them already.
+LAZY_IMPORTS = {
+    "torch",                          # optional dependency; 0.9 s
+    "chgnet",                         # optional dependency; 4.4 s
+    "gpaw",                           # optional dependency
+    "bokeh",                          # optional dependency; 0.29 s
+    "jupyter_bokeh",                  # optional dependency; 0.54 s
+    "nglview",                        # optional dependency; 0.07 s
+    "gapexplore.widgets",             # imports ipywidgets, an optional dependency; 0.12 s
+    "sklearn",                        # 0.46-0.64 s
+    "dscribe",                        # 0.69 s
+    "dask",                           # 0.06 s; dask.distributed 0.23 s
+    "distributed",                    # 0.38 s
+    "matscipy.calculators.manybody",  # 0.23 s
+    "ase.optimize.precon",            # 0.02 s (scipy.interpolate)
+    "tqdm",                           # 0.03 s (tqdm.auto imports asyncio)
+}
+
+
+def _function_imports():
+    """[(where, module)] for every import inside a function of the package."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "gapexplore").rglob("*.py")):
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    names = ["." * node.level + (node.module or "")]
+                else:
+                    continue
+                found += [(f"{path.relative_to(ROOT)}:{node.lineno}", n) for n in names]
+    return found
+
+
+def _lazy(module):
+    """The entry of :data:`LAZY_IMPORTS` that ``module`` falls under, or None."""
+    return next((e for e in LAZY_IMPORTS if module == e or module.startswith(e + ".")), None)
+
+
+def test_imports_are_at_the_top_unless_they_cost_import_time():
+    """An import lives at the top of its module unless it is an optional dependency or
+    would make ``import gapexplore`` measurably slower: every import inside a function
+    names a module of :data:`LAZY_IMPORTS`, and every entry there is still imported so."""
+    found = _function_imports()
+    assert any(module == "torch" for _, module in found)
+    stray = [f"{where}: {module}" for where, module in found if _lazy(module) is None]
+    assert not stray, f"imports to move to the top of their module: {stray}"
+    unused = LAZY_IMPORTS - {_lazy(module) for _, module in found}
+    assert not unused, f"LAZY_IMPORTS entries no function imports: {sorted(unused)}"
+
+
 def test_modules_and_functions_fit_on_a_screen_or_two():
     """No module of the package over 450 lines, no function body over 80 (its docstring
     not counted): a room that grows past that is two."""

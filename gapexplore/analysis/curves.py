@@ -10,6 +10,7 @@ from gapexplore.run.store import RunStore
 
 __all__ = ["learning_curves", "prediction_errors", "run_labels"]
 
+
 def run_labels(folder, *, periodic: bool = True) -> list[Atoms]:
     """The successful reference labels of a run folder (periodic cells only by default),
     each with ``info["iteration"]``, the iteration that labelled it."""
@@ -62,7 +63,7 @@ def prediction_errors(folder) -> list[dict]:
 
 
 def _store(folder, where: str):
-
+    """The run store of ``folder`` (opened read-only), or ``folder`` itself when it is one."""
     if isinstance(folder, RunStore):
         return folder
     return RunReader(folder, where=where).store

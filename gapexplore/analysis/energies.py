@@ -12,6 +12,7 @@ from gapexplore.fit import predict
 
 __all__ = ["energy_energy", "energy_volume"]
 
+
 def energy_volume(atoms: Atoms, calculators: dict, *, scales=None) -> dict:
     """Energy–volume curves of one structure by several calculators (paper Fig. 3).
 

@@ -10,9 +10,12 @@ from ase import Atoms
 
 from gapexplore.core import keys
 from gapexplore.core.checks import check_structures, fail
+from gapexplore.core.chemistry import atomic_fractions
+from gapexplore.core.hull import composition_hull_distance
 from gapexplore.fit import predict
 
 __all__ = ["HullData", "formation_energies", "hull_problem"]
+
 
 @dataclass
 class HullData:
@@ -63,8 +66,6 @@ def hull_problem(structures: list[Atoms]) -> tuple[str, str] | None:
     labelled), as (what it needs, what it got), or None if it can: two or three elements,
     two compositions or more, and for three elements each element's own cells (the corners
     of the diagram)."""
-    from gapexplore.core.chemistry import atomic_fractions
-
     elements = tuple(sorted({s for a in structures for s in a.get_chemical_symbols()}))
     if len(elements) not in (2, 3):
         return ("structures of two or three elements (a binary or ternary system)",
@@ -112,9 +113,6 @@ def formation_energies(structures: list[Atoms], *, potential=None) -> HullData:
         For unlabelled or non-periodic structures, other than two or three elements, a
         single composition, or a ternary set without an element's own cells.
     """
-    from gapexplore.core.chemistry import atomic_fractions
-    from gapexplore.core.hull import composition_hull_distance
-
     where = "formation_energies"
     structures = check_structures(structures, "structures", where)
     if not all(a.pbc.all() and keys.REF_ENERGY in a.info for a in structures):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from ase import Atoms
+from matscipy.neighbours import neighbour_list
 
 from gapexplore.core import keys
 from gapexplore.core.checks import check_int, check_real, check_structures, fail
@@ -45,8 +46,6 @@ def rescale_to_shortest_bond(atoms: Atoms, r0: float = 1.0) -> Atoms:
 
 def coordination_numbers(atoms: Atoms, cutoff: float) -> np.ndarray:
     """Neighbours of each atom within ``cutoff`` [Å] (periodic images included)."""
-    from matscipy.neighbours import neighbour_list
-
     cutoff = check_real(cutoff, "cutoff", "coordination_numbers", low=0.0, low_open=True)
     first = neighbour_list("i", atoms, cutoff)
     return np.bincount(first, minlength=len(atoms))

@@ -28,10 +28,12 @@ from gapexplore.export import check_summary, export_run, run_report, write_check
 from gapexplore.label import default_reference
 from gapexplore.relax import status_kind
 from gapexplore.run import Explorer, ExploreSettings
+from gapexplore.run.plan import reference_call_cost, reference_kind, run_plan
 from gapexplore.run.reader import RunReader, holds_run, read_settings
 from gapexplore.run.results import rank_run
 from gapexplore.run.selection import flat_form
 from gapexplore.run.settings import read_toml
+from gapexplore.validate import HELD_OUT_STRUCTURES, KNOWN_STRUCTURES, structure_table
 
 __all__ = ["DEMO", "DEMO_SIC", "DEMOS", "main"]
 
@@ -230,8 +232,6 @@ def _results(args: argparse.Namespace) -> int:
 
 def _default_verify(explorer: RunReader) -> int:
     """3 with a toy or surrogate reference; 0 with DFT, with a word on what 3 would cost."""
-    from gapexplore.run.plan import reference_call_cost, reference_kind
-
     name = explorer.settings.reference or default_reference(explorer.chemistry)
     if reference_kind(name) != "dft":
         return 3
@@ -264,9 +264,6 @@ def _check_is_cheap(explorer: RunReader, settings: CheckSettings) -> bool:
     """True with a toy or surrogate reference. With DFT, print what the check would cost
     (its reference calculations: relaxations of the known phases, the energy–volume points,
     the MD spot checks) and return False: the user asks again with --yes."""
-    from gapexplore.run.plan import reference_call_cost, reference_kind
-    from gapexplore.validate import HELD_OUT_STRUCTURES, KNOWN_STRUCTURES, structure_table
-
     name = explorer.settings.reference or default_reference(explorer.chemistry)
     if reference_kind(name) != "dft":
         return True
@@ -314,8 +311,6 @@ def _run(args: argparse.Namespace) -> int:
         explorer = Explorer(args.folder, settings, n_jobs=args.jobs, executor=executor,
                             progress=not args.quiet, gap_fit=args.gap_fit)
         if new and not args.quiet:
-            from gapexplore.run.plan import run_plan
-
             print(run_plan(explorer.settings, args.dask_workers or explorer.n_jobs),
                   flush=True)
         if not args.quiet and not explorer.finished():

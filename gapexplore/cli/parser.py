@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gapexplore import __version__
 from gapexplore.check import CheckSettings
 from gapexplore.cli.demos import DEMOS
 from gapexplore.core.chemistry import BONDING_KINDS
@@ -58,8 +59,6 @@ examples:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from gapexplore import __version__
-
     parser = argparse.ArgumentParser(
         prog="gapexplore", description=_DESCRIPTION, epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from ase import Atoms
 
 from gapexplore.core.errors import InvalidParameterError
 
@@ -101,8 +102,6 @@ def check_rng(rng, where: str) -> np.random.Generator:
 def check_structures(structures, name: str, where: str) -> list:
     """``structures`` as a list if every item is an ``ase.Atoms``; the error names the first
     item that is not, by position and type."""
-    from ase import Atoms
-
     if isinstance(structures, Atoms) or not hasattr(structures, "__iter__"):
         raise fail(name, where, "a list of ase.Atoms", type(structures).__name__)
     structures = list(structures)

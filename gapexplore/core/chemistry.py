@@ -13,10 +13,12 @@ which hold the paper's 1.47 Å for Ti.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import product
 from math import gcd
 
 import numpy as np
 from ase.data import atomic_numbers, covalent_radii
+from ase.formula import Formula
 
 from gapexplore.core.checks import check_choice, check_int_range, check_real, fail
 
@@ -207,8 +209,6 @@ class Composition:
         >>> Composition.of("Si2C2").atoms_per_formula_unit
         2
         """
-        from ase.formula import Formula
-
         where = "Composition.of"
         if not isinstance(formula, str) or not formula.strip():
             raise fail("formula", where, "a chemical formula such as 'SiC' or 'TiO2'", formula)
@@ -379,8 +379,6 @@ def compositions_in(system: str, n_atoms=(6, 24)) -> list[str]:
     >>> compositions_in("Cu-Au:4")
     ['Cu', 'Cu3Au', 'Cu2Au', 'CuAu', 'CuAu2', 'CuAu3', 'Au']
     """
-    from itertools import product
-
     where = "compositions_in"
     lo, hi = check_int_range(n_atoms, "n_atoms", where, low=1, high=200)
     text = system.strip() if isinstance(system, str) else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from gapexplore.core.checks import check_int
 
 __all__ = ["DASK_WORKER_CONFIG", "local_dask_cluster"]
@@ -37,8 +39,6 @@ def local_dask_cluster(n_workers: int):
         Close both when done (the client first); ``client.get_executor()`` is the
         executor to hand to :func:`.map_ordered` or an ``Explorer``.
     """
-    import logging
-
     import dask
     from dask.distributed import Client, LocalCluster
 

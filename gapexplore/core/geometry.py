@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 from ase import Atoms
+from ase.neighborlist import neighbor_list
+from matscipy.neighbours import neighbour_list
 
 __all__ = ["min_distance", "shortest_distance_below"]
 
@@ -15,8 +17,6 @@ def min_distance(atoms: Atoms) -> float:
     Uses ASE's neighbour list. For a single atom in a periodic cell, this is the shortest
     lattice vector; for a single atom without periodicity, infinity.
     """
-    from ase.neighborlist import neighbor_list
-
     if not atoms.pbc.any():
         if len(atoms) < 2:
             return float("inf")
@@ -37,9 +37,6 @@ def shortest_distance_below(atoms: Atoms, cutoff: float) -> float | None:
     about 15 µs for 16 atoms, ASE's 1–4 ms; ASE's serves structures without a full cell,
     which matscipy refuses.
     """
-    if atoms.cell.rank == 3:
-        from matscipy.neighbours import neighbour_list as neighbours
-    else:
-        from ase.neighborlist import neighbor_list as neighbours
+    neighbours = neighbour_list if atoms.cell.rank == 3 else neighbor_list
     distances = neighbours("d", atoms, cutoff)
     return float(distances.min()) if len(distances) else None

@@ -9,6 +9,7 @@ that explores several stoichiometries.
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial import ConvexHull, QhullError
 
 from gapexplore.core.checks import fail
 from gapexplore.core.chemistry import atomic_fractions
@@ -33,8 +34,6 @@ def hull_distance(volumes, energies) -> np.ndarray:
         ``scipy.spatial.ConvexHull``; fewer than three distinct points, or points on one
         line, are their own hull.
     """
-    from scipy.spatial import ConvexHull, QhullError
-
     v = np.asarray(volumes, dtype=float)
     e = np.asarray(energies, dtype=float)
     if v.shape != e.shape or v.ndim != 1 or not (np.all(np.isfinite(v)) and np.all(np.isfinite(e))):
@@ -91,8 +90,6 @@ def composition_hull_distance(fractions, energies, volumes=None) -> np.ndarray:
     largest of its facets' planes there; the planes come from ``scipy.spatial.ConvexHull``
     (joggled, ``QJ``, when the points are degenerate).
     """
-    from scipy.spatial import ConvexHull, QhullError
-
     where = "composition_hull_distance"
     x = np.asarray(fractions, dtype=float)
     e = np.asarray(energies, dtype=float)

@@ -9,6 +9,8 @@ a segfault, an MPI abort) or overruns its time limit takes the child, never the 
 
 from __future__ import annotations
 
+import multiprocessing
+import pickle
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -89,8 +91,6 @@ class _Child:
     """One child process that runs the tasks sent to it, one at a time, over a pipe."""
 
     def __init__(self):
-        import multiprocessing
-
         self.conn, there = multiprocessing.Pipe()
         self.process = multiprocessing.Process(target=_child_loop, args=(there,), daemon=True)
         self.process.start()
@@ -115,8 +115,6 @@ class _Child:
 
 def _child_loop(conn) -> None:
     """The child of :class:`_Child`: run each task it is sent until the pipe closes."""
-    import pickle
-
     pin_worker_threads()
     while True:
         try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
@@ -368,8 +369,6 @@ class _Again:
     (Dask: pure tasks) runs it again instead of returning the recorded failure."""
 
     def __init__(self, fn: Callable):
-        import uuid
-
         self.fn, self.token = fn, uuid.uuid4().hex
 
     def __call__(self, item):

@@ -5,6 +5,7 @@ relax step's record of an iteration's lowest minimum, the kinds of minimum
 from __future__ import annotations
 
 import numpy as np
+import spglib
 from ase import Atoms
 
 __all__ = ["achiral", "canonical_cell", "space_group"]
@@ -29,8 +30,6 @@ def canonical_cell(atoms: Atoms) -> tuple:
 def space_group(atoms: Atoms, symprec: float = 0.1) -> str | None:
     """The space group spglib finds for ``atoms`` at ``symprec`` [Å], as its symbol and
     number (e.g. ``'F-43m (216)'``); None where it finds none."""
-    import spglib
-
     return spglib.get_spacegroup(canonical_cell(atoms), symprec=symprec)
 
 

@@ -4,8 +4,12 @@ process is reported (:class:`TaskKilled`, :class:`TaskTimedOut`)."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import sys
+
+from threadpoolctl import threadpool_limits
 
 __all__ = ["TaskKilled", "TaskTimedOut", "WORKER_THREAD_VARIABLES", "pin_worker_threads"]
 
@@ -31,16 +35,12 @@ def pin_worker_threads() -> None:
     _die_with_parent()
     for name in WORKER_THREAD_VARIABLES:
         os.environ[name] = "1"  # the worker's own environment, read by what it starts
-    from threadpoolctl import threadpool_limits
 
     _limits = threadpool_limits(1)
 
 
 def _die_with_parent() -> None:
     """Ask Linux to kill this process when its parent dies (no orphans holding files)."""
-    import ctypes
-    import sys
-
     if not sys.platform.startswith("linux"):
         return
     try:

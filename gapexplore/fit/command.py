@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import sys
 from dataclasses import dataclass, field, replace
@@ -22,6 +24,7 @@ TABLE1_CUTOFFS = {"covalent": (9.0, 2.925, 4.5), "metallic": (8.2, 2.665, 4.1)}
 #: Memory of a fit per atomic environment [bytes] at SOAP n_max = l_max = 8 (measured
 #: 2026-11-24 on random Si cells of 6–24 atoms, quippy-ase 0.10.3).
 _BYTES_PER_ENVIRONMENT = 0.85e6
+
 
 @dataclass(frozen=True)
 class GapSettings:
@@ -195,8 +198,6 @@ GAP_FIT_VARIABLE = "GAPEXPLORE_GAP_FIT"
 def own_gap_fit(command=None):
     """Your own gap_fit command: ``command`` if given, else ``$GAPEXPLORE_GAP_FIT`` if set,
     else None (the wheel's). The one home of that choice."""
-    import os
-
     if command is None and os.environ.get(GAP_FIT_VARIABLE, "").strip():
         return os.environ[GAP_FIT_VARIABLE]
     return command
@@ -218,8 +219,6 @@ def find_gap_fit(command=None) -> list[str]:
     GapFitError
         When the command's program is not found, naming where it was looked for.
     """
-    import shlex
-
     source = "the gap_fit command given" if command is not None else f"${GAP_FIT_VARIABLE}"
     command = own_gap_fit(command)
     if command is not None:

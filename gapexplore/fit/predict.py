@@ -10,6 +10,7 @@ from ase import Atoms
 
 from gapexplore.core.checks import fail
 from gapexplore.core.libraries import import_quippy, torch_installed
+from gapexplore.potential import NativeGap
 
 __all__ = ["ENGINES", "default_engine", "load_potential", "predict", "predicted_errors"]
 
@@ -50,8 +51,6 @@ def load_potential(path, *, stress: bool = True, engine: str = "quippy"):
     if not path.exists():
         raise fail("path", "load_potential", "an existing GAP XML file", str(path))
     if engine == "native":
-        from gapexplore.potential import NativeGap
-
         return NativeGap(path)
     potential = import_quippy("quippy.potential").Potential(param_filename=str(path))
     if stress:

@@ -23,10 +23,12 @@ The ``gap_fit`` argument list is built in one place, :func:`gap_fit_command`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import subprocess
 import time
+import xml.etree.ElementTree as ElementTree
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -102,15 +104,12 @@ def run_gap_fit(command: list[str], workdir: Path, log_file: Path, *,
 def _potential_problem(path: Path) -> str | None:
     """Why the potential gap_fit wrote is unusable (missing, cut short by a full disk, a
     sparse-point file missing or empty), or None when it is whole."""
-    import xml.etree.ElementTree as ElementTree
-
     if not path.exists():
         return f"it wrote no {path.name}"
     try:
         root = ElementTree.parse(path).getroot()
     except ElementTree.ParseError as error:
         return f"{path.name} is not complete XML ({error}); was the disk full?"
-    import hashlib
 
     for element in root.iter():
         name = element.attrib.get("sparseX_filename")
@@ -126,6 +125,7 @@ def _potential_problem(path: Path) -> str | None:
 
 
 # --- fitting -----------------------------------------------------------------------------
+
 
 @dataclass
 class FitResult:

@@ -287,6 +287,7 @@ def cells_across(compositions, count: int, *, rng: np.random.Generator,
 
 # --- internals ----------------------------------------------------------------------------
 
+
 def _allowed_units(composition: Composition, lo: int, hi: int, k_lo: int,
                    k_hi: int) -> list[int]:
     """Formula units Z whose cells hold lo–hi atoms with some group of k_lo–k_hi

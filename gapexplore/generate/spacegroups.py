@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -167,8 +168,6 @@ def _rref(rows, n_pivot_columns: int = 3):
 
 def _null_space(a):
     """Primitive integer basis vectors of {x : a x = 0} (a 3×3, rational)."""
-    import math
-
     rows, pivots = _rref(a)
     basis = []
     for free in (c for c in range(3) if c not in pivots):

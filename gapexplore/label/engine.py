@@ -204,6 +204,7 @@ def split_labelled(structures: Iterable[Atoms]) -> tuple[list[Atoms], list[Atoms
 
 # --- the reference, as it travels to the workers --------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Task:
     """Label one structure (picklable: what a worker needs)."""
@@ -240,6 +241,7 @@ class _Task:
 
 
 # --- one structure ---------------------------------------------------------------------------
+
 
 @dataclass
 class _Label:

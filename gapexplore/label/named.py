@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
+from ase.data import covalent_radii
+from ase.formula import Formula
 
 from gapexplore.core.checks import fail
 from gapexplore.core.errors import InvalidParameterError
@@ -178,8 +180,6 @@ class PackagedReference:
     def min_distance(self, atoms: Atoms) -> float:
         """Shortest distance [Å] the reference describes sensibly for the elements of
         ``atoms``: ``bond_fraction`` × the smallest sum of two covalent radii among them."""
-        from ase.data import covalent_radii
-
         radii = covalent_radii[np.unique(atoms.numbers)]
         return float(self.bond_fraction * 2 * radii.min()) if len(radii) else 0.0
 
@@ -236,8 +236,6 @@ def default_reference(element) -> str:
         that covers it where there is one (Al, Ni, Cu, Pd, Ag, Pt, Au: ``"emt"``), else says
         to pass another reference or a calculator.
     """
-    from ase.formula import Formula
-
     key = getattr(element, "formula", element)
     if key in DEFAULT_TOY_REFERENCES:
         return DEFAULT_TOY_REFERENCES[key]

@@ -9,6 +9,7 @@ import importlib
 
 from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
+from ase.data import atomic_numbers
 
 from gapexplore.core.checks import fail
 from gapexplore.core.errors import InvalidParameterError
@@ -67,8 +68,6 @@ def as_reference(reference, *, name: str | None = None, elements=None,
             raise fail("name", where, "a non-empty str or None", name)
         changes["name"] = name
     if elements is not None:
-        from ase.data import atomic_numbers
-
         if isinstance(elements, str) or not (elements := tuple(elements)) or any(
                 e not in atomic_numbers or e == "X" for e in elements):
             raise fail("elements", where, "a list of chemical symbols such as ['Si']",

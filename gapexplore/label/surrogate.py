@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import warnings
+
 __all__ = ["chgnet_calculator"]
 
 
@@ -12,11 +17,6 @@ def chgnet_calculator():
     Uses as many torch threads as ``OMP_NUM_THREADS`` says (1 if unset): worker processes
     must not oversubscribe the cores.
     """
-    import contextlib
-    import io
-    import os
-    import warnings
-
     import torch
     from chgnet.model import CHGNet
     from chgnet.model.dynamics import CHGNetCalculator

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from ase.neighborlist import primitive_neighbor_list
 
 __all__ = ["neighbour_pairs"]
 
@@ -62,8 +63,6 @@ def neighbour_pairs(structures, cutoff: float):
     cell : numpy.ndarray of int
         The structure of each pair.
     """
-    from ase.neighborlist import primitive_neighbor_list
-
     i_all, j_all, s_all, c_all = [], [], [], []
     offset = 0
     for index, atoms in enumerate(structures):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import erf
 
 from gapexplore.potential.descriptors import Pairs, cutoff_function, select
 
@@ -37,8 +38,6 @@ def soap_radial_transform(term) -> tuple[np.ndarray, np.ndarray, float]:
     alpha : float
         α = 1/2σ² [Å⁻²].
     """
-    from scipy.special import erf
-
     alpha = 0.5 / term.atom_sigma ** 2
     reach = term.cutoff + term.atom_sigma * math.sqrt(2.0 * _BASIS_ERROR_EXPONENT * math.log(10.0))
     grid = np.arange(term.n_max) * (reach / term.n_max)

@@ -42,6 +42,7 @@ import numpy as np
 from ase import Atoms
 from ase.stress import voigt_6_to_full_3x3_stress
 from ase.units import GPa
+from scipy.linalg import expm_frechet
 
 from gapexplore.core import keys
 from gapexplore.core.errors import reraise_interrupt
@@ -236,8 +237,6 @@ def _exp_frechet_adjoint(logs: np.ndarray, gradients: np.ndarray) -> np.ndarray:
     """For each cell, the matrix D with D_μν = Σ (L_exp(X, E_μν) ∘ G): the gradient through
     the Fréchet derivative of exp at X = log F, from X = V Λ V⁻¹ as
     D = V⁻ᵀ [Φ ∘ (Vᵀ G V⁻ᵀ)] Vᵀ, Φ the divided differences of exp over the eigenvalues."""
-    from scipy.linalg import expm_frechet
-
     values, vectors = np.linalg.eig(logs)
     out = np.empty_like(gradients)
     good = np.linalg.cond(vectors) <= _EIG_CONDITION

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 from ase.filters import FrechetCellFilter
+from scipy.linalg import expm, expm_frechet, logm
 
 __all__ = ["FastFrechetCellFilter"]
+
 
 class FastFrechetCellFilter(FrechetCellFilter):
     """ASE's ``FrechetCellFilter``, with its generalised forces computed once per geometry
@@ -71,8 +73,6 @@ _eig_function.kept = None
 def _logm(matrix):
     """Principal logarithm of a real 3×3 matrix (scipy's ``logm`` where the
     eigendecomposition is ill-conditioned)."""
-    from scipy.linalg import logm
-
     decomposition = _eig_function(np.asarray(matrix, dtype=float))
     if decomposition is None or np.any((decomposition[0].real <= 0)
                                        & (decomposition[0].imag == 0)):
@@ -84,8 +84,6 @@ def _logm(matrix):
 def _expm(matrix):
     """Exponential of a real 3×3 matrix (scipy's ``expm`` where the eigendecomposition is
     ill-conditioned)."""
-    from scipy.linalg import expm
-
     decomposition = _eig_function(np.asarray(matrix, dtype=float))
     if decomposition is None:
         return expm(matrix)
@@ -98,8 +96,6 @@ def _expm_frechet(matrix, direction, compute_expm=True, **kwargs):
     (Daleckii–Krein: V [(V⁻¹ E V) ∘ Φ] V⁻¹, Φ the divided differences of exp over the
     eigenvalues), as scipy's ``expm_frechet`` returns it; scipy's where the
     eigendecomposition is ill-conditioned."""
-    from scipy.linalg import expm_frechet
-
     decomposition = _eig_function(np.asarray(matrix, dtype=float))
     if decomposition is None:
         return expm_frechet(matrix, direction, compute_expm=compute_expm, **kwargs)

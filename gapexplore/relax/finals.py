@@ -14,6 +14,7 @@ from gapexplore.core.symmetry import achiral, space_group
 
 __all__ = ["converged_finals", "lowest_final", "lowest_kinds", "status_kind"]
 
+
 def status_kind(status: str) -> str:
     """The kind of a ``RELAX_STATUS``: ``"converged"``, ``"max_steps"``, ``"exploded"`` or
     ``"error"`` (the last two carry their reason after a colon)."""

@@ -5,6 +5,7 @@ marked, not raised."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import warnings
@@ -262,8 +263,6 @@ def _calculator(potential, engine: str = "quippy"):
     the XML, which names its sparse-point files): a new iteration's GAP replaces it,
     wherever it is mounted. Anything else is a reference
     (:func:`gapexplore.label.as_reference`)."""
-    import hashlib
-
     if isinstance(potential, str):
         with open(potential, "rb") as handle:
             key = hashlib.sha256(handle.read()).hexdigest()

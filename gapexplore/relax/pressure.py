@@ -8,6 +8,7 @@ from gapexplore.core.checks import check_int, check_real, check_rng
 
 __all__ = ["random_pressures"]
 
+
 def random_pressures(count: int, *, rng: np.random.Generator, p0: float = 1.0,
                      beta: float = 0.2) -> np.ndarray:
     """External pressures [GPa] drawn from P(p/p0) = (1/β) exp(−(p/p0)/β) (paper Eq. 5).

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ase.optimize import FIRE, LBFGS
+
 from gapexplore.core.checks import check_choice, check_int, check_real, fail
 from gapexplore.fit.predict import ENGINES, default_engine
 
@@ -81,7 +83,6 @@ class RelaxSettings:
 
 def make_optimiser(name: str, cell_filter):
     """The optimiser ``name`` (:data:`OPTIMISERS`) on ``cell_filter``, silent."""
-    from ase.optimize import FIRE, LBFGS
     from ase.optimize.precon import Exp, PreconLBFGS
 
     if name == "lbfgs":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 
 import numpy as np
@@ -27,12 +28,14 @@ from ase import Atoms
 
 from gapexplore.core.checks import check_int, check_real, fail
 from gapexplore.core.errors import GapExploreError
+from gapexplore.fit import find_gap_fit
 from gapexplore.label import as_reference, default_reference
 from gapexplore.run.reader import (
     RunView,
     read_settings,
     with_optimiser_of_its_version,
 )
+from gapexplore.run.results import rank_run
 from gapexplore.run.settings import STOP_CRITERIA, ExploreSettings
 from gapexplore.run.state import IterationRecord
 from gapexplore.run.steps import STEPS, Steps
@@ -134,8 +137,6 @@ class Explorer(Steps, RunView):
     def __init__(self, folder, settings: ExploreSettings | None = None, *, reference=None,
                  executor=None, n_jobs: int | None = None, progress: bool = False,
                  known: dict | None = None, gap_fit=None):
-        import os
-
         self.store = RunStore(folder)
         self._pending: dict = {}  # files to write once the folder is held (see _holding)
         as_stored = read_settings(self.store)
@@ -178,8 +179,6 @@ class Explorer(Steps, RunView):
         self.n_jobs = 1 if executor is not None else (n_jobs or os.cpu_count() or 1)
         self.progress = progress
         if gap_fit is not None:
-            from gapexplore.fit import find_gap_fit
-
             try:
                 find_gap_fit(gap_fit)
             except GapExploreError as error:
@@ -231,8 +230,6 @@ class Explorer(Steps, RunView):
             At most ``top``, lowest energy per atom first; with ``write``, also in
             ``results/`` (``ranked.xyz``, ``ranked.csv``, one CIF each).
         """
-        from gapexplore.run.results import rank_run
-
         with self._holding():
             return rank_run(self, top=top, verify_top=verify, write=write, **matcher)
 

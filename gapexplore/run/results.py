@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import spglib
 from ase import Atoms
+from ase.io import write as write_frames
 
 from gapexplore.core import keys
 from gapexplore.core.checks import check_int, check_real
@@ -305,8 +307,6 @@ def symmetrised(atoms: Atoms, symprec: float = 0.1) -> Atoms:
     """``atoms`` made exactly symmetric in the space group spglib finds at ``symprec`` [Å]:
     its standardised conventional cell with idealised positions (spglib's
     ``standardize_cell``); ``atoms`` itself (a copy) where spglib finds no cell."""
-    import spglib
-
     cell = spglib.standardize_cell(canonical_cell(atoms), to_primitive=False,
                                    no_idealize=False, symprec=symprec)
     if cell is None:
@@ -316,8 +316,6 @@ def symmetrised(atoms: Atoms, symprec: float = 0.1) -> Atoms:
 
 
 def _write(folder: Path, found: list[Found], symprec: float) -> None:
-    from ase.io import write
-
     folder.mkdir(exist_ok=True)
     structures = []
     for rank, item in enumerate(found, start=1):
@@ -327,9 +325,9 @@ def _write(folder: Path, found: list[Found], symprec: float) -> None:
         atoms.info[keys.RESULT_RANK] = rank
         structures.append(atoms)
         name = item.spacegroup.split()[0].replace("/", "_")
-        write(folder / f"{rank:02d}_{name}.cif", symmetrised(item.atoms, symprec),
-              format="cif")
-    write(folder / "ranked.xyz", structures, format="extxyz")
+        write_frames(folder / f"{rank:02d}_{name}.cif", symmetrised(item.atoms, symprec),
+                     format="cif")
+    write_frames(folder / "ranked.xyz", structures, format="extxyz")
     write_csv(folder / "ranked.csv", [{"rank": r, **item.row()}
                                       for r, item in enumerate(found, start=1)])
 

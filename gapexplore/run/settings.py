@@ -11,6 +11,7 @@ for the method, ...), in ``settings.json`` and in TOML; both forms are read, and
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from dataclasses import dataclass
 
 from gapexplore.core.checks import check_int, check_int_range, check_real, fail
@@ -424,8 +425,6 @@ def read_toml(text: str, *, where: str = "read_toml", source: str | None = None,
     InvalidParameterError
         For text that is not TOML, or a name that is not a setting (nor in ``also``).
     """
-    import tomllib
-
     try:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

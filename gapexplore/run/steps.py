@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
+import os
 import time
 
 import numpy as np
@@ -183,9 +185,6 @@ class Steps:
         """The averaged SOAP vectors of the labelled ``database``, kept in the run folder by
         label uid (``database_soap.npz``) so that each is computed once; a file of other
         SOAP settings or species, or a damaged one, is computed anew. None for no database."""
-        import json
-        import os
-
         if not database:
             return None
         path = self.store.root / _DATABASE_SOAP

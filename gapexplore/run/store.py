@@ -24,12 +24,16 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import json
+import os
+import sqlite3
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
+from ase.db import connect
 from ase.io import read, write
 from ase.stress import full_3x3_to_voigt_6_stress, voigt_6_to_full_3x3_stress
 
@@ -81,9 +85,6 @@ class RunStore:
         GapExploreError
             When another process holds the folder, or the folder cannot be written.
         """
-        import fcntl
-        import os
-
         if self._lock_depth == 0:
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
@@ -246,8 +247,6 @@ class RunStore:
         return self.root / "labels.db"
 
     def _db(self):
-        from ase.db import connect
-
         if self.db_path.exists():
             _check_database(self.db_path)
         # No ASE lock file: the run folder's own lock (:meth:`lock`) keeps other writers out,
@@ -271,8 +270,6 @@ class RunStore:
             When the database cannot be written; it is left as it was (a database that
             did not exist before is removed again).
         """
-        import sqlite3
-
         new = not self.db_path.exists()
         try:
             self._write_labels(structures, iteration)
@@ -368,8 +365,6 @@ def _atomic_write(path: Path, write_to) -> None:
 
 def _check_database(path: Path) -> None:
     """Refuse a ``labels.db`` that is not a readable SQLite database, naming it."""
-    import sqlite3
-
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             tables = {row[0] for row in db.execute(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial import ConvexHull, QhullError
 
 from gapexplore.core.checks import fail
 
@@ -344,8 +345,6 @@ def _ternary_tie_lines(fractions, heights, energies, corners) -> list:
     """Edges of the lower hull's facets among the compositions on the hull (height 0),
     as segments on the composition triangle; none when those are fewer than three or on
     one line."""
-    from scipy.spatial import ConvexHull, QhullError
-
     on = np.asarray(heights, dtype=float) < 1e-9
     lowest: dict = {}
     for f, e in zip(np.asarray(fractions)[on], np.asarray(energies, dtype=float)[on]):

@@ -9,6 +9,7 @@ import logging
 
 import ipywidgets as w
 import numpy as np
+import spglib
 from ase import Atoms
 
 from gapexplore.analysis import (
@@ -25,6 +26,7 @@ __all__ = ["LearningCurves", "ResultsTable", "StructureInspector", "StructureMap
            "describe", "figure_widget"]
 
 log = logging.getLogger(__name__)
+
 
 def figure_widget(fig, css_class: str | None = None):
     """A bokeh figure (or layout) as an ipywidget (``jupyter_bokeh.BokehModel``), so that
@@ -60,8 +62,6 @@ def describe(atoms: Atoms) -> dict:
     Energies per atom [eV/atom], volume per atom [Å³/atom], pressure [GPa]; the space
     group is spglib's at a tolerance of 0.1 Å.
     """
-    import spglib
-
     if not isinstance(atoms, Atoms):
         raise fail("atoms", "describe", "an ase.Atoms", type(atoms).__name__)
     n = len(atoms)
