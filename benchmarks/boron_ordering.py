@@ -29,7 +29,10 @@ Usage (from the repository root; GPAW from ``make gpaw``, CHGNet from ``pip inst
     nice -n 5 python benchmarks/boron_ordering.py --ecut 400 --kspacing 0.35   # cheaper
 
 Measured 2026-12-07 on a shared 2-core AMD EPYC VM (GPAW 26.7.0, CHGNet 0.4.2, one
-thread; other jobs running): the output is ``docs/studies/boron-ordering.txt``.
+thread; other jobs running; ``--relax --pbe-minutes 35``, 69 min): E − E(α-B12) by CHGNet,
+PBE at CHGNet's geometry and PBE relaxed: B14 −82, +246, +227 meV/atom (PBE relaxation
+stopped at 15 steps); γ-B28 +24, +58, +31 meV/atom (stopped at 6 steps). The whole output
+is ``docs/studies/boron-ordering.txt``.
 """
 
 from __future__ import annotations
