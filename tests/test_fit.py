@@ -1,3 +1,5 @@
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,7 @@ from gapexplore.core.errors import GapFitError
 from gapexplore.fit import (
     GapSettings,
     delta_from_spread,
+    estimate_memory,
     find_gap_fit,
     fit_gap,
     gap_fit_command,
@@ -180,3 +183,44 @@ def test_a_fixed_delta_3b_replaces_the_papers_rule_and_skips_the_2b_only_fit(tmp
     assert ExploreSettings(element="Si", gap="light").gap_settings().delta_3b is None
     with pytest.raises(InvalidParameterError, match="delta_3b"):
         ExploreSettings(element="Si", gap={"preset": "light", "delta_3b": 0.0})
+
+
+def test_a_fit_without_virials_leaves_them_out_of_training_and_needs_less_memory(tmp_path):
+    """``GapSettings(virials=False)``: the training file holds no virial, so gap_fit fits
+    energies and forces only (its log counts no virial); the memory model takes the
+    measured 0.41×. A real gap_fit, one tiny fit each way, on the same labels."""
+    from gapexplore.run import ExploreSettings
+
+    atom = Atoms("Si", cell=[20] * 3)
+    atom.info[keys.REF_ENERGY] = 0.0
+    atom.info[keys.CONFIG_TYPE] = keys.CONFIG_ISOLATED_ATOM
+    structures = _structures()
+    rng = np.random.default_rng(1)
+    for atoms in structures:
+        atoms.arrays[keys.REF_FORCES] = rng.normal(0.0, 0.1, (len(atoms), 3))
+        virial = rng.normal(0.0, 0.5, (3, 3))
+        atoms.info[keys.REF_VIRIAL] = virial + virial.T
+    si = Chemistry.of("Si")
+    deltas = {"2b": 1.0, "3b": 0.1, "soap": 0.1}
+    runs = {}
+    for virials in (True, False):
+        settings = GapSettings.light(si, n_sparse_soap=10, virials=virials)
+        runs[virials] = fit_gap(structures + [atom], si, tmp_path / str(virials),
+                                settings=settings, deltas=deltas)
+        train = (tmp_path / str(virials) / "train.xyz").read_text()
+        assert (keys.REF_VIRIAL in train) is virials
+        assert (keys.VIRIAL_SIGMA in train) is virials
+        assert runs[virials].potential.exists()
+    # the labels themselves are left alone
+    assert all(keys.REF_VIRIAL in a.info for a in structures)
+    found = {v: re.search(r"Number of target virials .* found: (\d+)",
+                          runs[v].logs[-1].read_text()).group(1) for v in runs}
+    assert found == {True: "36", False: "0"}   # 6 cells x 9 components
+    paper = GapSettings.for_chemistry(si)
+    assert estimate_memory(1000, replace(paper, virials=False)) == \
+        pytest.approx(0.41 * estimate_memory(1000, paper))
+    # from a run's settings ([gap] table in TOML), and refused when not a boolean
+    assert not ExploreSettings(element="Si", gap={"preset": "paper", "virials": False}) \
+        .gap_settings().virials
+    with pytest.raises(InvalidParameterError, match="virials"):
+        ExploreSettings(element="Si", gap={"preset": "paper", "virials": "no"})

@@ -58,6 +58,14 @@ class GapSettings:
         fit; None, the default). Fixed, the 2b-only fit is skipped; δ_2b and δ_SOAP are
         still set automatically. A small δ_3b keeps early compound GAPs from
         extrapolating through the 3-body term (README, the SiC demo).
+    virials : bool
+        Fit the virials of the periodic cells (the paper: True). gap_fit stores each SOAP
+        gradient once per force component and six times more for the virial, so without
+        the virials a fit needs about 0.41× the memory (boron at Table 1's settings,
+        ``benchmarks/bench_fit_levers.py``): the lever that fits the paper's label budgets
+        on a workstation. Measured on held-out boron labels, the forces were as accurate,
+        the energies about 8 % and the virials about 60 % worse (the study "The fit's
+        memory" in the documentation).
     """
 
     cutoff_2b: float
@@ -77,9 +85,12 @@ class GapSettings:
     noise: NoiseSettings = field(default_factory=NoiseSettings)
     seed: int = 1
     delta_3b: float | None = None
+    virials: bool = True
 
     def __post_init__(self):
         where = "GapSettings"
+        if not isinstance(self.virials, bool):
+            raise fail("virials", where, "true or false", self.virials)
         if self.delta_3b is not None:
             check_real(self.delta_3b, "delta_3b", where, low=0.0, low_open=True)
         for name in ("cutoff_2b", "cutoff_3b", "cutoff_soap", "theta_2b", "theta_3b",
@@ -251,6 +262,11 @@ def soap_length(settings: GapSettings, n_species: int = 1) -> int:
 #: cells (``benchmarks/bench_fit_memory.py``).
 _FIXED_SHARE = 1 / 3
 
+#: A fit's memory without the virials relative to one with them: 0.41, measured on a boron
+#: training set of 3,183 environments at Table 1's settings (2026-12-07,
+#: ``benchmarks/bench_fit_levers.py``, the "no-virials" lever).
+_NO_VIRIAL_SHARE = 0.41
+
 #: The measurement behind :data:`_BYTES_PER_ENVIRONMENT`: random Si cells at V0 = 19.8 Å³
 #: per atom and the paper's SOAP cutoff 4.995 Å, about 26 neighbours per environment.
 _REFERENCE_CUTOFF, _REFERENCE_VOLUME = 4.995, 19.8
@@ -267,7 +283,8 @@ def estimate_memory(n_environments: int, settings: GapSettings, n_species: int =
     the SOAP cutoff:
     gap_fit keeps every descriptor's gradient with respect to each neighbour. The shares
     are measured by ``benchmarks/bench_fit_memory.py`` (the same 2,560 environments of
-    16-atom SiC cells as one and as two species: 3.9 and 11.2 GiB).
+    16-atom SiC cells as one and as two species: 3.9 and 11.2 GiB). A fit without virials
+    (``settings.virials`` False) needs 0.41× that (measured on boron).
     """
     length = soap_length(settings, n_species) / 324   # 324: n_max = l_max = 8, one species
     ratio = _FIXED_SHARE + (1 - _FIXED_SHARE) * length
@@ -275,4 +292,5 @@ def estimate_memory(n_environments: int, settings: GapSettings, n_species: int =
         # neighbours within the cutoff, (4/3) π r_c³ / V, relative to the measurement's
         ratio *= (settings.cutoff_soap**3 / volume_per_atom) \
             / (_REFERENCE_CUTOFF**3 / _REFERENCE_VOLUME)
-    return n_environments * _BYTES_PER_ENVIRONMENT * max(ratio, 0.25)
+    ratio = max(ratio, 0.25) * (1.0 if settings.virials else _NO_VIRIAL_SHARE)
+    return n_environments * _BYTES_PER_ENVIRONMENT * ratio

@@ -244,7 +244,8 @@ def fit_gap(structures: list[Atoms], chemistry: Chemistry | Composition, workdir
 def _training_set(structures: list[Atoms], settings: GapSettings,
                   where: str) -> tuple[list[Atoms], dict]:
     """The structures gap_fit is trained on (the labelled ones but the isolated atoms, with
-    their noise σ) and e0 [eV] per element, from the isolated atoms."""
+    their noise σ, without virials unless ``settings.virials``) and e0 [eV] per element,
+    from the isolated atoms."""
     good = [a for a in structures if keys.LABEL_ERROR not in a.info and keys.REF_ENERGY in a.info]
     if len(good) < len(structures):
         log.info("fit_gap: leaving out %d structures without reference labels",
@@ -262,6 +263,10 @@ def _training_set(structures: list[Atoms], settings: GapSettings,
     training = with_noise([a for a in good
                            if a.info.get(keys.CONFIG_TYPE) != keys.CONFIG_ISOLATED_ATOM],
                           settings.noise)
+    if not settings.virials:  # gap_fit then keeps no descriptor gradient for them
+        for atoms in training:
+            atoms.info.pop(keys.REF_VIRIAL, None)
+            atoms.info.pop(keys.VIRIAL_SIGMA, None)
     if not any(a.pbc.all() for a in training):
         raise fail("structures", where, "a list with at least one labelled periodic cell", "none")
     return training, e0
