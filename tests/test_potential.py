@@ -155,6 +155,18 @@ def test_two_species_model_agrees_with_quippy(sic_light):
     pure = bulk("Si", "diamond", a=5.43)        # one species only: the others' terms idle
     pure.rattle(0.05, seed=3)
     _assert_agree(sic_light, structures + [pure])
+    # a batch of one species only (a run across compositions relaxes its pure cells in
+    # batches of their own): no centre of the other species' SOAP anywhere in it
+    carbon = bulk("C", "diamond", a=3.57) * (2, 1, 1)
+    carbon.rattle(0.05, seed=4)
+    for batch in ([pure], [carbon, carbon[:2]]):
+        expected = _quippy(sic_light, batch)
+        results = GapEvaluator(sic_light).evaluate(batch)
+        for k, (atoms, (energy, forces, stress)) in enumerate(zip(batch, expected)):
+            assert abs(results.energy[k] - energy) / len(atoms) < ENERGY_TOL
+            assert np.abs(results.forces[k] - forces).max() < FORCE_TOL
+            assert np.abs(results.stress[k] - stress).max() < STRESS_TOL
+            assert np.abs(forces).max() > 0.01   # the rattle moves them: not a blank check
 
 
 @needs_torch

@@ -218,6 +218,8 @@ def soap_energy(term, pairs: Pairs, basis):
     dtype, device = pairs.vector.dtype, pairs.vector.device
     numbers = pairs.numbers
     centres = np.flatnonzero(numbers == term.z) if term.z else np.arange(len(numbers))
+    if len(centres) == 0:   # no atom of the term's centre species in the batch
+        return torch.zeros(0, dtype=dtype, device=device), np.zeros(0, dtype=int)
     species = _species_index(term, numbers)
     coefficients = _neighbour_density(term, pairs, basis, centres, species, torch)
     central = _central_density(term, basis, species[numbers[centres]], dtype, device, torch)
