@@ -66,3 +66,40 @@ def test_notebook_is_stored_as_a_course_reads_it(path):
     title = notebook.cells[0].source
     assert re.search(r"(measured|estimated) [^)]*\d{4}-\d{2}-\d{2}", title), \
         f"{path.name}: state the measured time, with its date, at the top"
+
+
+def test_an_executed_notebook_is_stored_without_widget_state_or_progress_bars(tmp_path):
+    """tools/store_notebook.py: printed outputs and pictures kept, a widget becomes one line
+    naming it, progress bars, empty views and BokehJS's loader dropped, the state gone."""
+    import subprocess
+    import sys
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / "store_notebook.py"
+    view = "application/vnd.jupyter.widget-view+json"
+    ref = {"model_id": "abc", "version_major": 2, "version_minor": 0}
+    cell = nbformat.v4.new_code_cell("run()", execution_count=1)
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="3 iterations\n"),
+        nbformat.v4.new_output("display_data", data={view: ref, "text/plain": "labelling: 5%|"}),
+        nbformat.v4.new_output("display_data", data={view: ref, "text/plain": ""}),
+        nbformat.v4.new_output("display_data", data={
+            "application/javascript": "load()", "application/vnd.bokehjs_load.v0+json": ""}),
+        nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=",
+                                                     "text/plain": "<Figure>"}),
+        nbformat.v4.new_output("execute_result", execution_count=1, data={
+            view: ref, "text/plain": "Dashboard(children=(IterationControls(...),))"}),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[cell])
+    notebook.metadata["widgets"] = {WIDGET_STATE: {"state": {"abc": {}}}}
+    executed, stored = tmp_path / "executed.ipynb", tmp_path / "stored.ipynb"
+    nbformat.write(notebook, executed)
+    subprocess.run([sys.executable, str(tool), str(executed), str(stored)], check=True)
+    result = nbformat.read(stored, as_version=4)
+    assert "widgets" not in result.metadata
+    outputs = result.cells[0].outputs
+    assert [o.output_type for o in outputs] == ["stream", "display_data", "execute_result"]
+    assert outputs[0].text == "3 iterations\n"
+    assert set(outputs[1].data) == {"image/png", "text/plain"}
+    assert outputs[2].data == {
+        "text/plain": "[Dashboard: an interactive widget, drawn when the cell runs]"}
+    assert result.cells[0].execution_count == 1
