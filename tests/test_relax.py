@@ -172,3 +172,25 @@ def test_every_optimiser_minimises_the_enthalpy_to_diamond(optimiser):
     assert frames[-1].info[keys.RELAX_STATUS] == "converged"
     assert frames[-1].info[keys.ENTHALPY_PER_ATOM] == pytest.approx(-4.3366, abs=1e-3)
     assert [f.info[keys.RELAX_STEP] for f in frames] == list(range(len(frames)))
+
+
+def test_relaxations_given_as_done_are_not_run_again():
+    """One structure per task with a calculator: each finished relaxation reaches
+    ``on_relaxed`` alone, and one given back in ``done`` is returned as given, the others
+    at the pressures of an uninterrupted call."""
+    si = Chemistry.of("Si")
+    cells = [_rattled_diamond(seed) for seed in range(3)]
+    settings = RelaxSettings(max_steps=20)
+    kept = []
+    whole = relax_structures(cells, _sw, chemistry=si, rng=np.random.default_rng(4),
+                             settings=settings, on_relaxed=kept.append)
+    assert sorted(list(task) for task in kept) == [[0], [1], [2]]
+    again = []
+    resumed = relax_structures(cells, _sw, chemistry=si, rng=np.random.default_rng(4),
+                               settings=settings, done=kept[1], on_relaxed=again.append)
+    (index,) = kept[1]
+    assert resumed[index] is kept[1][index]
+    assert sorted(k for task in again for k in task) == sorted({0, 1, 2} - {index})
+    for a, b in zip(whole, resumed):
+        assert same_structures(a, b)
+        assert [f.info[keys.PRESSURE] for f in a] == [f.info[keys.PRESSURE] for f in b]

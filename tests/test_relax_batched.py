@@ -191,3 +191,33 @@ def test_loading_quippy_first_does_not_change_the_native_numbers(si_light):
                for order in ("native-only", "quippy-first")]
     assert outputs[0] == outputs[1] and outputs[0]
 
+
+
+@needs_torch
+def test_an_interrupted_relaxation_continues_from_the_tasks_it_finished(si_light, monkeypatch):
+    """``on_relaxed`` gets each task's trajectories as it finishes; given back as ``done``,
+    whole tasks are not relaxed again (their trajectories come back as given), a task only
+    partly given runs again in full, and every other structure relaxes to the last digit
+    as in one uninterrupted call."""
+    monkeypatch.setattr(relax_loop, "BATCH_TASK_SIZE", 3)      # 7 cells: tasks 0-2, 3-5, 6
+    cells, _ = _starts(4, 5)
+    settings = RelaxSettings(fmax=0.1, max_steps=15, engine="native")
+    kept = []
+    whole = relax_structures(cells, si_light, chemistry=SI, rng=np.random.default_rng(7),
+                             settings=settings, on_relaxed=kept.append)
+    assert sorted(sorted(task) for task in kept) == [[0, 1, 2], [3, 4, 5], [6]]
+    first = next(task for task in kept if 0 in task)
+    done = {**first, 4: whole[4]}          # task 0-2 whole, task 3-5 in part
+    again = []
+    resumed = relax_structures(cells, si_light, chemistry=SI, rng=np.random.default_rng(7),
+                               settings=settings, done=done, on_relaxed=again.append)
+    assert sorted(sorted(task) for task in again) == [[3, 4, 5], [6]]
+    assert all(resumed[k] is first[k] for k in (0, 1, 2))
+    for one, two in zip(whole, resumed):
+        assert len(one) == len(two)
+        for a, b in zip(one, two):
+            assert np.array_equal(a.positions, b.positions)
+            assert a.info[keys.ENTHALPY_PER_ATOM] == b.info[keys.ENTHALPY_PER_ATOM]
+    with pytest.raises(ValueError, match="done"):
+        relax_structures(cells, si_light, chemistry=SI, rng=np.random.default_rng(7),
+                         settings=settings, done={7: whole[0]})

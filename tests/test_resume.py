@@ -1,4 +1,5 @@
-"""A run killed (SIGKILL) while labelling and while relaxing resumes to the same result."""
+"""A run killed (SIGKILL) while labelling and while relaxing resumes to the same result,
+keeping what it had finished."""
 
 import json
 import os
@@ -59,9 +60,13 @@ def test_killed_runs_resume_to_the_same_result(tmp_path):
     _kill_when(first, lambda: 0 < _rows(broken) < 27)
     stored = {row.uid: row.energy for row in connect(broken / "labels.db").select()
               if row.ok}
-    second = _start(broken)  # killed while relaxing in iteration 1
+    second = _start(broken)  # killed as it starts relaxing in iteration 1
     _kill_when(second, lambda: _state(broken).get("iteration") == 1
                and "generate" in _state(broken).get("done", []))
+    relaxing = broken / "iter_001" / "relaxing"
+    third = _start(broken)   # killed while relaxing, once a task has finished
+    _kill_when(third, lambda: any(relaxing.glob("*.xyz")))
+    kept = list(relaxing.glob("*.xyz"))
     assert subprocess.run([sys.executable, "-m", "gapexplore", "run", str(broken), *ARGS],
                           capture_output=True).returncode == 0
 
@@ -72,6 +77,7 @@ def test_killed_runs_resume_to_the_same_result(tmp_path):
         assert rows[uid].energy == energy  # kept from before the kill
     for uid in rows:
         assert rows[uid].energy == pytest.approx(reference[uid].energy, abs=1e-10)
+    assert kept and not relaxing.exists()   # trajectories.xyz holds them now
     for name in ("iter_001/selected.xyz", "iter_001/trajectories.xyz"):
         a, b = read(broken / name, ":"), read(whole / name, ":")
         assert len(a) == len(b)

@@ -9,6 +9,7 @@ import hashlib
 import io
 import logging
 import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -131,7 +132,9 @@ def relax_structures(structures: list[Atoms], potential, *,
                      chemistry: Chemistry | Composition,
                      rng: np.random.Generator, settings: RelaxSettings | None = None,
                      executor=None, n_jobs: int = 1, progress: bool = False,
-                     timeout: float | None = None) -> list[list[Atoms]]:
+                     timeout: float | None = None, done: Mapping[int, list[Atoms]] | None = None,
+                     on_relaxed: Callable[[dict[int, list[Atoms]]], None] | None = None,
+                     ) -> list[list[Atoms]]:
     """Relax every structure at its own random pressure (paper Eq. 5); keep all frames.
 
     Parameters
@@ -156,6 +159,18 @@ def relax_structures(structures: list[Atoms], potential, *,
         Relaxations in batches (a GAP file, ``settings.engine == "native"``, FIRE) run
         many to a task (:data:`BATCH_TASK_SIZE`), and the limit applies to the task as
         ``timeout`` times its number of structures.
+    done : mapping of int to list of ase.Atoms, optional
+        Trajectories relaxed before, by position in ``structures`` (what ``on_relaxed``
+        was given by an earlier call on the same structures, ``rng`` and settings, e.g.
+        one interrupted): they are returned as given and not relaxed again. The others
+        get the pressures they would get without ``done``; in batches, a task runs again
+        unless all of its structures are in ``done``, so each structure relaxes in the
+        same company as before.
+    on_relaxed : callable, optional
+        Called in this process as ``on_relaxed({position: trajectory})`` with the
+        trajectories of each task the moment it finishes (one structure, or a batch), so
+        that they can be stored at once: a call interrupted later loses only the tasks
+        still running.
 
     Returns
     -------
@@ -175,26 +190,48 @@ def relax_structures(structures: list[Atoms], potential, *,
         check_real(timeout, "timeout", where, low=0.0, low_open=True)
     pressures = [float(random_pressures(1, rng=child, p0=settings.p0, beta=settings.beta)[0])
                  for child in rng.spawn(len(structures))]
+    done = {} if done is None else dict(done)
+    if any(not isinstance(k, (int, np.integer)) or not 0 <= k < len(structures) for k in done):
+        raise fail("done", where, f"positions in structures (0 to {len(structures) - 1})",
+                   sorted(done)[:5])
+    trajectories: list = [done.get(k) for k in range(len(structures))]
+
+    def arrived(indices, results):
+        """One finished task's trajectories (or exceptions), stamped and handed on."""
+        finished = {}
+        for index, frames in zip(indices, results, strict=True):
+            finished[index] = trajectories[index] = _stamped(index, frames, structures,
+                                                             pressures)
+        if on_relaxed is not None:
+            on_relaxed(finished)
+
     if _batched(potential, settings):
-        trajectories = _relax_in_batches(structures, pressures, potential, chemistry, settings,
-                                         executor=executor, n_jobs=n_jobs, progress=progress,
-                                         timeout=timeout)
+        _relax_in_batches(structures, pressures, potential, chemistry, settings, done,
+                          arrived, executor=executor, n_jobs=n_jobs, progress=progress,
+                          timeout=timeout)
     else:
+        todo = [k for k in range(len(structures)) if k not in done]
         task = _RelaxTask(potential, chemistry, settings)
-        trajectories = map_ordered(task, list(zip(structures, pressures)), executor=executor,
-                                   n_jobs=n_jobs, progress=progress, desc="relaxing",
-                                   return_killed=True, timeout=timeout)
-    for index, frames in enumerate(trajectories):
-        if isinstance(frames, BaseException):  # the relaxation killed its worker each time
-            start = structures[index].copy()
-            start.calc = None
-            start.info[keys.PRESSURE] = pressures[index]
-            what = "timed out" if isinstance(frames, TaskTimedOut) else "killed its worker"
-            start.info[keys.RELAX_STATUS] = f"error: {what}: {frames}"
-            frames = trajectories[index] = [start]
-        for frame in frames:
-            frame.info[keys.RELAX_ID] = index
+        map_ordered(task, [(structures[k], pressures[k]) for k in todo], executor=executor,
+                    n_jobs=n_jobs, progress=progress, desc="relaxing", return_killed=True,
+                    timeout=timeout,
+                    on_result=lambda j, frames: arrived([todo[j]], [frames]))
     return trajectories
+
+
+def _stamped(index: int, frames, structures, pressures) -> list[Atoms]:
+    """``frames`` (one relaxation's, or the exception that took its task: then its
+    starting structure, marked) with ``keys.RELAX_ID`` set to ``index``."""
+    if isinstance(frames, BaseException):  # the relaxation killed its worker each time
+        start = structures[index].copy()
+        start.calc = None
+        start.info[keys.PRESSURE] = pressures[index]
+        what = "timed out" if isinstance(frames, TaskTimedOut) else "killed its worker"
+        start.info[keys.RELAX_STATUS] = f"error: {what}: {frames}"
+        frames = [start]
+    for frame in frames:
+        frame.info[keys.RELAX_ID] = index
+    return frames
 
 
 #: Most structures per task when relaxations run in batches. A task takes an eighth of
@@ -211,23 +248,26 @@ def _batched(potential, settings: RelaxSettings) -> bool:
             and settings.optimiser == "fire")
 
 
-def _relax_in_batches(structures, pressures, potential, chemistry, settings, *, executor,
-                      n_jobs, progress, timeout) -> list:
-    """Every trajectory, relaxed in tasks of many structures (:data:`BATCH_TASK_SIZE`); a
-    task that kills its worker (or, with ``timeout``, runs past ``timeout`` × its size)
-    puts its exception in the place of each of its structures."""
+def _relax_in_batches(structures, pressures, potential, chemistry, settings, done, arrived,
+                      *, executor, n_jobs, progress, timeout) -> None:
+    """Relax in tasks of many structures (:data:`BATCH_TASK_SIZE`), skipping tasks whose
+    structures are all in ``done``; ``arrived(positions, result)`` takes each task's
+    result (a task that kills its worker, or with ``timeout`` runs past ``timeout`` × its
+    size, gives its exception)."""
     size = min(BATCH_TASK_SIZE, max(8, -(-len(structures) // 8)))
-    chunks = [(structures[k:k + size], pressures[k:k + size])
-              for k in range(0, len(structures), size)]
+    starts = [k for k in range(0, len(structures), size)
+              if not all(j in done for j in range(k, min(k + size, len(structures))))]
+    chunks = [(structures[k:k + size], pressures[k:k + size]) for k in starts]
     task = _BatchTask(str(potential), chemistry, settings)
-    done = map_ordered(task, chunks, executor=executor, n_jobs=n_jobs, progress=progress,
-                       desc=f"relaxing ({size} per task)", return_killed=True,
-                       timeout=None if timeout is None else timeout * size)
-    trajectories = []
-    for (chunk, _), result in zip(chunks, done):
-        trajectories.extend([result] * len(chunk) if isinstance(result, BaseException)
-                            else result)
-    return trajectories
+
+    def one(j, result):
+        n = len(chunks[j][0])
+        arrived(list(range(starts[j], starts[j] + n)),
+                [result] * n if isinstance(result, BaseException) else result)
+
+    map_ordered(task, chunks, executor=executor, n_jobs=n_jobs, progress=progress,
+                desc=f"relaxing ({size} per task)", return_killed=True, on_result=one,
+                timeout=None if timeout is None else timeout * size)
 
 
 class _BatchTask:

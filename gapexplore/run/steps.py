@@ -117,7 +117,9 @@ class Steps:
 
     @_locked
     def relax(self) -> list[Atoms]:
-        """Relax this iteration's candidates with the previous GAP; all frames, flat."""
+        """Relax this iteration's candidates with the previous GAP; all frames, flat. Each
+        task's trajectories are kept as it finishes: a run interrupted here continues from
+        them."""
         self._check_order("relax")
         cells = self.store.read_structures(self.iteration, "candidates")
         # A relaxation stops where atoms come closer than the reference computes: frames
@@ -131,13 +133,17 @@ class Steps:
                                          rng=self._rng("relax"), settings=settings,
                                          executor=self.executor, n_jobs=self.n_jobs,
                                          progress=self.progress,
-                                         timeout=self.settings.relax_timeout)
+                                         timeout=self.settings.relax_timeout,
+                                         done=self.store.kept_relaxations(self.iteration),
+                                         on_relaxed=functools.partial(
+                                             self.store.keep_relaxations, self.iteration))
         frames = [frame for trajectory in trajectories for frame in trajectory]
         self.store.write_structures(self.iteration, "trajectories", frames)
         statuses = [status_kind(t[-1].info[keys.RELAX_STATUS]) for t in trajectories]
         self._done("relax", frames=len(frames),
                    relaxations={s: statuses.count(s) for s in sorted(set(statuses))},
                    lowest=lowest_final(trajectories))
+        self.store.drop_kept_relaxations(self.iteration)
         return frames
 
     @_locked

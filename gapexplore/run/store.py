@@ -9,6 +9,7 @@ Layout::
       iter_000/
         candidates.xyz       the random cells of the iteration (extxyz)
         trajectories.xyz     every frame of every relaxation (iterations >= 1)
+        relaxing/            the finished relaxation tasks' (while the step runs)
         selected.xyz         what the selection chose, with its scores
         gap/                 gap.xml (+ sparseX files), train.xyz and gap_fit's logs
 
@@ -27,6 +28,7 @@ import csv
 import fcntl
 import json
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -48,6 +50,7 @@ STEP_FILES = {"generate": "candidates.xyz", "relax": "trajectories.xyz",
               "select": "selected.xyz"}
 
 UID, ITERATION = keys.UID, keys.ITERATION  # short names inside this module
+_RELAXING = "relaxing"   # iter_NNN/relaxing/: the relax step's finished tasks, while it runs
 
 
 class RunStore:
@@ -179,6 +182,28 @@ class RunStore:
         for frame in self.read_structures(iteration, "trajectories"):
             grouped.setdefault(frame.info.get(keys.RELAX_ID), []).append(frame)
         return list(grouped.values())
+
+    def keep_relaxations(self, iteration: int, trajectories: dict[int, list[Atoms]]) -> None:
+        """Keep one finished relaxation task's trajectories (position -> frames) in
+        ``iter_NNN/relaxing/`` (extxyz, atomically) until the relax step is done."""
+        folder = self.iteration_dir(iteration) / _RELAXING
+        folder.mkdir(exist_ok=True)
+        frames = [_without_calc(f) for k in sorted(trajectories) for f in trajectories[k]]
+        _atomic_write(folder / f"{min(trajectories, default=0):06d}.xyz",
+                      lambda tmp: write(tmp, frames, format="extxyz"))
+
+    def kept_relaxations(self, iteration: int) -> dict[int, list[Atoms]]:
+        """What :meth:`keep_relaxations` kept (position -> frames; empty when nothing)."""
+        kept: dict[int, list[Atoms]] = {}
+        folder = self.root / f"iter_{iteration:03d}" / _RELAXING
+        for path in sorted(folder.glob("*.xyz")) if folder.is_dir() else []:
+            for frame in read(path, index=":", format="extxyz") if path.stat().st_size else []:
+                kept.setdefault(int(frame.info[keys.RELAX_ID]), []).append(frame)
+        return kept
+
+    def drop_kept_relaxations(self, iteration: int) -> None:
+        """Remove ``iter_NNN/relaxing/`` (the relax step is done)."""
+        shutil.rmtree(self.root / f"iter_{iteration:03d}" / _RELAXING, ignore_errors=True)
 
     def read_state(self) -> RunState:
         """The run's :class:`~gapexplore.run.state.RunState` (a new one without
