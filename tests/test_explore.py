@@ -285,6 +285,21 @@ def test_iteration_0_can_choose_from_more_cells_than_later_iterations_relax(tmp_
         dataclasses.replace(TINY, n_initial=2)  # fewer than n_select
 
 
+def test_a_run_continues_with_fits_without_virials_and_no_other_fit_change(tmp_path):
+    """``[gap] virials = false`` may be set on a run that is continued (its later fits keep
+    no virial; the earlier GAPs stay as they were); any other field of the fit may not."""
+    first = dataclasses.replace(TINY, max_iterations=1)
+    Explorer(tmp_path / "run", first, n_jobs=1).run()
+    lighter = dataclasses.replace(TINY, gap={"preset": "light", "virials": False})
+    with pytest.raises(GapExploreError, match=r"other settings \(gap\)"):
+        Explorer(tmp_path / "run", dataclasses.replace(
+            lighter, gap={"preset": "light", "virials": False, "n_sparse_soap": 30}))
+    Explorer(tmp_path / "run", lighter, n_jobs=1).run()
+    trains = [(tmp_path / f"run/iter_{i:03d}/gap/train.xyz").read_text() for i in (0, 1)]
+    assert keys.REF_VIRIAL in trains[0] and keys.REF_VIRIAL not in trains[1]
+    assert Explorer(tmp_path / "run").settings.gap_settings().virials is False
+
+
 def test_wrong_use_is_explained(tmp_path):
     Explorer(tmp_path / "run", TINY)
     assert not (tmp_path / "run").exists()  # nothing is written before a step runs

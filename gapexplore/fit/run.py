@@ -286,7 +286,9 @@ def _check_fit_memory(training: list[Atoms], settings: GapSettings, check_memory
     if check_memory and have is not None and need > 0.9 * have:
         raise GapFitError(
             f"This fit of {n_env} atomic environments ({n_species} species) needs about "
-            f"{need / 2**30:.1f} GiB and {have / 2**30:.1f} GiB is available. Fit fewer "
+            f"{need / 2**30:.1f} GiB and {have / 2**30:.1f} GiB is available. Fit energies "
+            "and forces only (GapSettings virials=False: about 0.4 times the memory; a run "
+            "continues so with `virials = false` in its [gap] table), fit fewer "
             "structures, use fewer SOAP sparse points or a smaller SOAP basis (n_max, l_max), "
             f"fit on a larger machine (an MPI build of gap_fit, named in ${GAP_FIT_VARIABLE}, "
             "spreads the memory over nodes), or pass check_memory=False.")

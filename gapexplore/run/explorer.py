@@ -92,8 +92,9 @@ class Explorer(Steps, RunView):
         stopped; otherwise a new run starts there with ``settings``.
     settings : ExploreSettings, optional
         For a new run (default ``ExploreSettings()``). For an existing run, omit it, or
-        give its settings with other stop criteria (:data:`STOP_CRITERIA`), stored when
-        the run next holds its folder. Nothing is written to ``folder`` until a step runs
+        give its settings with other stop criteria (:data:`STOP_CRITERIA`) or fit levers
+        (:data:`~gapexplore.run.settings.FIT_LEVERS`), stored when the run next holds
+        its folder. Nothing is written to ``folder`` until a step runs
         (or a control is set).
     reference : str, callable or ASE calculator, optional
         Overrides the toy reference (see :func:`gapexplore.label.label_structures`),
@@ -128,7 +129,8 @@ class Explorer(Steps, RunView):
     ------
     GapExploreError
         Before anything is written: for settings other than those of the run in
-        ``folder`` (only the stop criteria :data:`STOP_CRITERIA` may change), a damaged or
+        ``folder`` (only the stop criteria :data:`STOP_CRITERIA` and the fit's
+        :data:`~gapexplore.run.settings.FIT_LEVERS` may change), a damaged or
         incomplete run folder (a file of a finished step missing, a damaged JSON file),
         or a reference that cannot be used. The folder is written only by the steps,
         holding its lock, so a refused call changes nothing.
@@ -149,14 +151,13 @@ class Explorer(Steps, RunView):
                     raise fail("settings", "Explorer", "an ExploreSettings", settings)
                 settings = with_optimiser_of_its_version(settings, self.state.schema)
             if settings is not None and settings != existing:
-                fixed = [name for name in existing.changed(settings)
-                         if name not in STOP_CRITERIA]
+                fixed = existing.fixed_changes(settings)
                 if fixed:
                     raise GapExploreError(
                         f"{folder} holds a run with other settings ({', '.join(fixed)}); "
                         "continue it without them (only the stop criteria max_labels, "
                         "max_iterations, target_error and target_prediction_error may "
-                        "change), or start a new folder.")
+                        "change, and the fit's virials), or start a new folder.")
             else:
                 settings = existing
             if settings != as_stored:

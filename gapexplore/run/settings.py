@@ -35,13 +35,17 @@ from gapexplore.validate import known_structure
 
 # GAP_PRESETS and SOAP_PRESETS live in gapexplore.run.presets; they are importable
 # from here too.
-__all__ = ["ExploreSettings", "STOP_CRITERIA", "GAP_PRESETS", "SOAP_PRESETS", "SETTING_NAMES",
+__all__ = ["ExploreSettings", "STOP_CRITERIA", "FIT_LEVERS", "GAP_PRESETS", "SOAP_PRESETS", "SETTING_NAMES",
            "read_toml"]
 
-#: Settings a run may change when it is continued: its stop criteria. Any other change
-#: would make the run's folder a mix of two runs.
+#: Settings a run may change when it is continued: its stop criteria (and the fit's
+#: :data:`FIT_LEVERS`). Any other change would make the run's folder a mix of two runs.
 STOP_CRITERIA = frozenset({"max_labels", "max_iterations", "target_error",
                            "target_prediction_error"})
+
+#: Fields of the ``gap`` table a continued run may change too: what later fits keep of the
+#: labels, not what the run explores (virials, for fits past the memory: ``fit-memory``).
+FIT_LEVERS = frozenset({"virials"})
 
 
 @accepting_flat_names
@@ -390,6 +394,15 @@ class ExploreSettings:
         mine, theirs = self.to_dict(), other.to_dict()
         return [name for name in mine if mine[name] != theirs[name]]
 
+    def fixed_changes(self, other: "ExploreSettings") -> list[str]:
+        """The settings that differ in ``other`` and a continued run may not change: all
+        but :data:`STOP_CRITERIA`, ``gap`` unless only its :data:`FIT_LEVERS` differ."""
+        fixed = [name for name in self.changed(other) if name not in STOP_CRITERIA]
+        if "gap" in fixed:
+            mine, theirs = (dataclasses.asdict(s.gap_settings()) for s in (self, other))
+            if all(mine[k] == theirs[k] for k in mine if k not in FIT_LEVERS):
+                fixed.remove("gap")
+        return fixed
 
 
 # dataclasses.replace() passes each init-only value as the settings it copies hold it: their
