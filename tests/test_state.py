@@ -4,7 +4,9 @@ import json
 import math
 
 import pytest
+from ase.build import bulk
 
+from gapexplore import keys
 from gapexplore.run.facts import (
     Difference,
     FitFacts,
@@ -119,3 +121,25 @@ def test_a_damaged_fact_is_named_as_a_damaged_state():
     with pytest.raises(GapExploreError, match="damaged"):
         RunState.from_dict({"iteration": 1, "iterations": [
             {"iteration": 0, "n_candidates": 8, "n_select": 4, "lowest": {"pressure": 1.0}}]})
+
+
+def test_relaxations_are_kept_a_task_at_a_time_until_the_step_is_done(tmp_path):
+    """What the relax step keeps while it runs reads back by position, a relaxation kept
+    twice as the newer one, and goes once the step is done."""
+    def trajectory(index, steps, a=5.43):
+        frames = [bulk("Si", "diamond", a=a + 0.01 * k) for k in range(steps)]
+        for frame in frames:
+            frame.info[keys.RELAX_ID] = index
+        return frames
+
+    store = RunStore(tmp_path / "run")
+    (tmp_path / "run").mkdir()
+    assert store.kept_relaxations(1) == {}
+    store.keep_relaxations(1, {0: trajectory(0, 3), 1: trajectory(1, 2)})
+    store.keep_relaxations(1, {2: trajectory(2, 1)})
+    store.keep_relaxations(1, {1: trajectory(1, 4, a=5.5)})   # the task of 1 ran again
+    kept = store.kept_relaxations(1)
+    assert sorted(kept) == [0, 1, 2] and [len(kept[k]) for k in (0, 1, 2)] == [3, 4, 1]
+    assert kept[1][0].cell[0, 1] == 5.5 / 2
+    store.drop_kept_relaxations(1)
+    assert store.kept_relaxations(1) == {} and not (tmp_path / "run/iter_001/relaxing").exists()

@@ -189,16 +189,17 @@ class RunStore:
         folder = self.iteration_dir(iteration) / _RELAXING
         folder.mkdir(exist_ok=True)
         frames = [_without_calc(f) for k in sorted(trajectories) for f in trajectories[k]]
-        _atomic_write(folder / f"{min(trajectories, default=0):06d}.xyz",
+        _atomic_write(folder / f"{len(list(folder.glob('*.xyz'))):06d}.xyz",  # in order
                       lambda tmp: write(tmp, frames, format="extxyz"))
 
     def kept_relaxations(self, iteration: int) -> dict[int, list[Atoms]]:
         """What :meth:`keep_relaxations` kept (position -> frames; empty when nothing)."""
-        kept: dict[int, list[Atoms]] = {}
-        folder = self.root / f"iter_{iteration:03d}" / _RELAXING
-        for path in sorted(folder.glob("*.xyz")) if folder.is_dir() else []:
+        kept, folder = {}, self.root / f"iter_{iteration:03d}" / _RELAXING
+        for path in sorted(folder.glob("*.xyz")):
+            task: dict[int, list[Atoms]] = {}    # a relaxation kept twice: the newer one
             for frame in read(path, index=":", format="extxyz") if path.stat().st_size else []:
-                kept.setdefault(int(frame.info[keys.RELAX_ID]), []).append(frame)
+                task.setdefault(int(frame.info[keys.RELAX_ID]), []).append(frame)
+            kept.update(task)
         return kept
 
     def drop_kept_relaxations(self, iteration: int) -> None:
