@@ -36,7 +36,7 @@ from gapexplore.run.reader import (
     with_optimiser_of_its_version,
 )
 from gapexplore.run.results import rank_run
-from gapexplore.run.settings import STOP_CRITERIA, ExploreSettings
+from gapexplore.run.settings import ExploreSettings
 from gapexplore.run.state import IterationRecord
 from gapexplore.run.steps import STEPS, Steps
 from gapexplore.run.store import RunStore

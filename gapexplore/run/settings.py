@@ -35,8 +35,8 @@ from gapexplore.validate import known_structure
 
 # GAP_PRESETS and SOAP_PRESETS live in gapexplore.run.presets; they are importable
 # from here too.
-__all__ = ["ExploreSettings", "STOP_CRITERIA", "FIT_LEVERS", "GAP_PRESETS", "SOAP_PRESETS", "SETTING_NAMES",
-           "read_toml"]
+__all__ = ["ExploreSettings", "STOP_CRITERIA", "FIT_LEVERS", "GAP_PRESETS", "SOAP_PRESETS",
+           "SETTING_NAMES", "read_toml"]
 
 #: Settings a run may change when it is continued: its stop criteria (and the fit's
 #: :data:`FIT_LEVERS`). Any other change would make the run's folder a mix of two runs.
