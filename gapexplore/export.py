@@ -63,8 +63,8 @@ def run_report(explorer: RunView, seconds: float | None = None) -> str:
                   in sorted(checks.items(), key=order)}
         lines.append(
             f"  iteration {record.iteration}: selected {_or_dash(record.selected)}, "
-            f"labels {_or_dash(record.labels_total)}, training RMSE "
-            f"{1000 * (float('nan') if rmse is None else rmse):.1f} meV/atom"
+            f"labels {_or_dash(record.labels_total)}, "
+            + ("not fitted yet" if rmse is None else f"training RMSE {1000 * rmse:.1f} meV/atom")
             + (f", lowest H {lowest.enthalpy_per_atom:.3f} eV/atom"
                + _checked(lowest.to_dict())
                + f" ({lowest.spacegroup}, {lowest.n_atoms} atoms"

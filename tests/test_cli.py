@@ -72,6 +72,14 @@ def test_status_and_settings_file(tmp_path, capsys):
     assert iterations == [line for line in summary.splitlines()
                           if line.startswith("  iteration")]
     assert iterations[-1].index("diamond error") < iterations[-1].index("beta-tin error")
+    from gapexplore.run import Explorer
+
+    Explorer(folder, n_jobs=1).generate()     # an iteration begun, not yet fitted
+    assert main(["status", str(folder)]) == 0
+    begun = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("  iteration 1: selected -, labels -, not fitted yet")
+               for line in begun), begun
+    assert "nan" not in "\n".join(begun)
     config.write_text("colour = 'blue'\n")
     assert main(["run", str(tmp_path / "other"), "--config", str(config)]) == 2
     assert "Unknown settings" in capsys.readouterr().err
