@@ -300,6 +300,25 @@ def test_a_run_continues_with_fits_without_virials_and_no_other_fit_change(tmp_p
     assert Explorer(tmp_path / "run").settings.gap_settings().virials is False
 
 
+def test_each_iteration_keeps_its_minima_as_its_trajectories_end(tmp_path):
+    """``iter_NNN/minima.xyz`` holds the last frame of each converged relaxation, so the
+    minima read from it are those read from every frame (as for a run written without it)."""
+    from gapexplore.run.results import run_minima
+
+    explorer = Explorer(tmp_path / "run", dataclasses.replace(TINY, relax_max_steps=150),
+                        n_jobs=1)
+    explorer.run()
+    kept = run_minima(explorer.store)
+    assert len(kept) >= 2 and (tmp_path / "run/iter_001/minima.xyz").exists()
+    for path in (tmp_path / "run").glob("iter_*/minima.xyz"):
+        path.unlink()
+    again = run_minima(explorer.store)
+    assert [a.info[keys.RELAX_ID] for a in kept] == [a.info[keys.RELAX_ID] for a in again]
+    for a, b in zip(kept, again):
+        assert a.info == b.info
+        assert np.array_equal(a.positions, b.positions) and np.array_equal(a.cell, b.cell)
+
+
 def test_wrong_use_is_explained(tmp_path):
     Explorer(tmp_path / "run", TINY)
     assert not (tmp_path / "run").exists()  # nothing is written before a step runs

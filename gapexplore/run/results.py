@@ -130,13 +130,17 @@ class Found:
 
 def run_minima(store) -> list[Atoms]:
     """The final frames of every converged GAP relaxation of a run
-    (:class:`~gapexplore.run.RunStore`), each with ``info[keys.ITERATION]``."""
+    (:class:`~gapexplore.run.RunStore`), each with ``info[keys.ITERATION]``: each
+    iteration's ``minima.xyz``, or for a run written without it, its trajectories'."""
     minima = []
     for folder in sorted(store.root.glob("iter_*")):
         if not (folder / "trajectories.xyz").exists():
             continue
         iteration = int(folder.name.split("_")[1])
-        for frame in converged_finals(store.relaxations(iteration)):
+        finals = (store.read_structures(iteration, "minima")
+                  if (folder / "minima.xyz").exists()
+                  else converged_finals(store.relaxations(iteration)))
+        for frame in finals:
             frame.info[keys.ITERATION] = iteration
             minima.append(frame)
     return minima

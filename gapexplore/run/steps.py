@@ -23,7 +23,13 @@ from gapexplore.describe import averaged_soap
 from gapexplore.fit import fit_gap, load_potential
 from gapexplore.generate import cells_across, dimers, initial_cells, isolated_atom, random_cells
 from gapexplore.label import label_structures
-from gapexplore.relax import lowest_final, lowest_kinds, relax_structures, status_kind
+from gapexplore.relax import (
+    converged_finals,
+    lowest_final,
+    lowest_kinds,
+    relax_structures,
+    status_kind,
+)
 from gapexplore.run.facts import FitFacts, Validation
 from gapexplore.run.store import write_csv
 from gapexplore.select import select_structures
@@ -139,6 +145,7 @@ class Steps:
                                              self.store.keep_relaxations, self.iteration))
         frames = [frame for trajectory in trajectories for frame in trajectory]
         self.store.write_structures(self.iteration, "trajectories", frames)
+        self.store.write_structures(self.iteration, "minima", converged_finals(trajectories))
         statuses = [status_kind(t[-1].info[keys.RELAX_STATUS]) for t in trajectories]
         self._done("relax", frames=len(frames),
                    relaxations={s: statuses.count(s) for s in sorted(set(statuses))},

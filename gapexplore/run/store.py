@@ -10,6 +10,7 @@ Layout::
         candidates.xyz       the random cells of the iteration (extxyz)
         trajectories.xyz     every frame of every relaxation (iterations >= 1)
         relaxing/            the finished relaxation tasks' (while the step runs)
+        minima.xyz           the last frame of each converged relaxation
         selected.xyz         what the selection chose, with its scores
         gap/                 gap.xml (+ sparseX files), train.xyz and gap_fit's logs
 
