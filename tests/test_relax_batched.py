@@ -192,7 +192,6 @@ def test_loading_quippy_first_does_not_change_the_native_numbers(si_light):
     assert outputs[0] == outputs[1] and outputs[0]
 
 
-
 @needs_torch
 def test_an_interrupted_relaxation_continues_from_the_tasks_it_finished(si_light, monkeypatch):
     """``on_relaxed`` gets each task's trajectories as it finishes; given back as ``done``,

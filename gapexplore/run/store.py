@@ -176,31 +176,23 @@ class RunStore:
         return read(path, index=":", format="extxyz") if path.stat().st_size else []
 
     def relaxations(self, iteration: int) -> list[list[Atoms]]:
-        """The GAP relaxations of ``iter_NNN/trajectories.xyz``: the frames of each, in
-        order, grouped by ``info[keys.RELAX_ID]`` (relaxations in the order they first
-        appear)."""
-        grouped = {}
-        for frame in self.read_structures(iteration, "trajectories"):
-            grouped.setdefault(frame.info.get(keys.RELAX_ID), []).append(frame)
-        return list(grouped.values())
+        """The GAP relaxations of ``iter_NNN/trajectories.xyz`` by ``info[keys.RELAX_ID]``,
+        in the order they first appear, the frames of each in order."""
+        return list(_by_relaxation(self.read_structures(iteration, "trajectories")).values())
 
     def keep_relaxations(self, iteration: int, trajectories: dict[int, list[Atoms]]) -> None:
         """Keep one finished relaxation task's trajectories (position -> frames) in
         ``iter_NNN/relaxing/`` (extxyz, atomically) until the relax step is done."""
-        folder = self.iteration_dir(iteration) / _RELAXING
-        folder.mkdir(exist_ok=True)
-        frames = [_without_calc(f) for k in sorted(trajectories) for f in trajectories[k]]
-        _atomic_write(folder / f"{len(list(folder.glob('*.xyz'))):06d}.xyz",  # in order
-                      lambda tmp: write(tmp, frames, format="extxyz"))
+        (folder := self.iteration_dir(iteration) / _RELAXING).mkdir(exist_ok=True)
+        frames = [f for k in sorted(trajectories) for f in trajectories[k]]
+        n = len(list(folder.glob("*.xyz")))      # files numbered in the order written
+        self.write_structures(iteration, f"{_RELAXING}/{n:06d}", frames)
 
     def kept_relaxations(self, iteration: int) -> dict[int, list[Atoms]]:
         """What :meth:`keep_relaxations` kept (position -> frames; empty when nothing)."""
         kept, folder = {}, self.root / f"iter_{iteration:03d}" / _RELAXING
-        for path in sorted(folder.glob("*.xyz")):
-            task: dict[int, list[Atoms]] = {}    # a relaxation kept twice: the newer one
-            for frame in read(path, index=":", format="extxyz") if path.stat().st_size else []:
-                task.setdefault(int(frame.info[keys.RELAX_ID]), []).append(frame)
-            kept.update(task)
+        for path in sorted(folder.glob("*.xyz")):    # a relaxation kept twice: the newer one
+            kept.update(_by_relaxation(self.read_structures(iteration, f"{_RELAXING}/{path.stem}")))
         return kept
 
     def drop_kept_relaxations(self, iteration: int) -> None:
@@ -373,6 +365,14 @@ class RunStore:
 
 _LABEL_INFO = {keys.REF_ENERGY, keys.REF_VIRIAL, keys.REF_NAME, keys.LABEL_ERROR, UID,
                ITERATION}
+
+
+def _by_relaxation(frames: list[Atoms]) -> dict:
+    """``frames`` by ``info[keys.RELAX_ID]``, relaxations in the order they first appear."""
+    grouped: dict = {}
+    for frame in frames:
+        grouped.setdefault(frame.info.get(keys.RELAX_ID), []).append(frame)
+    return grouped
 
 
 def _atomic_write(path: Path, write_to) -> None:
